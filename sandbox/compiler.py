@@ -1,0 +1,171 @@
+"""Turn untrusted source into a restricted code object, or into a list of "Line N: ..." errors.
+
+RestrictedPython does the heavy lifting; `_RulePolicy` narrows it further:
+- no classes, `global`, `nonlocal`, `with`, `except*`: none is needed by a rule and each
+  widens what guards must think about (metaclasses, shared scopes, context managers,
+  CVE-2025-22153);
+- every loop body, function body and comprehension item calls `_tick_()`, so the step
+  budget and the deadline are checked even in code that never returns;
+- `*`, `**` and `<<` go through `_mul_`, `_pow_` and `_lshift_`, which refuse results
+  larger than the limits (`'a' * 10**10` fails before it allocates);
+- a bare `except:` becomes `except Exception:`, so budget errors cannot be swallowed.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from types import CodeType
+
+from RestrictedPython import compile_restricted_exec
+from RestrictedPython.transformer import RestrictingNodeTransformer
+
+# Trojan Source (CVE-2021-42574): bidirectional controls make code read differently
+# from how it runs; a reviewer must see what executes.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# PEP 263: a coding cookie would let the file be decoded as something other than UTF-8.
+_CODING_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+", re.MULTILINE)
+
+_GUARDED_OPERATORS = {ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_"}
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledProgram:
+    name: str
+    code: CodeType
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompileErrors:
+    name: str
+    errors: tuple[str, ...]
+
+
+def compile_program(
+    source: bytes | str, name: str, *, entry: str = "rule", arity: int = 2, max_source_bytes: int = 65_536
+) -> CompiledProgram | CompileErrors:
+    """Compile `source` that must define `def <entry>(<arity> positional parameters)`.
+
+    Never raises for bad input: every rejection, including a RecursionError or MemoryError
+    from the parser on pathological source, comes back as CompileErrors.
+    """
+    try:
+        text = _decode(source, max_source_bytes)
+        if isinstance(text, list):
+            return CompileErrors(name, tuple(text))
+        tree = ast.parse(text, filename=name)
+        errors = _check_entry(tree, entry, arity)
+        if errors:
+            return CompileErrors(name, tuple(errors))
+        result = compile_restricted_exec(tree, filename=name, policy=_RulePolicy)
+    except SyntaxError as exc:
+        return CompileErrors(name, (f"Line {exc.lineno}: SyntaxError: {exc.msg}",))
+    except (RecursionError, MemoryError):
+        return CompileErrors(name, ("Line 1: source is nested too deeply to compile",))
+    except Exception as exc:  # the compiler itself failed: reject, never crash the caller
+        return CompileErrors(name, (f"Line 1: cannot compile: {type(exc).__name__}",))
+    if result.errors or result.code is None:
+        return CompileErrors(name, tuple(result.errors) or ("Line 1: cannot compile",))
+    return CompiledProgram(name, result.code, ast.get_docstring(tree) or "")
+
+
+def _decode(source: bytes | str, max_source_bytes: int) -> str | list[str]:
+    raw = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
+    if len(raw) > max_source_bytes:
+        return [f"Line 1: source is {len(raw)} bytes; the limit is {max_source_bytes}"]
+    head = b"\n".join(raw.splitlines()[:2])
+    if _CODING_COOKIE.search(head):
+        return ["Line 1: coding declarations are not allowed; rules are UTF-8"]
+    try:
+        text = raw.decode("utf-8", "strict")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return [f"Line {line}: source is not valid UTF-8"]
+    errors = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if "\x00" in line:
+            errors.append(f"Line {number}: NUL character in source")
+        if _BIDI_CONTROLS.intersection(line):
+            errors.append(f"Line {number}: bidirectional control character in source")
+    return errors or text.removeprefix("\ufeff")
+
+
+def _check_entry(tree: ast.Module, entry: str, arity: int) -> list[str]:
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == entry:
+            args = node.args
+            positional = len(args.posonlyargs) + len(args.args)
+            if positional != arity or args.vararg or args.kwarg or args.kwonlyargs:
+                return [f"Line {node.lineno}: {entry}() must take exactly {arity} positional parameters"]
+            return []
+    return [f"Line 1: the file must define a top-level function {entry}()"]
+
+
+def _tick_call() -> ast.Expr:
+    return ast.Expr(ast.Call(func=ast.Name("_tick_", ast.Load()), args=[], keywords=[]))
+
+
+class _RulePolicy(RestrictingNodeTransformer):
+    def visit_Module(self, node: ast.Module) -> ast.AST:
+        # Nodes this policy inserts carry no positions of their own.
+        return ast.fix_missing_locations(super().visit_Module(node))
+
+    def _reject(self, node: ast.AST, what: str) -> None:
+        self.error(node, f"{what} are not allowed in rules.")
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        self._reject(node, "Class definitions")
+        return node
+
+    def visit_Global(self, node: ast.Global) -> ast.AST:
+        self._reject(node, "Global statements")
+        return node
+
+    def visit_With(self, node: ast.With) -> ast.AST:
+        self._reject(node, "With statements")
+        return node
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        if node.name.startswith("_"):
+            self.error(node, f'"{node.name}" is an invalid function name because it starts with "_"')
+        node = super().visit_FunctionDef(node)
+        node.body.insert(0, ast.copy_location(_tick_call(), node))
+        return node
+
+    def visit_arg(self, node: ast.arg) -> ast.AST:
+        # Defence in depth for CVE-2026-55830: a parameter named `_getattr_` would
+        # shadow the guard inside that function, whatever kind of parameter it is.
+        if node.arg.startswith("_"):
+            self.error(node, f'"{node.arg}" is an invalid parameter name because it starts with "_"')
+        return super().visit_arg(node)
+
+    def visit_For(self, node: ast.For) -> ast.AST:
+        node = super().visit_For(node)
+        node.body.insert(0, ast.copy_location(_tick_call(), node))
+        return node
+
+    def visit_While(self, node: ast.While) -> ast.AST:
+        node = super().visit_While(node)
+        node.body.insert(0, ast.copy_location(_tick_call(), node))
+        return node
+
+    def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
+        node = super().visit_comprehension(node)
+        tick = ast.Call(func=ast.Name("_tick_", ast.Load()), args=[], keywords=[])
+        node.ifs.insert(0, ast.copy_location(tick, node.iter))
+        return node
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.AST:
+        if node.type is None:
+            node.type = ast.copy_location(ast.Name("Exception", ast.Load()), node)
+        return super().visit_ExceptHandler(node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        node = super().visit_BinOp(node)
+        guard = _GUARDED_OPERATORS.get(type(node.op))
+        if guard is None:
+            return node
+        call = ast.Call(func=ast.Name(guard, ast.Load()), args=[node.left, node.right], keywords=[])
+        return ast.copy_location(call, node)

@@ -1,0 +1,276 @@
+"""The run-time guards RestrictedPython's compiled code calls, and the globals a rule runs in.
+
+RestrictedPython rewrites `a.b` to `_getattr_(a, "b")`, `a[k]` to `_getitem_(a, k)`,
+`for x in y` to `for x in _getiter_(y)`, `a[k] = v` and `a.b = v` to `_write_(a)...`;
+our compiler adds `_tick_()`, `_mul_`, `_pow_` and `_lshift_`. This module implements them
+from the tables in ledger.py plus the host's AccessPolicy, and keeps them lean: they run
+on every attribute access of every rule.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import operator
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
+
+from sandbox import ledger
+from sandbox.errors import SizeExceeded
+from sandbox.limits import Limits
+
+
+@dataclass(frozen=True, slots=True)
+class AccessPolicy:
+    """What the host's own objects expose to rules (the sandbox knows no host types).
+
+    readable: attribute names rules may read, per exact type.
+    subscriptable / iterable: types that support `obj[key]` / `for x in obj`.
+    writable: types whose instances validate their own `obj[key] = v` and `obj.name = v`.
+    """
+
+    readable: Mapping[type, frozenset[str]] = field(default_factory=dict)
+    subscriptable: frozenset[type] = frozenset()
+    iterable: frozenset[type] = frozenset()
+    writable: frozenset[type] = frozenset()
+
+
+class Facade:
+    """A module stand-in: only the members the ledger lists, read-only."""
+
+    __slots__ = ("name", "members")
+
+    def __init__(self, name: str, members: Mapping[str, object]) -> None:
+        self.name = name
+        self.members = MappingProxyType(dict(members))
+
+    def __repr__(self) -> str:
+        return f"<module {self.name}>"
+
+
+class Guards:
+    """Guard functions bound to one host policy and one set of limits.
+
+    Build once per (policy, limits); `globals_for` then costs one dict copy per rule run.
+    """
+
+    def __init__(self, policy: AccessPolicy, limits: Limits) -> None:
+        self.limits = limits
+        self._attributes: dict[type, frozenset[str]] = {**ledger.ATTRIBUTES, **policy.readable}
+        self._subscriptable = ledger.SUBSCRIPTABLE | policy.subscriptable
+        self._iterable = ledger.ITERABLE | policy.iterable
+        self._writable = ledger.RULE_OWNED_CONTAINERS | policy.writable
+        self._bounded_methods: dict[tuple[type, str], Callable[..., Any]] = {
+            (str, "join"): self._join,
+            (str, "replace"): self._replace,
+        }
+        self.builtins = self._build_builtins()
+        self.static_globals: dict[str, object] = {
+            "__builtins__": self.builtins,
+            "__name__": "rule",
+            "_getattr_": self.getattr,
+            "_getitem_": self.getitem,
+            "_getiter_": self.getiter,
+            "_write_": self.write,
+            "_iter_unpack_sequence_": functools.partial(guarded_iter_unpack_sequence, _getiter_=self.getiter),
+            "_unpack_sequence_": functools.partial(guarded_unpack_sequence, _getiter_=self.getiter),
+            "_inplacevar_": self.inplacevar,
+            "_apply_": _apply,
+            "_mul_": self.mul,
+            "_pow_": self.pow,
+            "_lshift_": self.lshift,
+            **{name: Facade(name, members) for name, members in ledger.MODULE_MEMBERS.items()},
+        }
+
+    def globals_for(self, tick: Callable[[], bool], print_factory: Callable[..., object]) -> dict[str, object]:
+        """Fresh globals for one run of one rule: nothing a rule writes survives the run."""
+        namespace = dict(self.static_globals)
+        namespace["_tick_"] = tick
+        namespace["_print_"] = print_factory
+        return namespace
+
+    # -- access ------------------------------------------------------------------------
+
+    def getattr(self, obj: object, name: str) -> object:
+        kind = type(obj)
+        if kind is Facade:
+            members = obj.members  # type: ignore[attr-defined]
+            if name in members:
+                return members[name]
+            raise AttributeError(f"module {obj.name} has no member {name!r} available to rules")  # type: ignore[attr-defined]
+        if kind is type:
+            allowed = ledger.CLASS_ATTRIBUTES.get(obj, frozenset())  # type: ignore[call-overload]
+        else:
+            allowed = self._attributes.get(kind)
+            if allowed is None and isinstance(obj, BaseException):
+                allowed = ledger.EXCEPTION_ATTRIBUTES
+        if allowed is None or name not in allowed:
+            # The message names the type, never the object: no oracle, no leaked repr.
+            raise AttributeError(f"'{kind.__name__}' attribute {name!r} is not available to rules")
+        bounded = self._bounded_methods.get((kind, name))
+        if bounded is not None:
+            return functools.partial(bounded, obj)
+        return getattr(obj, name)
+
+    def getitem(self, obj: Any, key: object) -> object:
+        if type(obj) not in self._subscriptable:
+            raise TypeError(f"'{type(obj).__name__}' object is not subscriptable by rules")
+        return obj[key]
+
+    def getiter(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind not in self._iterable:
+            raise TypeError(f"'{kind.__name__}' object is not iterable by rules")
+        if kind is range and len(obj) > self.limits.max_sequence_items:
+            raise SizeExceeded(f"iteration over {len(obj)} items; the limit is {self.limits.max_sequence_items}")
+        return iter(obj)
+
+    def write(self, obj: Any) -> Any:
+        if type(obj) in self._writable:
+            return obj
+        raise TypeError(f"'{type(obj).__name__}' object is read-only for rules")
+
+    # -- size guards -------------------------------------------------------------------
+
+    def materialize(self, iterable: Iterable[Any]) -> list[Any]:
+        """The items of `iterable`, through the iteration guard, at most max_sequence_items."""
+        cap = self.limits.max_sequence_items
+        items = list(itertools.islice(self.getiter(iterable), cap + 1))
+        if len(items) > cap:
+            raise SizeExceeded(f"more than {cap} items")
+        return items
+
+    def mul(self, left: Any, right: Any) -> Any:
+        kind_left, kind_right = type(left), type(right)
+        if kind_left is float or kind_right is float:
+            return left * right
+        if kind_left in _INTEGERS and kind_right in _INTEGERS:
+            if left.bit_length() + right.bit_length() > self.limits.max_int_bits:
+                raise SizeExceeded(f"integer result over {self.limits.max_int_bits} bits")
+        elif kind_right in _INTEGERS and kind_left in _SEQUENCES:
+            self._check_repeat(left, right)
+        elif kind_left in _INTEGERS and kind_right in _SEQUENCES:
+            self._check_repeat(right, left)
+        return left * right
+
+    def _check_repeat(self, sequence: Any, times: int) -> None:
+        cap = self.limits.max_string_length if type(sequence) is str else self.limits.max_sequence_items
+        if len(sequence) * times > cap:
+            raise SizeExceeded(f"{type(sequence).__name__} of {len(sequence) * times} items; the limit is {cap}")
+
+    def pow(self, base: Any, exponent: Any, modulo: Any = None) -> Any:
+        if modulo is None and type(base) in _INTEGERS and type(exponent) in _INTEGERS and exponent > 0:
+            if max(base.bit_length() - 1, 1) * exponent > self.limits.max_int_bits and abs(base) > 1:
+                raise SizeExceeded(f"integer result over {self.limits.max_int_bits} bits")
+        return pow(base, exponent, modulo)
+
+    def lshift(self, value: Any, shift: Any) -> Any:
+        if type(value) in _INTEGERS and type(shift) in _INTEGERS and value.bit_length() + shift > self.limits.max_int_bits:
+            raise SizeExceeded(f"integer result over {self.limits.max_int_bits} bits")
+        return value << shift
+
+    def inplacevar(self, op: str, target: Any, value: Any) -> Any:
+        guarded = {"*=": self.mul, "**=": self.pow, "<<=": self.lshift}.get(op)
+        if guarded is not None:
+            return guarded(target, value)
+        return _INPLACE[op](target, value)
+
+    def _join(self, separator: str, iterable: Iterable[Any]) -> str:
+        parts = self.materialize(iterable)
+        size = sum(len(part) for part in parts if type(part) is str) + len(separator) * max(len(parts) - 1, 0)
+        if size > self.limits.max_string_length:
+            raise SizeExceeded(f"joined string of {size} characters")
+        return separator.join(parts)
+
+    def _replace(self, text: str, old: str, new: str, count: int = -1) -> str:
+        if type(old) is str and type(new) is str:
+            occurrences = text.count(old) if count < 0 else min(count, text.count(old))
+            if len(text) + occurrences * (len(new) - len(old)) > self.limits.max_string_length:
+                raise SizeExceeded("replacement result too long")
+        return text.replace(old, new, count)
+
+    # -- builtins ----------------------------------------------------------------------
+
+    def _build_builtins(self) -> dict[str, object]:
+        import builtins
+
+        table: dict[str, object] = {
+            name: getattr(builtins, name) for name in ledger.ALLOWED_BUILTINS if hasattr(builtins, name)
+        }
+        m = self.materialize
+        table.update(
+            list=lambda iterable=(): list(m(iterable)),
+            tuple=lambda iterable=(): tuple(m(iterable)),
+            set=lambda iterable=(): set(m(iterable)),
+            frozenset=lambda iterable=(): frozenset(m(iterable)),
+            dict=self._dict,
+            sorted=lambda iterable, *, key=None, reverse=False: sorted(m(iterable), key=key, reverse=reverse),
+            reversed=lambda sequence: list(reversed(m(sequence))),
+            enumerate=lambda iterable, start=0: list(enumerate(m(iterable), start)),
+            zip=lambda *iterables, strict=False: list(zip(*map(m, iterables), strict=strict)),
+            map=lambda function, *iterables: list(map(function, *map(m, iterables))),
+            filter=lambda function, iterable: list(filter(function, m(iterable))),
+            sum=lambda iterable, start=0: sum(m(iterable), start),
+            any=lambda iterable: any(m(iterable)),
+            all=lambda iterable: all(m(iterable)),
+            min=functools.partial(_extreme, min, m),
+            max=functools.partial(_extreme, max, m),
+            range=self._range,
+            pow=self.pow,
+            isinstance=self._isinstance,
+        )
+        return table
+
+    def _dict(self, source: Any = (), **items: Any) -> dict[Any, Any]:
+        if type(source) in (dict, MappingProxyType):
+            result = dict(source)
+        else:
+            result = dict(self.materialize(source))
+        result.update(items)
+        return result
+
+    def _range(self, *args: int) -> range:
+        produced = range(*args)
+        if len(produced) > self.limits.max_sequence_items:
+            raise SizeExceeded(f"range of {len(produced)} items; the limit is {self.limits.max_sequence_items}")
+        return produced
+
+    def _isinstance(self, obj: object, kinds: Any) -> bool:
+        wanted = kinds if type(kinds) is tuple else (kinds,)
+        resolved: list[type] = []
+        for kind in wanted:
+            resolved.extend(self._types_for.get(id(kind), ()) or (kind,))
+        return isinstance(obj, tuple(resolved))
+
+    @functools.cached_property
+    def _types_for(self) -> dict[int, tuple[type, ...]]:
+        # Guarded constructors stand where rules expect types; `isinstance(x, dict)` must
+        # still be true for host mappings, which arrive as MappingProxyType.
+        b = self.builtins
+        return {
+            id(b["list"]): (list,), id(b["tuple"]): (tuple,), id(b["set"]): (set,),
+            id(b["frozenset"]): (frozenset,), id(b["dict"]): (dict, MappingProxyType), id(b["range"]): (range,),
+        }
+
+
+_INTEGERS = frozenset({int, bool})
+_SEQUENCES = frozenset({str, list, tuple})
+_INPLACE: dict[str, Callable[[Any, Any], Any]] = {
+    "+=": operator.iadd, "-=": operator.isub, "/=": operator.itruediv, "//=": operator.ifloordiv,
+    "%=": operator.imod, ">>=": operator.irshift, "|=": operator.ior, "^=": operator.ixor,
+    "&=": operator.iand, "@=": operator.imatmul,
+}
+
+
+def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return function(*args, **kwargs)
+
+
+def _extreme(pick: Callable[..., Any], materialize: Callable[[Any], list[Any]], *args: Any, **kwargs: Any) -> Any:
+    if len(args) == 1:
+        return pick(materialize(args[0]), **kwargs)
+    return pick(*args, **kwargs)

@@ -1,0 +1,215 @@
+"""The reasons ledger: every builtin, module member and attribute a rule may use, and every
+builtin it may not, each with the reason. Guards read these tables; tests check that the
+ledger covers every name of `builtins`, so a new Python cannot add an unreviewed name.
+
+Attribute access is an allow-list by exact type: a name absent from a type's entry is
+refused, whatever it is. That is what closes the dunder walks, frame and generator
+internals (CVE-2023-37271), `str.format` traversal (CVE-2023-41039, CVE-2026-76825) and
+exception attributes that carry objects (`AttributeError.obj`, CVE-2024-47532).
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime
+import ipaddress
+import math
+import re
+import types
+
+# -- builtins -------------------------------------------------------------------------
+
+# Plain builtins handed to rules as they are. Guarded replacements (iteration helpers,
+# constructors that consume iterables) are added by guards.py under the same names.
+ALLOWED_BUILTINS: dict[str, str] = {
+    "None": "constant", "True": "constant", "False": "constant",
+    "abs": "pure arithmetic", "bool": "pure conversion", "callable": "pure predicate",
+    "chr": "pure conversion", "divmod": "pure arithmetic", "float": "pure conversion",
+    "int": "pure conversion; int() of a str is capped by Python's 4300-digit limit",
+    "isinstance": "pure predicate (guarded: maps guarded constructors back to their types)",
+    "len": "pure; O(1)", "next": "advances a generator the rule made itself",
+    "ord": "pure conversion", "range": "lazy; its size is checked wherever it is consumed",
+    "repr": "host objects have neutral reprs", "round": "pure arithmetic",
+    "str": "pure conversion", "hex": "pure conversion of a bounded int",
+    "oct": "pure conversion of a bounded int", "bin": "pure conversion of a bounded int",
+    "pow": "guarded: refuses results larger than max_int_bits",
+    "all": "guarded iteration helper", "any": "guarded iteration helper",
+    "dict": "guarded constructor", "enumerate": "guarded iteration helper, returns a list",
+    "filter": "guarded iteration helper, returns a list", "frozenset": "guarded constructor",
+    "list": "guarded constructor", "map": "guarded iteration helper, returns a list",
+    "max": "guarded iteration helper", "min": "guarded iteration helper",
+    "reversed": "guarded iteration helper, returns a list", "set": "guarded constructor",
+    "sorted": "guarded iteration helper", "sum": "guarded iteration helper",
+    "tuple": "guarded constructor", "zip": "guarded iteration helper, returns a list",
+    "ArithmeticError": "exception a rule may raise or catch",
+    "AssertionError": "exception a rule may raise or catch",
+    "AttributeError": "exception a rule may raise or catch (its .obj/.name are not readable)",
+    "Exception": "catch-all for rule errors; budget errors derive from BaseException instead",
+    "IndexError": "exception a rule may raise or catch", "KeyError": "exception a rule may raise or catch",
+    "LookupError": "exception a rule may raise or catch",
+    "NotImplementedError": "exception a rule may raise or catch",
+    "OverflowError": "exception a rule may raise or catch",
+    "RuntimeError": "exception a rule may raise or catch", "TypeError": "exception a rule may raise or catch",
+    "ValueError": "exception a rule may raise or catch",
+    "ZeroDivisionError": "exception a rule may raise or catch",
+}
+
+
+def _deny(names: str, reason: str) -> dict[str, str]:
+    return dict.fromkeys(names.split(), reason)
+
+
+DENIED_BUILTINS: dict[str, str] = {
+    **_deny("open input print breakpoint help", "no direct I/O (print is rewritten to the rule's trace)"),
+    **_deny("exec eval compile", "no producing new code"),
+    **_deny("__import__ __loader__ __spec__ __build_class__", "no imports, no classes: modules are given as facades"),
+    **_deny("globals locals vars dir", "uncontrolled namespace access and introspection"),
+    **_deny("getattr setattr delattr hasattr", "computed attribute names bypass the compile-time name check"),
+    **_deny("type object super classmethod staticmethod property issubclass",
+            "type machinery: the classic road to object.__subclasses__()"),
+    **_deny("memoryview bytearray bytes", "raw buffers; bytes() of an int allocates that many bytes"),
+    **_deny("id hash", "expose memory addresses or per-process hash seeds; no rule needs them"),
+    **_deny("iter aiter anext", "raw iterators would skip the iteration guard"),
+    **_deny("format", "format specs allocate by a width argument; f-strings cover formatting"),
+    **_deny("slice complex ascii", "not needed by rules; keeps the surface small"),
+    **_deny("exit quit copyright credits license", "interactive helpers; exit raises SystemExit"),
+    **_deny("__name__ __doc__ __package__ __debug__ NotImplemented Ellipsis", "module internals and sentinels"),
+    **_deny("BaseException BaseExceptionGroup ExceptionGroup SystemExit KeyboardInterrupt GeneratorExit",
+            "catching these could swallow the sandbox's own budget errors or stop the process"),
+    **_deny(
+        "BlockingIOError BrokenPipeError BufferError ChildProcessError ConnectionAbortedError "
+        "ConnectionError ConnectionRefusedError ConnectionResetError EOFError EnvironmentError "
+        "FileExistsError FileNotFoundError FloatingPointError IOError ImportError IndentationError "
+        "InterruptedError IsADirectoryError MemoryError ModuleNotFoundError NameError "
+        "NotADirectoryError OSError PermissionError ProcessLookupError RecursionError "
+        "ReferenceError StopAsyncIteration StopIteration SyntaxError SystemError TabError "
+        "TimeoutError UnboundLocalError UnicodeDecodeError UnicodeEncodeError UnicodeError "
+        "UnicodeTranslateError EncodingWarning PythonFinalizationError _IncompleteInputError",
+        "exceptions of I/O, the interpreter or the sandbox itself; rules catch them as Exception",
+    ),
+    **_deny(
+        "Warning BytesWarning DeprecationWarning FutureWarning ImportWarning PendingDeprecationWarning "
+        "ResourceWarning RuntimeWarning SyntaxWarning UnicodeWarning UserWarning",
+        "warnings are for the host's developers, not for rules",
+    ),
+}
+
+# -- modules --------------------------------------------------------------------------
+
+# Modules are never imported by rules; these facades are pre-bound global names.
+# `random` is absent (rules must be deterministic and secrets come from `secrets` in the
+# host), and so is `string` (string.Formatter resolves fields by attribute traversal).
+MODULE_MEMBERS: dict[str, dict[str, object]] = {
+    "re": {
+        name: getattr(re, name)
+        for name in ("compile", "escape", "findall", "finditer", "fullmatch", "match", "search", "split",
+                     "sub", "subn", "IGNORECASE", "I", "MULTILINE", "M", "DOTALL", "S", "VERBOSE", "X",
+                     "ASCII", "A", "error")
+    },
+    "math": {
+        name: getattr(math, name)
+        for name in ("acos", "asin", "atan", "atan2", "ceil", "copysign", "cos", "degrees", "e", "exp",
+                     "fabs", "floor", "fmod", "gcd", "hypot", "inf", "isclose", "isfinite", "isinf", "isnan",
+                     "isqrt", "log", "log10", "log2", "nan", "pi", "radians", "sin", "sqrt", "tan", "tau",
+                     "trunc")
+        # left out: factorial, comb, perm (seconds of C time for a small argument),
+        # prod and fsum (consume iterables in C, past the iteration guard)
+    },
+    "datetime": {
+        "datetime": datetime.datetime, "date": datetime.date, "time": datetime.time,
+        "timedelta": datetime.timedelta, "timezone": datetime.timezone, "UTC": datetime.timezone.utc,
+        "MINYEAR": datetime.MINYEAR, "MAXYEAR": datetime.MAXYEAR,
+    },
+    "ipaddress": {
+        name: getattr(ipaddress, name)
+        for name in ("ip_address", "ip_network", "ip_interface", "IPv4Address", "IPv6Address",
+                     "IPv4Network", "IPv6Network", "AddressValueError", "NetmaskValueError")
+    },
+}
+
+# -- attributes -----------------------------------------------------------------------
+
+# Names refused on every type, whatever the allow-lists below would say.
+DENIED_ATTRIBUTES: dict[str, str] = {
+    "format": "str.format resolves {0.attr} fields with plain getattr (CVE-2023-41039)",
+    "format_map": "as format",
+    "mro": "reaches BaseException and object, and from there everything",
+    "now": "rules read the time from context.now, never the clock",
+    "utcnow": "as now", "today": "as now",
+    "center": "allocates by a width argument", "ljust": "allocates by a width argument",
+    "rjust": "allocates by a width argument", "zfill": "allocates by a width argument",
+    "expandtabs": "allocates by a tab-size argument",
+    "to_bytes": "allocates by a length argument", "from_bytes": "not needed; bytes are not given to rules",
+    "fromkeys": "consumes an iterable in C, past the iteration guard",
+    "hosts": "enumerates address space: unbounded, and no rule needs it",
+    "subnets": "as hosts", "address_exclude": "as hosts",
+    "mapping": "dict views expose the mapping they view",
+    "with_traceback": "tracebacks lead to frames",
+}
+
+
+def _public(kind: type, *extra_denied: str) -> frozenset[str]:
+    names = {name for name in dir(kind) if not name.startswith("_")}
+    return frozenset(names - DENIED_ATTRIBUTES.keys() - set(extra_denied))
+
+
+_DATETIME = frozenset(
+    "year month day hour minute second microsecond tzinfo fold date time timetz replace astimezone "
+    "utcoffset tzname dst weekday isoweekday isocalendar isoformat timestamp strftime fromisoformat "
+    "fromtimestamp combine min max resolution toordinal fromordinal".split()
+)
+_IP_ADDRESS = frozenset(
+    "version is_private is_global is_loopback is_link_local is_multicast is_reserved is_unspecified "
+    "is_site_local compressed exploded max_prefixlen reverse_pointer ipv4_mapped teredo sixtofour".split()
+)
+_IP_NETWORK = frozenset(
+    "version network_address broadcast_address netmask hostmask prefixlen num_addresses with_prefixlen "
+    "with_netmask compressed exploded overlaps subnet_of supernet_of is_private is_global is_loopback "
+    "is_link_local is_multicast is_reserved is_unspecified max_prefixlen".split()
+)
+
+# Attributes readable on instances, by exact type (a subclass gets nothing).
+ATTRIBUTES: dict[type, frozenset[str]] = {
+    str: _public(str, "maketrans", "encode"),
+    int: _public(int), bool: _public(bool), float: _public(float, "fromhex"),
+    list: _public(list), tuple: _public(tuple), set: _public(set), frozenset: _public(frozenset),
+    dict: _public(dict), types.MappingProxyType: _public(types.MappingProxyType),
+    type({}.keys()): frozenset({"isdisjoint"}), type({}.items()): frozenset({"isdisjoint"}),
+    type({}.values()): frozenset(),
+    range: frozenset({"start", "stop", "step", "count", "index"}),
+    re.Pattern: frozenset("match search fullmatch findall finditer split sub subn pattern flags groups "
+                          "groupindex".split()),
+    re.Match: frozenset("group groups groupdict start end span string re pos endpos lastindex lastgroup".split()),
+    datetime.datetime: _DATETIME,
+    datetime.date: _DATETIME & _public(datetime.date),
+    datetime.time: _DATETIME & _public(datetime.time),
+    datetime.timedelta: frozenset("days seconds microseconds total_seconds min max resolution".split()),
+    datetime.timezone: frozenset({"utc", "utcoffset", "tzname", "dst"}),
+    type(datetime.date(2000, 1, 1).isocalendar()): frozenset({"year", "week", "weekday"}),
+    ipaddress.IPv4Address: _IP_ADDRESS - {"ipv4_mapped", "teredo", "sixtofour"},
+    ipaddress.IPv6Address: _IP_ADDRESS | {"scope_id"},
+    ipaddress.IPv4Network: _IP_NETWORK, ipaddress.IPv6Network: _IP_NETWORK,
+    ipaddress.IPv4Interface: _IP_ADDRESS | {"ip", "network", "with_prefixlen"},
+    ipaddress.IPv6Interface: _IP_ADDRESS | {"ip", "network", "with_prefixlen"},
+}
+
+# Attributes readable on classes themselves (`str.lower`, `datetime.datetime.fromisoformat`).
+CLASS_ATTRIBUTES: dict[type, frozenset[str]] = {
+    str: ATTRIBUTES[str],
+    datetime.datetime: _DATETIME, datetime.date: ATTRIBUTES[datetime.date],
+    datetime.time: ATTRIBUTES[datetime.time], datetime.timedelta: ATTRIBUTES[datetime.timedelta],
+    datetime.timezone: frozenset({"utc"}),
+}
+
+# Any exception instance: its arguments, nothing that leads to objects or frames.
+EXCEPTION_ATTRIBUTES = frozenset({"args"})
+
+# Types a rule may subscript, iterate and (when it owns them) modify.
+SUBSCRIPTABLE: frozenset[type] = frozenset({dict, list, tuple, str, range, types.MappingProxyType, re.Match})
+ITERABLE: frozenset[type] = frozenset(
+    {dict, list, tuple, str, range, set, frozenset, types.MappingProxyType, type({}.keys()),
+     type({}.values()), type({}.items()), types.GeneratorType, type(re.finditer("", ""))}
+)
+# Every dict, list and set a rule can reach is its own: host data arrives frozen
+# (MappingProxyType, tuple, frozenset), so writes to these cannot touch the host.
+RULE_OWNED_CONTAINERS: frozenset[type] = frozenset({dict, list, set})

@@ -1,0 +1,233 @@
+"""Pre-started worker processes, one evaluation at a time each, killed and replaced on deadline.
+
+The parent never trusts a worker: a late, dead or babbling worker is killed, its
+evaluation is reported with `result=None` (the caller fails closed) and a fresh worker
+takes its place in the background while the others keep serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mmap
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import orjson
+
+from sandbox.errors import CompileFailed, SandboxError, SandboxUnavailable
+from sandbox.limits import Limits
+from sandbox.programs import ProgramSet
+from sandbox.runner import NOT_RUN, OUTCOME_NAMES, RUNNING, ProgramTrace, RunReport
+from sandbox.worker import MAX_FRAME_BYTES, PROGRESS_BYTES, write_frame
+
+
+class WorkerLost(SandboxError):
+    """The worker died, timed out or broke the protocol; it has been killed."""
+
+
+class _Worker:
+    """One worker process and the parent's end of its pipe."""
+
+    def __init__(self, host_path: str, limits: Limits) -> None:
+        memfd = os.memfd_create("mfa-sandbox-progress")
+        try:
+            os.ftruncate(memfd, PROGRESS_BYTES)
+            self.progress = mmap.mmap(memfd, PROGRESS_BYTES)
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-m", "sandbox.worker", host_path,
+                 orjson.dumps(limits.to_plain()).decode(), str(memfd)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                env={}, cwd="/", pass_fds=(memfd,), start_new_session=True,
+            )
+        finally:
+            os.close(memfd)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._write_fd = self.process.stdin.fileno()
+        self._read_fd = self.process.stdout.fileno()
+        os.set_blocking(self._read_fd, False)
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[dict[str, Any]] | None = None
+        self.version: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def request(self, message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+            loop.add_reader(self._read_fd, self._on_readable)
+        self._waiter = loop.create_future()
+        try:
+            write_frame(self._write_fd, orjson.dumps(message))
+        except OSError as exc:
+            raise WorkerLost(f"cannot write to worker: {exc}") from exc
+        try:
+            return await asyncio.wait_for(self._waiter, timeout_s)
+        except TimeoutError as exc:
+            raise WorkerLost("deadline exceeded") from exc
+
+    def _on_readable(self) -> None:
+        try:
+            chunk = os.read(self._read_fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        waiter = self._waiter
+        if not chunk:
+            self._detach()
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(WorkerLost("worker exited"))
+            return
+        self._buffer += chunk
+        if len(self._buffer) < 4:
+            return
+        size = int.from_bytes(self._buffer[:4], "big")
+        if size > MAX_FRAME_BYTES or waiter is None or waiter.done():
+            self._detach()
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(WorkerLost("protocol violation"))
+            return
+        if len(self._buffer) >= 4 + size:
+            body = bytes(self._buffer[4 : 4 + size])
+            del self._buffer[: 4 + size]
+            try:
+                waiter.set_result(orjson.loads(body))
+            except orjson.JSONDecodeError:
+                waiter.set_exception(WorkerLost("unreadable reply"))
+
+    def _detach(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_reader(self._read_fd)
+            self._loop = None
+
+    def progress_codes(self, count: int) -> bytes:
+        return bytes(self.progress[:count])
+
+    def kill(self) -> None:
+        self._detach()
+        try:
+            self.process.kill()
+        except ProcessLookupError:
+            pass
+
+    def reap(self) -> None:
+        """Blocking: wait for the killed process and release its pipe and memory."""
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        self.progress.close()
+
+
+class WorkerPool:
+    isolation = "process"
+
+    def __init__(self, host_path: str, limits: Limits, *, size: int = 2, queue_timeout_ms: int = 1000) -> None:
+        self._host_path = host_path
+        self._limits = limits
+        self._size = size
+        self._queue_timeout_s = queue_timeout_ms / 1000
+        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        self._all: set[_Worker] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        self.kills = 0
+        self.spawn_failures = 0
+
+    async def start(self) -> None:
+        workers = await asyncio.gather(*(asyncio.to_thread(self._spawn) for _ in range(self._size)))
+        for worker in workers:
+            self._idle.put_nowait(worker)
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        for worker in list(self._all):
+            worker.kill()
+            await asyncio.to_thread(worker.reap)
+        self._all.clear()
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self._host_path, self._limits)
+        self._all.add(worker)
+        return worker
+
+    def state(self) -> dict[str, Any]:
+        idle = self._idle.qsize()
+        return {"isolation": self.isolation, "size": self._size, "idle": idle, "busy": len(self._all) - idle,
+                "alive": len(self._all), "kills": self.kills, "healthy": len(self._all) > 0}
+
+    async def run(self, program_set: ProgramSet, payload: dict[str, Any]) -> RunReport:
+        try:
+            worker = await asyncio.wait_for(self._idle.get(), self._queue_timeout_s)
+        except TimeoutError as exc:
+            raise SandboxUnavailable("no sandbox worker became free in time") from exc
+        started = time.perf_counter()
+        try:
+            if worker.version != program_set.version:
+                await self._load(worker, program_set)
+            worker.progress[: len(program_set.sources)] = bytes(len(program_set.sources))
+            reply = await worker.request(
+                {"op": "run", "version": program_set.version, "payload": payload},
+                (self._limits.pipeline_timeout_ms + self._limits.kill_grace_ms) / 1000,
+            )
+        except WorkerLost as exc:
+            report = self._killed_report(worker, program_set, str(exc), started)
+            self._replace(worker)
+            return report
+        self._idle.put_nowait(worker)
+        trace = tuple(
+            ProgramTrace(t["rule"], t["outcome"], t["duration_us"], t["error"], tuple(t["logs"]))
+            for t in reply["trace"]
+        )
+        return RunReport(reply["result"], trace, reply["logs_dropped"])
+
+    async def _load(self, worker: _Worker, program_set: ProgramSet) -> None:
+        message = {"op": "load", "version": program_set.version,
+                   "sources": [source.to_plain() for source in program_set.sources]}
+        reply = await worker.request(message, timeout_s=30)
+        if "errors" in reply:
+            self._idle.put_nowait(worker)
+            raise CompileFailed(reply["errors"])
+        worker.version = program_set.version
+
+    def _killed_report(self, worker: _Worker, program_set: ProgramSet, why: str, started: float) -> RunReport:
+        worker.kill()
+        self.kills += 1
+        elapsed_us = int((time.perf_counter() - started) * 1e6)
+        traces = []
+        codes = worker.progress_codes(len(program_set.sources))
+        for source, code in zip(program_set.sources, codes):
+            if code == NOT_RUN:
+                break
+            killed = code == RUNNING
+            traces.append(ProgramTrace(
+                source.name, OUTCOME_NAMES[code], elapsed_us if killed else 0,
+                f"worker killed: {why}" if killed else None, (),
+            ))
+        if not traces or traces[-1].outcome != "killed":
+            traces.append(ProgramTrace("<sandbox>", "killed", elapsed_us, f"worker killed: {why}", ()))
+        return RunReport(None, tuple(traces))
+
+    def _replace(self, dead: _Worker) -> None:
+        async def replace() -> None:
+            await asyncio.to_thread(dead.reap)
+            self._all.discard(dead)
+            while True:
+                try:
+                    fresh = await asyncio.to_thread(self._spawn)
+                except OSError:
+                    self.spawn_failures += 1
+                    await asyncio.sleep(1)
+                    continue
+                self._idle.put_nowait(fresh)
+                return
+
+        task = asyncio.get_running_loop().create_task(replace())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

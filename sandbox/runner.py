@@ -1,0 +1,233 @@
+"""Run an ordered list of compiled programs against one host binding, with budgets and a trace.
+
+Both runners use `run_programs`: the in-process one directly, the worker process inside
+its loop. Each program's module code runs in fresh globals on every evaluation, so
+module-level values, default arguments and closures never carry one evaluation's data
+into the next.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+from sandbox.compiler import CompiledProgram
+from sandbox.errors import DeadlineExceeded, LimitExceeded, StepsExceeded
+from sandbox.guards import AccessPolicy, Guards
+from sandbox.limits import Limits
+
+Payload = Mapping[str, Any]
+
+# Progress codes, one per program; the worker writes them to memory the parent can read
+# after killing it, so the trace of a killed evaluation still says which rule was running.
+NOT_RUN, RUNNING, OK, ERROR, TIMEOUT = 0, 1, 2, 3, 4
+OUTCOME_NAMES = {OK: "ok", ERROR: "error", TIMEOUT: "timeout", RUNNING: "killed", NOT_RUN: "not_run"}
+
+
+class Binding(Protocol):
+    """One evaluation's host objects. Everything it returns is plain data."""
+
+    @property
+    def args(self) -> tuple[object, ...]: ...
+
+    def checkpoint(self) -> object: ...
+
+    def restore(self, checkpoint: object) -> None: ...
+
+    def fail(self, meta: Mapping[str, Any]) -> None:
+        """Apply the failure policy of a rule that raised or ran out of budget."""
+
+    def is_finished(self) -> bool: ...
+
+    def result(self) -> dict[str, Any]: ...
+
+
+class Host(Protocol):
+    access: AccessPolicy
+
+    def bind(self, payload: Payload, log: Callable[[str], None]) -> Binding: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A compiled program plus opaque host metadata (plain data) handed back on failure."""
+
+    compiled: CompiledProgram
+    meta: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.compiled.name
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramTrace:
+    name: str
+    outcome: str
+    duration_us: int
+    error: str | None
+    logs: tuple[str, ...]
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"rule": self.name, "outcome": self.outcome, "duration_us": self.duration_us,
+                "error": self.error, "logs": list(self.logs)}
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """`result` is the binding's plain result; None when the evaluation itself died."""
+
+    result: dict[str, Any] | None
+    trace: tuple[ProgramTrace, ...]
+    logs_dropped: int = 0
+
+
+class Budget:
+    """Steps and deadline of the running program; `tick` is the compiled `_tick_()`."""
+
+    __slots__ = ("steps", "next_check", "max_steps", "deadline", "clock")
+
+    def __init__(self, max_steps: int, clock: Callable[[], float]) -> None:
+        self.max_steps = max_steps
+        self.clock = clock
+        self.steps = 0
+        self.next_check = 0
+        self.deadline = 0.0
+
+    def start(self, deadline: float) -> None:
+        self.steps = 0
+        self.next_check = 256
+        self.deadline = deadline
+
+    def tick(self) -> bool:
+        self.steps += 1
+        if self.steps >= self.next_check:
+            self._check()
+        return True
+
+    def _check(self) -> None:
+        # Once exceeded, next_check stays 0 so every later tick raises again: a rule's
+        # `finally:` block cannot keep running after its budget is gone.
+        if self.steps > self.max_steps:
+            self.next_check = 0
+            raise StepsExceeded(f"more than {self.max_steps} steps")
+        if self.clock() > self.deadline:
+            self.next_check = 0
+            raise DeadlineExceeded("deadline exceeded")
+        self.next_check = self.steps + 256
+
+
+class LogSink:
+    """Log lines of one evaluation, attributed to the running program, within the limits."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._lines_left = limits.max_log_lines
+        self._bytes_left = limits.max_output_bytes
+        self.current: list[str] = []
+        self.dropped = 0
+
+    def write(self, line: str) -> None:
+        if self._lines_left <= 0 or self._bytes_left <= 0:
+            self.dropped += 1
+            return
+        line = line[: self._bytes_left]
+        self._lines_left -= 1
+        self._bytes_left -= len(line)
+        self.current.append(line)
+
+    def take(self) -> tuple[str, ...]:
+        lines, self.current = tuple(self.current), []
+        return lines
+
+
+class PrintToLog:
+    """What RestrictedPython's rewritten `print(...)` calls: lines go to the trace."""
+
+    __slots__ = ("_sink", "_printed")
+
+    def __init__(self, sink: LogSink, _getattr_: object = None) -> None:
+        self._sink = sink
+        self._printed: list[str] = []
+
+    def _call_print(self, *objects: object, sep: str = " ", end: str = "\n", file: object = None) -> None:
+        if file is not None:
+            raise TypeError("print(file=...) is not available to rules")
+        text = str(sep).join(str(item) for item in objects)
+        self._printed.append(text + str(end))
+        self._sink.write(text)
+
+    def __call__(self) -> str:
+        return "".join(self._printed)
+
+
+def run_programs(
+    programs: Sequence[Program],
+    host: Host,
+    guards: Guards,
+    payload: Payload,
+    *,
+    clock: Callable[[], float] = time.perf_counter,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunReport:
+    limits = guards.limits
+    sink = LogSink(limits)
+    binding = host.bind(payload, sink.write)
+    budget = Budget(limits.max_steps, clock)
+
+    def print_factory(_getattr_: object = None) -> PrintToLog:
+        return PrintToLog(sink, _getattr_)
+
+    pipeline_deadline = clock() + limits.pipeline_timeout_ms / 1000
+    traces: list[ProgramTrace] = []
+    for index, program in enumerate(programs):
+        if binding.is_finished():
+            break
+        if progress is not None:
+            progress(index, RUNNING)
+        checkpoint = binding.checkpoint()
+        started = clock()
+        budget.start(min(started + limits.rule_timeout_ms / 1000, pipeline_deadline))
+        code, error = _run_one(program, guards.globals_for(budget.tick, print_factory), binding.args)
+        duration_us = int((clock() - started) * 1e6)
+        if code != OK:
+            binding.restore(checkpoint)
+            binding.fail(program.meta)
+        if progress is not None:
+            progress(index, code)
+        traces.append(ProgramTrace(program.name, OUTCOME_NAMES[code], duration_us, error, sink.take()))
+    return RunReport(binding.result(), tuple(traces), sink.dropped)
+
+
+def _run_one(program: Program, namespace: dict[str, object], args: tuple[object, ...]) -> tuple[int, str | None]:
+    try:
+        exec(program.compiled.code, namespace)
+        returned = namespace["rule"](*args)  # type: ignore[operator]
+    except LimitExceeded as exc:
+        return (TIMEOUT if exc.outcome == "timeout" else ERROR), f"{type(exc).__name__}: {exc}"
+    except MemoryError:
+        return ERROR, "MemoryError: the rule ran out of memory"
+    except RecursionError:
+        return ERROR, "RecursionError: maximum recursion depth exceeded"
+    except Exception as exc:
+        return ERROR, _describe(exc, program.name)
+    if returned is not None:
+        return ERROR, f"rule() returned a {type(returned).__name__}; rules act through context and return nothing"
+    return OK, None
+
+
+def _describe(exc: BaseException, filename: str) -> str:
+    line = _rule_line(exc.__traceback__, filename)
+    where = f" (line {line})" if line else ""
+    return f"{type(exc).__name__}: {exc}{where}"[:500]
+
+
+def _rule_line(tb: TracebackType | None, filename: str) -> int | None:
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

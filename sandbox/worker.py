@@ -1,0 +1,140 @@
+"""The isolated worker: a process that runs rules and nothing else.
+
+Started by pool.py as `python -I -m sandbox.worker HOST LIMITS PROGRESS_FD` with an empty
+environment, `/` as working directory, stdin/stdout as its only pipe and stderr on
+/dev/null. Before it reads any rule it caps its own address space, file size, open files
+and core dumps, and drops root. It holds no secrets and no connections: a rule that
+escaped every guard would find an empty, unprivileged process.
+
+Protocol on the pipe: frames of a 4-byte big-endian length and an orjson body.
+  {"op": "load", "version", "sources": [{name, source, meta}]} -> {"ok": true} | {"errors": [...]}
+  {"op": "run", "version", "payload"}                           -> {"result", "trace", "logs_dropped"}
+The progress memory holds one byte per program (runner.NOT_RUN ... TIMEOUT).
+"""
+
+from __future__ import annotations
+
+import importlib
+import mmap
+import os
+import resource
+import sys
+from typing import Any
+
+PROGRESS_BYTES = 4096
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+_UNPRIVILEGED_ID = 65534  # nobody / nogroup
+
+
+def read_frame(fd: int, max_bytes: int = MAX_FRAME_BYTES) -> bytes | None:
+    """One frame from a blocking fd; None at end of stream."""
+    header = _read_exactly(fd, 4)
+    if header is None:
+        return None
+    size = int.from_bytes(header, "big")
+    if size > max_bytes:
+        raise ValueError(f"frame of {size} bytes")
+    body = _read_exactly(fd, size)
+    if body is None:
+        raise EOFError("stream ended inside a frame")
+    return body
+
+
+def write_frame(fd: int, body: bytes) -> None:
+    view = memoryview(len(body).to_bytes(4, "big") + body)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    chunks: list[bytes] = []
+    remaining = size
+    while remaining:
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _cap_resources(memory_mb: int) -> None:
+    address_space = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _drop_privileges() -> None:
+    """After the imports: the interpreter may live where only root can read."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (8, 8))
+    if os.geteuid() == 0:
+        try:
+            os.setgroups([])
+            os.setgid(_UNPRIVILEGED_ID)
+            os.setuid(_UNPRIVILEGED_ID)
+        except OSError:
+            pass  # a container without CAP_SETUID: the other confinements still hold
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+
+
+def _load_host(path: str) -> Any:
+    module_name, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def main(argv: list[str]) -> int:
+    host_path, limits_json, progress_fd = argv
+    import orjson
+
+    from sandbox.limits import Limits
+
+    limits = Limits.from_plain(orjson.loads(limits_json))
+    _cap_resources(limits.memory_mb)
+    progress = mmap.mmap(int(progress_fd), PROGRESS_BYTES)
+    os.close(int(progress_fd))
+
+    from sandbox.errors import CompileFailed
+    from sandbox.guards import Guards
+    from sandbox.programs import ProgramSet, ProgramSource, compile_set
+    from sandbox.runner import Program, run_programs
+
+    import _strptime  # noqa: F401  datetime.strptime imports it lazily, after privileges are gone
+
+    host = _load_host(host_path)
+    guards = Guards(host.access, limits)
+    loaded: dict[str, tuple[Program, ...]] = {}
+    _drop_privileges()
+
+    def set_progress(index: int, code: int) -> None:
+        progress[index] = code
+
+    while True:
+        frame = read_frame(0)
+        if frame is None:
+            return 0
+        request = orjson.loads(frame)
+        if request["op"] == "load":
+            sources = tuple(ProgramSource(s["name"], s["source"], s["meta"]) for s in request["sources"])
+            try:
+                programs = compile_set(ProgramSet(request["version"], sources), limits)
+            except CompileFailed as exc:
+                write_frame(1, orjson.dumps({"errors": list(exc.errors)}))
+                continue
+            loaded = {request["version"]: programs}
+            reply: dict[str, Any] = {"ok": True}
+        else:
+            programs = loaded[request["version"]]
+            progress[: len(programs)] = bytes(len(programs))
+            report = run_programs(programs, host, guards, request["payload"], progress=set_progress)
+            reply = {
+                "result": report.result,
+                "trace": [trace.to_plain() for trace in report.trace],
+                "logs_dropped": report.logs_dropped,
+            }
+        write_frame(1, orjson.dumps(reply))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
