@@ -7,19 +7,10 @@ plain values into; `out["stop"] = True` ends the run. A failed rule records its 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from types import MappingProxyType
 from typing import Any
 
 from sandbox.guards import AccessPolicy
-
-
-def freeze(value: Any) -> Any:
-    """Deep read-only copy of plain data: dicts become mapping proxies, lists tuples."""
-    if type(value) is dict:
-        return MappingProxyType({key: freeze(item) for key, item in value.items()})
-    if type(value) in (list, tuple):
-        return tuple(freeze(item) for item in value)
-    return value
+from sandbox.plain import freeze, thaw
 
 
 class Scratch:
@@ -64,15 +55,8 @@ class ScratchBinding:
         return bool(self.out._values.get("stop"))
 
     def result(self) -> dict[str, Any]:
-        return {"out": _thaw(self.out._values), "failures": self.failures}
+        return {"out": thaw(self.out._values), "failures": self.failures}
 
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _thaw(item) for key, item in value.items()}
-    if type(value) is tuple:
-        return [_thaw(item) for item in value]
-    return value
 
 
 class ScratchHost:

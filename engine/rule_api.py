@@ -1,0 +1,395 @@
+"""What a rule sees (`user`, `context`) built from plain data, and what it hands back.
+
+This module runs inside sandbox workers, so it imports only the standard library and the
+sandbox. Everything a rule receives is read-only or validates what it is given; every
+request a rule makes (factors, claims, denial) is checked here, not trusted later.
+The rule-author documentation is docs/rules.md: keep both in step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from sandbox.guards import AccessPolicy
+from sandbox.plain import freeze, thaw
+
+FACTORS = ("otp", "sms", "recovery")
+FACTOR_ALIASES = {"otp": "otp", "totp": "otp", "sms": "sms", "recovery": "recovery"}
+# Options each factor accepts in add_factor(); none yet, and unknown ones are refused
+# rather than ignored, so a typo in a rule fails loudly.
+FACTOR_OPTIONS: dict[str, frozenset[str]] = {name: frozenset() for name in FACTORS}
+FAILURE_MODES = ("deny", "require_mfa")
+
+MAX_FACTOR_CALLS = 16
+MAX_CLAIMS = 20
+MAX_CLAIM_SIZE = 4096
+MAX_CLAIM_DEPTH = 4
+MAX_REASON_LENGTH = 200
+MAX_URL_LENGTH = 2048
+# Registered JWT and OIDC claims the engine sets itself; rules may not forge them.
+RESERVED_CLAIMS = frozenset("iss sub aud exp nbf iat jti amr acr auth_time azp sid nonce at_hash".split())
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).astimezone(UTC)
+
+
+class _Record:
+    """Read-only attribute bag: slots set once at construction."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __init__(self, **values: Any) -> None:
+        for name in self.__slots__:
+            object.__setattr__(self, name, values.get(name))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__.lower()} is read-only")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__.lower()}>"
+
+
+class User(_Record):
+    __slots__ = ("user_id", "username", "email", "email_verified", "name", "phone_number_masked",
+                 "created_at", "last_login", "logins_count", "app_metadata", "user_metadata", "factors", "groups")
+
+
+class Geo(_Record):
+    __slots__ = ("country", "city", "latitude", "longitude", "accuracy_radius")
+
+
+class Connection(_Record):
+    __slots__ = ("ip", "ip_country", "geo")
+
+
+class Request(_Record):
+    __slots__ = ("user_agent", "device_id", "hostname")
+
+
+class Client(_Record):
+    __slots__ = ("client_id", "name")
+
+
+class Stats(_Record):
+    __slots__ = ("logins_count",)
+
+
+class Risk(_Record):
+    __slots__ = ("first_login", "new_device", "new_country")
+
+
+class Method(_Record):
+    __slots__ = ("name", "timestamp")
+
+
+class Authentication(_Record):
+    __slots__ = ("methods",)
+
+
+def _factor_name(value: object) -> str:
+    if type(value) is not str or value not in FACTOR_ALIASES:
+        raise ValueError(f"unknown factor {value!r}; known factors: {', '.join(FACTOR_ALIASES)}")
+    return FACTOR_ALIASES[value]
+
+
+class Multifactor:
+    """`context.multifactor`: whether a second factor is required, and which ones first."""
+
+    __slots__ = ("_required", "_forced", "_provider", "_allow_remember_browser", "_factors", "_calls",
+                 "_return_to")
+    WRITABLE = frozenset({"return_to", "returnTo"})
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_forced", False)
+        self._reset()
+
+    def _reset(self) -> None:
+        for name, value in (("_required", False), ("_provider", "any"), ("_allow_remember_browser", False),
+                            ("_factors", ()), ("_calls", 0), ("_return_to", None)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in self.WRITABLE:
+            raise AttributeError(f"multifactor.{name} cannot be assigned")
+        object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        return "<multifactor>"
+
+    def enable(self, provider: str = "any", allow_remember_browser: bool = False) -> None:
+        if provider != "any":
+            provider = _factor_name(provider)
+        if type(allow_remember_browser) is not bool:
+            raise TypeError("allow_remember_browser must be True or False")
+        object.__setattr__(self, "_required", True)
+        object.__setattr__(self, "_provider", provider)
+        object.__setattr__(self, "_allow_remember_browser", allow_remember_browser)
+
+    def add_factor(self, name_or_dict: object, **options: object) -> None:
+        """Prioritise a factor; the first one added becomes the default the user is offered."""
+        object.__setattr__(self, "_calls", self._calls + 1)
+        if self._calls > MAX_FACTOR_CALLS:
+            raise ValueError(f"add_factor called more than {MAX_FACTOR_CALLS} times")
+        if isinstance(name_or_dict, Mapping):
+            options = {**{k: v for k, v in name_or_dict.items() if k != "name"}, **options}
+            name_or_dict = name_or_dict.get("name")
+        name = _factor_name(name_or_dict)
+        unknown = set(options) - FACTOR_OPTIONS[name]
+        if unknown:
+            raise ValueError(f"unknown option(s) for factor {name}: {', '.join(sorted(map(str, unknown)))}")
+        if name not in self._factors:
+            object.__setattr__(self, "_factors", (*self._factors, name))
+
+    addFactor = add_factor
+
+    def disable(self) -> None:
+        """Drop an earlier rule's requirement. A failed rule's fail-closed requirement stays."""
+        object.__setattr__(self, "_required", False)
+
+    @property
+    def required(self) -> bool:
+        return self._required or self._forced
+
+    @property
+    def factors(self) -> tuple[str, ...]:
+        return self._factors
+
+    @property
+    def provider(self) -> str:
+        return self._provider
+
+    @property
+    def allow_remember_browser(self) -> bool:
+        return self._allow_remember_browser
+
+    @property
+    def return_to(self) -> str | None:
+        return self._return_to
+
+    @return_to.setter
+    def return_to(self, url: object) -> None:
+        if url is not None and (type(url) is not str or len(url) > MAX_URL_LENGTH):
+            raise ValueError(f"return_to must be a string of at most {MAX_URL_LENGTH} characters")
+        object.__setattr__(self, "_return_to", url)
+
+    returnTo = return_to
+
+    def _force(self) -> None:
+        object.__setattr__(self, "_forced", True)
+
+    def _state(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def _load(self, state: tuple[Any, ...]) -> None:
+        for name, value in zip(self.__slots__, state, strict=True):
+            object.__setattr__(self, name, value)
+
+
+class Claims:
+    """`context.claims`: namespaced claims for the issued token, plain data only."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+
+    def __setitem__(self, key: object, value: object) -> None:
+        if type(key) is not str or not 0 < len(key) <= 200:
+            raise ValueError("claim names are strings of 1 to 200 characters")
+        if key in RESERVED_CLAIMS:
+            raise ValueError(f"claim {key!r} is set by the engine")
+        if "/" not in key and ":" not in key:
+            raise ValueError(f"claim {key!r} must be namespaced, e.g. 'https://example.com/{key}'")
+        if key not in self._values and len(self._values) >= MAX_CLAIMS:
+            raise ValueError(f"at most {MAX_CLAIMS} claims")
+        if _plain_size(value, MAX_CLAIM_DEPTH) > MAX_CLAIM_SIZE:
+            raise ValueError(f"claim {key!r} is larger than {MAX_CLAIM_SIZE} bytes")
+        self._values[key] = freeze(value)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __delitem__(self, key: str) -> None:
+        del self._values[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self._values)
+
+    def __repr__(self) -> str:
+        return "<claims>"
+
+
+def _plain_size(value: object, depth: int) -> int:
+    """Approximate JSON size of plain data; raises for anything that is not plain data."""
+    if depth < 0:
+        raise ValueError("claim values nest at most 4 levels")
+    kind = type(value)
+    if value is None or kind is bool:
+        return 5
+    if kind is int:
+        return len(str(value))
+    if kind is float:
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            raise ValueError("claim values must be finite numbers")
+        return 24
+    if kind is str:
+        return len(value) + 2  # type: ignore[arg-type]
+    if kind in (list, tuple):
+        return 2 + sum(_plain_size(item, depth - 1) + 1 for item in value)  # type: ignore[attr-defined]
+    if kind in (dict, MappingProxyType):
+        items = value.items()  # type: ignore[attr-defined]
+        if any(type(key) is not str for key, _ in items):
+            raise ValueError("claim objects need string keys")
+        return 2 + sum(len(key) + 4 + _plain_size(item, depth - 1) for key, item in items)
+    raise ValueError(f"claim values must be plain data, not {kind.__name__}")
+
+
+class Context(_Record):
+    __slots__ = ("connection", "request", "client", "action", "stats", "risk", "authentication", "now",
+                 "multifactor", "claims", "_denial", "_log")
+
+    def deny(self, reason: object = "access denied") -> None:
+        """End the pipeline: the login is refused with `reason` (shown to the application)."""
+        if type(reason) is not str:
+            raise TypeError("deny(reason) takes a string")
+        if self._denial is None:
+            object.__setattr__(self, "_denial", reason[:MAX_REASON_LENGTH])
+
+    def log(self, *parts: object) -> None:
+        self._log(" ".join(str(part) for part in parts))
+
+    @property
+    def denied(self) -> bool:
+        return self._denial is not None
+
+
+def _build_user(data: Mapping[str, Any]) -> User:
+    return User(**{
+        **data,
+        "created_at": _timestamp(data.get("created_at")),
+        "last_login": _timestamp(data.get("last_login")),
+        "logins_count": data.get("logins_count", 0),
+        "email_verified": bool(data.get("email_verified", False)),
+        "app_metadata": freeze(data.get("app_metadata") or {}),
+        "user_metadata": freeze(data.get("user_metadata") or {}),
+        "factors": tuple(data.get("factors") or ()),
+        "groups": tuple(data.get("groups") or ()),
+    })
+
+
+def _build_context(data: Mapping[str, Any], log: Callable[[str], None]) -> Context:
+    connection = data.get("connection") or {}
+    geo = connection.get("geo")
+    authentication = data.get("authentication") or {}
+    return Context(
+        connection=Connection(ip=connection.get("ip"), ip_country=connection.get("ip_country"),
+                              geo=Geo(**geo) if geo else None),
+        request=Request(**(data.get("request") or {})),
+        client=Client(**(data.get("client") or {})),
+        action=data.get("action", "login"),
+        stats=Stats(**(data.get("stats") or {})),
+        risk=Risk(**(data.get("risk") or {})),
+        authentication=Authentication(methods=tuple(
+            Method(name=m["name"], timestamp=_timestamp(m.get("timestamp")))
+            for m in authentication.get("methods") or ()
+        )),
+        now=_timestamp(data["now"]),
+        multifactor=Multifactor(),
+        claims=Claims(),
+        _denial=None,
+        _log=log,
+    )
+
+
+class RuleBinding:
+    """One evaluation: the objects handed to every rule, and the outcome they add up to."""
+
+    def __init__(self, payload: Mapping[str, Any], log: Callable[[str], None]) -> None:
+        self.user = _build_user(payload["user"])
+        self.context = _build_context(payload["context"], log)
+        self.args = (self.user, self.context)
+        self.failed_rules: list[str] = []
+
+    def checkpoint(self) -> object:
+        return (self.context.multifactor._state(), dict(self.context.claims._values), self.context._denial)
+
+    def restore(self, checkpoint: object) -> None:
+        multifactor, claims, denial = checkpoint  # type: ignore[misc]
+        self.context.multifactor._load(multifactor)
+        self.context.claims._values = claims
+        object.__setattr__(self.context, "_denial", denial)
+
+    def fail(self, meta: Mapping[str, Any]) -> None:
+        """Fail closed: a broken rule denies the login, or (by config) forces a second factor."""
+        self.failed_rules.append(meta["rule"])
+        if meta.get("on_error") == "require_mfa":
+            self.context.multifactor._force()
+        else:
+            object.__setattr__(self.context, "_denial", "rule_failed")
+
+    def is_finished(self) -> bool:
+        return self.context.denied
+
+    def result(self) -> dict[str, Any]:
+        multifactor = self.context.multifactor
+        return {
+            "denied": self.context.denied,
+            "deny_reason": self.context._denial,
+            "mfa_required": multifactor.required,
+            "provider": multifactor.provider,
+            "allow_remember_browser": multifactor.allow_remember_browser,
+            "factors": list(multifactor.factors),
+            "return_to": multifactor.return_to,
+            "claims": thaw(self.context.claims._values),
+            "failed_rules": list(self.failed_rules),
+        }
+
+
+def failure_result(failed_rules: list[str], on_error: str) -> dict[str, Any]:
+    """The outcome when an evaluation died as a whole (its worker was killed)."""
+    return {
+        "denied": on_error != "require_mfa",
+        "deny_reason": None if on_error == "require_mfa" else "rule_failed",
+        "mfa_required": True, "provider": "any", "allow_remember_browser": False, "factors": [],
+        "return_to": None, "claims": {}, "failed_rules": failed_rules,
+    }
+
+
+class RuleHost:
+    access = AccessPolicy(
+        readable={
+            User: frozenset(User.__slots__), Geo: frozenset(Geo.__slots__),
+            Connection: frozenset(Connection.__slots__), Request: frozenset(Request.__slots__),
+            Client: frozenset(Client.__slots__), Stats: frozenset(Stats.__slots__),
+            Risk: frozenset(Risk.__slots__), Method: frozenset(Method.__slots__),
+            Authentication: frozenset(Authentication.__slots__),
+            Context: frozenset({"connection", "request", "client", "action", "stats", "risk", "authentication",
+                                "now", "multifactor", "claims", "deny", "log", "denied"}),
+            Multifactor: frozenset({"enable", "add_factor", "addFactor", "disable", "required", "factors",
+                                    "provider", "allow_remember_browser", "return_to", "returnTo"}),
+            Claims: frozenset({"get", "keys"}),
+        },
+        subscriptable=frozenset({Claims}),
+        writable=frozenset({Claims, Multifactor}),
+    )
+
+    def bind(self, payload: Mapping[str, Any], log: Callable[[str], None]) -> RuleBinding:
+        return RuleBinding(payload, log)
+
+
+HOST = RuleHost()
+HOST_PATH = "engine.rule_api:HOST"

@@ -1,0 +1,25 @@
+"""Plain data (str, int, float, bool, None, lists, dicts) made read-only and back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+
+def freeze(value: Any) -> Any:
+    """Deep read-only copy: dicts become mapping proxies, lists tuples; a rule cannot write through it."""
+    if type(value) is dict:
+        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if type(value) in (list, tuple):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Deep plain copy of frozen data, ready to cross the process boundary."""
+    if isinstance(value, Mapping):
+        return {key: thaw(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return [thaw(item) for item in value]
+    return value
