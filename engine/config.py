@@ -1,0 +1,250 @@
+"""Settings: config.yaml read once, strictly, into frozen dataclasses; MFA_* variables override it.
+
+An unknown key, a wrong type or an out-of-range value stops startup with its dotted path
+(`sandbox.rule_timeout_ms: must be 1..10000`). `MFA_` + the dotted path upper-cased, with
+`__` for each dot, overrides any key (`rules.dir` -> `MFA_RULES__DIR`). Values are never
+echoed in errors: some of them are secrets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sandbox.limits import Limits
+
+ENV_PREFIX = "MFA_"
+CONFIG_PATH_VARIABLE = "MFA_CONFIG"
+DEMO_API_KEY = "demo-api-key-change-me-0123456789"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message starts with the dotted path."""
+
+
+def _range(low: int, high: int) -> dict[str, Any]:
+    return {"range": (low, high)}
+
+
+def _choices(*options: str) -> dict[str, Any]:
+    return {"choices": options}
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = field(default=8000, metadata=_range(1, 65535))
+
+
+@dataclass(frozen=True, slots=True)
+class RulesSettings:
+    dir: str = "rules"
+    on_error: str = field(default="deny", metadata=_choices("deny", "require_mfa"))
+    on_error_by_rule: Mapping[str, str] = field(default_factory=dict, metadata=_choices("deny", "require_mfa"))
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSettings:
+    isolation: str = field(default="process", metadata=_choices("process", "inprocess"))
+    workers: int = field(default=2, metadata=_range(1, 64))
+    queue_timeout_ms: int = field(default=1000, metadata=_range(1, 60_000))
+    rule_timeout_ms: int = field(default=50, metadata=_range(1, 10_000))
+    pipeline_timeout_ms: int = field(default=250, metadata=_range(1, 30_000))
+    kill_grace_ms: int = field(default=100, metadata=_range(10, 10_000))
+    max_steps: int = field(default=1_000_000, metadata=_range(1_000, 1_000_000_000))
+    memory_mb: int = field(default=512, metadata=_range(128, 16_384))
+    max_log_lines: int = field(default=50, metadata=_range(0, 10_000))
+    max_output_bytes: int = field(default=16_384, metadata=_range(0, 1_048_576))
+    max_source_bytes: int = field(default=65_536, metadata=_range(1_024, 1_048_576))
+
+    def limits(self) -> Limits:
+        return Limits(
+            rule_timeout_ms=self.rule_timeout_ms, pipeline_timeout_ms=self.pipeline_timeout_ms,
+            kill_grace_ms=self.kill_grace_ms, max_steps=self.max_steps, memory_mb=self.memory_mb,
+            max_log_lines=self.max_log_lines, max_output_bytes=self.max_output_bytes,
+            max_source_bytes=self.max_source_bytes,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GeoipSettings:
+    database: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    max_body_bytes: int = field(default=65_536, metadata=_range(1_024, 10_485_760))
+
+
+@dataclass(frozen=True, slots=True)
+class MfaSettings:
+    factors: tuple[str, ...] = field(default=("otp", "sms", "recovery"), metadata=_choices("otp", "sms", "recovery"))
+    when_no_factor: str = field(default="enroll", metadata=_choices("enroll", "deny"))
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    level: str = field(default="INFO", metadata=_choices("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    environment: str = field(default="development", metadata=_choices("development", "production"))
+    server: ServerSettings = field(default_factory=ServerSettings)
+    rules: RulesSettings = field(default_factory=RulesSettings)
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    geoip: GeoipSettings = field(default_factory=GeoipSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    mfa: MfaSettings = field(default_factory=MfaSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    base_dir: str = field(default=".", metadata={"internal": True})
+
+    def path(self, relative: str) -> Path:
+        """A configured path, relative to the config file's directory."""
+        return Path(self.base_dir, relative)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read `path` (or $MFA_CONFIG, or defaults when neither is given) and apply MFA_* overrides."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get(CONFIG_PATH_VARIABLE) or None
+    data: dict[str, Any] = {}
+    base_dir = "."
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from exc
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        base_dir = str(Path(path).resolve().parent)
+    for dotted, raw in _overrides(environ).items():
+        _set_override(data, dotted, raw)
+    settings = _build(Settings, data, "")
+    settings = dataclasses.replace(settings, base_dir=base_dir)
+    _check_coherence(settings)
+    return settings
+
+
+def _overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    found = {}
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX) and name != CONFIG_PATH_VARIABLE:
+            found[name[len(ENV_PREFIX):].lower().replace("__", ".")] = value
+    return found
+
+
+def _set_override(data: dict[str, Any], dotted: str, raw: str) -> None:
+    kind: Any = Settings
+    parts = dotted.split(".")
+    target = data
+    for depth, part in enumerate(parts):
+        hints = typing.get_type_hints(kind) if dataclasses.is_dataclass(kind) else {}
+        if part not in hints or part == "base_dir":
+            env_name = ENV_PREFIX + "__".join(parts).upper()
+            raise ConfigError(f"{dotted}: unknown key (from the environment variable {env_name})")
+        kind = hints[part]
+        if depth == len(parts) - 1:
+            target[part] = _parse_env_value(kind, raw)
+        else:
+            child = target.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{'.'.join(parts[:depth + 1])}: must be a mapping")
+            target = child
+
+
+def _parse_env_value(kind: Any, raw: str) -> Any:
+    if kind is str:
+        return raw
+    if typing.get_origin(kind) is tuple:
+        stripped = raw.strip()
+        if stripped.startswith("["):
+            return yaml.safe_load(stripped)
+        return [item.strip() for item in stripped.split(",") if item.strip()]
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def _build(kind: type[Any], data: Mapping[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(kind)
+    known = {f.name: f for f in dataclasses.fields(kind) if not f.metadata.get("internal")}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{prefix}{key}: unknown key")
+    values = {}
+    for name, spec in known.items():
+        if name in data:
+            values[name] = _coerce(hints[name], data[name], f"{prefix}{name}", spec.metadata)
+    return kind(**values)
+
+
+def _coerce(kind: Any, value: Any, path: str, metadata: Mapping[str, Any]) -> Any:
+    choices = metadata.get("choices")
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: must be a mapping")
+        return _build(kind, value, path + ".")
+    if kind is bool:
+        if type(value) is not bool:
+            raise ConfigError(f"{path}: must be true or false")
+        return value
+    if kind is int:
+        if type(value) is not int:
+            raise ConfigError(f"{path}: must be an integer")
+        low, high = metadata.get("range", (None, None))
+        if low is not None and not low <= value <= high:
+            raise ConfigError(f"{path}: must be {low}..{high}")
+        return value
+    if kind is str:
+        if type(value) is not str:
+            raise ConfigError(f"{path}: must be a string")
+        if choices and value not in choices:
+            raise ConfigError(f"{path}: must be one of {', '.join(choices)}")
+        return value
+    if typing.get_origin(kind) is tuple:
+        if not isinstance(value, list) or any(type(item) is not str for item in value):
+            raise ConfigError(f"{path}: must be a list of strings")
+        if choices and any(item not in choices for item in value):
+            raise ConfigError(f"{path}: items must be among {', '.join(choices)}")
+        if len(set(value)) != len(value):
+            raise ConfigError(f"{path}: items must not repeat")
+        return tuple(value)
+    if typing.get_origin(kind) is Mapping:
+        if not isinstance(value, dict) or any(type(k) is not str or type(v) is not str for k, v in value.items()):
+            raise ConfigError(f"{path}: must be a mapping of strings to strings")
+        if choices and any(v not in choices for v in value.values()):
+            raise ConfigError(f"{path}: values must be among {', '.join(choices)}")
+        return dict(value)
+    raise ConfigError(f"{path}: unsupported setting type")  # pragma: no cover - schema bug
+
+
+def _check_coherence(settings: Settings) -> None:
+    if settings.sandbox.rule_timeout_ms > settings.sandbox.pipeline_timeout_ms:
+        raise ConfigError("sandbox.rule_timeout_ms: must not exceed sandbox.pipeline_timeout_ms")
+    for key in settings.api.keys:
+        if len(key) < 16:
+            raise ConfigError("api.keys: every key must be at least 16 characters")
+    if settings.environment == "production":
+        if not settings.api.keys:
+            raise ConfigError("api.keys: production needs at least one API key")
+        if DEMO_API_KEY in settings.api.keys:
+            raise ConfigError("api.keys: the demo key from config.yaml must be replaced in production")

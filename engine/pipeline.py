@@ -1,0 +1,150 @@
+"""The active rule set (ordered, versioned, immutable) and its evaluation in the sandbox.
+
+A rule set is loaded whole: every file in `rules/` named `NN-name.py` compiles, or the
+set is rejected with every error of every file. Evaluation hands plain data to the
+sandbox and turns what comes back into an Evaluation; a rule that failed, timed out or
+was killed fails closed as `rules.on_error` says (deny by default).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.config import RulesSettings
+from engine.rule_api import failure_result
+from sandbox.errors import CompileFailed
+from sandbox.limits import Limits
+from sandbox.programs import ProgramSet, ProgramSource, compile_set
+from sandbox.runner import ProgramTrace, RunReport
+
+log = logging.getLogger("engine.pipeline")
+
+RULE_FILE = re.compile(r"^(?P<order>\d{2,})-(?P<name>[a-z0-9][a-z0-9-]*)\.py$")
+
+
+class RuleSetRejected(Exception):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+class Executor(Protocol):
+    """Runs a ProgramSet: sandbox.inprocess.InProcessRunner or sandbox.pool.WorkerPool."""
+
+    isolation: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def run(self, program_set: ProgramSet, payload: dict[str, Any]) -> RunReport: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    summary: str
+    on_error: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    version: str
+    rules: tuple[Rule, ...]
+    programs: ProgramSet
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    outcome: dict[str, Any]
+    trace: tuple[ProgramTrace, ...]
+    version: str
+
+
+def build_rule_set(sources: Mapping[str, str], settings: RulesSettings, limits: Limits) -> RuleSet:
+    """Compile {rule id: source} in id order; raise RuleSetRejected listing every error."""
+    errors = [f"{rule_id}: the name must look like NN-name (digits, a dash, lower-case letters, digits, dashes)"
+              for rule_id in sources if not RULE_FILE.match(rule_id + ".py")]
+    if errors:
+        raise RuleSetRejected(errors)
+    ordered = sorted(sources.items())
+    program_sources = tuple(
+        ProgramSource(rule_id, source, {"rule": rule_id, "on_error": _on_error(rule_id, settings)})
+        for rule_id, source in ordered
+    )
+    digest = hashlib.sha256()
+    for item in program_sources:
+        digest.update(f"{item.name}\0{item.meta['on_error']}\0{item.source}\0".encode("utf-8", "surrogatepass"))
+    program_set = ProgramSet(digest.hexdigest()[:16], program_sources)
+    try:
+        programs = compile_set(program_set, limits)
+    except CompileFailed as exc:
+        raise RuleSetRejected(list(exc.errors)) from exc
+    rules = tuple(
+        Rule(program.name, program.compiled.summary.splitlines()[0] if program.compiled.summary else "",
+             program.meta["on_error"])
+        for program in programs
+    )
+    return RuleSet(program_set.version, rules, program_set)
+
+
+def load_rule_set(directory: Path, settings: RulesSettings, limits: Limits) -> RuleSet:
+    """Read `directory`'s rule files; files that are not `.py` are ignored, misnamed `.py` files rejected."""
+    if not directory.is_dir():
+        raise RuleSetRejected([f"{directory}: the rules directory does not exist"])
+    sources: dict[str, str] = {}
+    errors: list[str] = []
+    for path in sorted(directory.iterdir()):
+        if path.suffix != ".py" or not path.is_file():
+            continue
+        try:
+            raw = path.read_bytes()
+            sources[path.stem] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            errors.append(f"{path.stem}: Line 1: source is not valid UTF-8")
+        except OSError as exc:
+            errors.append(f"{path.stem}: cannot read ({exc.strerror})")
+    if errors:
+        raise RuleSetRejected(errors)
+    return build_rule_set(sources, settings, limits)
+
+
+def _on_error(rule_id: str, settings: RulesSettings) -> str:
+    return settings.on_error_by_rule.get(rule_id, settings.on_error)
+
+
+class Pipeline:
+    """Evaluates the active RuleSet on an executor; `rule_set` is swapped in one assignment."""
+
+    def __init__(self, rule_set: RuleSet, executor: Executor) -> None:
+        self.rule_set = rule_set
+        self.executor = executor
+
+    async def evaluate(self, payload: dict[str, Any]) -> Evaluation:
+        rule_set = self.rule_set  # in-flight evaluations finish on the version they started with
+        report = await self.executor.run(rule_set.programs, payload)
+        outcome = report.result
+        if outcome is None:
+            outcome = self._killed_outcome(rule_set, report.trace)
+        for trace in report.trace:
+            if trace.outcome != "ok":
+                log.warning("rule_failed rule=%s outcome=%s version=%s", trace.name, trace.outcome, rule_set.version)
+        return Evaluation(outcome, report.trace, rule_set.version)
+
+    @staticmethod
+    def _killed_outcome(rule_set: RuleSet, trace: tuple[ProgramTrace, ...]) -> dict[str, Any]:
+        on_error = {rule.id: rule.on_error for rule in rule_set.rules}
+        failed = [t.name for t in trace if t.outcome != "ok"]
+        modes = [on_error.get(name, "deny") for name in failed]
+        # A dead worker took the earlier rules' effects with it: with nothing to build on,
+        # only an explicit require_mfa on every failed rule keeps the login going.
+        mode = "require_mfa" if modes and all(m == "require_mfa" for m in modes) else "deny"
+        return failure_result(failed, mode)
