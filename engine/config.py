@@ -9,6 +9,7 @@ echoed in errors: some of them are secrets.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import typing
 from collections.abc import Mapping
@@ -76,6 +77,9 @@ class SandboxSettings:
 @dataclass(frozen=True, slots=True)
 class GeoipSettings:
     database: str = ""
+    # Reserved ranges are never looked up, except these: the demo and tests place
+    # countries on the documentation ranges (RFC 5737, RFC 3849).
+    allow_networks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +244,11 @@ def _coerce(kind: Any, value: Any, path: str, metadata: Mapping[str, Any]) -> An
 def _check_coherence(settings: Settings) -> None:
     if settings.sandbox.rule_timeout_ms > settings.sandbox.pipeline_timeout_ms:
         raise ConfigError("sandbox.rule_timeout_ms: must not exceed sandbox.pipeline_timeout_ms")
+    for network in settings.geoip.allow_networks:
+        try:
+            ipaddress.ip_network(network)
+        except ValueError:
+            raise ConfigError("geoip.allow_networks: items must be networks in CIDR notation") from None
     for key in settings.api.keys:
         if len(key) < 16:
             raise ConfigError("api.keys: every key must be at least 16 characters")

@@ -76,8 +76,8 @@ class Guards:
             "_getitem_": self.getitem,
             "_getiter_": self.getiter,
             "_write_": self.write,
-            "_iter_unpack_sequence_": functools.partial(guarded_iter_unpack_sequence, _getiter_=self.getiter),
-            "_unpack_sequence_": functools.partial(guarded_unpack_sequence, _getiter_=self.getiter),
+            "_iter_unpack_sequence_": guarded_iter_unpack_sequence,  # called with _getiter_ by the compiled code
+            "_unpack_sequence_": guarded_unpack_sequence,
             "_inplacevar_": self.inplacevar,
             "_apply_": _apply,
             "_mul_": self.mul,

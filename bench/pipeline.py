@@ -1,0 +1,321 @@
+"""Microseconds per evaluation of a 10-rule pipeline: plain Python, in-process sandbox, worker pool.
+
+Run from the repository root: `.venv/bin/python bench/pipeline.py`. Every figure comes from
+the same run, with the repetitions of all measurements interleaved so that machine noise
+spreads over them alike; compare figures with each other, not with other runs. Nothing
+here asserts a time. bench/README.md says what each line means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import datetime
+import gc
+import ipaddress
+import os
+import re
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import orjson  # noqa: E402
+
+from bench.rules import ATTRIBUTE_READS, PIPELINE  # noqa: E402
+from engine.rule_api import HOST, HOST_PATH, RuleBinding  # noqa: E402
+from sandbox.compiler import CompiledProgram, compile_program  # noqa: E402
+from sandbox.guards import Guards  # noqa: E402
+from sandbox.inprocess import InProcessRunner  # noqa: E402
+from sandbox.limits import Limits  # noqa: E402
+from sandbox.pool import WorkerPool  # noqa: E402
+from sandbox.programs import ProgramSet, compile_set  # noqa: E402
+from sandbox.runner import Budget, ProgramTrace, RunReport, run_programs  # noqa: E402
+from tests.conftest import program_set, rule_payload  # noqa: E402
+
+REPETITIONS = 25
+WARMUP_REPETITIONS = 3
+CONCURRENCY = 16
+# What a rule's module sees as plain Python: the real modules the sandbox offers as facades.
+PLAIN_GLOBALS: dict[str, object] = {"__builtins__": builtins, "re": re, "ipaddress": ipaddress,
+                                    "datetime": datetime}
+
+Probe = Callable[[int], Awaitable[int]]  # runs `count` evaluations, returns elapsed ns
+
+
+@dataclass
+class Measurement:
+    label: str
+    probe: Probe
+    count: int
+    per_evaluation_ns: list[float] = field(default_factory=list)
+
+    async def repeat(self) -> None:
+        self.per_evaluation_ns.append(await self.probe(self.count) / self.count)
+
+    def median_us(self) -> float:
+        return statistics.median(self.per_evaluation_ns) / 1000
+
+    def p90_us(self) -> float:
+        return statistics.quantiles(self.per_evaluation_ns, n=10, method="inclusive")[8] / 1000
+
+
+def sync_probe(step: Callable[[], object]) -> Probe:
+    async def run(count: int) -> int:
+        started = time.perf_counter_ns()
+        for _ in range(count):
+            step()
+        return time.perf_counter_ns() - started
+
+    return run
+
+
+def sequential_probe(pool: WorkerPool, programs: ProgramSet, payload: dict[str, Any]) -> Probe:
+    async def run(count: int) -> int:
+        started = time.perf_counter_ns()
+        for _ in range(count):
+            await pool.run(programs, payload)
+        return time.perf_counter_ns() - started
+
+    return run
+
+
+def concurrent_probe(pool: WorkerPool, programs: ProgramSet, payload: dict[str, Any]) -> Probe:
+    """`count` evaluations, CONCURRENCY at a time (count must be a multiple of it)."""
+
+    async def run(count: int) -> int:
+        started = time.perf_counter_ns()
+        for _ in range(count // CONCURRENCY):
+            await asyncio.gather(*(pool.run(programs, payload) for _ in range(CONCURRENCY)))
+        return time.perf_counter_ns() - started
+
+    return run
+
+
+def plain_rules(sources: Mapping[str, str]) -> list[Callable[..., object]]:
+    """Each source compiled and executed once, as an ordinary module."""
+    functions = []
+    for name, source in sources.items():
+        namespace = dict(PLAIN_GLOBALS)
+        exec(compile(source, name, "exec"), namespace)
+        functions.append(namespace["rule"])
+    return functions
+
+
+def plain_pipeline(functions: list[Callable[..., object]], payload: dict[str, Any]) -> Callable[[], object]:
+    def evaluate() -> dict[str, Any]:
+        lines: list[str] = []
+        binding = RuleBinding(payload, lines.append)
+        for function in functions:
+            if binding.is_finished():
+                break
+            function(*binding.args)
+        return binding.result()
+
+    return evaluate
+
+
+def restricted(source: str, name: str) -> CompiledProgram:
+    compiled = compile_program(source, name)
+    assert isinstance(compiled, CompiledProgram), compiled
+    return compiled
+
+
+def module_bodies(codes: list[Any], namespace: Callable[[], dict[str, object]]) -> Callable[[], object]:
+    def run() -> None:
+        for code in codes:
+            exec(code, namespace())
+
+    return run
+
+
+def guarded_globals(guards: Guards) -> Callable[[], dict[str, object]]:
+    budget = Budget(guards.limits.max_steps, time.perf_counter)
+    budget.start(float("inf"))
+    return lambda: guards.globals_for(budget.tick, print)
+
+
+def attribute_reads(payload: dict[str, Any], guards: Guards) -> tuple[Callable[[], object], Callable[[], object]]:
+    """The same 20-attribute-read rule, called plain and under guards (module body run once)."""
+    plain = dict(PLAIN_GLOBALS)
+    exec(compile(ATTRIBUTE_READS, "reads", "exec"), plain)
+    guarded = guarded_globals(guards)()
+    exec(restricted(ATTRIBUTE_READS, "reads").code, guarded)
+    args = RuleBinding(payload, print).args
+    plain_rule, guarded_rule = plain["rule"], guarded["rule"]
+    return (lambda: plain_rule(*args)), (lambda: guarded_rule(*args))
+
+
+def pipe_free_worker(programs: ProgramSet, payload: dict[str, Any], guards: Guards) -> Callable[[], object]:
+    """What worker and parent compute for one pool evaluation, minus the pipe and the event loop."""
+    compiled = compile_set(programs, guards.limits)
+    progress = bytearray(len(compiled))
+
+    def set_progress(index: int, code: int) -> None:
+        progress[index] = code
+
+    def evaluate() -> RunReport:
+        request = orjson.loads(orjson.dumps({"op": "run", "version": programs.version, "payload": payload}))
+        report = run_programs(compiled, HOST, guards, request["payload"], progress=set_progress)
+        reply = orjson.loads(orjson.dumps({"result": report.result, "logs_dropped": report.logs_dropped,
+                                           "trace": [t.to_plain() for t in report.trace]}))
+        trace = tuple(ProgramTrace(t["rule"], t["outcome"], t["duration_us"], t["error"], tuple(t["logs"]))
+                      for t in reply["trace"])
+        return RunReport(reply["result"], trace, reply["logs_dropped"])
+
+    return evaluate
+
+
+def codec_steps(programs: ProgramSet, payload: dict[str, Any], reply: dict[str, Any]) -> dict[str, Callable[[], object]]:
+    request = {"op": "run", "version": programs.version, "payload": payload}
+    request_bytes, reply_bytes = orjson.dumps(request), orjson.dumps(reply)
+    return {
+        f"orjson.dumps run request ({len(request_bytes)} B)": lambda: orjson.dumps(request),
+        f"orjson.loads run request ({len(request_bytes)} B)": lambda: orjson.loads(request_bytes),
+        f"orjson.dumps reply ({len(reply_bytes)} B)": lambda: orjson.dumps(reply),
+        f"orjson.loads reply ({len(reply_bytes)} B)": lambda: orjson.loads(reply_bytes),
+    }
+
+
+@dataclass
+class Bench:
+    """All measurements of one run, by key, in the order they are printed."""
+
+    sections: dict[str, dict[str, Measurement]] = field(default_factory=dict)
+
+    def add(self, section: str, key: str, label: str, probe: Probe, count: int) -> None:
+        self.sections.setdefault(section, {})[key] = Measurement(label, probe, count)
+
+    def __getitem__(self, key: str) -> Measurement:
+        return next(group[key] for group in self.sections.values() if key in group)
+
+    async def run(self, repetitions: int) -> None:
+        for _ in range(repetitions):
+            for group in self.sections.values():
+                for measurement in group.values():
+                    await measurement.repeat()
+
+    def reset(self) -> None:
+        for group in self.sections.values():
+            for measurement in group.values():
+                measurement.per_evaluation_ns.clear()
+
+    def paired(self, combine: Callable[[float, float], float], left: str, right: str) -> float:
+        """Median over repetitions of combine(left, right): both were measured side by side."""
+        pairs = zip(self[left].per_evaluation_ns, self[right].per_evaluation_ns, strict=True)
+        return statistics.median(combine(a, b) for a, b in pairs)
+
+
+def build(bench: Bench, env: dict[str, Any]) -> None:
+    payload, programs, guards, pools = env["payload"], env["programs"], env["guards"], env["pools"]
+    pipeline = "10-rule pipeline"
+    bench.add(pipeline, "plain", "(a) plain Python functions", sync_probe(env["plain"]), 400)
+    bench.add(pipeline, "inprocess", "(b) in-process sandbox",
+              sync_probe(lambda: env["inprocess"].run_sync(programs, payload)), 200)
+    for size in (1, 2):
+        bench.add(pipeline, f"pool{size}", f"(c) worker pool size={size}, sequential awaits",
+                  sequential_probe(pools[size], programs, payload), 100)
+    for size in (1, 2):
+        bench.add(pipeline, f"pool{size}x", f"(c) worker pool size={size}, {CONCURRENCY} concurrent",
+                  concurrent_probe(pools[size], programs, payload), 6 * CONCURRENCY)
+
+    section = "breakdown: in-process"
+    plain_codes = [compile(source, name, "exec") for name, source in PIPELINE.items()]
+    guarded_codes = [restricted(source, name).code for name, source in PIPELINE.items()]
+    binding = RuleBinding(payload, print)
+    bench.add(section, "binding", "RuleBinding(payload, log)", sync_probe(lambda: RuleBinding(payload, print)), 500)
+    bench.add(section, "result", "binding.result()", sync_probe(binding.result), 2000)
+    bench.add(section, "exec_plain", "exec 10 module bodies, plain code, fresh globals",
+              sync_probe(module_bodies(plain_codes, lambda: dict(PLAIN_GLOBALS))), 500)
+    bench.add(section, "exec_guarded", "exec 10 module bodies, restricted code, globals_for()",
+              sync_probe(module_bodies(guarded_codes, guarded_globals(guards))), 300)
+    fresh = guarded_globals(guards)
+    bench.add(section, "globals_for", "10 x guards.globals_for() alone",
+              sync_probe(lambda: [fresh() for _ in range(10)]), 1000)
+    plain_reads, guarded_reads = attribute_reads(payload, guards)
+    bench.add(section, "reads_plain", "a rule doing 20 attribute reads, plain", sync_probe(plain_reads), 3000)
+    bench.add(section, "reads_guarded", "a rule doing 20 attribute reads, guarded",
+              sync_probe(guarded_reads), 3000)
+
+    section = "breakdown: worker pool"
+    bench.add(section, "empty1", "pool size=1 round trip, 0-rule program set",
+              sequential_probe(env["empty_pool"], env["empty"], payload), 100)
+    bench.add(section, "pipe_free", "worker + parent work of one evaluation, no pipe/loop",
+              sync_probe(pipe_free_worker(programs, payload, guards)), 200)
+    for index, (label, step) in enumerate(codec_steps(programs, payload, env["reply"]).items()):
+        bench.add(section, f"codec{index}", label, sync_probe(step), 3000)
+
+
+async def agreed_reply(env: dict[str, Any]) -> dict[str, Any]:
+    """Every variant reaches the same decision with every rule "ok"; returns the worker's reply."""
+    payload, programs = env["payload"], env["programs"]
+    expected = env["plain"]()
+    report = env["inprocess"].run_sync(programs, payload)
+    reports = [report] + [await pool.run(programs, payload) for pool in env["pools"].values()]
+    for checked in reports:
+        outcomes = {trace.outcome for trace in checked.trace}
+        if checked.result != expected or outcomes != {"ok"}:
+            raise SystemExit(f"variants disagree: {checked.result} {outcomes} vs plain {expected}")
+    return {"result": report.result, "trace": [t.to_plain() for t in report.trace],
+            "logs_dropped": report.logs_dropped}
+
+
+def print_report(bench: Bench) -> None:
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load}; "
+          f"{REPETITIONS} interleaved repetitions after {WARMUP_REPETITIONS} warm-up")
+    print(f"microseconds per evaluation{'median':>37}{'p90':>9}  evaluations/repetition")
+    for section, group in bench.sections.items():
+        print(section)
+        for m in group.values():
+            print(f"  {m.label:<60}{m.median_us():>9.1f}{m.p90_us():>9.1f}  {m.count}")
+    ratio = bench.paired(lambda a, b: a / b, "inprocess", "plain")
+    print("targets (DESIGN.md section 9), medians of paired repetitions")
+    print(f"  in-process / plain{ratio:>50.2f}    target <= 2.0   {'met' if ratio <= 2.0 else 'MISSED'}")
+    for size in (1, 2):
+        overhead = bench.paired(lambda a, b: a - b, f"pool{size}", "inprocess") / 1000
+        print(f"  isolation overhead, size={size}: pool - in-process (us){overhead:>31.1f}"
+              f"    target <= 100   {'met' if overhead <= 100 else 'MISSED'}")
+    print("derived (medians of paired repetitions, us)")
+    derived = [
+        ("in-process - plain: what the sandbox adds", "inprocess", "plain", 1),
+        ("guard cost per attribute read", "reads_guarded", "reads_plain", 20),
+        ("pool: 10-rule - empty round trip (rules + their data)", "pool1", "empty1", 1),
+        ("pool: sequential - pipe-free work (pipe, loop, wakeups)", "pool1", "pipe_free", 1),
+    ]
+    for label, left, right, per in derived:
+        print(f"  {label:<60}{bench.paired(lambda a, b: a - b, left, right) / 1000 / per:>9.2f}")
+
+
+async def main() -> None:
+    limits = Limits()
+    payload = rule_payload()
+    pools = {size: WorkerPool(HOST_PATH, limits, size=size) for size in (1, 2)}
+    empty_pool = WorkerPool(HOST_PATH, limits, size=1)
+    await asyncio.gather(*(pool.start() for pool in (*pools.values(), empty_pool)))
+    env: dict[str, Any] = {
+        "payload": payload, "programs": program_set(PIPELINE), "empty": program_set({}), "pools": pools,
+        "empty_pool": empty_pool, "guards": Guards(HOST.access, limits),
+        "inprocess": InProcessRunner(HOST, limits), "plain": plain_pipeline(plain_rules(PIPELINE), payload),
+    }
+    try:
+        env["reply"] = await agreed_reply(env)
+        bench = Bench()
+        build(bench, env)
+        await bench.run(WARMUP_REPETITIONS)
+        bench.reset()
+        gc.collect()
+        gc.freeze()  # setup garbage stays out of the timed collections
+        await bench.run(REPETITIONS)
+    finally:
+        await asyncio.gather(*(pool.close() for pool in (*pools.values(), empty_pool)))
+    print_report(bench)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

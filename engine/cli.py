@@ -1,0 +1,85 @@
+"""The `mfa-engine` command: serve the API, check rules, write the demo GeoIP database."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+
+from engine.config import ConfigError, Settings, load_settings
+from engine.pipeline import RuleSetRejected, load_rule_set
+
+log = logging.getLogger("engine.cli")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mfa-engine", description="Adaptive-MFA policy engine")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--config", help="config file (default: $MFA_CONFIG, else built-in defaults)")
+    serve.add_argument("--host", help="listen address (overrides server.host)")
+    serve.add_argument("--port", type=int, help="listen port (overrides server.port)")
+
+    rules = commands.add_parser("rules", help="work with the rules folder")
+    rules_commands = rules.add_subparsers(dest="rules_command", required=True)
+    check = rules_commands.add_parser("check", help="compile every rule and report errors")
+    check.add_argument("--config")
+
+    geoip = commands.add_parser("geoip", help="GeoIP databases")
+    geoip_commands = geoip.add_subparsers(dest="geoip_command", required=True)
+    demo = geoip_commands.add_parser("write-demo", help="write a demo database on the documentation ranges")
+    demo.add_argument("path")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "rules":
+            return _check_rules(_settings(args.config))
+        return _write_demo_geoip(args.path)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except RuleSetRejected as exc:
+        print("the rule set was rejected:", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return 2
+
+
+def _settings(path: str | None) -> Settings:
+    return load_settings(path)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from engine.app import create_app
+
+    settings = _settings(args.config)
+    server = dataclasses.replace(settings.server, host=args.host or settings.server.host,
+                                 port=args.port or settings.server.port)
+    logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = create_app(settings)
+    log.info("serve host=%s port=%s environment=%s isolation=%s", server.host, server.port,
+             settings.environment, settings.sandbox.isolation)
+    uvicorn.run(app, host=server.host, port=server.port, log_level=settings.logging.level.lower())
+    return 0
+
+
+def _check_rules(settings: Settings) -> int:
+    rule_set = load_rule_set(settings.path(settings.rules.dir), settings.rules, settings.sandbox.limits())
+    print(f"rule set {rule_set.version}: {len(rule_set.rules)} rules compile")
+    for rule in rule_set.rules:
+        print(f"  {rule.id}  on_error={rule.on_error}  {rule.summary}")
+    return 0
+
+
+def _write_demo_geoip(path: str) -> int:
+    from engine.demo_geoip import write_demo_database
+
+    write_demo_database(path)
+    print(f"wrote {path}")
+    return 0

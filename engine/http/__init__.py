@@ -1,0 +1,1 @@
+"""The HTTP layer: parse and validate, call the flow, render. Nothing else."""

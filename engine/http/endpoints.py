@@ -1,0 +1,46 @@
+"""Endpoints of the application API: /v1/evaluate and /healthz."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from engine.http.auth import require_bearer
+from engine.http.bodies import read_json
+from engine.http.render import json_response
+from engine.http.schema import parse_evaluate
+from engine.services import Services
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+async def evaluate(request: Request) -> Response:
+    services = _services(request)
+    require_bearer(request, services.api_keys)
+    body = await read_json(request, services.settings.http.max_body_bytes)
+    result = await services.flow.evaluate(parse_evaluate(body))
+    decision, evaluation = result.decision, result.evaluation
+    return json_response({
+        "decision": decision.decision,
+        "reason": decision.reason,
+        "factors": decision.factors_plain(),
+        "default_factor_source": decision.default_source,
+        "enrollment_required": decision.enrollment_required,
+        "claims": evaluation.outcome["claims"] if decision.decision != "deny" else {},
+        "rule_set": {"version": evaluation.version},
+        "trace": [trace.to_plain() for trace in evaluation.trace],
+    })
+
+
+async def healthz(request: Request) -> Response:
+    services = _services(request)
+    sandbox = services.executor.state()
+    rule_set = services.pipeline.rule_set
+    body = {
+        "status": "ok" if sandbox["healthy"] else "degraded",
+        "rule_set": {"version": rule_set.version, "rules": [rule.id for rule in rule_set.rules]},
+        "sandbox": sandbox,
+    }
+    return json_response(body, 200 if sandbox["healthy"] else 503)

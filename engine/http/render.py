@@ -1,0 +1,14 @@
+"""JSON responses, serialised with orjson."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers=dict(headers or {}) | {"cache-control": "no-store"},
+                    media_type="application/json")

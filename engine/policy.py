@@ -1,0 +1,59 @@
+"""From a pipeline outcome to a decision: allow, mfa (with ordered factors) or deny.
+
+Factor order has three layers, strongest last: the admin's default order (`mfa.factors`),
+the user's preferred order (their enrolled factors as given), and a rule's `add_factor`
+calls. Factors not enabled in config, or not enrolled by the user when enrollment is
+known, are dropped. When a second factor is required and none remains, the answer asks
+for enrollment (or denies, by `mfa.when_no_factor`): never a login without the factor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.config import MfaSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    decision: str  # "allow" | "mfa" | "deny"
+    reason: str | None
+    factors: tuple[str, ...] = ()
+    default_source: str | None = None  # "rule" | "user" | "config": the layer that chose factors[0]
+    enrollment_required: bool = False
+
+    def factors_plain(self) -> list[dict[str, Any]]:
+        return [{"type": name, "default": index == 0} for index, name in enumerate(self.factors)]
+
+
+def decide(outcome: dict[str, Any], enrolled: Sequence[str] | None, settings: MfaSettings) -> Decision:
+    """`enrolled` is the user's factors in preference order, or None when unknown."""
+    if outcome["denied"]:
+        return Decision("deny", outcome["deny_reason"] or "access_denied")
+    if not outcome["mfa_required"]:
+        return Decision("allow", None)
+    ordered, source = order_factors(outcome["factors"], enrolled, settings.factors)
+    if outcome["provider"] != "any":
+        ordered = [name for name in ordered if name == outcome["provider"]]
+    if not ordered:
+        if settings.when_no_factor == "deny":
+            return Decision("deny", "no_enrolled_factor")
+        return Decision("mfa", "enrollment_required", enrollment_required=True)
+    return Decision("mfa", "rule_requires_mfa", tuple(ordered), source)
+
+
+def order_factors(
+    from_rules: Sequence[str], enrolled: Sequence[str] | None, enabled: Sequence[str]
+) -> tuple[list[str], str | None]:
+    layers = (("rule", from_rules), ("user", enrolled or ()), ("config", enabled))
+    ordered: list[str] = []
+    source = None
+    for layer, names in layers:
+        for name in names:
+            usable = name in enabled and (enrolled is None or name in enrolled)
+            if usable and name not in ordered:
+                ordered.append(name)
+                source = source or layer
+    return ordered, source

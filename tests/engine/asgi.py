@@ -1,0 +1,55 @@
+"""A synchronous httpx client on the ASGI app, with the app's lifespan running around it.
+
+The app lives on the shared event-loop thread (tests/conftest.py), as it would under
+uvicorn: worker pools and their pipe readers belong to that loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+
+from tests.conftest import LoopThread
+
+
+class ServiceClient:
+    def __init__(self, app: Starlette, loop: LoopThread) -> None:
+        self.app = app
+        self._loop = loop
+        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://engine.test")
+        self._lifespan: contextlib.AbstractAsyncContextManager[Any] = app.router.lifespan_context(app)
+
+    def __enter__(self) -> ServiceClient:
+        self._loop.call(self._lifespan.__aenter__())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._loop.call(self._client.aclose())
+        self._loop.call(self._lifespan.__aexit__(None, None, None))
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        content = kwargs.get("content")
+        if content is not None and not isinstance(content, bytes | str):
+            kwargs["content"] = _async_chunks(content)
+        return self._loop.call(self._client.request(method, url, **kwargs))
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+
+async def _async_chunks(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+@contextlib.contextmanager
+def serve(app: Starlette, loop: LoopThread) -> Iterator[ServiceClient]:
+    with ServiceClient(app, loop) as client:
+        yield client

@@ -1,0 +1,67 @@
+"""Building a real service for tests: settings, a rules folder and a GeoIP database on disk."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.config import (
+    ApiSettings,
+    GeoipSettings,
+    HttpSettings,
+    RulesSettings,
+    SandboxSettings,
+    Settings,
+)
+from tests.geoip import write_city_db
+
+API_KEY = "test-api-key-0123456789abcdef"
+REPO_RULES = Path(__file__).resolve().parents[2] / "rules"
+DOCUMENTATION_RANGES = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+US_IP, CA_IP, DE_IP, FR_IP, UNKNOWN_IP = "203.0.113.7", "192.0.2.10", "198.51.100.7", "2001:db8:1::7", "192.0.2.200"
+
+
+def make_settings(
+    tmp_path: Path,
+    rules: Mapping[str, str] | None = None,
+    *,
+    isolation: str = "inprocess",
+    sandbox: Mapping[str, Any] | None = None,
+    rules_settings: Mapping[str, Any] | None = None,
+    max_body_bytes: int = 65_536,
+) -> Settings:
+    """Settings on a fresh rules folder: the repository's example rules, or `rules` ({id: source})."""
+    rules_dir = tmp_path / "rules"
+    if rules is None:
+        shutil.copytree(REPO_RULES, rules_dir)
+    else:
+        rules_dir.mkdir()
+        for rule_id, source in rules.items():
+            (rules_dir / f"{rule_id}.py").write_text(source, encoding="utf-8")
+    database = tmp_path / "city.mmdb"
+    if not database.exists():
+        write_city_db(database)
+    sandbox_settings = SandboxSettings(isolation=isolation, rule_timeout_ms=100, pipeline_timeout_ms=300,
+                                       kill_grace_ms=300)
+    return Settings(
+        rules=RulesSettings(dir=str(rules_dir), **(rules_settings or {})),
+        sandbox=dataclasses.replace(sandbox_settings, **(sandbox or {})),
+        geoip=GeoipSettings(database=str(database), allow_networks=DOCUMENTATION_RANGES),
+        api=ApiSettings(keys=(API_KEY,)),
+        http=HttpSettings(max_body_bytes=max_body_bytes),
+    )
+
+
+def auth(key: str = API_KEY) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def evaluate_body(ip: str = US_IP, **user: Any) -> dict[str, Any]:
+    return {
+        "user": {"user_id": "u-1", "username": "alice", "logins_count": 3, "factors": ["otp", "sms"],
+                 "known_device_ids": ["dev-1"], "known_countries": ["US", "CA"], **user},
+        "context": {"ip": ip, "user_agent": "Mozilla/5.0", "device_id": "dev-1", "client_id": "app-1"},
+    }

@@ -1,0 +1,82 @@
+"""Real GeoIP databases for tests, written with mmdb-writer on the documentation ranges."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from mmdb_writer import MMDBWriter
+from netaddr import IPSet
+
+# (iso_code, city, latitude, longitude, accuracy_radius); None leaves that part of the record out.
+CityEntry = tuple[str, str | None, float | None, float | None, int | None]
+
+DEFAULT_COUNTRIES: Mapping[str, str] = MappingProxyType({
+    "203.0.113.0/24": "US",
+    "198.51.100.0/24": "DE",
+    "192.0.2.0/25": "CA",
+    "2001:db8:1::/48": "FR",
+})
+DEFAULT_CITIES: Mapping[str, CityEntry] = MappingProxyType({
+    "203.0.113.0/24": ("US", "Springfield", 39.8, -89.65, 50),
+    "198.51.100.0/24": ("DE", "Berlin", 52.52, 13.405, 20),
+    "192.0.2.0/25": ("CA", "Toronto", 43.65, -79.38, 10),
+    "2001:db8:1::/48": ("FR", "Paris", 48.857, 2.352, 100),
+})
+# 192.0.2.128/25 and the rest of 2001:db8::/32 are deliberately left out: addresses there are unknown.
+UNKNOWN_IPV4 = "192.0.2.200"
+UNKNOWN_IPV6 = "2001:db8:2::1"
+
+_COUNTRY_NAMES = {"US": "United States", "DE": "Germany", "CA": "Canada", "FR": "France"}
+_CONTINENTS = {"US": ("NA", "North America"), "CA": ("NA", "North America"),
+               "DE": ("EU", "Europe"), "FR": ("EU", "Europe")}
+
+
+def write_country_db(path: str | os.PathLike[str], database_type: str = "GeoLite2-Country",
+                     entries: Mapping[str, str] = DEFAULT_COUNTRIES, *, ip_version: int = 6) -> None:
+    """Write a Country database: {network: iso_code}."""
+    _write(path, database_type, {network: _country_record(iso) for network, iso in entries.items()}, ip_version)
+
+
+def write_city_db(path: str | os.PathLike[str], database_type: str = "GeoLite2-City",
+                  entries: Mapping[str, CityEntry] = DEFAULT_CITIES, *, ip_version: int = 6) -> None:
+    """Write a City database: {network: (iso_code, city, latitude, longitude, accuracy_radius)}."""
+    _write(path, database_type, {network: _city_record(*entry) for network, entry in entries.items()}, ip_version)
+
+
+def _write(path: str | os.PathLike[str], database_type: str, records: Mapping[str, dict[str, Any]],
+           ip_version: int) -> None:
+    # An IPv6 database keeps IPv4 networks at ::a.b.c.d/96+n, as MaxMind's own databases do;
+    # mmdb-writer refuses IPv4 networks in an IPv6 database without ipv4_compatible.
+    writer = MMDBWriter(ip_version=ip_version, ipv4_compatible=ip_version == 6, database_type=database_type,
+                        languages=["en"], description="mfa-engine test database")
+    for network, record in records.items():
+        writer.insert_network(IPSet([network]), record)
+    writer.to_db_file(os.fspath(path))
+
+
+def _country_record(iso_code: str) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "country": {"iso_code": iso_code, "names": {"en": _COUNTRY_NAMES.get(iso_code, iso_code)}},
+    }
+    if iso_code in _CONTINENTS:
+        code, name = _CONTINENTS[iso_code]
+        record["continent"] = {"code": code, "names": {"en": name}}
+    return record
+
+
+def _city_record(iso_code: str, city: str | None, latitude: float | None, longitude: float | None,
+                 accuracy_radius: int | None) -> dict[str, Any]:
+    record = _country_record(iso_code)
+    if city is not None:
+        record["city"] = {"names": {"en": city}}
+    if latitude is not None and longitude is not None:
+        # float(): mmdb-writer encodes a Python int as an integer type, so a whole-degree
+        # coordinate would come back as int where MaxMind's databases hold a double.
+        location: dict[str, Any] = {"latitude": float(latitude), "longitude": float(longitude)}
+        if accuracy_radius is not None:
+            location["accuracy_radius"] = accuracy_radius
+        record["location"] = location
+    return record
