@@ -16,7 +16,7 @@ from engine.config import (
     SandboxSettings,
     Settings,
 )
-from tests.geoip import write_city_db
+from engine.demo_geoip import write_city_db
 
 API_KEY = "test-api-key-0123456789abcdef"
 REPO_RULES = Path(__file__).resolve().parents[2] / "rules"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.geo import GeoFacts, GeoLocator, MaxMindLocator, NoGeoLocator, open_locator
-from tests.geoip import UNKNOWN_IPV4, UNKNOWN_IPV6, write_city_db, write_country_db
+from engine.demo_geoip import UNKNOWN_IPV4, UNKNOWN_IPV6, write_city_db, write_country_db
 
 Networks = tuple[IPv4Network | IPv6Network, ...]
 DOCUMENTATION: Networks = tuple(

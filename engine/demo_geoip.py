@@ -1,4 +1,4 @@
-"""Real GeoIP databases for tests, written with mmdb-writer on the documentation ranges."""
+"""GeoIP databases on the documentation ranges, written with mmdb-writer: the demo default and test fixtures."""
 
 from __future__ import annotations
 
@@ -80,3 +80,8 @@ def _city_record(iso_code: str, city: str | None, latitude: float | None, longit
             location["accuracy_radius"] = accuracy_radius
         record["location"] = location
     return record
+
+
+def write_demo_database(path: str | os.PathLike[str]) -> None:
+    """The database `./dev serve` uses: a City database with the default entries."""
+    write_city_db(path)
