@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import ast
 import re
+import symtable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import CodeType
 
 from RestrictedPython import compile_restricted_exec
 from RestrictedPython.transformer import RestrictingNodeTransformer
+
+from sandbox import ledger
 
 # Trojan Source (CVE-2021-42574): bidirectional controls make code read differently
 # from how it runs; a reviewer must see what executes.
@@ -28,6 +32,9 @@ _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u20
 _CODING_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+", re.MULTILINE)
 
 _GUARDED_OPERATORS = {ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_"}
+# Global names a rule may use without defining them: the ledger's builtins and modules,
+# and `print`/`printed`, which RestrictedPython rewrites to the trace collector.
+AVAILABLE_NAMES = frozenset(ledger.ALLOWED_BUILTINS) | frozenset(ledger.MODULE_MEMBERS) | {"print", "printed"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +63,7 @@ def compile_program(
         if isinstance(text, list):
             return CompileErrors(name, tuple(text))
         tree = ast.parse(text, filename=name)
-        errors = _check_entry(tree, entry, arity)
+        errors = _check_entry(tree, entry, arity) + _check_free_names(tree, text, name, AVAILABLE_NAMES)
         if errors:
             return CompileErrors(name, tuple(errors))
         result = compile_restricted_exec(tree, filename=name, policy=_RulePolicy)
@@ -103,6 +110,32 @@ def _check_entry(tree: ast.Module, entry: str, arity: int) -> list[str]:
     return [f"Line 1: the file must define a top-level function {entry}()"]
 
 
+def _check_free_names(tree: ast.Module, text: str, name: str, available: frozenset[str]) -> list[str]:
+    """Report names used but defined nowhere: `open`, `eval`, `getattr` fail here, not at run time."""
+    module = symtable.symtable(text, name, "exec")
+    defined = {symbol.get_name() for symbol in module.get_symbols()
+               if symbol.is_assigned() or symbol.is_imported() or symbol.is_namespace()}
+    missing = {symbol for table in _tables(module) for symbol in _global_references(table)} - defined - available
+    errors = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in missing:
+            errors.append(f"Line {node.lineno}: name {node.id!r} is not available to rules")
+            missing.discard(node.id)
+    return errors
+
+
+def _tables(table: symtable.SymbolTable) -> Iterable[symtable.SymbolTable]:
+    yield table
+    for child in table.get_children():
+        yield from _tables(child)
+
+
+def _global_references(table: symtable.SymbolTable) -> Iterable[str]:
+    for symbol in table.get_symbols():
+        if symbol.is_referenced() and (symbol.is_global() or table.get_type() == "module"):
+            yield symbol.get_name()
+
+
 def _tick_call() -> ast.Expr:
     return ast.Expr(ast.Call(func=ast.Name("_tick_", ast.Load()), args=[], keywords=[]))
 
@@ -118,6 +151,13 @@ class _RulePolicy(RestrictingNodeTransformer):
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
         self._reject(node, "Class definitions")
         return node
+
+    def visit_Import(self, node: ast.Import) -> ast.AST:
+        self.error(node, "Imports are not allowed in rules; re, math, datetime and ipaddress are pre-imported.")
+        return node
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
+        return self.visit_Import(node)  # type: ignore[arg-type]
 
     def visit_Global(self, node: ast.Global) -> ast.AST:
         self._reject(node, "Global statements")

@@ -1,0 +1,49 @@
+"""The mfa-engine command, run as a user would: a real process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin"})
+
+
+def test_rules_check_lists_the_example_rules() -> None:
+    result = run("rules", "check", "--config", "config.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "20-require-mfa-outside-home  on_error=deny  Require a second factor outside the US and Canada" in result.stdout
+
+
+def test_rules_check_reports_every_error_and_fails(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "10-bad.py").write_text("def rule(user, context):\n    return open('/etc/passwd')\n")
+    (tmp_path / "config.yaml").write_text("rules: {dir: rules}\n")
+    result = run("rules", "check", "--config", str(tmp_path / "config.yaml"))
+    assert result.returncode == 2
+    assert "the rule set was rejected" in result.stderr
+    assert "10-bad: Line 2:" in result.stderr
+
+
+def test_a_config_error_stops_serve_with_the_dotted_path(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("sandbox: {workers: 0}\n")
+    result = run("serve", "--config", str(tmp_path / "config.yaml"))
+    assert result.returncode == 2
+    assert "configuration error: sandbox.workers: must be 1..64" in result.stderr
+
+
+def test_write_demo_writes_a_database_the_engine_can_read(tmp_path: Path) -> None:
+    from engine.geo import open_locator
+
+    path = tmp_path / "demo.mmdb"
+    assert run("geoip", "write-demo", str(path)).returncode == 0
+    locator = open_locator(str(path))
+    try:
+        assert locator.lookup("8.8.8.8") is None
+    finally:
+        locator.close()
