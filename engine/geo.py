@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -50,6 +51,9 @@ class GeoLocator(Protocol):
     def close(self) -> None: ...
 
 
+CACHE_SIZE = 8192
+
+
 class MaxMindLocator:
     """A Country or City `.mmdb` file in MaxMind format (MaxMind or DB-IP), read through geoip2.
 
@@ -77,8 +81,15 @@ class MaxMindLocator:
         # The reader raises, rather than answering None, for IPv6 in an IPv4-only database.
         self._has_ipv6 = metadata.ip_version == 6
         self._allow_networks = allow_networks
+        # geoip2 builds model objects for every lookup (about 25 us with the address checks);
+        # the database does not change while open, and logins repeat addresses (offices,
+        # carrier NAT), so recent answers are kept. Bounded: at most a few MB.
+        self.lookup = functools.lru_cache(maxsize=CACHE_SIZE)(self._lookup)  # type: ignore[method-assign]
 
     def lookup(self, ip: str) -> GeoFacts | None:
+        return self._lookup(ip)
+
+    def _lookup(self, ip: str) -> GeoFacts | None:
         address = _public_address(ip, self._allow_networks)
         if address is None or (address.version == 6 and not self._has_ipv6):
             return None
@@ -88,6 +99,7 @@ class MaxMindLocator:
             return None
 
     def close(self) -> None:
+        self.lookup.cache_clear()  # type: ignore[attr-defined]
         self._reader.close()
 
     def _read_city(self, address: IPv4Address | IPv6Address) -> GeoFacts:

@@ -35,7 +35,12 @@ RESERVED_CLAIMS = frozenset("iss sub aud exp nbf iat jti amr acr auth_time azp s
 
 
 def _timestamp(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).astimezone(UTC)
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    # A naive time is UTC, never the host's local zone: workers run with an empty
+    # environment, and both runners must read the same instant.
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 class _Record:
@@ -165,7 +170,8 @@ class Multifactor:
 
     @property
     def allow_remember_browser(self) -> bool:
-        return self._allow_remember_browser
+        # A fail-closed requirement must be met by a factor now, not by a remembered browser.
+        return self._allow_remember_browser and not self._forced
 
     @property
     def return_to(self) -> str | None:
@@ -235,9 +241,9 @@ class Claims:
 
 def _plain_size(value: object, depth: int) -> int:
     """Approximate JSON size of plain data; raises for anything that is not plain data."""
-    if depth < 0:
-        raise ValueError("claim values nest at most 4 levels")
     kind = type(value)
+    if depth <= 0 and kind in (list, tuple, dict, MappingProxyType):
+        raise ValueError("claim values nest at most 4 levels")
     if value is None or kind is bool:
         return 5
     if kind is int:
@@ -325,13 +331,18 @@ class RuleBinding:
         self.failed_rules: list[str] = []
 
     def checkpoint(self) -> object:
+        """Called before each rule: the state to return to if it fails. Each rule gets its own
+        add_factor budget, so a long pipeline of ordinary rules never runs out."""
+        object.__setattr__(self.context.multifactor, "_calls", 0)
         return (self.context.multifactor._state(), dict(self.context.claims._values), self.context._denial)
 
     def restore(self, checkpoint: object) -> None:
         multifactor, claims, denial = checkpoint  # type: ignore[misc]
         self.context.multifactor._load(multifactor)
         self.context.claims._values = claims
-        object.__setattr__(self.context, "_denial", denial)
+        # A denial the failing rule made before it broke stands: rolling it back could only
+        # open the login further.
+        object.__setattr__(self.context, "_denial", denial or self.context._denial)
 
     def fail(self, meta: Mapping[str, Any]) -> None:
         """Fail closed: a broken rule denies the login, or (by config) forces a second factor."""
