@@ -1,9 +1,9 @@
 """Microseconds per evaluation of a 10-rule pipeline: plain Python, in-process sandbox, worker pool.
 
 Run from the repository root: `.venv/bin/python bench/pipeline.py`. Every figure comes from
-the same run, with the repetitions of all measurements interleaved so that machine noise
-spreads over them alike; compare figures with each other, not with other runs. Nothing
-here asserts a time. bench/README.md says what each line means.
+one run, the repetitions of all measurements interleaved so that machine noise spreads
+over them alike: compare figures with each other, not with other runs. Nothing here
+asserts a time. bench/README.md says what each line means.
 """
 
 from __future__ import annotations
@@ -15,19 +15,22 @@ import gc
 import ipaddress
 import os
 import re
-import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Run as a script, Python puts bench/ first on sys.path, where bench/http.py would shadow
+# the standard library's http; the repository root goes there instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import orjson  # noqa: E402
 
+from bench.echo import EchoProcess  # noqa: E402
 from bench.rules import ATTRIBUTE_READS, PIPELINE  # noqa: E402
+from bench.timing import Bench, Probe, sync_probe  # noqa: E402
 from engine.rule_api import HOST, HOST_PATH, RuleBinding  # noqa: E402
 from sandbox.compiler import CompiledProgram, compile_program  # noqa: E402
 from sandbox.guards import Guards  # noqa: E402
@@ -45,48 +48,20 @@ CONCURRENCY = 16
 PLAIN_GLOBALS: dict[str, object] = {"__builtins__": builtins, "re": re, "ipaddress": ipaddress,
                                     "datetime": datetime}
 
-Probe = Callable[[int], Awaitable[int]]  # runs `count` evaluations, returns elapsed ns
 
-
-@dataclass
-class Measurement:
-    label: str
-    probe: Probe
-    count: int
-    per_evaluation_ns: list[float] = field(default_factory=list)
-
-    async def repeat(self) -> None:
-        self.per_evaluation_ns.append(await self.probe(self.count) / self.count)
-
-    def median_us(self) -> float:
-        return statistics.median(self.per_evaluation_ns) / 1000
-
-    def p90_us(self) -> float:
-        return statistics.quantiles(self.per_evaluation_ns, n=10, method="inclusive")[8] / 1000
-
-
-def sync_probe(step: Callable[[], object]) -> Probe:
+def sequential_probe(pool: WorkerPool, programs: ProgramSet, payload: dict[str, Any],
+                     clock: Callable[[], int] = time.perf_counter_ns) -> Probe:
     async def run(count: int) -> int:
-        started = time.perf_counter_ns()
-        for _ in range(count):
-            step()
-        return time.perf_counter_ns() - started
-
-    return run
-
-
-def sequential_probe(pool: WorkerPool, programs: ProgramSet, payload: dict[str, Any]) -> Probe:
-    async def run(count: int) -> int:
-        started = time.perf_counter_ns()
+        started = clock()
         for _ in range(count):
             await pool.run(programs, payload)
-        return time.perf_counter_ns() - started
+        return clock() - started
 
     return run
 
 
 def concurrent_probe(pool: WorkerPool, programs: ProgramSet, payload: dict[str, Any]) -> Probe:
-    """`count` evaluations, CONCURRENCY at a time (count must be a multiple of it)."""
+    """`count` evaluations, CONCURRENCY at a time (count is a multiple of it)."""
 
     async def run(count: int) -> int:
         started = time.perf_counter_ns()
@@ -97,17 +72,15 @@ def concurrent_probe(pool: WorkerPool, programs: ProgramSet, payload: dict[str, 
     return run
 
 
-def plain_rules(sources: Mapping[str, str]) -> list[Callable[..., object]]:
-    """Each source compiled and executed once, as an ordinary module."""
+def plain_pipeline(sources: Mapping[str, str], payload: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    """Each source compiled and executed once as an ordinary module; each evaluation builds
+    the binding, calls the rules in order and collects the result, as the runners do."""
     functions = []
     for name, source in sources.items():
         namespace = dict(PLAIN_GLOBALS)
         exec(compile(source, name, "exec"), namespace)
         functions.append(namespace["rule"])
-    return functions
 
-
-def plain_pipeline(functions: list[Callable[..., object]], payload: dict[str, Any]) -> Callable[[], object]:
     def evaluate() -> dict[str, Any]:
         lines: list[str] = []
         binding = RuleBinding(payload, lines.append)
@@ -120,18 +93,10 @@ def plain_pipeline(functions: list[Callable[..., object]], payload: dict[str, An
     return evaluate
 
 
-def restricted(source: str, name: str) -> CompiledProgram:
+def restricted(source: str, name: str) -> CodeType:
     compiled = compile_program(source, name)
     assert isinstance(compiled, CompiledProgram), compiled
-    return compiled
-
-
-def module_bodies(codes: list[Any], namespace: Callable[[], dict[str, object]]) -> Callable[[], object]:
-    def run() -> None:
-        for code in codes:
-            exec(code, namespace())
-
-    return run
+    return compiled.code
 
 
 def guarded_globals(guards: Guards) -> Callable[[], dict[str, object]]:
@@ -140,19 +105,27 @@ def guarded_globals(guards: Guards) -> Callable[[], dict[str, object]]:
     return lambda: guards.globals_for(budget.tick, print)
 
 
+def module_bodies(codes: list[CodeType], namespace: Callable[[], dict[str, object]]) -> Callable[[], None]:
+    def run() -> None:
+        for code in codes:
+            exec(code, namespace())
+
+    return run
+
+
 def attribute_reads(payload: dict[str, Any], guards: Guards) -> tuple[Callable[[], object], Callable[[], object]]:
-    """The same 20-attribute-read rule, called plain and under guards (module body run once)."""
+    """The same 20-attribute-read rule called plain and under guards (module body run once)."""
     plain = dict(PLAIN_GLOBALS)
     exec(compile(ATTRIBUTE_READS, "reads", "exec"), plain)
     guarded = guarded_globals(guards)()
-    exec(restricted(ATTRIBUTE_READS, "reads").code, guarded)
+    exec(restricted(ATTRIBUTE_READS, "reads"), guarded)
     args = RuleBinding(payload, print).args
     plain_rule, guarded_rule = plain["rule"], guarded["rule"]
     return (lambda: plain_rule(*args)), (lambda: guarded_rule(*args))
 
 
-def pipe_free_worker(programs: ProgramSet, payload: dict[str, Any], guards: Guards) -> Callable[[], object]:
-    """What worker and parent compute for one pool evaluation, minus the pipe and the event loop."""
+def pipe_free_worker(programs: ProgramSet, payload: dict[str, Any], guards: Guards) -> Callable[[], RunReport]:
+    """What worker and parent compute for one pool evaluation, without the pipe and the event loop."""
     compiled = compile_set(programs, guards.limits)
     progress = bytearray(len(compiled))
 
@@ -171,8 +144,7 @@ def pipe_free_worker(programs: ProgramSet, payload: dict[str, Any], guards: Guar
     return evaluate
 
 
-def codec_steps(programs: ProgramSet, payload: dict[str, Any], reply: dict[str, Any]) -> dict[str, Callable[[], object]]:
-    request = {"op": "run", "version": programs.version, "payload": payload}
+def codec_steps(request: dict[str, Any], reply: dict[str, Any]) -> dict[str, Callable[[], object]]:
     request_bytes, reply_bytes = orjson.dumps(request), orjson.dumps(reply)
     return {
         f"orjson.dumps run request ({len(request_bytes)} B)": lambda: orjson.dumps(request),
@@ -182,54 +154,28 @@ def codec_steps(programs: ProgramSet, payload: dict[str, Any], reply: dict[str, 
     }
 
 
-@dataclass
-class Bench:
-    """All measurements of one run, by key, in the order they are printed."""
-
-    sections: dict[str, dict[str, Measurement]] = field(default_factory=dict)
-
-    def add(self, section: str, key: str, label: str, probe: Probe, count: int) -> None:
-        self.sections.setdefault(section, {})[key] = Measurement(label, probe, count)
-
-    def __getitem__(self, key: str) -> Measurement:
-        return next(group[key] for group in self.sections.values() if key in group)
-
-    async def run(self, repetitions: int) -> None:
-        for _ in range(repetitions):
-            for group in self.sections.values():
-                for measurement in group.values():
-                    await measurement.repeat()
-
-    def reset(self) -> None:
-        for group in self.sections.values():
-            for measurement in group.values():
-                measurement.per_evaluation_ns.clear()
-
-    def paired(self, combine: Callable[[float, float], float], left: str, right: str) -> float:
-        """Median over repetitions of combine(left, right): both were measured side by side."""
-        pairs = zip(self[left].per_evaluation_ns, self[right].per_evaluation_ns, strict=True)
-        return statistics.median(combine(a, b) for a, b in pairs)
-
-
-def build(bench: Bench, env: dict[str, Any]) -> None:
-    payload, programs, guards, pools = env["payload"], env["programs"], env["guards"], env["pools"]
-    pipeline = "10-rule pipeline"
-    bench.add(pipeline, "plain", "(a) plain Python functions", sync_probe(env["plain"]), 400)
-    bench.add(pipeline, "inprocess", "(b) in-process sandbox",
+def add_pipeline(bench: Bench, env: dict[str, Any]) -> None:
+    payload, programs, pools = env["payload"], env["programs"], env["pools"]
+    section = "10-rule pipeline"
+    bench.add(section, "plain", "(a) plain Python functions", sync_probe(env["plain"]), 400)
+    bench.add(section, "inprocess", "(b) in-process sandbox",
               sync_probe(lambda: env["inprocess"].run_sync(programs, payload)), 200)
     for size in (1, 2):
-        bench.add(pipeline, f"pool{size}", f"(c) worker pool size={size}, sequential awaits",
+        bench.add(section, f"pool{size}", f"(c) worker pool size={size}, sequential awaits",
                   sequential_probe(pools[size], programs, payload), 100)
     for size in (1, 2):
-        bench.add(pipeline, f"pool{size}x", f"(c) worker pool size={size}, {CONCURRENCY} concurrent",
+        bench.add(section, f"pool{size}x", f"(c) worker pool size={size}, {CONCURRENCY} concurrent",
                   concurrent_probe(pools[size], programs, payload), 6 * CONCURRENCY)
 
+
+def add_inprocess_breakdown(bench: Bench, env: dict[str, Any]) -> None:
+    payload, guards = env["payload"], env["guards"]
     section = "breakdown: in-process"
-    plain_codes = [compile(source, name, "exec") for name, source in PIPELINE.items()]
-    guarded_codes = [restricted(source, name).code for name, source in PIPELINE.items()]
     binding = RuleBinding(payload, print)
     bench.add(section, "binding", "RuleBinding(payload, log)", sync_probe(lambda: RuleBinding(payload, print)), 500)
     bench.add(section, "result", "binding.result()", sync_probe(binding.result), 2000)
+    plain_codes = [compile(source, name, "exec") for name, source in PIPELINE.items()]
+    guarded_codes = [restricted(source, name) for name, source in PIPELINE.items()]
     bench.add(section, "exec_plain", "exec 10 module bodies, plain code, fresh globals",
               sync_probe(module_bodies(plain_codes, lambda: dict(PLAIN_GLOBALS))), 500)
     bench.add(section, "exec_guarded", "exec 10 module bodies, restricted code, globals_for()",
@@ -242,17 +188,28 @@ def build(bench: Bench, env: dict[str, Any]) -> None:
     bench.add(section, "reads_guarded", "a rule doing 20 attribute reads, guarded",
               sync_probe(guarded_reads), 3000)
 
+
+def add_pool_breakdown(bench: Bench, env: dict[str, Any]) -> None:
+    payload, programs = env["payload"], env["programs"]
     section = "breakdown: worker pool"
     bench.add(section, "empty1", "pool size=1 round trip, 0-rule program set",
               sequential_probe(env["empty_pool"], env["empty"], payload), 100)
+    bench.add(section, "parent_cpu", "parent CPU time per evaluation, size=1 sequential",
+              sequential_probe(env["pools"][1], programs, payload, clock=time.thread_time_ns), 100)
     bench.add(section, "pipe_free", "worker + parent work of one evaluation, no pipe/loop",
-              sync_probe(pipe_free_worker(programs, payload, guards)), 200)
-    for index, (label, step) in enumerate(codec_steps(programs, payload, env["reply"]).items()):
+              sync_probe(pipe_free_worker(programs, payload, env["guards"])), 200)
+    echo = env["echo"]
+    bench.add(section, "echo_blocking", "raw pipe round trip to an echo process, blocking",
+              echo.blocking_probe(), 200)
+    bench.add(section, "echo_asyncio", "raw pipe round trip to an echo process, add_reader",
+              echo.asyncio_probe(), 200)
+    request = {"op": "run", "version": programs.version, "payload": payload}
+    for index, (label, step) in enumerate(codec_steps(request, env["reply"]).items()):
         bench.add(section, f"codec{index}", label, sync_probe(step), 3000)
 
 
 async def agreed_reply(env: dict[str, Any]) -> dict[str, Any]:
-    """Every variant reaches the same decision with every rule "ok"; returns the worker's reply."""
+    """Every variant reaches the plain decision with every rule "ok"; returns a worker-style reply."""
     payload, programs = env["payload"], env["programs"]
     expected = env["plain"]()
     report = env["inprocess"].run_sync(programs, payload)
@@ -260,7 +217,7 @@ async def agreed_reply(env: dict[str, Any]) -> dict[str, Any]:
     for checked in reports:
         outcomes = {trace.outcome for trace in checked.trace}
         if checked.result != expected or outcomes != {"ok"}:
-            raise SystemExit(f"variants disagree: {checked.result} {outcomes} vs plain {expected}")
+            raise SystemExit(f"runners disagree: {checked.result} {outcomes}; plain Python gave {expected}")
     return {"result": report.result, "trace": [t.to_plain() for t in report.trace],
             "logs_dropped": report.logs_dropped}
 
@@ -269,27 +226,30 @@ def print_report(bench: Bench) -> None:
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load}; "
           f"{REPETITIONS} interleaved repetitions after {WARMUP_REPETITIONS} warm-up")
-    print(f"microseconds per evaluation{'median':>37}{'p90':>9}  evaluations/repetition")
+    print(f"{'microseconds per evaluation':<62}{'median':>9}{'p90':>9}  evaluations/repetition")
     for section, group in bench.sections.items():
         print(section)
         for m in group.values():
             print(f"  {m.label:<60}{m.median_us():>9.1f}{m.p90_us():>9.1f}  {m.count}")
-    ratio = bench.paired(lambda a, b: a / b, "inprocess", "plain")
     print("targets (DESIGN.md section 9), medians of paired repetitions")
-    print(f"  in-process / plain{ratio:>50.2f}    target <= 2.0   {'met' if ratio <= 2.0 else 'MISSED'}")
+    ratio = bench.paired(lambda a, b: a / b, "inprocess", "plain")
+    print(f"  {'in-process / plain':<60}{ratio:>9.2f}  target <= 2.0: {'met' if ratio <= 2.0 else 'MISSED'}")
     for size in (1, 2):
         overhead = bench.paired(lambda a, b: a - b, f"pool{size}", "inprocess") / 1000
-        print(f"  isolation overhead, size={size}: pool - in-process (us){overhead:>31.1f}"
-              f"    target <= 100   {'met' if overhead <= 100 else 'MISSED'}")
-    print("derived (medians of paired repetitions, us)")
+        print(f"  {f'isolation overhead, size={size}: pool - in-process (us)':<60}{overhead:>9.1f}"
+              f"  target <= 100: {'met' if overhead <= 100 else 'MISSED'}")
+    print("derived, medians of paired repetitions (us)")
     derived = [
         ("in-process - plain: what the sandbox adds", "inprocess", "plain", 1),
         ("guard cost per attribute read", "reads_guarded", "reads_plain", 20),
-        ("pool: 10-rule - empty round trip (rules + their data)", "pool1", "empty1", 1),
+        ("pool: 10-rule - empty round trip", "pool1", "empty1", 1),
         ("pool: sequential - pipe-free work (pipe, loop, wakeups)", "pool1", "pipe_free", 1),
     ]
     for label, left, right, per in derived:
         print(f"  {label:<60}{bench.paired(lambda a, b: a - b, left, right) / 1000 / per:>9.2f}")
+    for size in (1, 2):
+        rate = 1e6 / bench[f"pool{size}x"].median_us()
+        print(f"  {f'pool size={size} throughput, {CONCURRENCY} concurrent (evaluations/s)':<60}{rate:>9.0f}")
 
 
 async def main() -> None:
@@ -297,23 +257,29 @@ async def main() -> None:
     payload = rule_payload()
     pools = {size: WorkerPool(HOST_PATH, limits, size=size) for size in (1, 2)}
     empty_pool = WorkerPool(HOST_PATH, limits, size=1)
-    await asyncio.gather(*(pool.start() for pool in (*pools.values(), empty_pool)))
+    all_pools = (*pools.values(), empty_pool)
+    await asyncio.gather(*(pool.start() for pool in all_pools))
     env: dict[str, Any] = {
         "payload": payload, "programs": program_set(PIPELINE), "empty": program_set({}), "pools": pools,
         "empty_pool": empty_pool, "guards": Guards(HOST.access, limits),
-        "inprocess": InProcessRunner(HOST, limits), "plain": plain_pipeline(plain_rules(PIPELINE), payload),
+        "inprocess": InProcessRunner(HOST, limits), "plain": plain_pipeline(PIPELINE, payload),
     }
     try:
         env["reply"] = await agreed_reply(env)
+        env["echo"] = EchoProcess(len(orjson.dumps({"op": "run", "version": "v", "payload": payload})),
+                                  len(orjson.dumps(env["reply"])))
         bench = Bench()
-        build(bench, env)
+        for add in (add_pipeline, add_inprocess_breakdown, add_pool_breakdown):
+            add(bench, env)
         await bench.run(WARMUP_REPETITIONS)
         bench.reset()
         gc.collect()
-        gc.freeze()  # setup garbage stays out of the timed collections
+        gc.freeze()  # the setup's objects stay out of the timed collections
         await bench.run(REPETITIONS)
     finally:
-        await asyncio.gather(*(pool.close() for pool in (*pools.values(), empty_pool)))
+        if "echo" in env:
+            env["echo"].close()
+        await asyncio.gather(*(pool.close() for pool in all_pools))
     print_report(bench)
 
 

@@ -7,8 +7,11 @@ RestrictedPython does the heavy lifting; `_RulePolicy` narrows it further:
 - every loop body, function body and comprehension item calls `_tick_()`, so the step
   budget and the deadline are checked even in code that never returns;
 - `*`, `**` and `<<` go through `_mul_`, `_pow_` and `_lshift_`, which refuse results
-  larger than the limits (`'a' * 10**10` fails before it allocates);
-- a bare `except:` becomes `except Exception:`, so budget errors cannot be swallowed.
+  larger than the limits (`'a' * 10**10` fails before it allocates); `%` goes through
+  `_mod_`, which refuses printf-style string formatting (its widths allocate);
+- f-string format specs are literal text with small numbers, for the same reason;
+- a bare `except:` becomes `except Exception:`, and `return`, `break`, `continue` and
+  `yield` cannot leave a `finally:` block, so budget errors cannot be swallowed.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u20
 # PEP 263: a coding cookie would let the file be decoded as something other than UTF-8.
 _CODING_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+", re.MULTILINE)
 
-_GUARDED_OPERATORS = {ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_"}
+_GUARDED_OPERATORS = {ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_", ast.Mod: "_mod_"}
+# A format spec's width and precision allocate (f"{'':>{10**9}}" is a gigabyte), as the
+# str.ljust and format() the ledger denies do: specs must be literal, numbers this short.
+_MAX_FORMAT_DIGITS = 3
 # Global names a rule may use without defining them: the ledger's builtins and modules,
 # and `print`/`printed`, which RestrictedPython rewrites to the trace collector.
 AVAILABLE_NAMES = frozenset(ledger.ALLOWED_BUILTINS) | frozenset(ledger.MODULE_MEMBERS) | {"print", "printed"}
@@ -136,6 +142,31 @@ def _global_references(table: symtable.SymbolTable) -> Iterable[str]:
             yield symbol.get_name()
 
 
+def _finally_escapes(node: ast.AST, in_loop: bool) -> Iterable[ast.AST]:
+    """Statements that would leave a `finally:` block early, discarding the exception in flight.
+
+    A loop inside the block keeps its own `break` and `continue`; nested functions are
+    their own scopes.
+    """
+    if isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)):
+        yield node
+    elif isinstance(node, (ast.Break, ast.Continue)):
+        if not in_loop:
+            yield node
+    elif isinstance(node, (ast.For, ast.While)):
+        for child in node.body:
+            yield from _finally_escapes(child, True)
+        for child in node.orelse:
+            yield from _finally_escapes(child, in_loop)
+    elif isinstance(node, ast.Try):
+        # Its own finally block is checked when the compiler visits that `try`.
+        for child in (*node.body, *node.handlers, *node.orelse):
+            yield from _finally_escapes(child, in_loop)
+    elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+        for child in ast.iter_child_nodes(node):
+            yield from _finally_escapes(child, in_loop)
+
+
 def _tick_call() -> ast.Expr:
     return ast.Expr(ast.Call(func=ast.Name("_tick_", ast.Load()), args=[], keywords=[]))
 
@@ -180,6 +211,34 @@ class _RulePolicy(RestrictingNodeTransformer):
         if node.arg.startswith("_"):
             self.error(node, f'"{node.arg}" is an invalid parameter name because it starts with "_"')
         return super().visit_arg(node)
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        # A lambda body is a function body: `f = lambda n: n and (f(n-1), f(n-1))` must meet
+        # the budget too. `_tick_()` returns True, so `_tick_() and body` is `body`.
+        node = super().visit_Lambda(node)
+        tick = ast.Call(func=ast.Name("_tick_", ast.Load()), args=[], keywords=[])
+        node.body = ast.copy_location(ast.BoolOp(op=ast.And(), values=[tick, node.body]), node.body)
+        return node
+
+    def visit_Try(self, node: ast.Try) -> ast.AST:
+        # `finally: return` (or break, continue, yield) would swallow DeadlineExceeded and
+        # report a rule that ran out of budget as "ok" (PEP 765).
+        for statement in node.finalbody:
+            for escape in _finally_escapes(statement, in_loop=False):
+                name = type(escape).__name__.lower().replace("yieldfrom", "yield from")
+                self.error(escape, f'"{name}" cannot leave a finally block in rules.')
+        return super().visit_Try(node)
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
+        spec = node.format_spec
+        if isinstance(spec, ast.JoinedStr):
+            if not all(isinstance(part, ast.Constant) for part in spec.values):
+                self.error(node, "Format specs in f-strings must be literal text in rules.")
+            elif any(len(number.lstrip("0")) > _MAX_FORMAT_DIGITS
+                     for part in spec.values for number in re.findall(r"\d+", part.value)):
+                self.error(node, f"Format widths and precisions over {_MAX_FORMAT_DIGITS} digits "
+                                 "are not allowed in rules.")
+        return super().visit_FormattedValue(node)
 
     def visit_For(self, node: ast.For) -> ast.AST:
         node = super().visit_For(node)

@@ -2,7 +2,7 @@
 
 RestrictedPython rewrites `a.b` to `_getattr_(a, "b")`, `a[k]` to `_getitem_(a, k)`,
 `for x in y` to `for x in _getiter_(y)`, `a[k] = v` and `a.b = v` to `_write_(a)...`;
-our compiler adds `_tick_()`, `_mul_`, `_pow_` and `_lshift_`. This module implements them
+our compiler adds `_tick_()`, `_mul_`, `_pow_`, `_lshift_` and `_mod_`. This module implements them
 from the tables in ledger.py plus the host's AccessPolicy, and keeps them lean: they run
 on every attribute access of every rule.
 """
@@ -83,6 +83,7 @@ class Guards:
             "_mul_": self.mul,
             "_pow_": self.pow,
             "_lshift_": self.lshift,
+            "_mod_": self.mod,
             **{name: Facade(name, members) for name, members in ledger.MODULE_MEMBERS.items()},
         }
 
@@ -173,8 +174,15 @@ class Guards:
             raise SizeExceeded(f"integer result over {self.limits.max_int_bits} bits")
         return value << shift
 
+    def mod(self, left: Any, right: Any) -> Any:
+        # printf-style widths allocate ('%*s' % (10**9, '') is a gigabyte), like the
+        # str.ljust and format() the ledger denies; f-strings cover formatting.
+        if type(left) is str:
+            raise TypeError("%-formatting of strings is not available to rules; use an f-string")
+        return left % right
+
     def inplacevar(self, op: str, target: Any, value: Any) -> Any:
-        guarded = {"*=": self.mul, "**=": self.pow, "<<=": self.lshift}.get(op)
+        guarded = {"*=": self.mul, "**=": self.pow, "<<=": self.lshift, "%=": self.mod}.get(op)
         if guarded is not None:
             return guarded(target, value)
         return _INPLACE[op](target, value)
@@ -221,6 +229,7 @@ class Guards:
             max=functools.partial(_extreme, max, m),
             range=self._range,
             pow=self.pow,
+            round=self._round,
             isinstance=self._isinstance,
         )
         return table
@@ -232,6 +241,12 @@ class Guards:
             result = dict(self.materialize(source))
         result.update(items)
         return result
+
+    def _round(self, number: Any, ndigits: Any = None) -> Any:
+        # round(int, -n) computes 10**n first: round(1, -10**7) is a 33-million-bit power.
+        if type(number) in _INTEGERS and type(ndigits) in _INTEGERS and -ndigits * 3 > self.limits.max_int_bits:
+            raise SizeExceeded(f"integer result over {self.limits.max_int_bits} bits")
+        return round(number, ndigits)
 
     def _range(self, *args: int) -> range:
         produced = range(*args)

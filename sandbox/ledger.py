@@ -29,7 +29,8 @@ ALLOWED_BUILTINS: dict[str, str] = {
     "isinstance": "pure predicate (guarded: maps guarded constructors back to their types)",
     "len": "pure; O(1)", "next": "advances a generator the rule made itself",
     "ord": "pure conversion", "range": "lazy; its size is checked wherever it is consumed",
-    "repr": "host objects have neutral reprs", "round": "pure arithmetic",
+    "repr": "host objects have neutral reprs",
+    "round": "guarded: refuses round(int, -n) when 10**n would pass max_int_bits",
     "str": "pure conversion", "hex": "pure conversion of a bounded int",
     "oct": "pure conversion of a bounded int", "bin": "pure conversion of a bounded int",
     "pow": "guarded: refuses results larger than max_int_bits",
@@ -103,8 +104,9 @@ MODULE_MEMBERS: dict[str, dict[str, object]] = {
     "re": {
         name: getattr(re, name)
         for name in ("compile", "escape", "findall", "finditer", "fullmatch", "match", "search", "split",
-                     "sub", "subn", "IGNORECASE", "I", "MULTILINE", "M", "DOTALL", "S", "VERBOSE", "X",
+                     "IGNORECASE", "I", "MULTILINE", "M", "DOTALL", "S", "VERBOSE", "X",
                      "ASCII", "A", "error")
+        # left out: sub, subn (see DENIED_ATTRIBUTES)
     },
     "math": {
         name: getattr(math, name)
@@ -145,6 +147,10 @@ DENIED_ATTRIBUTES: dict[str, str] = {
     "subnets": "as hosts", "address_exclude": "as hosts",
     "mapping": "dict views expose the mapping they view",
     "with_traceback": "tracebacks lead to frames",
+    "translate": "a table of long replacements multiplies the string, past the size guards",
+    "sub": "the replacement repeats per match: re.sub('a', 'b' * 10**5, 'a' * 1000) is 10**8 "
+           "characters, past the size guards",
+    "subn": "as sub",
 }
 
 
@@ -162,6 +168,7 @@ _IP_ADDRESS = frozenset(
     "version is_private is_global is_loopback is_link_local is_multicast is_reserved is_unspecified "
     "is_site_local compressed exploded max_prefixlen reverse_pointer ipv4_mapped teredo sixtofour".split()
 )
+_IPV6_ONLY = frozenset({"ipv4_mapped", "teredo", "sixtofour", "is_site_local"})
 _IP_NETWORK = frozenset(
     "version network_address broadcast_address netmask hostmask prefixlen num_addresses with_prefixlen "
     "with_netmask compressed exploded overlaps subnet_of supernet_of is_private is_global is_loopback "
@@ -177,7 +184,7 @@ ATTRIBUTES: dict[type, frozenset[str]] = {
     type({}.keys()): frozenset({"isdisjoint"}), type({}.items()): frozenset({"isdisjoint"}),
     type({}.values()): frozenset(),
     range: frozenset({"start", "stop", "step", "count", "index"}),
-    re.Pattern: frozenset("match search fullmatch findall finditer split sub subn pattern flags groups "
+    re.Pattern: frozenset("match search fullmatch findall finditer split pattern flags groups "
                           "groupindex".split()),
     re.Match: frozenset("group groups groupdict start end span string re pos endpos lastindex lastgroup".split()),
     datetime.datetime: _DATETIME,
@@ -186,16 +193,17 @@ ATTRIBUTES: dict[type, frozenset[str]] = {
     datetime.timedelta: frozenset("days seconds microseconds total_seconds min max resolution".split()),
     datetime.timezone: frozenset({"utc", "utcoffset", "tzname", "dst"}),
     type(datetime.date(2000, 1, 1).isocalendar()): frozenset({"year", "week", "weekday"}),
-    ipaddress.IPv4Address: _IP_ADDRESS - {"ipv4_mapped", "teredo", "sixtofour"},
+    ipaddress.IPv4Address: _IP_ADDRESS - _IPV6_ONLY,
     ipaddress.IPv6Address: _IP_ADDRESS | {"scope_id"},
     ipaddress.IPv4Network: _IP_NETWORK, ipaddress.IPv6Network: _IP_NETWORK,
-    ipaddress.IPv4Interface: _IP_ADDRESS | {"ip", "network", "with_prefixlen"},
+    ipaddress.IPv4Interface: (_IP_ADDRESS - _IPV6_ONLY) | {"ip", "network", "with_prefixlen"},
     ipaddress.IPv6Interface: _IP_ADDRESS | {"ip", "network", "with_prefixlen"},
 }
 
 # Attributes readable on classes themselves (`str.lower`, `datetime.datetime.fromisoformat`).
 CLASS_ATTRIBUTES: dict[type, frozenset[str]] = {
-    str: ATTRIBUTES[str],
+    # Unbound str.join and str.replace would skip the size guards bound to instances.
+    str: ATTRIBUTES[str] - {"join", "replace"},
     datetime.datetime: _DATETIME, datetime.date: ATTRIBUTES[datetime.date],
     datetime.time: ATTRIBUTES[datetime.time], datetime.timedelta: ATTRIBUTES[datetime.timedelta],
     datetime.timezone: frozenset({"utc"}),

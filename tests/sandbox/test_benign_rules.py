@@ -1,9 +1,8 @@
-"""The benign corpus: rules security engineers really write, which must keep working on both runners.
+"""The benign corpus: rules security engineers really write; they must keep working on both runners.
 
 Each entry names one situation and asserts the exact outcome: the whole result and every
 rule's trace line. A guard that starts refusing something harmless breaks one of these
-by name. Rules that a reasonable author would write but the sandbox refuses today are
-listed in the report that accompanied this file, not here.
+by name.
 """
 
 from __future__ import annotations
@@ -604,9 +603,10 @@ CORPUS = [
     Benign("an_embargoed_country_is_denied", {"05-refused": REFUSED_ACCOUNTS, "55-role-claims": ROLE_CLAIMS},
            rule_payload(connection=connection("203.0.113.9", "KP")),
            {"denied": True, "deny_reason": "sign-in from KP is not permitted"}, ran=("05-refused",)),
-    Benign("an_active_account_goes_on_to_later_rules", {"05-refused": REFUSED_ACCOUNTS, "55-role-claims": ROLE_CLAIMS},
-           rule_payload(user={"user_metadata": {}}),
-           {"claims": {"https://example.com/roles": ["staff"], "https://example.com/plan": {"name": "pro", "seats": 5}}},
+    Benign("an_active_account_goes_on_to_later_rules",
+           {"05-refused": REFUSED_ACCOUNTS, "55-role-claims": ROLE_CLAIMS}, rule_payload(user={"user_metadata": {}}),
+           {"claims": {"https://example.com/roles": ["staff"],
+                       "https://example.com/plan": {"name": "pro", "seats": 5}}},
            {"55-role-claims": ("claims: https://example.com/plan, https://example.com/roles",)}),
     # print and context.log in the trace; neutral reprs.
     Benign("print_and_log_lines_reach_the_trace_in_order", {"85-audit": AUDIT_LINE}, rule_payload(),

@@ -1,0 +1,875 @@
+"""The attack corpus: rules that try to escape, poison or exhaust the sandbox, and exactly how each fails.
+
+Every entry names one attack, says what it tries (public RestrictedPython advisories by
+their CVE number) and pins the failure: a compile-time rejection with its "Line N: ..."
+message, or a run-time trace outcome with its error text. An attack that starts to
+succeed, or fails some other way, breaks one test by name. test_attacks.py runs them.
+
+Scratch rules are `def rule(data, out)`: `data` is the frozen payload["input"] (see
+PAYLOAD), `out` the writable result. Rule-API attacks are `def rule(user, context)`.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+BOTH = ("inprocess", "process")
+# C code that never returns (a regular expression, a modular power) cannot be stopped
+# in-process; the documented defence is the worker's hard deadline.
+PROCESS_ONLY = ("process",)
+
+# The payload every scratch attack runs against; `who` varies in the state tests.
+PAYLOAD: dict[str, Any] = {"input": {"who": "alice", "k": "v", "nested": {"a": [1, 2], "d": {"x": 1}}}}
+
+# A loop that only ticks hits the step budget or the deadline, whichever comes first on
+# the machine running the tests; both are the budget doing its job.
+BUDGET_EXHAUSTED = r"StepsExceeded: more than 1000000 steps|DeadlineExceeded: deadline exceeded"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """compile_program refuses the source; one of its errors is exactly f"Line {line}: {message}"."""
+
+    line: int
+    message: str
+
+    @property
+    def error(self) -> str:
+        return f"Line {self.line}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Fails:
+    """The source compiles; its run ends with `outcome` and an error that `pattern` matches in full."""
+
+    outcome: str
+    pattern: str
+
+
+def fails(outcome: str, error: str) -> Fails:
+    """A run-time failure with exactly this error text."""
+    return Fails(outcome, re.escape(error))
+
+
+def denied(kind: str, name: str, line: int) -> Fails:
+    """The attribute guard's refusal, which names the type and never the object."""
+    return fails("error", f"AttributeError: '{kind}' attribute '{name}' is not available to rules (line {line})")
+
+
+def read_only(kind: str, line: int) -> Fails:
+    return fails("error", f"TypeError: '{kind}' object is read-only for rules (line {line})")
+
+
+def percent_refused(line: int) -> Fails:
+    message = "%-formatting of strings is not available to rules; use an f-string"
+    return fails("error", f"TypeError: {message} (line {line})")
+
+
+def unavailable(name: str, line: int) -> Rejected:
+    return Rejected(line, f"name '{name}' is not available to rules")
+
+
+def restricted(name: str, line: int) -> Rejected:
+    """RestrictedPython's compile-time list of frame, traceback and generator internals."""
+    return Rejected(line, f'"{name}" is a restricted name, that is forbidden to access in RestrictedPython.')
+
+
+def underscore_attribute(name: str, line: int) -> Rejected:
+    return Rejected(line, f'"{name}" is an invalid attribute name because it starts with "_".')
+
+
+def underscore_variable(name: str, line: int) -> Rejected:
+    return Rejected(line, f'"{name}" is an invalid variable name because it starts with "_"')
+
+
+def underscore_parameter(name: str, line: int) -> Rejected:
+    return Rejected(line, f'"{name}" is an invalid parameter name because it starts with "_"')
+
+
+CAPPED_MEMORY_MB = 64
+
+SIZE_INT = fails("error", "SizeExceeded: integer result over 65536 bits")
+KILLED = fails("killed", "worker killed: deadline exceeded")
+OUT_OF_MEMORY = fails("error", "MemoryError: the rule ran out of memory")
+
+
+@dataclass(frozen=True, slots=True)
+class Attack:
+    name: str
+    threat: str
+    source: str
+    expected: Rejected | Fails
+    runners: tuple[str, ...] = BOTH
+    host: str = "scratch"
+    # Run on a worker whose address space is capped at CAPPED_MEMORY_MB (see test_attacks.py).
+    capped_memory: bool = False
+
+
+def attack(name: str, threat: str, source: str, expected: Rejected | Fails, *,
+           runners: tuple[str, ...] = BOTH, host: str = "scratch", capped_memory: bool = False) -> Attack:
+    return Attack(name, threat, textwrap.dedent(source).lstrip("\n"), expected, runners, host, capped_memory)
+
+
+CORPUS: tuple[Attack, ...] = (
+    # -- frames, tracebacks, generators (CVE-2023-37271) -------------------------------------
+    attack("generator_frame_walk_to_globals",
+           "CVE-2023-37271: gi_frame.f_back.f_back.f_globals reaches the host's frames", """
+           def rule(data, out):
+               def leak():
+                   yield walker.gi_frame.f_back.f_back.f_globals
+               walker = leak()
+               out["globals"] = str(next(walker))
+           """, restricted("gi_frame", 3)),
+    attack("generator_code_object",
+           "gi_code hands out the code object, and with it constants and names", """
+           def rule(data, out):
+               gen = (item for item in [1])
+               out["code"] = str(gen.gi_code)
+           """, restricted("gi_code", 3)),
+    attack("coroutine_frame",
+           "cr_frame, the coroutine twin of gi_frame", """
+           def rule(data, out):
+               gen = (item for item in [1])
+               out["frame"] = str(gen.cr_frame)
+           """, restricted("cr_frame", 3)),
+    attack("generator_state_at_run_time",
+           "generator attributes the compiler lets through are refused by the attribute guard", """
+           def rule(data, out):
+               gen = (item for item in [1])
+               out["running"] = gen.gi_running
+           """, denied("generator", "gi_running", 3)),
+    attack("exception_traceback_to_frames",
+           "e.__traceback__.tb_frame.f_globals is the classic walk out of an except block", """
+           def rule(data, out):
+               try:
+                   1 / 0
+               except ZeroDivisionError as error:
+                   out["globals"] = str(error.__traceback__.tb_frame.f_globals)
+           """, underscore_attribute("__traceback__", 5)),
+    attack("traceback_frame_by_name",
+           "tb_frame on anything that might be a traceback", """
+           def rule(data, out):
+               out["frame"] = str(data.tb_frame)
+           """, restricted("tb_frame", 2)),
+    attack("frame_back_by_name",
+           "f_back on anything that might be a frame", """
+           def rule(data, out):
+               out["caller"] = str(data.f_back)
+           """, restricted("f_back", 2)),
+    attack("exception_with_traceback",
+           "with_traceback attaches and exposes tracebacks", """
+           def rule(data, out):
+               try:
+                   1 / 0
+               except ZeroDivisionError as error:
+                   out["tb"] = str(error.with_traceback)
+           """, denied("ZeroDivisionError", "with_traceback", 5)),
+    # -- dunder walks ------------------------------------------------------------------------
+    attack("class_bases_subclasses_walk",
+           "().__class__.__bases__[0].__subclasses__() lists every class in the process", """
+           def rule(data, out):
+               out["classes"] = str(().__class__.__bases__[0].__subclasses__())
+           """, underscore_attribute("__class__", 2)),
+    attack("function_globals",
+           "a function's __globals__ is the rule's namespace, guards included", """
+           def rule(data, out):
+               out["globals"] = str(rule.__globals__)
+           """, underscore_attribute("__globals__", 2)),
+    attack("builtins_name",
+           "__builtins__ holds the guarded builtins table shared by every evaluation", """
+           def rule(data, out):
+               out["builtins"] = str(__builtins__)
+           """, unavailable("__builtins__", 2)),
+    attack("module_facade_dict",
+           "a facade's __dict__ would list what the facade hides", """
+           def rule(data, out):
+               out["members"] = str(re.__dict__)
+           """, underscore_attribute("__dict__", 2)),
+    attack("facade_internals_by_plain_name",
+           "the facade's own slots (`members`) hold the real module functions", """
+           def rule(data, out):
+               out["members"] = str(re.members)
+           """, fails("error", "AttributeError: module re has no member 'members' available to rules (line 2)")),
+    attack("module_private_member",
+           "reaching past the facade into the real module's internals", """
+           def rule(data, out):
+               out["compiler"] = str(re.sre_compile)
+           """, fails("error", "AttributeError: module re has no member 'sre_compile' available to rules (line 2)")),
+    attack("mro_by_method_name",
+           "str.mro() reaches object, and from object everything", """
+           def rule(data, out):
+               out["mro"] = str(str.mro())
+           """, denied("type", "mro", 2)),
+    attack("function_attribute_read",
+           "function internals under plain names", """
+           def rule(data, out):
+               def helper():
+                   pass
+               out["globals"] = str(helper.func_globals)
+           """, denied("function", "func_globals", 4)),
+    attack("dict_view_mapping",
+           "dict views expose the mapping they view (the host's, for frozen payloads)", """
+           def rule(data, out):
+               out["mapping"] = str(data.keys().mapping)
+           """, denied("dict_keys", "mapping", 2)),
+    # -- format strings (CVE-2023-41039, CVE-2026-76825) -------------------------------------
+    attack("str_format_field_traversal",
+           "CVE-2023-41039: str.format resolves {0.__class__} with plain getattr", """
+           def rule(data, out):
+               out["leak"] = "{0.__class__}".format(data)
+           """, denied("str", "format", 2)),
+    attack("str_format_map_field_traversal",
+           "CVE-2023-41039: format_map resolves fields the same way", """
+           def rule(data, out):
+               out["leak"] = "{payload.__class__}".format_map({"payload": data})
+           """, denied("str", "format_map", 2)),
+    attack("str_format_through_the_class",
+           "CVE-2026-76825: str.format reached through the class instead of an instance", """
+           def rule(data, out):
+               out["leak"] = str.format("{0.__class__.__mro__}", data)
+           """, denied("type", "format", 2)),
+    attack("string_formatter",
+           "CVE-2026-76825: string.Formatter().get_field traverses like str.format", """
+           def rule(data, out):
+               out["leak"] = str(string.Formatter().get_field("0.__class__", [data], {}))
+           """, unavailable("string", 2)),
+    attack("format_builtin_width",
+           "format(x, '>1000000000') allocates by its width", """
+           def rule(data, out):
+               out["wide"] = format("", ">1000000000")
+           """, unavailable("format", 2)),
+    attack("fstring_literal_width",
+           "an f-string format spec allocates by its width, as str.ljust does", """
+           def rule(data, out):
+               out["size"] = len(f"{'':>1000000000}")
+           """, Rejected(2, "Format widths and precisions over 3 digits are not allowed in rules.")),
+    attack("fstring_width_from_a_variable",
+           "a nested replacement field makes the width a run-time value", """
+           def rule(data, out):
+               width = 10 ** 9
+               out["size"] = len(f"{'':>{width}}")
+           """, Rejected(3, "Format specs in f-strings must be literal text in rules.")),
+    attack("fstring_datetime_strftime_width",
+           "a datetime format spec is a strftime format, and glibc pads %1000000000Y", """
+           def rule(data, out):
+               when = datetime.datetime(2026, 1, 1)
+               out["year"] = f"{when:%1000000000Y}"
+           """, Rejected(3, "Format widths and precisions over 3 digits are not allowed in rules.")),
+    attack("percent_format_width_from_arguments",
+           "printf-style '%*s' takes its width from the arguments", """
+           def rule(data, out):
+               out["size"] = len("%*s" % (10 ** 9, ""))
+           """, percent_refused(2)),
+    attack("percent_format_in_place",
+           "%= is the same formatting through the in-place operator", """
+           def rule(data, out):
+               text = "%1000000000s"
+               text %= ""
+           """, percent_refused(3)),
+    # -- exception objects (CVE-2024-47532) --------------------------------------------------
+    attack("attribute_error_obj",
+           "CVE-2024-47532: AttributeError.obj hands back the object the guard refused", """
+           def rule(data, out):
+               try:
+                   data.nope
+               except AttributeError as error:
+                   out["leak"] = str(error.obj)
+           """, denied("AttributeError", "obj", 5)),
+    attack("attribute_error_name",
+           "AttributeError.name, the other attribute Python 3.10 added", """
+           def rule(data, out):
+               try:
+                   data.nope
+               except AttributeError as error:
+                   out["leak"] = error.name
+           """, denied("AttributeError", "name", 5)),
+    # -- except* (CVE-2025-22153) ------------------------------------------------------------
+    attack("except_star_type_confusion",
+           "CVE-2025-22153: try/except* confuses the guards' view of the exception's type", """
+           def rule(data, out):
+               try:
+                   1 / 0
+               except* ZeroDivisionError as group:
+                   out["group"] = str(group)
+           """, Rejected(2, "TryStar statements are not allowed.")),
+    # -- shadowing guard hooks (CVE-2026-55830) ----------------------------------------------
+    attack("guard_hook_as_positional_only_parameter",
+           "CVE-2026-55830: `def f(_getattr_, /)` shadows the attribute guard inside f", """
+           def rule(data, out):
+               def unguarded(_getattr_, /):
+                   return data.keys().mapping
+               out["leak"] = str(unguarded(lambda obj, name: obj))
+           """, underscore_parameter("_getattr_", 2)),
+    attack("guard_hook_as_lambda_parameter",
+           "CVE-2026-55830: a lambda parameter named _write_ disables the write guard in it", """
+           def rule(data, out):
+               poison = lambda _write_: 1
+           """, underscore_parameter("_write_", 2)),
+    attack("guard_hook_as_keyword_only_parameter",
+           "CVE-2026-55830: a keyword-only parameter shadows _getitem_ the same way", """
+           def rule(data, out):
+               def unguarded(*, _getitem_=None):
+                   return data["k"]
+           """, underscore_parameter("_getitem_", 2)),
+    attack("guard_hook_as_star_args",
+           "CVE-2026-55830: *_getiter_ binds the iteration guard's name", """
+           def rule(data, out):
+               def unguarded(*_getiter_):
+                   return [item for item in data]
+           """, underscore_parameter("_getiter_", 2)),
+    attack("guard_hook_by_walrus",
+           "an assignment expression rebinding _getattr_", """
+           def rule(data, out):
+               (_getattr_ := 1)
+           """, underscore_variable("_getattr_", 2)),
+    attack("guard_hook_as_exception_name",
+           "`except ... as _write_` binds the write guard's name", """
+           def rule(data, out):
+               try:
+                   1 / 0
+               except ZeroDivisionError as _write_:
+                   pass
+           """, underscore_variable("_write_", 4)),
+    attack("tick_hook_as_loop_variable",
+           "a loop variable named _tick_ would switch the step budget off", """
+           def rule(data, out):
+               for _tick_ in [lambda: True]:
+                   pass
+           """, underscore_variable("_tick_", 2)),
+    attack("guard_hook_by_match_capture",
+           "a match statement's capture pattern binds any name, _write_ included", """
+           def rule(data, out):
+               match data:
+                   case _write_:
+                       pass
+           """, Rejected(2, "Match statements are not allowed.")),
+    attack("private_module_variable",
+           "names starting with an underscore are the sandbox's own", """
+           _cache = []
+           def rule(data, out):
+               pass
+           """, underscore_variable("_cache", 1)),
+    attack("private_helper_function",
+           "a function named like a guard hook", """
+           def _getattr_(obj, name):
+               return obj
+           def rule(data, out):
+               pass
+           """, Rejected(1, '"_getattr_" is an invalid function name because it starts with "_"')),
+    # -- computed attribute access and introspection -----------------------------------------
+    attack("getattr_computed_dunder",
+           "getattr with a computed name skips the compile-time underscore check", """
+           def rule(data, out):
+               out["cls"] = str(getattr(data, "__" + "class__"))
+           """, unavailable("getattr", 2)),
+    attack("setattr_on_host_object",
+           "setattr writes attributes the write guard would refuse", """
+           def rule(data, out):
+               setattr(out, "values", {})
+           """, unavailable("setattr", 2)),
+    attack("vars_of_host_object",
+           "vars() returns an object's __dict__", """
+           def rule(data, out):
+               out["vars"] = str(vars(out))
+           """, unavailable("vars", 2)),
+    attack("dir_of_host_object",
+           "dir() enumerates names to aim at", """
+           def rule(data, out):
+               out["names"] = dir(out)
+           """, unavailable("dir", 2)),
+    attack("getattr_defined_only_in_dead_code",
+           "an assignment that never runs satisfies the compile-time name check; run time still refuses", """
+           if False:
+               getattr = None
+           def rule(data, out):
+               out["cls"] = str(getattr(data, "__" + "class__"))
+           """, fails("error", "NameError: name 'getattr' is not defined (line 4)")),
+    attack("type_defined_only_in_dead_code",
+           "the same trick for type(), the first step of a class walk", """
+           if False:
+               type = None
+           def rule(data, out):
+               out["type"] = str(type(data))
+           """, fails("error", "NameError: name 'type' is not defined (line 4)")),
+    attack("eval_defined_only_in_dead_code",
+           "the same trick for eval, which RestrictedPython refuses by call shape", """
+           if False:
+               eval = None
+           def rule(data, out):
+               eval("1")
+           """, Rejected(4, "Eval calls are not allowed.")),
+    # -- imports and code execution ----------------------------------------------------------
+    attack("import_os",
+           "import os, then os.system", """
+           import os
+           def rule(data, out):
+               os.system("id")
+           """, Rejected(1, "Imports are not allowed in rules; re, math, datetime and ipaddress are pre-imported.")),
+    attack("from_import_inside_the_rule",
+           "from-imports inside a function", """
+           def rule(data, out):
+               from subprocess import run
+               run(["id"])
+           """, Rejected(2, "Imports are not allowed in rules; re, math, datetime and ipaddress are pre-imported.")),
+    attack("dunder_import",
+           "__import__ called by name", """
+           def rule(data, out):
+               __import__("os").system("id")
+           """, unavailable("__import__", 2)),
+    attack("importlib",
+           "importlib.import_module as a pre-imported name", """
+           def rule(data, out):
+               importlib.import_module("os")
+           """, unavailable("importlib", 2)),
+    attack("eval_call", "eval of attacker-built source", """
+           def rule(data, out):
+               eval("__import__('os')")
+           """, unavailable("eval", 2)),
+    attack("exec_call", "exec of attacker-built source", """
+           def rule(data, out):
+               exec("import os")
+           """, unavailable("exec", 2)),
+    attack("compile_call", "compile() makes code objects", """
+           def rule(data, out):
+               compile("1", "x", "eval")
+           """, unavailable("compile", 2)),
+    attack("open_file", "reading the host's files", """
+           def rule(data, out):
+               out["passwd"] = open("/etc/passwd").read()
+           """, unavailable("open", 2)),
+    attack("globals_call", "globals() is the rule's namespace with the guard hooks", """
+           def rule(data, out):
+               out["globals"] = str(globals())
+           """, unavailable("globals", 2)),
+    attack("locals_call", "locals() inside a frame", """
+           def rule(data, out):
+               out["locals"] = str(locals())
+           """, unavailable("locals", 2)),
+    attack("type_call", "type(x) is the first step of every class walk", """
+           def rule(data, out):
+               out["type"] = str(type(data))
+           """, unavailable("type", 2)),
+    attack("object_call", "object is the root every subclass walk starts from", """
+           def rule(data, out):
+               out["object"] = str(object)
+           """, unavailable("object", 2)),
+    attack("super_call", "super() reaches parent classes", """
+           def rule(data, out):
+               out["super"] = str(super())
+           """, unavailable("super", 2)),
+    attack("id_call", "id() exposes memory addresses", """
+           def rule(data, out):
+               out["address"] = id(data)
+           """, unavailable("id", 2)),
+    # -- statements the rule language leaves out ---------------------------------------------
+    attack("class_definition", "classes bring metaclasses, descriptors and __init_subclass__", """
+           class Payload:
+               pass
+           def rule(data, out):
+               pass
+           """, Rejected(1, "Class definitions are not allowed in rules.")),
+    attack("with_statement", "context managers run __enter__/__exit__ on arbitrary objects", """
+           def rule(data, out):
+               with data:
+                   pass
+           """, Rejected(2, "With statements are not allowed in rules.")),
+    attack("global_statement", "global would share a name across functions and module code", """
+           SEEN = []
+           def rule(data, out):
+               global SEEN
+               SEEN = [data["who"]]
+           """, Rejected(3, "Global statements are not allowed in rules.")),
+    attack("nonlocal_statement", "nonlocal rebinds an enclosing scope's names", """
+           def rule(data, out):
+               seen = 0
+               def bump():
+                   nonlocal seen
+                   seen = seen + 1
+           """, Rejected(4, "Nonlocal statements are not allowed.")),
+    attack("async_function", "coroutines carry cr_frame and run on no budget", """
+           async def leak():
+               pass
+           def rule(data, out):
+               pass
+           """, Rejected(1, "AsyncFunctionDef statements are not allowed.")),
+    # -- the process's own exceptions --------------------------------------------------------
+    attack("catch_base_exception",
+           "except BaseException would swallow the budget errors", """
+           def rule(data, out):
+               try:
+                   while True:
+                       pass
+               except BaseException:
+                   pass
+           """, unavailable("BaseException", 5)),
+    attack("raise_system_exit", "SystemExit stops the interpreter that runs the rule", """
+           def rule(data, out):
+               raise SystemExit(0)
+           """, unavailable("SystemExit", 2)),
+    attack("raise_keyboard_interrupt", "KeyboardInterrupt unwinds the host's event loop", """
+           def rule(data, out):
+               raise KeyboardInterrupt
+           """, unavailable("KeyboardInterrupt", 2)),
+    attack("raise_generator_exit", "GeneratorExit confuses the host's generators", """
+           def rule(data, out):
+               raise GeneratorExit
+           """, unavailable("GeneratorExit", 2)),
+    # -- swallowing the budget errors --------------------------------------------------------
+    attack("bare_except_around_an_endless_loop",
+           "a bare except: would catch the budget error if it caught everything", """
+           def rule(data, out):
+               while True:
+                   try:
+                       while True:
+                           pass
+                   except:
+                       pass
+           """, Fails("timeout", BUDGET_EXHAUSTED)),
+    attack("except_exception_around_an_endless_loop",
+           "except Exception catches the rule's errors, not the budget's", """
+           def rule(data, out):
+               while True:
+                   try:
+                       while True:
+                           pass
+                   except Exception:
+                       pass
+           """, Fails("timeout", BUDGET_EXHAUSTED)),
+    attack("endless_loop_in_finally",
+           "a finally block that loops again after the budget ran out", """
+           def rule(data, out):
+               try:
+                   while True:
+                       pass
+               finally:
+                   while True:
+                       pass
+           """, Fails("timeout", BUDGET_EXHAUSTED)),
+    attack("return_from_finally",
+           "return in finally discards DeadlineExceeded and reports the rule as ok", """
+           def rule(data, out):
+               out["decision"] = "allow"
+               try:
+                   while True:
+                       pass
+               finally:
+                   return
+           """, Rejected(7, '"return" cannot leave a finally block in rules.')),
+    attack("break_from_finally",
+           "break in finally discards the budget error and the loop goes on", """
+           def rule(data, out):
+               while True:
+                   try:
+                       while True:
+                           pass
+                   finally:
+                       break
+           """, Rejected(7, '"break" cannot leave a finally block in rules.')),
+    attack("continue_from_nested_finally",
+           "continue in an inner finally, inside a loop that is inside an outer finally", """
+           def rule(data, out):
+               try:
+                   pass
+               finally:
+                   for attempt in range(3):
+                       try:
+                           while True:
+                               pass
+                       finally:
+                           continue
+           """, Rejected(10, '"continue" cannot leave a finally block in rules.')),
+    attack("yield_from_finally",
+           "yield in finally suspends with the budget error pending and hands the consumer a value", """
+           def stubborn():
+               while True:
+                   try:
+                       while True:
+                           pass
+                   finally:
+                       yield "allow"
+           def rule(data, out):
+               out["decision"] = next(stubborn())
+           """, Rejected(7, '"yield" cannot leave a finally block in rules.')),
+    # -- CPU and step budgets ----------------------------------------------------------------
+    attack("endless_loop", "while True: pass", """
+           def rule(data, out):
+               while True:
+                   pass
+           """, Fails("timeout", BUDGET_EXHAUSTED)),
+    attack("exponential_lambda_recursion",
+           "lambdas have no statements to tick: 2**40 calls that never touch a loop", """
+           def rule(data, out):
+               grow = lambda n: n and (grow(n - 1), grow(n - 1))
+               grow(40)
+           """, Fails("timeout", BUDGET_EXHAUSTED)),
+    attack("deep_recursion", "unbounded recursion to exhaust the C stack", """
+           def rule(data, out):
+               def down(n):
+                   return down(n + 1)
+               down(0)
+           """, fails("error", "RecursionError: maximum recursion depth exceeded")),
+    attack("catastrophic_regex",
+           "(a+)+$ backtracks 2**40 times inside the C regex engine", """
+           def rule(data, out):
+               out["match"] = bool(re.match("(a+)+$", "a" * 40 + "b"))
+           """, KILLED, runners=PROCESS_ONLY),
+    attack("modular_power_of_huge_numbers",
+           "pow(a, b, m) with 16000-bit operands: a small result after seconds of C arithmetic", """
+           def rule(data, out):
+               out["big"] = pow(3, 2 ** 16000, 2 ** 16000 + 1) > 1
+           """, KILLED, runners=PROCESS_ONLY),
+    attack("ipv6_address_space_by_unpacking",
+           "[*network] enumerates ::/0 without the iteration guard", """
+           def rule(data, out):
+               out["count"] = len([*ipaddress.ip_network("::/0")])
+           """, KILLED, runners=PROCESS_ONLY),
+    attack("network_iteration",
+           "for-loops over a network go through the iteration guard", """
+           def rule(data, out):
+               for address in ipaddress.ip_network("::/0"):
+                   pass
+           """, fails("error", "TypeError: 'IPv6Network' object is not iterable by rules (line 2)")),
+    attack("network_hosts",
+           "hosts() enumerates a network's addresses", """
+           def rule(data, out):
+               out["hosts"] = list(ipaddress.ip_network("10.0.0.0/8").hosts())
+           """, denied("IPv4Network", "hosts", 2)),
+    attack("math_factorial", "factorial(10**6) is seconds of C", """
+           def rule(data, out):
+               out["big"] = math.factorial(10 ** 6) > 1
+           """, fails("error", "AttributeError: module math has no member 'factorial' available to rules (line 2)")),
+    # -- size guards -------------------------------------------------------------------------
+    attack("sum_of_a_huge_range", "sum(range(10**10)) iterates ten billion times", """
+           def rule(data, out):
+               out["sum"] = sum(range(10 ** 10))
+           """, fails("error", "SizeExceeded: range of 10000000000 items; the limit is 100000")),
+    attack("list_of_a_huge_range", "list(range(...)) materializes a million items", """
+           def rule(data, out):
+               out["items"] = list(range(10 ** 6))
+           """, fails("error", "SizeExceeded: range of 1000000 items; the limit is 100000")),
+    attack("list_of_a_long_string", "list() of a million-character string", """
+           def rule(data, out):
+               out["items"] = list("a" * 1000000)
+           """, fails("error", "SizeExceeded: more than 100000 items")),
+    attack("string_repetition", "'a' * 10**10 is ten gigabytes", """
+           def rule(data, out):
+               out["big"] = "a" * 10 ** 10
+           """, fails("error", "SizeExceeded: str of 10000000000 items; the limit is 1000000")),
+    attack("string_repetition_in_place", "*= is the same repetition", """
+           def rule(data, out):
+               text = "a"
+               text *= 10 ** 10
+           """, fails("error", "SizeExceeded: str of 10000000000 items; the limit is 1000000")),
+    attack("tower_of_powers", "10**10**10 has ten billion digits", """
+           def rule(data, out):
+               out["big"] = 10 ** 10 ** 10 > 0
+           """, SIZE_INT),
+    attack("huge_left_shift", "1 << 10**9 is a billion-bit integer", """
+           def rule(data, out):
+               out["big"] = (1 << 10 ** 9) > 0
+           """, SIZE_INT),
+    attack("round_to_negative_digits",
+           "round(1, -10**7) computes 10**(10**7) before it rounds", """
+           def rule(data, out):
+               out["zero"] = round(1, -10 ** 7)
+           """, SIZE_INT),
+    attack("join_amplification", "joining long strings", """
+           def rule(data, out):
+               out["size"] = len(",".join(["a" * 1000000] * 2))
+           """, fails("error", "SizeExceeded: joined string of 2000001 characters")),
+    attack("replace_amplification", "replacing each character with a long string", """
+           def rule(data, out):
+               out["size"] = len(("a" * 1000).replace("a", "b" * 10000))
+           """, fails("error", "SizeExceeded: replacement result too long")),
+    attack("join_through_the_class", "str.join unbound skips the guard bound to instances", """
+           def rule(data, out):
+               out["size"] = len(str.join("", ["a" * 1000000] * 100))
+           """, denied("type", "join", 2)),
+    attack("replace_through_the_class", "str.replace unbound skips the guard too", """
+           def rule(data, out):
+               out["size"] = len(str.replace("a" * 1000, "a", "b" * 100000))
+           """, denied("type", "replace", 2)),
+    attack("translate_amplification", "translate with a table of long replacements", """
+           def rule(data, out):
+               out["size"] = len(("a" * 1000).translate({97: "b" * 100000}))
+           """, denied("str", "translate", 2)),
+    attack("regex_substitution_amplification", "re.sub repeats its replacement per match", """
+           def rule(data, out):
+               out["size"] = len(re.sub("a", "b" * 100000, "a" * 1000))
+           """, fails("error", "AttributeError: module re has no member 'sub' available to rules (line 2)")),
+    attack("pattern_substitution_amplification", "Pattern.sub, the same through a compiled pattern", """
+           def rule(data, out):
+               out["size"] = len(re.compile("a").sub("b" * 100000, "a" * 1000))
+           """, denied("Pattern", "sub", 2)),
+    attack("ljust_width", "ljust allocates by its width", """
+           def rule(data, out):
+               out["wide"] = "a".ljust(10 ** 9)
+           """, denied("str", "ljust", 2)),
+    attack("center_width", "center allocates by its width", """
+           def rule(data, out):
+               out["wide"] = "a".center(10 ** 9)
+           """, denied("str", "center", 2)),
+    attack("zfill_width", "zfill allocates by its width", """
+           def rule(data, out):
+               out["wide"] = "1".zfill(10 ** 9)
+           """, denied("str", "zfill", 2)),
+    attack("bytes_by_encoding", "encode() is the way to bytes, and bytes are not rule data", """
+           def rule(data, out):
+               out["raw"] = str("a".encode())
+           """, denied("str", "encode", 2)),
+    attack("memory_by_doubling_a_list",
+           "x = x + x a few dozen times: millions of items in a handful of steps", """
+           def rule(data, out):
+               items = [0]
+               while True:
+                   items = items + items
+           """, OUT_OF_MEMORY, runners=PROCESS_ONLY, capped_memory=True),
+    attack("memory_by_doubling_a_string",
+           "text += text: the whole address space before the deadline is ever checked", """
+           def rule(data, out):
+               text = "a" * 1000000
+               while True:
+                   text += text
+           """, OUT_OF_MEMORY, runners=PROCESS_ONLY, capped_memory=True),
+    # -- host data and shared objects ---------------------------------------------------------
+    attack("write_into_the_payload", "data['k'] = ... would change the host's input", """
+           def rule(data, out):
+               data["k"] = "changed"
+           """, read_only("mappingproxy", 2)),
+    attack("write_into_a_nested_payload_dict", "nested dicts of the payload are frozen too", """
+           def rule(data, out):
+               data["nested"]["d"]["x"] = 2
+           """, read_only("mappingproxy", 2)),
+    attack("append_to_a_nested_payload_list", "payload lists arrive as tuples", """
+           def rule(data, out):
+               data["nested"]["a"].append(3)
+           """, denied("tuple", "append", 2)),
+    attack("attribute_on_the_payload", "setting an attribute on the frozen input", """
+           def rule(data, out):
+               data.k = "changed"
+           """, read_only("mappingproxy", 2)),
+    attack("attribute_on_the_output", "the writable output takes items, never attributes", """
+           def rule(data, out):
+               out.values = {}
+           """, fails("error", "AttributeError: 'Scratch' object has no attribute 'values' (line 2)")),
+    attack("replace_a_facade_function",
+           "re.compile = ... would poison every later evaluation in this process", """
+           def rule(data, out):
+               re.compile = lambda pattern: data
+           """, read_only("Facade", 2)),
+    attack("delete_a_facade_function", "del re.compile breaks every later evaluation", """
+           def rule(data, out):
+               del re.compile
+           """, read_only("Facade", 2)),
+    attack("patch_a_builtin_type", "str.lower = ... patches the interpreter's own type", """
+           def rule(data, out):
+               str.lower = None
+           """, read_only("type", 2)),
+    attack("patch_a_guarded_builtin", "list.append on the shared guarded constructor", """
+           def rule(data, out):
+               list.append = None
+           """, read_only("function", 2)),
+    attack("stash_on_a_shared_exception_class", "ValueError is shared by every evaluation", """
+           def rule(data, out):
+               ValueError.seen = data["who"]
+           """, read_only("type", 2)),
+    attack("state_in_a_function_attribute",
+           "rule.seen = [...] would carry data into the next evaluation", """
+           def rule(data, out):
+               rule.seen = [data["who"]]
+           """, read_only("function", 2)),
+    attack("wall_clock_now", "rules read context.now, never the clock", """
+           def rule(data, out):
+               out["now"] = str(datetime.datetime.now())
+           """, denied("type", "now", 2)),
+    attack("wall_clock_utcnow", "utcnow is the clock too", """
+           def rule(data, out):
+               out["now"] = str(datetime.datetime.utcnow())
+           """, denied("type", "utcnow", 2)),
+    attack("wall_clock_today", "date.today is the clock too", """
+           def rule(data, out):
+               out["today"] = str(datetime.date.today())
+           """, denied("type", "today", 2)),
+    attack("dict_fromkeys", "fromkeys consumes an iterable in C", """
+           def rule(data, out):
+               out["keys"] = {}.fromkeys(range(10))
+           """, denied("dict", "fromkeys", 2)),
+    # -- the real rule API --------------------------------------------------------------------
+    attack("assign_a_user_attribute", "user.email = ... rewrites who is logging in", """
+           def rule(user, context):
+               user.email = "attacker@example.com"
+           """, read_only("User", 2), host="rule"),
+    attack("assign_the_evaluation_time", "context.now = ... moves the clock rules rely on", """
+           def rule(user, context):
+               context.now = None
+           """, read_only("Context", 2), host="rule"),
+    attack("switch_off_a_forced_second_factor", "multifactor.required = False skips the second factor", """
+           def rule(user, context):
+               context.multifactor.required = False
+           """, fails("error", "AttributeError: multifactor.required cannot be assigned (line 2)"), host="rule"),
+    attack("write_into_user_metadata", "app_metadata is the host's record of the user", """
+           def rule(user, context):
+               user.app_metadata["roles"] = ["admin"]
+           """, read_only("mappingproxy", 2), host="rule"),
+    attack("forge_a_registered_claim", "claims the engine sets itself (sub, amr) cannot be forged", """
+           def rule(user, context):
+               context.claims["amr"] = ["otp"]
+           """, fails("error", "ValueError: claim 'amr' is set by the engine (line 2)"), host="rule"),
+)
+
+# Rules that try to remember what they saw: each reports in out["seen"] everything it can
+# see, and every evaluation must see only its own input.
+STATEFUL: dict[str, str] = {
+    "module_level_list": """
+        SEEN = []
+        def rule(data, out):
+            SEEN.append(data["who"])
+            out["seen"] = SEEN
+        """,
+    "default_argument_list": """
+        def remember(who, seen=[]):
+            seen.append(who)
+            return seen
+        def rule(data, out):
+            out["seen"] = remember(data["who"])
+        """,
+    "lambda_default_argument": """
+        remember = lambda who, seen=[]: seen.append(who) or seen
+        def rule(data, out):
+            out["seen"] = remember(data["who"])
+        """,
+    "closure_over_a_list": """
+        def recorder():
+            seen = []
+            def record(who):
+                seen.append(who)
+                return seen
+            return record
+        RECORD = recorder()
+        def rule(data, out):
+            out["seen"] = RECORD(data["who"])
+        """,
+    "module_level_dict": """
+        CACHE = {}
+        def rule(data, out):
+            CACHE[data["who"]] = True
+            out["seen"] = sorted(CACHE)
+        """,
+    "suspended_generator": """
+        def counter():
+            calls = 0
+            while True:
+                calls = calls + 1
+                yield calls
+        CALLS = counter()
+        def rule(data, out):
+            out["seen"] = [data["who"]] * next(CALLS)
+        """,
+}
+STATEFUL = {name: textwrap.dedent(source).lstrip("\n") for name, source in STATEFUL.items()}
+
+BENIGN_SCRATCH = 'def rule(data, out):\n    out["greeting"] = "hello " + data["who"]\n'
+BENIGN_RULE = 'def rule(user, context):\n    context.multifactor.enable()\n    context.multifactor.add_factor("otp")\n'
