@@ -10,6 +10,7 @@ on every attribute access of every rule.
 from __future__ import annotations
 
 import functools
+import importlib
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Mapping
@@ -231,6 +232,7 @@ class Guards:
             pow=self.pow,
             round=self._round,
             isinstance=self._isinstance,
+            __import__=_internal_import,
         )
         return table
 
@@ -279,6 +281,13 @@ _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
     "%=": operator.imod, ">>=": operator.irshift, "|=": operator.ior, "^=": operator.ixor,
     "&=": operator.iand, "@=": operator.imatmul,
 }
+
+
+def _internal_import(name: str, globals: object = None, locals: object = None, fromlist: object = (),
+                     level: int = 0) -> Any:
+    if level != 0 or name not in ledger.INTERNAL_IMPORTS:
+        raise ImportError(f"import of {name!r} is not available to rules")
+    return importlib.import_module(name)
 
 
 def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

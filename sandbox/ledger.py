@@ -63,7 +63,8 @@ def _deny(names: str, reason: str) -> dict[str, str]:
 DENIED_BUILTINS: dict[str, str] = {
     **_deny("open input print breakpoint help", "no direct I/O (print is rewritten to the rule's trace)"),
     **_deny("exec eval compile", "no producing new code"),
-    **_deny("__import__ __loader__ __spec__ __build_class__", "no imports, no classes: modules are given as facades"),
+    **_deny("__import__ __loader__ __spec__ __build_class__", "no imports, no classes: modules are given as facades "
+            "(__import__ exists only as INTERNAL_IMPORTS below, and rules cannot name it)"),
     **_deny("globals locals vars dir", "uncontrolled namespace access and introspection"),
     **_deny("getattr setattr delattr hasattr", "computed attribute names bypass the compile-time name check"),
     **_deny("type object super classmethod staticmethod property issubclass",
@@ -93,6 +94,15 @@ DENIED_BUILTINS: dict[str, str] = {
         "ResourceWarning RuntimeWarning SyntaxWarning UnicodeWarning UserWarning",
         "warnings are for the host's developers, not for rules",
     ),
+}
+
+# Modules C code imports through the *calling* frame's builtins: datetime.strftime and
+# f"{when:%Y-%m-%d}" import `time`, datetime.strptime imports `_strptime`. The guarded
+# `__import__` returns only these; rules cannot call it (names starting with "_" are
+# compile errors).
+INTERNAL_IMPORTS: dict[str, str] = {
+    "time": "datetime.strftime and date format specs",
+    "_strptime": "datetime.strptime",
 }
 
 # -- modules --------------------------------------------------------------------------
@@ -162,7 +172,7 @@ def _public(kind: type, *extra_denied: str) -> frozenset[str]:
 _DATETIME = frozenset(
     "year month day hour minute second microsecond tzinfo fold date time timetz replace astimezone "
     "utcoffset tzname dst weekday isoweekday isocalendar isoformat timestamp strftime fromisoformat "
-    "fromtimestamp combine min max resolution toordinal fromordinal".split()
+    "fromtimestamp combine min max resolution toordinal fromordinal strptime".split()
 )
 _IP_ADDRESS = frozenset(
     "version is_private is_global is_loopback is_link_local is_multicast is_reserved is_unspecified "
