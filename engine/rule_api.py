@@ -9,6 +9,7 @@ The rule-author documentation is docs/rules.md: keep both in step.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -189,11 +190,14 @@ class Multifactor:
         object.__setattr__(self, "_forced", True)
 
     def _state(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return _MULTIFACTOR_STATE(self)  # type: ignore[no-any-return]
 
     def _load(self, state: tuple[Any, ...]) -> None:
         for name, value in zip(self.__slots__, state, strict=True):
             object.__setattr__(self, name, value)
+
+
+_MULTIFACTOR_STATE = operator.attrgetter(*Multifactor.__slots__)
 
 
 class Claims:

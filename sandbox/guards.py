@@ -70,6 +70,7 @@ class Guards:
             (str, "replace"): self._replace,
         }
         self.builtins = self._build_builtins()
+        self.getattr = self._make_getattr()
         self.static_globals: dict[str, object] = {
             "__builtins__": self.builtins,
             "__name__": "rule",
@@ -97,7 +98,21 @@ class Guards:
 
     # -- access ------------------------------------------------------------------------
 
-    def getattr(self, obj: object, name: str) -> object:
+    def _make_getattr(self) -> Callable[[object, str], object]:
+        # The hot path of every rule: one set probe for plain instance attributes; facades,
+        # classes, exceptions and size-bounded methods take the general path.
+        plain = frozenset((kind, name) for kind, names in self._attributes.items() for name in names
+                          if (kind, name) not in self._bounded_methods)
+        general = self._getattr_general
+
+        def guarded_getattr(obj: object, name: str) -> object:
+            if (type(obj), name) in plain:
+                return getattr(obj, name)
+            return general(obj, name)
+
+        return guarded_getattr
+
+    def _getattr_general(self, obj: object, name: str) -> object:
         kind = type(obj)
         if kind is Facade:
             members = obj.members  # type: ignore[attr-defined]
@@ -183,10 +198,11 @@ class Guards:
         return left % right
 
     def inplacevar(self, op: str, target: Any, value: Any) -> Any:
-        guarded = {"*=": self.mul, "**=": self.pow, "<<=": self.lshift, "%=": self.mod}.get(op)
-        if guarded is not None:
-            return guarded(target, value)
-        return _INPLACE[op](target, value)
+        return self._inplace[op](target, value)
+
+    @functools.cached_property
+    def _inplace(self) -> dict[str, Callable[[Any, Any], Any]]:
+        return {**_INPLACE, "*=": self.mul, "**=": self.pow, "<<=": self.lshift, "%=": self.mod}
 
     def _join(self, separator: str, iterable: Iterable[Any]) -> str:
         parts = self.materialize(iterable)

@@ -28,6 +28,11 @@ class WorkerLost(SandboxError):
     """The worker died, timed out or broke the protocol; it has been killed."""
 
 
+def _expire(waiter: asyncio.Future[dict[str, Any]]) -> None:
+    if not waiter.done():
+        waiter.set_exception(WorkerLost("deadline exceeded"))
+
+
 class _Worker:
     """One worker process and the parent's end of its pipe."""
 
@@ -58,15 +63,18 @@ class _Worker:
         if self._loop is None:
             self._loop = loop
             loop.add_reader(self._read_fd, self._on_readable)
-        self._waiter = loop.create_future()
+        waiter = self._waiter = loop.create_future()
         try:
             write_frame(self._write_fd, orjson.dumps(message))
         except OSError as exc:
             raise WorkerLost(f"cannot write to worker: {exc}") from exc
+        # A timer on the future itself: asyncio.wait_for would wrap it in a task, which
+        # costs an extra loop iteration on every evaluation.
+        timer = loop.call_later(timeout_s, _expire, waiter)
         try:
-            return await asyncio.wait_for(self._waiter, timeout_s)
-        except TimeoutError as exc:
-            raise WorkerLost("deadline exceeded") from exc
+            return await waiter
+        finally:
+            timer.cancel()
 
     def _on_readable(self) -> None:
         try:
@@ -133,7 +141,9 @@ class WorkerPool:
         self._limits = limits
         self._size = size
         self._queue_timeout_s = queue_timeout_ms / 1000
-        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        # Last in, first out: the most recently used worker is the one whose caches and
+        # CPU are warm; a FIFO queue would alternate workers and run each one cold.
+        self._idle: asyncio.LifoQueue[_Worker] = asyncio.LifoQueue()
         self._all: set[_Worker] = set()
         self._background: set[asyncio.Task[None]] = set()
         self.kills = 0
@@ -164,9 +174,12 @@ class WorkerPool:
 
     async def run(self, program_set: ProgramSet, payload: dict[str, Any]) -> RunReport:
         try:
-            worker = await asyncio.wait_for(self._idle.get(), self._queue_timeout_s)
-        except TimeoutError as exc:
-            raise SandboxUnavailable("no sandbox worker became free in time") from exc
+            worker = self._idle.get_nowait()
+        except asyncio.QueueEmpty:
+            try:
+                worker = await asyncio.wait_for(self._idle.get(), self._queue_timeout_s)
+            except TimeoutError as exc:
+                raise SandboxUnavailable("no sandbox worker became free in time") from exc
         started = time.perf_counter()
         try:
             if worker.version != program_set.version:
@@ -181,10 +194,8 @@ class WorkerPool:
             self._replace(worker)
             return report
         self._idle.put_nowait(worker)
-        trace = tuple(
-            ProgramTrace(t["rule"], t["outcome"], t["duration_us"], t["error"], tuple(t["logs"]))
-            for t in reply["trace"]
-        )
+        trace = tuple(ProgramTrace(name, outcome, duration_us, error, tuple(logs))
+                      for name, outcome, duration_us, error, logs in reply["trace"])
         return RunReport(reply["result"], trace, reply["logs_dropped"])
 
     async def _load(self, worker: _Worker, program_set: ProgramSet) -> None:

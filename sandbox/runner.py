@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sandbox.compiler import CompiledProgram
 from sandbox.errors import DeadlineExceeded, LimitExceeded, StepsExceeded
@@ -63,8 +63,9 @@ class Program:
         return self.compiled.name
 
 
-@dataclass(frozen=True, slots=True)
-class ProgramTrace:
+class ProgramTrace(NamedTuple):
+    # A NamedTuple rather than a frozen dataclass: built once per rule per evaluation, and
+    # the dataclass's object.__setattr__ calls cost more than the rest of the bookkeeping.
     name: str
     outcome: str
     duration_us: int
@@ -139,6 +140,8 @@ class LogSink:
         self.current.append(line)
 
     def take(self) -> tuple[str, ...]:
+        if not self.current:
+            return ()
         lines, self.current = tuple(self.current), []
         return lines
 
@@ -180,20 +183,23 @@ def run_programs(
     def print_factory(_getattr_: object = None) -> PrintToLog:
         return PrintToLog(sink, _getattr_)
 
+    rule_timeout = limits.rule_timeout_ms / 1000
     pipeline_deadline = clock() + limits.pipeline_timeout_ms / 1000
+    is_finished, checkpoint, args, tick = binding.is_finished, binding.checkpoint, binding.args, budget.tick
     traces: list[ProgramTrace] = []
     for index, program in enumerate(programs):
-        if binding.is_finished():
+        if is_finished():
             break
         if progress is not None:
             progress(index, RUNNING)
-        checkpoint = binding.checkpoint()
+        saved = checkpoint()
         started = clock()
-        budget.start(min(started + limits.rule_timeout_ms / 1000, pipeline_deadline))
-        code, error = _run_one(program, guards.globals_for(budget.tick, print_factory), binding.args)
+        deadline = started + rule_timeout
+        budget.start(deadline if deadline < pipeline_deadline else pipeline_deadline)
+        code, error = _run_one(program, guards.globals_for(tick, print_factory), args)
         duration_us = int((clock() - started) * 1e6)
         if code != OK:
-            binding.restore(checkpoint)
+            binding.restore(saved)
             binding.fail(program.meta)
         if progress is not None:
             progress(index, code)

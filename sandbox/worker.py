@@ -9,6 +9,7 @@ escaped every guard would find an empty, unprivileged process.
 Protocol on the pipe: frames of a 4-byte big-endian length and an orjson body.
   {"op": "load", "version", "sources": [{name, source, meta}]} -> {"ok": true} | {"errors": [...]}
   {"op": "run", "version", "payload"}                           -> {"result", "trace", "logs_dropped"}
+  where each trace entry is [name, outcome, duration_us, error, logs].
 The progress memory holds one byte per program (runner.NOT_RUN ... TIMEOUT).
 """
 
@@ -130,7 +131,7 @@ def main(argv: list[str]) -> int:
             report = run_programs(programs, host, guards, request["payload"], progress=set_progress)
             reply = {
                 "result": report.result,
-                "trace": [trace.to_plain() for trace in report.trace],
+                "trace": [tuple(trace) for trace in report.trace],  # positional arrays on the wire
                 "logs_dropped": report.logs_dropped,
             }
         write_frame(1, orjson.dumps(reply))

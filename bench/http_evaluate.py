@@ -4,7 +4,7 @@ Both servers run as real uvicorn processes on this machine, in the same run, loa
 same raw-socket client (keep-alive, fixed concurrency), in interleaved rounds. Prints the
 median of the rounds and the ratio engine/bare; the target (DESIGN.md section 9) is >= 0.5.
 
-    .venv/bin/python bench/http.py [--seconds 3] [--rounds 3] [--connections 16]
+    .venv/bin/python bench/http_evaluate.py [--seconds 3] [--rounds 3] [--connections 16]
 """
 
 from __future__ import annotations
