@@ -13,7 +13,7 @@ from typing import Any
 from sandbox.guards import Guards
 from sandbox.limits import Limits
 from sandbox.programs import ProgramSet, compile_set
-from sandbox.runner import Host, Payload, Program, RunReport, run_programs
+from sandbox.runner import Host, Payload, Program, RunReport, prepare_programs, run_programs
 
 
 class InProcessRunner:
@@ -39,7 +39,8 @@ class InProcessRunner:
 
     def _programs(self, program_set: ProgramSet) -> tuple[Program, ...]:
         if self._compiled is None or self._compiled[0] != program_set.version:
-            self._compiled = (program_set.version, compile_set(program_set, self._limits))
+            programs = prepare_programs(compile_set(program_set, self._limits), self._guards)
+            self._compiled = (program_set.version, programs)
         return self._compiled[1]
 
     def state(self) -> dict[str, Any]:

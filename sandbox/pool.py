@@ -201,7 +201,9 @@ class WorkerPool:
     async def _load(self, worker: _Worker, program_set: ProgramSet) -> None:
         message = {"op": "load", "version": program_set.version,
                    "sources": [source.to_plain() for source in program_set.sources]}
-        reply = await worker.request(message, timeout_s=30)
+        # Loading runs each module body once (sandbox/snapshot.py), each under the rule budget.
+        timeout_s = 5 + len(program_set.sources) * (self._limits.rule_timeout_ms + 20) / 1000
+        reply = await worker.request(message, timeout_s)
         if "errors" in reply:
             self._idle.put_nowait(worker)
             raise CompileFailed(reply["errors"])

@@ -8,16 +8,20 @@ into the next.
 
 from __future__ import annotations
 
+import dataclasses
+import dis
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
+from types import CodeType, TracebackType
 from typing import Any, NamedTuple, Protocol
 
 from sandbox.compiler import CompiledProgram
 from sandbox.errors import DeadlineExceeded, LimitExceeded, StepsExceeded
-from sandbox.guards import AccessPolicy, Guards
+from sandbox.guards import AccessPolicy, Facade, Guards
 from sandbox.limits import Limits
+from sandbox.snapshot import Snapshot, take_snapshot
 
 Payload = Mapping[str, Any]
 
@@ -53,10 +57,12 @@ class Host(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Program:
-    """A compiled program plus opaque host metadata (plain data) handed back on failure."""
+    """A compiled program, opaque host metadata (plain data) handed back on failure, and,
+    once prepared, the snapshot of its module body (sandbox/snapshot.py)."""
 
     compiled: CompiledProgram
     meta: Mapping[str, Any]
+    snapshot: Snapshot | None = None
 
     @property
     def name(self) -> str:
@@ -207,9 +213,50 @@ def run_programs(
     return RunReport(binding.result(), tuple(traces), sink.dropped)
 
 
+def prepare_programs(programs: Sequence[Program], guards: Guards) -> tuple[Program, ...]:
+    """Run each module body once, under budget, and keep a snapshot where one is safe."""
+    shareable = frozenset(
+        [id(value) for value in guards.builtins.values()]
+        + [id(value) for value in guards.static_globals.values()]
+        + [id(member) for value in guards.static_globals.values() if isinstance(value, Facade)
+           for member in value.members.values()]
+    )
+    limits = guards.limits
+    prepared = []
+    for program in programs:
+        sink = LogSink(limits)
+        budget = Budget(limits.max_steps, time.perf_counter)
+        budget.start(time.perf_counter() + limits.rule_timeout_ms / 1000)
+        base = guards.globals_for(budget.tick, functools.partial(PrintToLog, sink))
+        template = dict(base)
+        snapshot = None
+        if not _calls_at_module_level(program.compiled.code):
+            # Definitions and literals only: executing them (about 1 us) is as cheap as
+            # instantiating a snapshot, and needs no reasoning about sharing.
+            prepared.append(program)
+            continue
+        try:
+            exec(program.compiled.code, template)
+        except (Exception, LimitExceeded):
+            pass  # the failure will happen again, with a trace, when the rule runs
+        else:
+            if not sink.current and not sink.dropped:
+                snapshot = take_snapshot(template, base, shareable)
+        prepared.append(dataclasses.replace(program, snapshot=snapshot))
+    return tuple(prepared)
+
+
+def _calls_at_module_level(code: CodeType) -> bool:
+    """Whether module-level code calls anything (function bodies are separate code objects)."""
+    return any(instruction.opname.startswith("CALL") for instruction in dis.get_instructions(code))
+
+
 def _run_one(program: Program, namespace: dict[str, object], args: tuple[object, ...]) -> tuple[int, str | None]:
     try:
-        exec(program.compiled.code, namespace)
+        if program.snapshot is None:
+            exec(program.compiled.code, namespace)
+        else:
+            program.snapshot.instantiate(namespace)
         returned = namespace["rule"](*args)  # type: ignore[operator]
     except LimitExceeded as exc:
         return (TIMEOUT if exc.outcome == "timeout" else ERROR), f"{type(exc).__name__}: {exc}"

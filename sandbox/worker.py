@@ -99,7 +99,7 @@ def main(argv: list[str]) -> int:
     from sandbox.errors import CompileFailed
     from sandbox.guards import Guards
     from sandbox.programs import ProgramSet, ProgramSource, compile_set
-    from sandbox.runner import Program, run_programs
+    from sandbox.runner import Program, prepare_programs, run_programs
 
     import _strptime  # noqa: F401  datetime.strptime imports it lazily, after privileges are gone
 
@@ -119,7 +119,7 @@ def main(argv: list[str]) -> int:
         if request["op"] == "load":
             sources = tuple(ProgramSource(s["name"], s["source"], s["meta"]) for s in request["sources"])
             try:
-                programs = compile_set(ProgramSet(request["version"], sources), limits)
+                programs = prepare_programs(compile_set(ProgramSet(request["version"], sources), limits), guards)
             except CompileFailed as exc:
                 write_frame(1, orjson.dumps({"errors": list(exc.errors)}))
                 continue
