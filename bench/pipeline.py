@@ -31,7 +31,7 @@ import orjson  # noqa: E402
 from bench.echo import EchoProcess  # noqa: E402
 from bench.rules import ATTRIBUTE_READS, PIPELINE  # noqa: E402
 from bench.timing import Bench, Probe, sync_probe  # noqa: E402
-from engine.rule_api import HOST, HOST_PATH, RuleBinding  # noqa: E402
+from engine.rule_host import HOST, HOST_PATH, RuleBinding  # noqa: E402
 from sandbox.compiler import CompiledProgram, compile_program  # noqa: E402
 from sandbox.guards import Guards  # noqa: E402
 from sandbox.inprocess import InProcessRunner  # noqa: E402

@@ -22,7 +22,7 @@ from engine.geo import GeoLocator, open_locator
 from engine.http.errors import handle_engine_error, handle_http_exception, handle_unexpected
 from engine.http.routes import ROUTES
 from engine.pipeline import Executor, Pipeline, load_rule_set
-from engine.rule_api import HOST, HOST_PATH
+from engine.rule_host import HOST, HOST_PATH
 from engine.services import Services
 from sandbox.inprocess import InProcessRunner
 from sandbox.pool import WorkerPool

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.config import RulesSettings
-from engine.rule_api import failure_result
+from engine.rule_host import failure_result
 from sandbox.errors import CompileFailed
 from sandbox.limits import Limits
 from sandbox.programs import ProgramSet, ProgramSource, compile_set

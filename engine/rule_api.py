@@ -1,4 +1,4 @@
-"""What a rule sees (`user`, `context`) built from plain data, and what it hands back.
+"""What a rule sees: `user`, `context` and the objects under them, each validating what rules ask of it.
 
 This module runs inside sandbox workers, so it imports only the standard library and the
 sandbox. Everything a rule receives is read-only or validates what it is given; every
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from sandbox.guards import AccessPolicy
-from sandbox.plain import freeze, thaw
+from sandbox.plain import freeze
 
 FACTORS = ("otp", "sms", "recovery")
 FACTOR_ALIASES = {"otp": "otp", "totp": "otp", "sms": "sms", "recovery": "recovery"}
@@ -35,7 +34,7 @@ MAX_URL_LENGTH = 2048
 RESERVED_CLAIMS = frozenset("iss sub aud exp nbf iat jti amr acr auth_time azp sid nonce at_hash".split())
 
 
-def _timestamp(value: str | None) -> datetime | None:
+def timestamp(value: str | None) -> datetime | None:
     if value is None:
         return None
     parsed = datetime.fromisoformat(value)
@@ -285,126 +284,3 @@ class Context(_Record):
     @property
     def denied(self) -> bool:
         return self._denial is not None
-
-
-def _build_user(data: Mapping[str, Any]) -> User:
-    return User(**{
-        **data,
-        "created_at": _timestamp(data.get("created_at")),
-        "last_login": _timestamp(data.get("last_login")),
-        "logins_count": data.get("logins_count", 0),
-        "email_verified": bool(data.get("email_verified", False)),
-        "app_metadata": freeze(data.get("app_metadata") or {}),
-        "user_metadata": freeze(data.get("user_metadata") or {}),
-        "factors": tuple(data.get("factors") or ()),
-        "groups": tuple(data.get("groups") or ()),
-    })
-
-
-def _build_context(data: Mapping[str, Any], log: Callable[[str], None]) -> Context:
-    connection = data.get("connection") or {}
-    geo = connection.get("geo")
-    authentication = data.get("authentication") or {}
-    return Context(
-        connection=Connection(ip=connection.get("ip"), ip_country=connection.get("ip_country"),
-                              geo=Geo(**geo) if geo else None),
-        request=Request(**(data.get("request") or {})),
-        client=Client(**(data.get("client") or {})),
-        action=data.get("action", "login"),
-        stats=Stats(**(data.get("stats") or {})),
-        risk=Risk(**(data.get("risk") or {})),
-        authentication=Authentication(methods=tuple(
-            Method(name=m["name"], timestamp=_timestamp(m.get("timestamp")))
-            for m in authentication.get("methods") or ()
-        )),
-        now=_timestamp(data["now"]),
-        multifactor=Multifactor(),
-        claims=Claims(),
-        _denial=None,
-        _log=log,
-    )
-
-
-class RuleBinding:
-    """One evaluation: the objects handed to every rule, and the outcome they add up to."""
-
-    def __init__(self, payload: Mapping[str, Any], log: Callable[[str], None]) -> None:
-        self.user = _build_user(payload["user"])
-        self.context = _build_context(payload["context"], log)
-        self.args = (self.user, self.context)
-        self.failed_rules: list[str] = []
-
-    def checkpoint(self) -> object:
-        """Called before each rule: the state to return to if it fails. Each rule gets its own
-        add_factor budget, so a long pipeline of ordinary rules never runs out."""
-        object.__setattr__(self.context.multifactor, "_calls", 0)
-        return (self.context.multifactor._state(), dict(self.context.claims._values), self.context._denial)
-
-    def restore(self, checkpoint: object) -> None:
-        multifactor, claims, denial = checkpoint  # type: ignore[misc]
-        self.context.multifactor._load(multifactor)
-        self.context.claims._values = claims
-        # A denial the failing rule made before it broke stands: rolling it back could only
-        # open the login further.
-        object.__setattr__(self.context, "_denial", denial or self.context._denial)
-
-    def fail(self, meta: Mapping[str, Any]) -> None:
-        """Fail closed: a broken rule denies the login, or (by config) forces a second factor."""
-        self.failed_rules.append(meta["rule"])
-        if meta.get("on_error") == "require_mfa":
-            self.context.multifactor._force()
-        else:
-            object.__setattr__(self.context, "_denial", "rule_failed")
-
-    def is_finished(self) -> bool:
-        return self.context.denied
-
-    def result(self) -> dict[str, Any]:
-        multifactor = self.context.multifactor
-        return {
-            "denied": self.context.denied,
-            "deny_reason": self.context._denial,
-            "mfa_required": multifactor.required,
-            "provider": multifactor.provider,
-            "allow_remember_browser": multifactor.allow_remember_browser,
-            "factors": list(multifactor.factors),
-            "return_to": multifactor.return_to,
-            "claims": thaw(self.context.claims._values),
-            "failed_rules": list(self.failed_rules),
-        }
-
-
-def failure_result(failed_rules: list[str], on_error: str) -> dict[str, Any]:
-    """The outcome when an evaluation died as a whole (its worker was killed)."""
-    return {
-        "denied": on_error != "require_mfa",
-        "deny_reason": None if on_error == "require_mfa" else "rule_failed",
-        "mfa_required": True, "provider": "any", "allow_remember_browser": False, "factors": [],
-        "return_to": None, "claims": {}, "failed_rules": failed_rules,
-    }
-
-
-class RuleHost:
-    access = AccessPolicy(
-        readable={
-            User: frozenset(User.__slots__), Geo: frozenset(Geo.__slots__),
-            Connection: frozenset(Connection.__slots__), Request: frozenset(Request.__slots__),
-            Client: frozenset(Client.__slots__), Stats: frozenset(Stats.__slots__),
-            Risk: frozenset(Risk.__slots__), Method: frozenset(Method.__slots__),
-            Authentication: frozenset(Authentication.__slots__),
-            Context: frozenset({"connection", "request", "client", "action", "stats", "risk", "authentication",
-                                "now", "multifactor", "claims", "deny", "log", "denied"}),
-            Multifactor: frozenset({"enable", "add_factor", "addFactor", "disable", "required", "factors",
-                                    "provider", "allow_remember_browser", "return_to", "returnTo"}),
-            Claims: frozenset({"get", "keys"}),
-        },
-        subscriptable=frozenset({Claims}),
-        writable=frozenset({Claims, Multifactor}),
-    )
-
-    def bind(self, payload: Mapping[str, Any], log: Callable[[str], None]) -> RuleBinding:
-        return RuleBinding(payload, log)
-
-
-HOST = RuleHost()
-HOST_PATH = "engine.rule_api:HOST"

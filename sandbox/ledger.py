@@ -10,7 +10,6 @@ exception attributes that carry objects (`AttributeError.obj`, CVE-2024-47532).
 
 from __future__ import annotations
 
-import builtins
 import datetime
 import ipaddress
 import math

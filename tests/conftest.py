@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from engine.rule_api import HOST as RULE_HOST
-from engine.rule_api import HOST_PATH as RULE_HOST_PATH
+from engine.rule_host import HOST as RULE_HOST
+from engine.rule_host import HOST_PATH as RULE_HOST_PATH
 from sandbox.inprocess import InProcessRunner
 from sandbox.limits import Limits
 from sandbox.pool import WorkerPool

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from engine.rule_api import HOST as RULE_HOST
-from engine.rule_api import failure_result
+from engine.rule_host import HOST as RULE_HOST
+from engine.rule_host import failure_result
 from sandbox.inprocess import InProcessRunner
 from sandbox.runner import RunReport
 from tests.conftest import TEST_LIMITS, LoopThread, SyncRunner, rule_payload

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine.rule_api import HOST as RULE_HOST
+from engine.rule_host import HOST as RULE_HOST
 from sandbox.compiler import CompileErrors, compile_program
 from sandbox.errors import CompileFailed
 from sandbox.inprocess import InProcessRunner
