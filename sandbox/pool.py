@@ -8,6 +8,7 @@ takes its place in the background while the others keep serving.
 from __future__ import annotations
 
 import asyncio
+import logging
 import mmap
 import os
 import subprocess
@@ -22,6 +23,14 @@ from sandbox.limits import Limits
 from sandbox.programs import ProgramSet
 from sandbox.runner import NOT_RUN, OUTCOME_NAMES, RUNNING, ProgramTrace, RunReport
 from sandbox.worker import MAX_FRAME_BYTES, PROGRESS_BYTES, write_frame
+
+log = logging.getLogger("sandbox.pool")
+
+
+def _report_from(reply: dict[str, Any]) -> RunReport:
+    trace = tuple(ProgramTrace(name, outcome, duration_us, error, tuple(logs))
+                  for name, outcome, duration_us, error, logs in reply["trace"])
+    return RunReport(reply["result"], trace, reply["logs_dropped"])
 
 
 class WorkerLost(SandboxError):
@@ -189,14 +198,22 @@ class WorkerPool:
                 {"op": "run", "version": program_set.version, "payload": payload},
                 (self._limits.pipeline_timeout_ms + self._limits.kill_grace_ms) / 1000,
             )
+            report = _report_from(reply)
+        except CompileFailed:
+            self._idle.put_nowait(worker)  # the worker is sound; the rule set is not
+            raise
         except WorkerLost as exc:
             report = self._killed_report(worker, program_set, str(exc), started)
             self._replace(worker)
             return report
+        except BaseException:
+            # Cancelled mid-evaluation, or a reply that is not the protocol: the worker's
+            # state is unknown, so it is never handed out again.
+            self._killed_report(worker, program_set, "abandoned", started)
+            self._replace(worker)
+            raise
         self._idle.put_nowait(worker)
-        trace = tuple(ProgramTrace(name, outcome, duration_us, error, tuple(logs))
-                      for name, outcome, duration_us, error, logs in reply["trace"])
-        return RunReport(reply["result"], trace, reply["logs_dropped"])
+        return report
 
     async def _load(self, worker: _Worker, program_set: ProgramSet) -> None:
         message = {"op": "load", "version": program_set.version,
@@ -205,13 +222,13 @@ class WorkerPool:
         timeout_s = 5 + len(program_set.sources) * (self._limits.rule_timeout_ms + 20) / 1000
         reply = await worker.request(message, timeout_s)
         if "errors" in reply:
-            self._idle.put_nowait(worker)
             raise CompileFailed(reply["errors"])
         worker.version = program_set.version
 
     def _killed_report(self, worker: _Worker, program_set: ProgramSet, why: str, started: float) -> RunReport:
         worker.kill()
         self.kills += 1
+        log.warning("sandbox_worker_killed pid=%s reason=%s version=%s", worker.process.pid, why, program_set.version)
         elapsed_us = int((time.perf_counter() - started) * 1e6)
         traces = []
         codes = worker.progress_codes(len(program_set.sources))
