@@ -96,6 +96,91 @@ class HttpSettings:
 class MfaSettings:
     factors: tuple[str, ...] = field(default=("otp", "sms", "recovery"), metadata=_choices("otp", "sms", "recovery"))
     when_no_factor: str = field(default="enroll", metadata=_choices("enroll", "deny"))
+    challenge_ttl_seconds: int = field(default=300, metadata=_range(30, 600))
+    max_attempts: int = field(default=5, metadata=_range(1, 20))
+    # Consecutive second-factor failures of one user, across challenges and factors, that
+    # lock the second factor (NIST SP 800-63B: never more than 100).
+    lockout_threshold: int = field(default=10, metadata=_range(1, 100))
+    lockout_seconds: int = field(default=900, metadata=_range(1, 86_400))
+    recovery_codes: int = field(default=10, metadata=_range(5, 20))
+
+
+@dataclass(frozen=True, slots=True)
+class DirectorySettings:
+    # sqlite:///relative/or/absolute/path.db (relative to the config file), or sqlite:///:memory:
+    url: str = "sqlite:///var/mfa.db"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    # redis://host:port/db for challenges, counters and replay state shared by instances;
+    # empty: an in-process store (one instance only; state is lost on restart).
+    redis_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSettings:
+    token: str = ""  # bearer token of /admin/*; empty: the admin API answers 401 to everyone
+
+
+@dataclass(frozen=True, slots=True)
+class SecretsSettings:
+    # 32 random bytes, base64: encrypts TOTP secrets at rest and keys the code hashes.
+    # Empty in development: a key is generated into var/dev-secret.key (with a warning).
+    key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    url: str = ""
+    secret: str = ""  # HMAC-SHA256 key of the X-MFA-Signature header
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioSettings:
+    account_sid: str = ""
+    auth_token: str = ""
+    from_number: str = ""
+    base_url: str = "https://api.twilio.com"
+    timeout_ms: int = field(default=5000, metadata=_range(100, 60_000))
+
+
+@dataclass(frozen=True, slots=True)
+class SmsSettings:
+    gateway: str = field(default="console", metadata=_choices("console", "twilio", "webhook"))
+    allow_console_outside_development: bool = False
+    code_ttl_seconds: int = field(default=300, metadata=_range(30, 900))
+    resend_cooldown_seconds: int = field(default=30, metadata=_range(0, 600))
+    # ISO 3166 alpha-2 codes phone numbers may belong to; empty: every country (SMS pumping!)
+    allowed_countries: tuple[str, ...] = ()
+    sends_per_user_per_hour: int = field(default=10, metadata=_range(1, 10_000))
+    sends_per_phone_per_hour: int = field(default=10, metadata=_range(1, 10_000))
+    sends_per_ip_per_hour: int = field(default=30, metadata=_range(1, 100_000))
+    sends_per_country_per_hour: int = field(default=1000, metadata=_range(1, 10_000_000))
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
+    twilio: TwilioSettings = field(default_factory=TwilioSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class TokensSettings:
+    issuer: str = "mfa-engine"
+    audience: str = "mfa-engine-clients"
+    ttl_seconds: int = field(default=3600, metadata=_range(60, 86_400))
+    algorithm: str = field(default="HS256", metadata=_choices("HS256", "RS256", "ES256", "EdDSA"))
+    # HS256: the shared secret (at least 32 characters). Others: a PEM private key, or
+    # "file:PATH". Empty in development: a random secret per process (tokens die on restart).
+    signing_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LoginSettings:
+    # Failed password attempts before 429 too_many_attempts, per username and per IP.
+    failures_per_username: int = field(default=10, metadata=_range(1, 100))
+    failures_per_ip: int = field(default=50, metadata=_range(1, 100_000))
+    failure_window_seconds: int = field(default=900, metadata=_range(10, 86_400))
+    password_time_cost: int = field(default=3, metadata=_range(1, 20))
+    password_memory_kib: int = field(default=65_536, metadata=_range(8_192, 4_194_304))
+    password_parallelism: int = field(default=4, metadata=_range(1, 64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +198,13 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     mfa: MfaSettings = field(default_factory=MfaSettings)
+    login: LoginSettings = field(default_factory=LoginSettings)
+    directory: DirectorySettings = field(default_factory=DirectorySettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    secrets: SecretsSettings = field(default_factory=SecretsSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
+    tokens: TokensSettings = field(default_factory=TokensSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     base_dir: str = field(default=".", metadata={"internal": True})
 
@@ -252,8 +344,31 @@ def _check_coherence(settings: Settings) -> None:
     for key in settings.api.keys:
         if len(key) < 16:
             raise ConfigError("api.keys: every key must be at least 16 characters")
+    if not settings.directory.url.startswith("sqlite:///"):
+        raise ConfigError("directory.url: must be sqlite:///PATH (PostgreSQL is not supported yet)")
+    if settings.store.redis_url and not settings.store.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("store.redis_url: must be redis://, rediss:// or unix://")
+    if settings.admin.token and len(settings.admin.token) < 16:
+        raise ConfigError("admin.token: must be at least 16 characters")
+    for country in settings.sms.allowed_countries:
+        if len(country) != 2 or not country.isupper() or not country.isalpha():
+            raise ConfigError("sms.allowed_countries: items must be ISO 3166 alpha-2 codes like US")
+    if settings.sms.gateway == "webhook" and not (settings.sms.webhook.url and settings.sms.webhook.secret):
+        raise ConfigError("sms.webhook: url and secret are required with sms.gateway: webhook")
+    if settings.sms.gateway == "twilio" and not (settings.sms.twilio.account_sid and settings.sms.twilio.auth_token
+                                                and settings.sms.twilio.from_number):
+        raise ConfigError("sms.twilio: account_sid, auth_token and from_number are required with sms.gateway: twilio")
+    if settings.tokens.algorithm == "HS256" and settings.tokens.signing_key and len(settings.tokens.signing_key) < 32:
+        raise ConfigError("tokens.signing_key: an HS256 secret must be at least 32 characters")
     if settings.environment == "production":
         if not settings.api.keys:
             raise ConfigError("api.keys: production needs at least one API key")
         if DEMO_API_KEY in settings.api.keys:
             raise ConfigError("api.keys: the demo key from config.yaml must be replaced in production")
+        if settings.sms.gateway == "console" and not settings.sms.allow_console_outside_development:
+            raise ConfigError("sms.gateway: the console gateway only prints codes; refused in production "
+                              "(set sms.allow_console_outside_development: true to force it)")
+        if not settings.secrets.key:
+            raise ConfigError("secrets.key: production needs a key (32 random bytes, base64)")
+        if not settings.tokens.signing_key:
+            raise ConfigError("tokens.signing_key: production needs a signing key")

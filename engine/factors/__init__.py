@@ -1,0 +1,1 @@
+"""Second factors, one module each: totp (authenticator apps), sms (one-time codes), recovery codes."""

@@ -1,0 +1,125 @@
+"""The ChallengeStore contract: second-factor challenges, counters and replay state.
+
+Every operation that reads and then writes is one atomic step in the store (a Lua script
+in Redis; a section without awaits in memory), never read-modify-write from Python.
+Time is an argument (`now`, unix seconds as float) so tests can move it; expiry is checked
+against `now`, and Redis TTLs only clean up.
+
+Key schema (Redis; the memory store mirrors it):
+    mfa:challenge:{challenge_id}   hash  user_id, client_id, kind, factors (JSON), data (JSON),
+                                         expires_at, attempts,
+                                         code:{factor_id}, code_expires:{factor_id}, sent_at:{factor_id}
+    mfa:failures:{user_id}         hash  count, ends_at: consecutive second-factor failures (lockout)
+    mfa:totp-step:{factor_id}      str   last accepted TOTP time step (replay protection)
+    mfa:rate:{name}                hash  count, ends_at: a fixed-window counter
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+CHALLENGE_KEY = "mfa:challenge:{}"
+FAILURES_KEY = "mfa:failures:{}"
+TOTP_STEP_KEY = "mfa:totp-step:{}"
+RATE_KEY = "mfa:rate:{}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeFactor:
+    factor_id: str  # the directory's factor id; "recovery" for recovery codes
+    type: str  # "otp" | "sms" | "recovery"
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    challenge_id: str  # 128 random bits, URL-safe
+    kind: str  # "login" | "enroll"
+    user_id: str
+    client_id: str
+    factors: tuple[ChallengeFactor, ...]  # the factors this challenge accepts, in offer order
+    expires_at: float  # unix seconds
+    attempts: int = 0
+    data: Mapping[str, Any] = field(default_factory=dict)  # plain JSON data the flow needs to finish
+
+
+@dataclass(frozen=True, slots=True)
+class PutCode:
+    status: Literal["stored", "cooldown", "missing"]
+    retry_after: int = 0  # seconds, with "cooldown"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One verification of a second factor, decided in one atomic store step.
+
+    sms: `code_hash` is compared with the hash stored by put_code (and its expiry).
+    otp: `totp_step` is the time step the code matched, or None when it matched none;
+         a step at or below the last accepted one is a replay.
+    recovery: `passed` says whether the directory consumed the code.
+    """
+
+    challenge_id: str
+    user_id: str  # the owner of the factor: must be the challenge's user
+    factor_id: str
+    factor_type: str
+    code_hash: str | None = None
+    totp_step: int | None = None
+    passed: bool | None = None
+    max_attempts: int = 5
+    lockout_threshold: int = 10
+    lockout_seconds: int = 900
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    # ok: consumed, `challenge` is what it held. invalid: unknown, expired, wrong user or
+    # factor, wrong or replayed code (one answer: no oracle). locked: the user has too many
+    # consecutive failures (`retry_after`). The challenge is deleted when its attempts run out.
+    status: Literal["ok", "invalid", "locked"]
+    challenge: Challenge | None = None
+    retry_after: int = 0
+    attempts_left: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Counter:
+    name: str  # e.g. "sms:user:{user_id}", "login:ip:{ip}"
+    limit: int
+    window_seconds: int
+
+
+class ChallengeStore(Protocol):
+    async def create(self, challenge: Challenge, now: float) -> None: ...
+
+    async def get(self, challenge_id: str, now: float) -> Challenge | None:
+        """The challenge, or None when unknown or expired."""
+
+    async def put_code(self, challenge_id: str, factor_id: str, code_hash: str, now: float, *,
+                       code_ttl_seconds: int, cooldown_seconds: int) -> PutCode:
+        """Store a fresh SMS code hash for an accepted factor, unless the last one was sent less
+        than `cooldown_seconds` ago. A resend replaces the code; attempts are never reset."""
+
+    async def drop_code(self, challenge_id: str, factor_id: str) -> None:
+        """Forget an unsent code and its cooldown (the gateway failed)."""
+
+    async def verify(self, attempt: Attempt, now: float) -> Verdict: ...
+
+    async def lockout_remaining(self, user_id: str, now: float, threshold: int) -> int:
+        """Seconds until the user's second factor unlocks; 0 when not locked."""
+
+    async def take(self, counters: Sequence[Counter], now: float) -> int:
+        """Count one hit on every counter, all or none: 0 when allowed, else seconds to wait."""
+
+    async def peek(self, counters: Sequence[Counter], now: float) -> int:
+        """Seconds to wait if any counter is at its limit; 0 otherwise. Counts nothing."""
+
+    async def count(self, counters: Sequence[Counter], now: float) -> None:
+        """Count one hit on every counter, whatever their limits."""
+
+    async def reset(self, names: Sequence[str]) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,119 @@
+"""The UserDirectory contract: users, their factors and recovery codes, login history.
+
+Durable state (SQL). TOTP secrets are encrypted at rest by the implementation (it is given
+an engine.crypto.Keyring); recovery codes arrive already hashed. Methods are async so a
+PostgreSQL implementation can follow; SQLite answers in well under a millisecond.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class DirectoryError(Exception):
+    """Base of the directory's refusals."""
+
+
+class UserExists(DirectoryError):
+    """The username is taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    username: str
+    password_hash: str
+    email: str | None = None
+    email_verified: bool = False
+    name: str | None = None
+    phone_number: str | None = None  # E.164
+    app_metadata: Mapping[str, Any] = field(default_factory=dict)
+    user_metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    user_id: str
+    username: str
+    email: str | None
+    email_verified: bool
+    name: str | None
+    phone_number: str | None
+    app_metadata: Mapping[str, Any]
+    user_metadata: Mapping[str, Any]
+    created_at: datetime  # aware UTC
+    last_login: datetime | None
+    logins_count: int
+    preferred_factor: str | None  # factor type last used or chosen ("otp", "sms")
+
+
+@dataclass(frozen=True, slots=True)
+class FactorRecord:
+    factor_id: str
+    user_id: str
+    type: str  # "otp" | "sms"
+    status: str  # "pending" (enrolling) | "active"
+    phone_number: str | None  # sms
+    created_at: datetime
+    confirmed_at: datetime | None
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginHistory:
+    device_ids: frozenset[str]
+    countries: frozenset[str]
+
+
+class UserDirectory(Protocol):
+    async def create_user(self, user: NewUser, now: datetime) -> UserRecord:
+        """Raises UserExists. Usernames are compared case-insensitively."""
+
+    async def get_user(self, user_id: str) -> UserRecord | None: ...
+
+    async def find_login(self, username: str) -> tuple[UserRecord, str] | None:
+        """The user and their password hash, by username (case-insensitive)."""
+
+    async def list_users(self, limit: int, offset: int) -> list[UserRecord]: ...
+
+    async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> UserRecord | None:
+        """Changes may hold email, email_verified, name, phone_number, app_metadata,
+        user_metadata, password_hash. Returns None for an unknown user."""
+
+    async def delete_user(self, user_id: str) -> bool: ...
+
+    async def record_login(self, user_id: str, now: datetime, device_id: str | None, country: str | None) -> None:
+        """logins_count + 1, last_login, and remember the device and country."""
+
+    async def login_history(self, user_id: str) -> LoginHistory: ...
+
+    async def add_factor(self, user_id: str, factor_type: str, now: datetime, *, status: str = "pending",
+                         phone_number: str | None = None, secret: str | None = None) -> FactorRecord: ...
+
+    async def get_factor(self, factor_id: str) -> FactorRecord | None: ...
+
+    async def factor_secret(self, factor_id: str) -> str | None:
+        """The decrypted TOTP secret (base32) of an otp factor."""
+
+    async def list_factors(self, user_id: str, *, include_pending: bool = False) -> list[FactorRecord]: ...
+
+    async def activate_factor(self, factor_id: str, now: datetime) -> None: ...
+
+    async def delete_factor(self, user_id: str, factor_id: str) -> bool: ...
+
+    async def mark_factor_used(self, factor_id: str, now: datetime) -> None:
+        """last_used_at, and the user's preferred_factor becomes this factor's type."""
+
+    async def replace_recovery_codes(self, user_id: str, code_hashes: Sequence[str], now: datetime) -> None: ...
+
+    async def consume_recovery_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
+        """Atomically mark an unused code used; False if none matched."""
+
+    async def recovery_codes_left(self, user_id: str) -> int: ...
+
+    async def reset_mfa(self, user_id: str) -> None:
+        """Delete every factor and recovery code of the user."""
+
+    async def close(self) -> None: ...
