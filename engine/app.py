@@ -1,4 +1,4 @@
-"""Composition root: builds stores, geo reader, sandbox executor and pipeline from Settings.
+"""Composition root: builds stores, gateways, geo reader, sandbox executor and pipeline from Settings.
 
 The only module that names concrete implementations; nothing imports it but the CLI and
 tests. `create_app` compiles the rule set before returning, so a broken rule set stops
@@ -9,23 +9,43 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
+from engine.crypto import Keyring
+from engine.enrollment import Enrollment
 from engine.errors import EngineError
 from engine.flow import Flow
 from engine.geo import GeoLocator, open_locator
 from engine.http.errors import handle_engine_error, handle_http_exception, handle_unexpected
 from engine.http.routes import ROUTES
+from engine.passwords import PasswordHasher
 from engine.pipeline import Executor, Pipeline, load_rule_set
 from engine.rule_host import HOST, HOST_PATH
 from engine.services import Services
+from engine.sessions import Sessions
+from engine.sms.console import ConsoleGateway
+from engine.sms.gateway import SmsGateway
+from engine.sms.sender import SmsSender
+from engine.sms.twilio import TwilioGateway
+from engine.sms.webhook import WebhookGateway
+from engine.stores.challenges import ChallengeStore
+from engine.stores.directory import UserDirectory
+from engine.stores.memory import MemoryChallengeStore
+from engine.stores.redis_store import RedisChallengeStore
+from engine.stores.sqlite import SqliteDirectory
+from engine.tokens import TokenIssuer
 from sandbox.inprocess import InProcessRunner
 from sandbox.pool import WorkerPool
+
+log = logging.getLogger("engine.app")
 
 
 def build_executor(settings: Settings) -> Executor:
@@ -42,17 +62,84 @@ def build_geo(settings: Settings) -> GeoLocator:
     return open_locator(str(settings.path(database)) if database else None, allow_networks=allow)
 
 
-def create_app(
-    settings: Settings, *, geo: GeoLocator | None = None, executor: Executor | None = None,
-    clock: Clock | None = None,
-) -> Starlette:
+def build_keyring(settings: Settings) -> Keyring:
+    if settings.secrets.key:
+        return Keyring.from_setting(settings.secrets.key)
+    return Keyring.load_or_create_dev_key(settings.path("var/dev-secret.key"))
+
+
+def build_directory(settings: Settings, keyring: Keyring) -> UserDirectory:
+    location = settings.directory.url.removeprefix("sqlite:///")
+    path = location if location == ":memory:" else str(settings.path(location))
+    if location != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return SqliteDirectory(path, keyring)
+
+
+def build_store(settings: Settings) -> ChallengeStore:
+    if settings.store.redis_url:
+        return RedisChallengeStore(settings.store.redis_url)
+    return MemoryChallengeStore()
+
+
+def build_gateway(settings: Settings) -> SmsGateway:
+    sms = settings.sms
+    if sms.gateway == "twilio":
+        return TwilioGateway(sms.twilio.account_sid, sms.twilio.auth_token, sms.twilio.from_number,
+                             sms.twilio.base_url, sms.twilio.timeout_ms)
+    if sms.gateway == "webhook":
+        return WebhookGateway(sms.webhook.url, sms.webhook.secret)
+    return ConsoleGateway()
+
+
+def build_tokens(settings: Settings) -> TokenIssuer:
+    tokens = settings.tokens
+    if not tokens.signing_key:
+        return TokenIssuer.development(tokens.issuer, tokens.audience, tokens.ttl_seconds)
+    key = tokens.signing_key
+    if key.startswith("file:"):
+        key = settings.path(key.removeprefix("file:")).read_text(encoding="utf-8")
+    return TokenIssuer(tokens.issuer, tokens.audience, tokens.ttl_seconds, tokens.algorithm, key)
+
+
+def build_passwords(settings: Settings) -> PasswordHasher:
+    login = settings.login
+    return PasswordHasher(login.password_time_cost, login.password_memory_kib, login.password_parallelism)
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Components tests replace at the process edge (the SMS provider, the clock) or share."""
+
+    geo: GeoLocator | None = None
+    executor: Executor | None = None
+    clock: Clock | None = None
+    gateway: SmsGateway | None = None
+    store: ChallengeStore | None = None
+    passwords: PasswordHasher | None = None
+
+
+def create_app(settings: Settings, **overrides: object) -> Starlette:
     """Raises engine.pipeline.RuleSetRejected for a rule set that does not compile."""
+    given = Overrides(**overrides)  # type: ignore[arg-type]
     rule_set = load_rule_set(settings.path(settings.rules.dir), settings.rules, settings.sandbox.limits())
-    executor = executor or build_executor(settings)
-    geo = geo or build_geo(settings)
+    executor = given.executor or build_executor(settings)
+    geo = given.geo or build_geo(settings)
+    clock = given.clock or SystemClock()
+    keyring = build_keyring(settings)
+    directory = build_directory(settings, keyring)
+    store = given.store or build_store(settings)
+    gateway = given.gateway or build_gateway(settings)
+    tokens = build_tokens(settings)
+    passwords = given.passwords or build_passwords(settings)
     pipeline = Pipeline(rule_set, executor)
-    flow = Flow(pipeline, geo, clock or SystemClock(), settings.mfa)
-    services = Services(settings, flow, pipeline, executor, geo, tuple(key.encode() for key in settings.api.keys))
+    sessions = Sessions(tokens, directory, settings.tokens.ttl_seconds)
+    sms_sender = SmsSender(gateway, store, keyring, settings.sms, settings.mfa.issuer_name)
+    flow = Flow(settings, pipeline, geo, clock, directory=directory, store=store, passwords=passwords,
+                keyring=keyring, sessions=sessions, sms_sender=sms_sender)
+    enrollment = Enrollment(flow, directory, store, keyring, tokens, sessions, sms_sender, settings.mfa, clock)
+    services = Services(settings, flow, enrollment, pipeline, executor, geo, directory, store, passwords, tokens,
+                        keyring, gateway, sms_sender, clock, tuple(key.encode() for key in settings.api.keys))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -61,6 +148,9 @@ def create_app(
             yield
         finally:
             await executor.close()
+            await gateway.close()
+            await store.close()
+            await directory.close()
             geo.close()
 
     app = Starlette(

@@ -103,6 +103,7 @@ class MfaSettings:
     lockout_threshold: int = field(default=10, metadata=_range(1, 100))
     lockout_seconds: int = field(default=900, metadata=_range(1, 86_400))
     recovery_codes: int = field(default=10, metadata=_range(5, 20))
+    issuer_name: str = "mfa-engine"  # shown by authenticator apps and in SMS texts
 
 
 @dataclass(frozen=True, slots=True)

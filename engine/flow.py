@@ -1,23 +1,43 @@
-"""The login state machine. Today: evaluating the rules for a user and a request (`evaluate`).
+"""The login state machine: evaluate, login (password, rules, decision), challenge, verify.
 
-    evaluate(request)
-      signals.collect(user, context, geo, now)   GeoIP country, risk signals -> plain payload
-      pipeline.evaluate(payload)                 rules in order, in the sandbox -> outcome
-      policy.decide(outcome, enrolled, mfa)      allow | mfa (ordered factors) | deny
+    login(username, password, client_id, context)
+      directory.find_login + passwords.verify        argon2id; the same cost for unknown users
+      signals.collect(user, context, geo, now)       GeoIP country, history, risk signals
+      pipeline.evaluate(payload)                     the rules, in the sandbox
+      policy.decide(outcome, enrolled, mfa)          allow | mfa | deny
+      -> Authenticated | MfaRequired (a challenge in the store) | EnrollmentRequired
+    challenge(challenge_id, factor_id)               SMS: a code generated, hashed, stored, sent
+    verify(challenge_id, factor_id, code)            one atomic store step -> Authenticated
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from engine import policy, signals
+from engine import offers, policy, signals, throttle
 from engine.clock import Clock
-from engine.config import MfaSettings
-from engine.errors import SandboxUnavailable
+from engine.config import Settings
+from engine.crypto import Keyring
+from engine.errors import (
+    AccessDenied,
+    InvalidChallenge,
+    InvalidCode,
+    InvalidCredentials,
+    SandboxUnavailable,
+    TooManyAttempts,
+)
+from engine.factors import recovery, sms, totp
 from engine.geo import GeoLocator
+from engine.passwords import PasswordHasher
 from engine.pipeline import Evaluation, Pipeline
+from engine.sessions import Authenticated, Sessions, login_data
+from engine.sms.sender import SmsSender
+from engine.stores.challenges import Attempt, Challenge, ChallengeStore
+from engine.stores.directory import FactorRecord, UserDirectory, UserRecord
 from sandbox import errors as sandbox_errors
 
 log = logging.getLogger("engine.flow")
@@ -37,20 +57,209 @@ class EvaluateResult:
     evaluation: Evaluation
 
 
+@dataclass(frozen=True, slots=True)
+class LoginRequest:
+    username: str
+    password: str = field(repr=False)
+    client_id: str
+    context: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class MfaRequired:
+    challenge_id: str
+    expires_in: int
+    offers: tuple[offers.Offer, ...]
+    default_source: str | None
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"status": "mfa_required", "challenge_id": self.challenge_id, "expires_in": self.expires_in,
+                "factors": [offer.to_plain(index == 0) for index, offer in enumerate(self.offers)],
+                "default_factor_source": self.default_source}
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentRequired:
+    enrollment_token: str
+    expires_in: int
+    factors_allowed: tuple[str, ...]
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"status": "mfa_enrollment_required", "enrollment_token": self.enrollment_token,
+                "expires_in": self.expires_in, "factors_allowed": list(self.factors_allowed)}
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeStarted:
+    factor_id: str
+    type: str
+    sent: bool
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"factor_id": self.factor_id, "type": self.type, "sent": self.sent}
+
+
+def new_challenge_id() -> str:
+    return secrets.token_urlsafe(16)  # 128 bits
+
+
 class Flow:
-    def __init__(self, pipeline: Pipeline, geo: GeoLocator, clock: Clock, mfa: MfaSettings) -> None:
+    def __init__(self, settings: Settings, pipeline: Pipeline, geo: GeoLocator, clock: Clock, *,
+                 directory: UserDirectory, store: ChallengeStore, passwords: PasswordHasher, keyring: Keyring,
+                 sessions: Sessions, sms_sender: SmsSender) -> None:
+        self.settings = settings
+        self.mfa = settings.mfa
         self.pipeline = pipeline
         self.geo = geo
         self.clock = clock
-        self.mfa = mfa
+        self.directory = directory
+        self.store = store
+        self.passwords = passwords
+        self.keyring = keyring
+        self.sessions = sessions
+        self.sms_sender = sms_sender
 
     async def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
         payload = signals.collect(request.user, request.context, self.geo, self.clock.now())
-        try:
-            evaluation = await self.pipeline.evaluate(payload)
-        except sandbox_errors.SandboxUnavailable as exc:
-            raise SandboxUnavailable("the rule sandbox is saturated; retry shortly") from exc
+        evaluation = await self._run_rules(payload)
         decision = policy.decide(evaluation.outcome, request.user.get("factors"), self.mfa)
         log.info("evaluate decision=%s user_id=%s rule_set=%s", decision.decision, request.user["user_id"],
                  evaluation.version)
         return EvaluateResult(decision, evaluation)
+
+    async def login(self, request: LoginRequest) -> Authenticated | MfaRequired | EnrollmentRequired:
+        now = self.clock.now()
+        timestamp = now.timestamp()
+        ip = request.context.get("ip")
+        counters = throttle.login_failures(self.settings.login, request.username, ip)
+        wait = await self.store.peek(counters, timestamp)
+        if wait:
+            raise TooManyAttempts(wait)
+        found = await self.directory.find_login(request.username)
+        # Unknown users are verified against a dummy hash: the same cost, the same answer.
+        if not await self.passwords.verify(found[1] if found else None, request.password) or found is None:
+            await self.store.count(counters, timestamp)
+            log.info("login_failed reason=invalid_credentials ip=%s", ip)
+            raise InvalidCredentials("the username or password is wrong")
+        user = found[0]
+        await self.store.reset([counters[0].name])
+
+        factors = await self.directory.list_factors(user.user_id)
+        codes_left = await self.directory.recovery_codes_left(user.user_id)
+        enrolled = offers.enrolled_types(user, factors, codes_left)
+        history = await self.directory.login_history(user.user_id)
+        payload = signals.collect(_rule_user(user, enrolled, history), request.context | {
+            "client_id": request.client_id}, self.geo, now)
+        evaluation = await self._run_rules(payload)
+        decision = policy.decide(evaluation.outcome, enrolled, self.mfa)
+        log.info("login decision=%s user_id=%s rule_set=%s", decision.decision, user.user_id, evaluation.version)
+        if decision.decision == "deny":
+            raise AccessDenied(decision.reason or "access_denied")
+
+        country = payload["context"]["connection"]["ip_country"]
+        data = login_data(int(timestamp), evaluation.outcome["claims"], request.context.get("device_id"),
+                          country, ip)
+        if decision.decision == "allow":
+            return await self.sessions.complete(user.user_id, data, None, now)
+        locked = await self.store.lockout_remaining(user.user_id, timestamp, self.mfa.lockout_threshold)
+        if locked:
+            raise TooManyAttempts(locked, "the second factor is locked after too many failures")
+        if decision.enrollment_required:
+            return await self._require_enrollment(user, request.client_id, data, timestamp)
+        arranged = tuple(offers.arrange(decision.factors, factors))
+        challenge = Challenge(new_challenge_id(), "login", user.user_id, request.client_id,
+                              tuple(offer.factor for offer in arranged), timestamp + self.mfa.challenge_ttl_seconds,
+                              data=data)
+        await self.store.create(challenge, timestamp)
+        return MfaRequired(challenge.challenge_id, self.mfa.challenge_ttl_seconds, arranged, decision.default_source)
+
+    async def _require_enrollment(self, user: UserRecord, client_id: str, data: dict[str, Any],
+                                  timestamp: float) -> EnrollmentRequired:
+        allowed = tuple(name for name in self.mfa.factors if name != offers.RECOVERY_FACTOR_ID)
+        token = Challenge(new_challenge_id(), "enrollment", user.user_id, client_id, (),
+                          timestamp + self.mfa.challenge_ttl_seconds, data=data)
+        await self.store.create(token, timestamp)
+        return EnrollmentRequired(token.challenge_id, self.mfa.challenge_ttl_seconds, allowed)
+
+    async def challenge(self, challenge_id: str, factor_id: str, ip: str | None) -> ChallengeStarted:
+        now = self.clock.now()
+        challenge = await self.store.get(challenge_id, now.timestamp())
+        offered = _offered(challenge, factor_id) if challenge and challenge.kind == "login" else None
+        if challenge is None or offered is None:
+            raise InvalidChallenge("the challenge is unknown, expired or does not offer this factor")
+        if offered.type != "sms":
+            return ChallengeStarted(factor_id, offered.type, sent=False)  # the user reads their app or sheet
+        factor = await self.directory.get_factor(factor_id)
+        if factor is None or factor.phone_number is None:
+            raise InvalidChallenge("the challenge is unknown, expired or does not offer this factor")
+        await self.sms_sender.send_code(challenge_id, factor_id, challenge.user_id, factor.phone_number,
+                                        ip or challenge.data.get("ip"), now)
+        return ChallengeStarted(factor_id, "sms", sent=True)
+
+    async def verify(self, challenge_id: str, factor_id: str, code: str) -> Authenticated:
+        now = self.clock.now()
+        timestamp = now.timestamp()
+        if factor_id == offers.RECOVERY_FACTOR_ID:
+            attempt = await self._recovery_attempt(challenge_id, code, now)
+        else:
+            factor = await self.directory.get_factor(factor_id)
+            if factor is None or factor.status != "active":
+                raise InvalidCode("the code is wrong or the challenge is no longer valid")
+            attempt = await self.code_attempt(challenge_id, factor, code, timestamp)
+        verdict = await self.store.verify(attempt, timestamp)
+        if verdict.status == "locked":
+            raise TooManyAttempts(verdict.retry_after, "the second factor is locked after too many failures")
+        if verdict.status != "ok" or verdict.challenge is None or verdict.challenge.kind != "login":
+            log.info("verify_failed factor_type=%s", attempt.factor_type)
+            raise InvalidCode("the code is wrong or the challenge is no longer valid")
+        offered = _offered(verdict.challenge, factor_id)
+        log.info("verify_succeeded user_id=%s factor_type=%s", verdict.challenge.user_id, attempt.factor_type)
+        return await self.sessions.complete(verdict.challenge.user_id, verdict.challenge.data, offered, now)
+
+    async def code_attempt(self, challenge_id: str, factor: FactorRecord, code: str, timestamp: float) -> Attempt:
+        """The store attempt for an otp or sms code; the code itself never leaves this call."""
+        limits = {"max_attempts": self.mfa.max_attempts, "lockout_threshold": self.mfa.lockout_threshold,
+                  "lockout_seconds": self.mfa.lockout_seconds}
+        if factor.type == "otp":
+            secret = await self.directory.factor_secret(factor.factor_id)
+            step = totp.match_step(secret, code, timestamp) if secret else None
+            return Attempt(challenge_id, factor.user_id, factor.factor_id, "otp", totp_step=step, **limits)
+        code_hash = sms.code_hash(self.keyring.mac, challenge_id, factor.factor_id, code)
+        return Attempt(challenge_id, factor.user_id, factor.factor_id, "sms", code_hash=code_hash, **limits)
+
+    async def _recovery_attempt(self, challenge_id: str, code: str, now: datetime) -> Attempt:
+        timestamp = now.timestamp()
+        challenge = await self.store.get(challenge_id, timestamp)
+        if challenge is None or _offered(challenge, offers.RECOVERY_FACTOR_ID) is None:
+            raise InvalidCode("the code is wrong or the challenge is no longer valid")
+        locked = await self.store.lockout_remaining(challenge.user_id, timestamp, self.mfa.lockout_threshold)
+        if locked:
+            raise TooManyAttempts(locked, "the second factor is locked after too many failures")
+        normalized = recovery.normalize(code)
+        passed = normalized is not None and await self.directory.consume_recovery_code(
+            challenge.user_id, recovery.code_hash(self.keyring.mac, challenge.user_id, normalized), now)
+        return Attempt(challenge_id, challenge.user_id, offers.RECOVERY_FACTOR_ID, "recovery", passed=passed,
+                       max_attempts=self.mfa.max_attempts, lockout_threshold=self.mfa.lockout_threshold,
+                       lockout_seconds=self.mfa.lockout_seconds)
+
+    async def _run_rules(self, payload: dict[str, Any]) -> Evaluation:
+        try:
+            return await self.pipeline.evaluate(payload)
+        except sandbox_errors.SandboxUnavailable as exc:
+            raise SandboxUnavailable("the rule sandbox is saturated; retry shortly") from exc
+
+
+def _offered(challenge: Challenge, factor_id: str) -> Any:
+    return next((factor for factor in challenge.factors if factor.factor_id == factor_id), None)
+
+
+def _rule_user(user: UserRecord, enrolled: list[str], history: Any) -> dict[str, Any]:
+    """The stored user as the rules' `user` (engine/signals.py masks the phone number)."""
+    return {
+        "user_id": user.user_id, "username": user.username, "email": user.email,
+        "email_verified": user.email_verified, "name": user.name, "phone_number": user.phone_number,
+        "created_at": user.created_at.isoformat(), "last_login": user.last_login.isoformat() if user.last_login else None,
+        "logins_count": user.logins_count, "app_metadata": dict(user.app_metadata),
+        "user_metadata": dict(user.user_metadata), "factors": enrolled,
+        "known_device_ids": sorted(history.device_ids), "known_countries": sorted(history.countries),
+    }

@@ -4,17 +4,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.clock import Clock
 from engine.config import Settings
+from engine.crypto import Keyring
+from engine.enrollment import Enrollment
 from engine.flow import Flow
 from engine.geo import GeoLocator
+from engine.passwords import PasswordHasher
 from engine.pipeline import Executor, Pipeline
+from engine.sms.gateway import SmsGateway
+from engine.sms.sender import SmsSender
+from engine.stores.challenges import ChallengeStore
+from engine.stores.directory import UserDirectory
+from engine.tokens import TokenIssuer
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
     flow: Flow
+    enrollment: Enrollment
     pipeline: Pipeline
     executor: Executor
     geo: GeoLocator
+    directory: UserDirectory
+    store: ChallengeStore
+    passwords: PasswordHasher
+    tokens: TokenIssuer
+    keyring: Keyring
+    gateway: SmsGateway
+    sms_sender: SmsSender
+    clock: Clock
     api_keys: tuple[bytes, ...]

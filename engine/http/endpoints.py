@@ -38,9 +38,15 @@ async def healthz(request: Request) -> Response:
     services = _services(request)
     sandbox = services.executor.state()
     rule_set = services.pipeline.rule_set
+    try:
+        store_ok = await services.store.ping()
+    except Exception:  # an unreachable store is what this endpoint exists to report
+        store_ok = False
+    healthy = sandbox["healthy"] and store_ok
     body = {
-        "status": "ok" if sandbox["healthy"] else "degraded",
+        "status": "ok" if healthy else "degraded",
         "rule_set": {"version": rule_set.version, "rules": [rule.id for rule in rule_set.rules]},
         "sandbox": sandbox,
+        "store": {"kind": "redis" if services.settings.store.redis_url else "memory", "healthy": store_ok},
     }
-    return json_response(body, 200 if sandbox["healthy"] else 503)
+    return json_response(body, 200 if healthy else 503)

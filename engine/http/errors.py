@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engine.errors import EngineError, MethodNotAllowed, NotFound
+from engine.errors import EngineError, MethodNotAllowed, NotFound, Unauthorized
 from engine.http.render import json_response
 
 log = logging.getLogger("engine.http")
@@ -16,7 +16,9 @@ log = logging.getLogger("engine.http")
 
 async def handle_engine_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EngineError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers = exc.headers()
+    if exc.status == 401 and type(exc) is Unauthorized:
+        headers["WWW-Authenticate"] = "Bearer"
     return json_response(exc.to_body(), exc.status, headers)
 
 

@@ -134,3 +134,40 @@ _EVALUATE = obj({"user": USER, "context": CONTEXT}, frozenset({"user"}))
 def parse_evaluate(body: Any) -> EvaluateRequest:
     fields = _EVALUATE(body, "")
     return EvaluateRequest(fields["user"], fields.get("context", {}))
+
+
+def choice(*options: str) -> Check:
+    def check(value: Any, path: str) -> str:
+        if type(value) is not str or value not in options:
+            raise InvalidRequest(f"must be one of {', '.join(options)}", field=path)
+        return value
+    return check
+
+
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+_ID = text(128, re.compile(r"^[A-Za-z0-9_-]+$"))
+_BASE32 = re.compile(r"^[A-Z2-7]{16,128}=*$")
+
+LOGIN = obj({"username": text(256), "password": text(1024), "client_id": text(256), "context": CONTEXT},
+            frozenset({"username", "password", "client_id"}))
+CHALLENGE = obj({"challenge_id": _ID, "factor_id": _ID, "context": CONTEXT}, frozenset({"challenge_id", "factor_id"}))
+VERIFY = obj({"challenge_id": _ID, "factor_id": _ID, "code": text(32), "context": CONTEXT},
+             frozenset({"challenge_id", "factor_id", "code"}))
+ENROLL = obj({"factor": choice("otp", "totp", "sms"), "phone_number": text(32), "enrollment_token": _ID,
+              "user_token": text(8192), "context": CONTEXT}, frozenset({"factor"}))
+CONFIRM = obj({"enrollment_id": _ID, "code": text(32)}, frozenset({"enrollment_id", "code"}))
+USER_TOKEN = obj({"user_token": text(8192)}, frozenset({"user_token"}))
+
+_PROFILE: dict[str, Check] = {
+    "email": text(320), "email_verified": boolean, "name": text(256), "phone_number": text(16, _PHONE),
+    "app_metadata": json_object, "user_metadata": json_object,
+}
+NEW_USER = obj({"username": text(128, _USERNAME), "password": text(1024), **_PROFILE},
+               frozenset({"username", "password"}))
+USER_CHANGES = obj({"password": text(1024), **_PROFILE})
+NEW_FACTOR = obj({"type": choice("otp", "totp", "sms"), "phone_number": text(16, _PHONE),
+                  "secret": text(160, _BASE32)}, frozenset({"type"}))
+
+
+def parse(schema: Check, body: Any) -> dict[str, Any]:
+    return schema(body, "")  # type: ignore[no-any-return]

@@ -1,0 +1,134 @@
+"""The engine's secret key material: encrypts secrets at rest and keys the MACs of stored codes.
+
+One 32-byte master key; every use gets its own key derived with HKDF-SHA256, so the master
+key never serves two purposes. Errors:
+
+    ValueError        a key setting that is not base64 of exactly 32 bytes (the value is never echoed)
+    DecryptionError   a ciphertext that was tampered with, moved to another context or sealed
+                      under another key; decrypt never returns unauthenticated bytes
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+logger = logging.getLogger("engine.crypto")
+
+KEY_BYTES = 32
+NONCE_BYTES = 12  # 96 bits: the GCM nonce size that needs no extra hashing (NIST SP 800-38D 8.2)
+TAG_BYTES = 16
+TOKEN_PREFIX = "v1."  # the format version, so a later scheme can be told apart and rotated in
+
+# HKDF info labels: distinct labels give independent keys from the one master key.
+_ENCRYPTION_INFO = b"mfa-engine/v1/encryption"
+_MAC_INFO = b"mfa-engine/v1/mac"
+
+
+class DecryptionError(Exception):
+    """The ciphertext is not authentic under this key and context."""
+
+
+def _derive(key: bytes, info: bytes) -> bytes:
+    # The input is already uniformly random, so no salt is needed (RFC 5869 section 3.1).
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(key)
+
+
+def _decode_base64(value: str) -> bytes:
+    """Standard or URL-safe base64, padding optional; raises ValueError on anything else."""
+    text = value.strip().replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+class Keyring:
+    """Holds only derived keys: the master key itself is not kept after construction."""
+
+    __slots__ = ("_aead", "_mac_root")
+
+    def __init__(self, master_key: bytes) -> None:
+        if len(master_key) != KEY_BYTES:
+            raise ValueError(f"the master key must be exactly {KEY_BYTES} bytes")
+        self._aead = AESGCM(_derive(master_key, _ENCRYPTION_INFO))
+        self._mac_root = _derive(master_key, _MAC_INFO)
+
+    def __repr__(self) -> str:
+        return "Keyring(<secret>)"
+
+    @classmethod
+    def from_setting(cls, value: str) -> Keyring:
+        """The `secrets.key` setting: base64 (standard or URL-safe) of exactly 32 bytes."""
+        try:
+            key = _decode_base64(value)
+        except ValueError:  # binascii.Error and UnicodeEncodeError are ValueErrors
+            # from None: the cause's message could quote the setting.
+            raise ValueError("secrets.key: must be base64 of exactly 32 random bytes") from None
+        if len(key) != KEY_BYTES:
+            raise ValueError(f"secrets.key: must be base64 of exactly {KEY_BYTES} random bytes")
+        return cls(key)
+
+    @classmethod
+    def load_or_create_dev_key(cls, path: Path) -> Keyring:
+        """Reads the base64 key in `path`, first creating it (mode 0600) with a random key.
+
+        For development only: a key that lives next to the database protects nothing if both
+        leak together, so every call logs a WARNING.
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # O_EXCL: two processes starting at once cannot both write a key.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w", encoding="ascii") as file:
+                file.write(base64.urlsafe_b64encode(os.urandom(KEY_BYTES)).decode("ascii") + "\n")
+        keyring = cls.from_setting(path.read_text(encoding="ascii"))
+        logger.warning("using the development secret key in %s; set secrets.key in production", path)
+        return keyring
+
+    def encrypt(self, plaintext: str, *, context: str) -> str:
+        """AES-256-GCM; `context` (e.g. "totp:{factor_id}") is bound as associated data, so the
+        ciphertext only decrypts under the same context: it cannot be copied to another row."""
+        nonce = os.urandom(NONCE_BYTES)  # random 96-bit nonces: safe for well under 2**32 messages per key
+        sealed = self._aead.encrypt(nonce, plaintext.encode("utf-8"), context.encode("utf-8"))
+        return TOKEN_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+    def decrypt(self, token: str, *, context: str) -> str:
+        """The plaintext of `encrypt(..., context=context)`; raises DecryptionError otherwise."""
+        if not token.startswith(TOKEN_PREFIX):
+            raise DecryptionError("unknown ciphertext format")
+        try:
+            raw = base64.b64decode(token[len(TOKEN_PREFIX):].encode("ascii"), altchars=b"-_", validate=True)
+        except ValueError:
+            raise DecryptionError("malformed ciphertext") from None
+        if len(raw) < NONCE_BYTES + TAG_BYTES:
+            raise DecryptionError("malformed ciphertext")
+        try:
+            plaintext = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode("utf-8"))
+        except InvalidTag:
+            raise DecryptionError("ciphertext is not authentic under this key and context") from None
+        return plaintext.decode("utf-8")
+
+    def mac(self, purpose: str, *parts: str) -> str:
+        """HMAC-SHA256 (hex) of `parts` under a key of its own for each `purpose`
+        (e.g. "sms-code", "recovery-code"), so a MAC made for one use proves nothing in another."""
+        # Each part is length-prefixed: ("ab", "c") and ("a", "bc") must not collide.
+        encoded = [part.encode("utf-8") for part in parts]
+        message = b"".join(len(data).to_bytes(8, "big") + data for data in encoded)
+        key = _derive(self._mac_root, purpose.encode("utf-8"))
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+    @staticmethod
+    def equal(a: str, b: str) -> bool:
+        """Constant-time comparison of two secrets or MACs: no timing oracle on the matching prefix."""
+        return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))

@@ -1,0 +1,148 @@
+"""Enrolling second factors: an authenticator app (secret, otpauth URI, QR code) or a phone.
+
+A factor is created `pending` and becomes `active` only after the user proves possession
+with a correct code. Enrollment happens inside a login (an enrollment token from
+`mfa_enrollment_required`; confirming finishes the login) or self-service (a user token).
+The first factor a user enrolls comes with recovery codes, shown once, stored hashed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import phonenumbers
+
+from engine.clock import Clock
+from engine.config import MfaSettings
+from engine.crypto import Keyring
+from engine.errors import InvalidCode, InvalidRequest, InvalidToken
+from engine.factors import recovery, totp
+from engine.flow import Flow, new_challenge_id
+from engine.offers import RECOVERY_FACTOR_ID
+from engine.sessions import Sessions
+from engine.signals import mask_phone
+from engine.sms.sender import SmsSender
+from engine.stores.challenges import Challenge, ChallengeFactor, ChallengeStore
+from engine.stores.directory import UserDirectory
+from engine.tokens import InvalidToken as TokenRejected
+from engine.tokens import TokenIssuer
+
+log = logging.getLogger("engine.enrollment")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is enrolling: inside a login (with its data) or a logged-in user."""
+
+    user_id: str
+    client_id: str
+    login: dict[str, Any] | None
+
+
+class Enrollment:
+    def __init__(self, flow: Flow, directory: UserDirectory, store: ChallengeStore, keyring: Keyring,
+                 tokens: TokenIssuer, sessions: Sessions, sms_sender: SmsSender, mfa: MfaSettings,
+                 clock: Clock) -> None:
+        self.flow = flow
+        self.directory = directory
+        self.store = store
+        self.keyring = keyring
+        self.tokens = tokens
+        self.sessions = sessions
+        self.sms_sender = sms_sender
+        self.mfa = mfa
+        self.clock = clock
+
+    async def principal(self, enrollment_token: str | None, user_token: str | None) -> Principal:
+        now = self.clock.now()
+        if enrollment_token:
+            held = await self.store.get(enrollment_token, now.timestamp())
+            if held is None or held.kind != "enrollment":
+                raise InvalidToken("the enrollment token is unknown or expired")
+            return Principal(held.user_id, held.client_id, dict(held.data))
+        if user_token:
+            try:
+                claims = self.tokens.verify(user_token, int(now.timestamp()))
+            except TokenRejected as exc:
+                raise InvalidToken("the user token does not verify") from exc
+            if await self.directory.get_user(claims["sub"]) is None:
+                raise InvalidToken("the user token does not verify")
+            return Principal(claims["sub"], str(claims.get("azp") or ""), None)
+        raise InvalidToken("an enrollment_token or a user_token is required")
+
+    async def start(self, principal: Principal, factor_type: str, phone_number: str | None,
+                    ip: str | None) -> dict[str, Any]:
+        if factor_type not in self.mfa.factors or factor_type == RECOVERY_FACTOR_ID:
+            raise InvalidRequest("this factor cannot be enrolled", field="factor")
+        now = self.clock.now()
+        timestamp = now.timestamp()
+        user = await self.directory.get_user(principal.user_id)
+        if user is None:
+            raise InvalidToken("the user no longer exists")
+        challenge_id = new_challenge_id()
+        if factor_type == "otp":
+            secret = totp.new_secret()
+            factor = await self.directory.add_factor(user.user_id, "otp", now, secret=secret)
+            await self._open(challenge_id, principal, factor.factor_id, "otp", timestamp)
+            uri = totp.provisioning_uri(secret, user.email or user.username, self.mfa.issuer_name)
+            return {"enrollment_id": challenge_id, "factor": "otp", "factor_id": factor.factor_id, "secret": secret,
+                    "otpauth_uri": uri, "qr_svg": totp.qr_svg(uri), "expires_in": self.mfa.challenge_ttl_seconds}
+        phone = _e164(phone_number)
+        self.sms_sender.check_country(phone)
+        factor = await self.directory.add_factor(user.user_id, "sms", now, phone_number=phone)
+        await self._open(challenge_id, principal, factor.factor_id, "sms", timestamp)
+        await self.sms_sender.send_code(challenge_id, factor.factor_id, user.user_id, phone,
+                                        ip or (principal.login or {}).get("ip"), now)
+        return {"enrollment_id": challenge_id, "factor": "sms", "factor_id": factor.factor_id,
+                "phone": mask_phone(phone), "expires_in": self.mfa.challenge_ttl_seconds}
+
+    async def _open(self, challenge_id: str, principal: Principal, factor_id: str, factor_type: str,
+                    timestamp: float) -> None:
+        challenge = Challenge(challenge_id, "enroll", principal.user_id, principal.client_id,
+                              (ChallengeFactor(factor_id, factor_type),), timestamp + self.mfa.challenge_ttl_seconds,
+                              data={"login": principal.login})
+        await self.store.create(challenge, timestamp)
+
+    async def confirm(self, enrollment_id: str, code: str) -> dict[str, Any]:
+        now = self.clock.now()
+        timestamp = now.timestamp()
+        pending = await self.store.get(enrollment_id, timestamp)
+        factor = None
+        if pending is not None and pending.kind == "enroll":
+            factor = await self.directory.get_factor(pending.factors[0].factor_id)
+        if pending is None or factor is None or factor.status != "pending":
+            raise InvalidCode("the code is wrong or the enrollment is no longer valid")
+        attempt = await self.flow.code_attempt(enrollment_id, factor, code, timestamp)
+        verdict = await self.store.verify(attempt, timestamp)
+        if verdict.status != "ok" or verdict.challenge is None:
+            raise InvalidCode("the code is wrong or the enrollment is no longer valid")
+        first = not await self.directory.list_factors(factor.user_id)
+        await self.directory.activate_factor(factor.factor_id, now)
+        log.info("factor_enrolled user_id=%s factor_type=%s", factor.user_id, factor.type)
+        body: dict[str, Any] = {"status": "enrolled", "factor": {"id": factor.factor_id, "type": factor.type}}
+        if first:
+            body["recovery_codes"] = await self.new_recovery_codes(factor.user_id)
+        login = verdict.challenge.data.get("login")
+        if login:
+            done = await self.sessions.complete(factor.user_id, login, verdict.challenge.factors[0], now)
+            body |= done.to_plain()
+        return body
+
+    async def new_recovery_codes(self, user_id: str) -> list[str]:
+        """Fresh codes replace all earlier ones; only their hashes are kept."""
+        codes = recovery.generate(self.mfa.recovery_codes)
+        hashes = [recovery.code_hash(self.keyring.mac, user_id, recovery.normalize(code) or "") for code in codes]
+        await self.directory.replace_recovery_codes(user_id, hashes, self.clock.now())
+        return codes
+
+
+def _e164(phone_number: str | None) -> str:
+    try:
+        parsed = phonenumbers.parse(phone_number or "", None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        raise InvalidRequest("must be a valid phone number in E.164 form, e.g. +14155550123", field="phone_number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

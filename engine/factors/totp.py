@@ -1,0 +1,70 @@
+"""Authenticator-app codes (RFC 6238 TOTP): secrets, provisioning URIs and QR codes, and matching a code to its time step."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import io
+import secrets
+from urllib.parse import quote, urlencode
+
+import pyotp
+import segno
+
+# The parameters every mainstream app (Google Authenticator, Authy, 1Password, Microsoft
+# Authenticator) honours; several ignore algorithm/digits/period and assume these anyway.
+DIGITS = 6
+PERIOD_SECONDS = 30
+ALGORITHM = "SHA1"
+SECRET_BYTES = 20  # 160 bits: RFC 4226 section 4 recommends it, and it encodes to 32 base32 characters, no padding
+
+
+def new_secret() -> str:
+    """A fresh 160-bit secret from `secrets`, base32 without padding (what provisioning URIs carry)."""
+    return base64.b32encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
+
+
+def provisioning_uri(secret: str, account_name: str, issuer: str) -> str:
+    """The otpauth://totp/ URI of Google's Key URI Format, with every parameter spelled out.
+
+    Raises ValueError when the issuer or the account name holds a colon, the label's separator.
+    """
+    if ":" in issuer or ":" in account_name:
+        raise ValueError("issuer and account_name may not contain ':' (the otpauth label separator)")
+    label = f"{quote(issuer, safe='')}:{quote(account_name, safe='@')}"
+    # quote_via=quote writes spaces as %20: some apps show a literal '+' for the form encoding.
+    query = urlencode({"secret": secret, "issuer": issuer, "algorithm": ALGORITHM, "digits": DIGITS,
+                       "period": PERIOD_SECONDS}, quote_via=quote)
+    return f"otpauth://totp/{label}?{query}"
+
+
+def qr_svg(uri: str) -> str:
+    """A standalone SVG document (no XML declaration, so it can be inlined in HTML) of the URI's QR code."""
+    # micro=False: phone cameras and authenticator apps do not read Micro QR codes.
+    code = segno.make(uri, error="m", micro=False)
+    out = io.BytesIO()
+    # Explicit light modules and the 4-module quiet zone keep it scannable on dark pages.
+    code.save(out, kind="svg", xmldecl=False, svgns=True, nl=False, scale=5, border=4, dark="#000", light="#fff",
+              title="Scan with your authenticator app", encoding="utf-8")
+    return out.getvalue().decode("utf-8")
+
+
+def match_step(secret: str, code: str, now: float, drift_steps: int = 1) -> int | None:
+    """The time step (unix seconds // 30) within `drift_steps` of `now` whose code is `code`, or None.
+
+    A code that is not exactly six ASCII digits matches nothing. The caller keeps the returned
+    step to refuse replays (a step at or below the last accepted one).
+    """
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
+        return None
+    current = int(now // PERIOD_SECONDS)
+    hotp = pyotp.HOTP(secret, digits=DIGITS)  # RFC 6238 section 4.2: TOTP is HOTP over the time step
+    matched: int | None = None
+    # RFC 6238 section 5.2: allow one step of drift. Every candidate is computed and compared
+    # in constant time, so the time taken does not tell which step (if any) matched.
+    for step in range(current - drift_steps, current + drift_steps + 1):
+        if step < 0:
+            continue
+        if hmac.compare_digest(hotp.at(step).encode("ascii"), code.encode("ascii")) and matched is None:
+            matched = step
+    return matched

@@ -1,0 +1,147 @@
+"""The admin API: users and their factors, behind `Authorization: Bearer <admin.token>`."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from engine.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from engine.http import schema
+from engine.http.bodies import read_json
+from engine.http.render import json_response
+from engine.services import Services
+from engine.stores.directory import FactorRecord, NewUser, UserExists, UserRecord
+
+log = logging.getLogger("engine.admin")
+
+
+def _admin(request: Request) -> Services:
+    services: Services = request.app.state.services
+    expected = services.settings.admin.token.encode()
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    # An empty admin.token disables the admin API rather than accepting an empty bearer.
+    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected):
+        raise Unauthorized("a valid admin token is required (Authorization: Bearer <admin.token>)")
+    return services
+
+
+def user_plain(user: UserRecord) -> dict[str, Any]:
+    return {
+        "user_id": user.user_id, "username": user.username, "email": user.email,
+        "email_verified": user.email_verified, "name": user.name, "phone_number": user.phone_number,
+        "app_metadata": dict(user.app_metadata), "user_metadata": dict(user.user_metadata),
+        "created_at": user.created_at.isoformat(), "last_login": user.last_login.isoformat() if user.last_login else None,
+        "logins_count": user.logins_count, "preferred_factor": user.preferred_factor,
+    }
+
+
+def factor_plain(factor: FactorRecord) -> dict[str, Any]:
+    return {"id": factor.factor_id, "type": factor.type, "status": factor.status, "phone": factor.phone_number,
+            "created_at": factor.created_at.isoformat(),
+            "confirmed_at": factor.confirmed_at.isoformat() if factor.confirmed_at else None,
+            "last_used_at": factor.last_used_at.isoformat() if factor.last_used_at else None}
+
+
+async def _user(services: Services, request: Request) -> UserRecord:
+    user = await services.directory.get_user(request.path_params["user_id"])
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+async def create_user(request: Request) -> Response:
+    services = _admin(request)
+    body = schema.parse(schema.NEW_USER, await read_json(request, services.settings.http.max_body_bytes))
+    password_hash = await services.passwords.hash(body.pop("password"))
+    try:
+        user = await services.directory.create_user(NewUser(password_hash=password_hash, **body),
+                                                    services.clock.now())
+    except UserExists:
+        raise Conflict("the username is taken", field="username") from None
+    log.info("admin_user_created user_id=%s", user.user_id)
+    return json_response(user_plain(user), 201)
+
+
+async def list_users(request: Request) -> Response:
+    services = _admin(request)
+    try:
+        limit = min(int(request.query_params.get("limit", "100")), 1000)
+        offset = max(int(request.query_params.get("offset", "0")), 0)
+    except ValueError:
+        raise InvalidRequest("limit and offset must be integers", field="limit") from None
+    users = await services.directory.list_users(limit, offset)
+    return json_response({"users": [user_plain(user) for user in users], "limit": limit, "offset": offset})
+
+
+async def get_user(request: Request) -> Response:
+    services = _admin(request)
+    return json_response(user_plain(await _user(services, request)))
+
+
+async def update_user(request: Request) -> Response:
+    services = _admin(request)
+    body = schema.parse(schema.USER_CHANGES, await read_json(request, services.settings.http.max_body_bytes))
+    if "password" in body:
+        body["password_hash"] = await services.passwords.hash(body.pop("password"))
+    user = await services.directory.update_user(request.path_params["user_id"], body)
+    if user is None:
+        raise NotFound("no such user")
+    return json_response(user_plain(user))
+
+
+async def delete_user(request: Request) -> Response:
+    services = _admin(request)
+    if not await services.directory.delete_user(request.path_params["user_id"]):
+        raise NotFound("no such user")
+    log.info("admin_user_deleted user_id=%s", request.path_params["user_id"])
+    return Response(status_code=204)
+
+
+async def list_factors(request: Request) -> Response:
+    services = _admin(request)
+    user = await _user(services, request)
+    factors = await services.directory.list_factors(user.user_id, include_pending=True)
+    left = await services.directory.recovery_codes_left(user.user_id)
+    return json_response({"factors": [factor_plain(f) for f in factors], "recovery_codes_left": left})
+
+
+async def add_factor(request: Request) -> Response:
+    """Pre-enroll a phone, or import an existing TOTP secret (migrations): active at once."""
+    services = _admin(request)
+    body = schema.parse(schema.NEW_FACTOR, await read_json(request, services.settings.http.max_body_bytes))
+    user = await _user(services, request)
+    factor_type = "otp" if body["type"] == "totp" else body["type"]
+    now = services.clock.now()
+    if factor_type == "sms":
+        if "phone_number" not in body:
+            raise InvalidRequest("is required for an sms factor", field="phone_number")
+        services.sms_sender.check_country(body["phone_number"])
+        factor = await services.directory.add_factor(user.user_id, "sms", now, status="active",
+                                                     phone_number=body["phone_number"])
+    else:
+        if "secret" not in body:
+            raise InvalidRequest("is required for an otp factor (base32)", field="secret")
+        factor = await services.directory.add_factor(user.user_id, "otp", now, status="active",
+                                                     secret=body["secret"].rstrip("="))
+    log.info("admin_factor_added user_id=%s factor_type=%s", user.user_id, factor_type)
+    return json_response(factor_plain(factor), 201)
+
+
+async def delete_factor(request: Request) -> Response:
+    services = _admin(request)
+    user = await _user(services, request)
+    if not await services.directory.delete_factor(user.user_id, request.path_params["factor_id"]):
+        raise NotFound("no such factor")
+    return Response(status_code=204)
+
+
+async def reset_mfa(request: Request) -> Response:
+    services = _admin(request)
+    user = await _user(services, request)
+    await services.directory.reset_mfa(user.user_id)
+    log.info("admin_mfa_reset user_id=%s", user.user_id)
+    return json_response({"status": "reset", "user_id": user.user_id})

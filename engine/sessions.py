@@ -1,0 +1,51 @@
+"""Finishing a login: the signed token, and the history a completed login leaves behind."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from engine.offers import RECOVERY_FACTOR_ID
+from engine.stores.challenges import ChallengeFactor
+from engine.stores.directory import UserDirectory
+from engine.tokens import TokenIssuer
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    user_id: str
+    token: str
+    expires_in: int
+    amr: tuple[str, ...]
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"status": "authenticated", "user_id": self.user_id, "token": self.token, "token_type": "Bearer",
+                "expires_in": self.expires_in, "amr": list(self.amr)}
+
+
+def login_data(auth_time: int, claims: Mapping[str, Any], device_id: str | None, country: str | None,
+               ip: str | None) -> dict[str, Any]:
+    """What a challenge carries from the password step to the end of the login."""
+    return {"amr": ["pwd"], "auth_time": auth_time, "claims": dict(claims), "device_id": device_id,
+            "country": country, "ip": ip}
+
+
+class Sessions:
+    def __init__(self, tokens: TokenIssuer, directory: UserDirectory, ttl_seconds: int) -> None:
+        self.tokens = tokens
+        self.directory = directory
+        self.ttl_seconds = ttl_seconds
+
+    async def complete(self, user_id: str, data: Mapping[str, Any], factor: ChallengeFactor | None,
+                       now: datetime) -> Authenticated:
+        amr = [*data["amr"], factor.type] if factor is not None else list(data["amr"])
+        # acr names the assurance reached: a password alone, or a password and a second factor.
+        acr = "mfa" if len(amr) > 1 else "pwd"
+        token = self.tokens.issue(user_id, amr, acr, int(data["auth_time"]), data.get("claims") or {},
+                                  int(now.timestamp()))
+        await self.directory.record_login(user_id, now, data.get("device_id"), data.get("country"))
+        if factor is not None and factor.factor_id != RECOVERY_FACTOR_ID:
+            await self.directory.mark_factor_used(factor.factor_id, now)
+        return Authenticated(user_id, token, self.ttl_seconds, tuple(amr))

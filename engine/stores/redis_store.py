@@ -1,0 +1,173 @@
+"""RedisChallengeStore: the ChallengeStore shared between instances, on redis.asyncio.
+
+Each read-then-write operation is one Lua script (engine/stores/redis_scripts.py) run with
+EVALSHA, so `verify` is one round trip whatever the factor; writes without reads go in one
+MULTI. Redis TTLs only clean up: expiry is judged against the caller's `now`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from engine.stores.challenges import (
+    CHALLENGE_KEY,
+    FAILURES_KEY,
+    RATE_KEY,
+    TOTP_STEP_KEY,
+    Attempt,
+    Challenge,
+    ChallengeFactor,
+    Counter,
+    PutCode,
+    Verdict,
+)
+from engine.stores.redis_scripts import ChallengeScripts
+
+# A challenge outlives its expires_at by this much in Redis, so a server clock running ahead
+# of the engine's cannot drop a challenge the engine still considers live.
+CHALLENGE_TTL_MARGIN_SECONDS = 60
+# RFC 6238 section 5.2: a verifier accepts a step or two of drift, so a step older than a few
+# minutes can no longer match and need not be remembered.
+TOTP_STEP_TTL_MS = 600_000
+
+
+class RedisChallengeStore:
+    def __init__(self, url: str) -> None:
+        self._redis: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
+        self._verify = self._redis.register_script(ChallengeScripts.VERIFY)
+        self._put_code = self._redis.register_script(ChallengeScripts.PUT_CODE)
+        self._take = self._redis.register_script(ChallengeScripts.TAKE)
+        self._count = self._redis.register_script(ChallengeScripts.COUNT)
+
+    async def create(self, challenge: Challenge, now: float) -> None:
+        key = CHALLENGE_KEY.format(challenge.challenge_id)
+        fields = {
+            "user_id": challenge.user_id,
+            "client_id": challenge.client_id,
+            "kind": challenge.kind,
+            "factors": orjson.dumps([{"factor_id": f.factor_id, "type": f.type} for f in challenge.factors]),
+            "data": orjson.dumps(dict(challenge.data)),
+            "expires_at": _number(challenge.expires_at),
+            "attempts": challenge.attempts,
+        }
+        ttl_ms = _milliseconds(challenge.expires_at - now + CHALLENGE_TTL_MARGIN_SECONDS)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)  # a stale code field must not survive into a new challenge
+            pipe.hset(key, mapping=fields)
+            pipe.pexpire(key, ttl_ms)
+            await pipe.execute()
+
+    async def get(self, challenge_id: str, now: float) -> Challenge | None:
+        fields = await self._redis.hgetall(CHALLENGE_KEY.format(challenge_id))  # type: ignore[misc]
+        if not fields or float(fields["expires_at"]) <= now:
+            return None
+        return _challenge(challenge_id, fields)
+
+    async def put_code(self, challenge_id: str, factor_id: str, code_hash: str, now: float, *,
+                       code_ttl_seconds: int, cooldown_seconds: int) -> PutCode:
+        status, retry_after = await self._put_code(
+            keys=[CHALLENGE_KEY.format(challenge_id)],
+            args=[_number(now), factor_id, code_hash, _number(now + code_ttl_seconds), cooldown_seconds])
+        return PutCode(status, int(retry_after))
+
+    async def drop_code(self, challenge_id: str, factor_id: str) -> None:
+        await self._redis.hdel(CHALLENGE_KEY.format(challenge_id),  # type: ignore[misc]
+                               f"code:{factor_id}", f"code_expires:{factor_id}", f"sent_at:{factor_id}")
+
+    async def verify(self, attempt: Attempt, now: float) -> Verdict:
+        reply = await self._verify(
+            keys=[CHALLENGE_KEY.format(attempt.challenge_id), FAILURES_KEY.format(attempt.user_id),
+                  TOTP_STEP_KEY.format(attempt.factor_id)],
+            args=[_number(now), attempt.user_id, attempt.factor_id, attempt.factor_type, _proof(attempt),
+                  attempt.max_attempts, attempt.lockout_threshold, _number(now + attempt.lockout_seconds),
+                  attempt.lockout_seconds * 1000, TOTP_STEP_TTL_MS])
+        status, retry_after, attempts_left, *flat = reply
+        if status != "ok":
+            return Verdict(status, retry_after=int(retry_after), attempts_left=int(attempts_left))
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        return Verdict("ok", _challenge(attempt.challenge_id, fields))
+
+    async def lockout_remaining(self, user_id: str, now: float, threshold: int) -> int:
+        count, ends_at = await self._redis.hmget(FAILURES_KEY.format(user_id),  # type: ignore[misc]
+                                                 ["count", "ends_at"])
+        if count is None or int(count) < threshold or float(ends_at) <= now:
+            return 0
+        return _seconds_until(float(ends_at), now)
+
+    async def take(self, counters: Sequence[Counter], now: float) -> int:
+        if not counters:
+            return 0
+        wait = await self._take(keys=_rate_keys(counters), args=_rate_args(counters, now))
+        return int(wait)
+
+    async def peek(self, counters: Sequence[Counter], now: float) -> int:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for counter in counters:
+                pipe.hmget(RATE_KEY.format(counter.name), ["count", "ends_at"])
+            windows = await pipe.execute()
+        wait = 0
+        for counter, (count, ends_at) in zip(counters, windows, strict=True):
+            if count is not None and float(ends_at) > now and int(count) >= counter.limit:
+                wait = max(wait, _seconds_until(float(ends_at), now))
+        return wait
+
+    async def count(self, counters: Sequence[Counter], now: float) -> None:
+        if counters:
+            await self._count(keys=_rate_keys(counters), args=_rate_args(counters, now))
+
+    async def reset(self, names: Sequence[str]) -> None:
+        if names:
+            await self._redis.delete(*(RATE_KEY.format(name) for name in names))
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())  # type: ignore[misc]
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        await self._redis.aclose(close_connection_pool=True)
+
+
+def _challenge(challenge_id: str, fields: Mapping[str, str]) -> Challenge:
+    factors = tuple(ChallengeFactor(f["factor_id"], f["type"]) for f in orjson.loads(fields["factors"]))
+    return Challenge(challenge_id, fields["kind"], fields["user_id"], fields["client_id"], factors,
+                     float(fields["expires_at"]), int(fields["attempts"]), orjson.loads(fields["data"]))
+
+
+def _proof(attempt: Attempt) -> str:
+    if attempt.factor_type == "sms":
+        return attempt.code_hash or ""
+    if attempt.factor_type == "otp":
+        return "" if attempt.totp_step is None else str(attempt.totp_step)
+    return "1" if attempt.passed is True else ""
+
+
+def _rate_keys(counters: Sequence[Counter]) -> list[str]:
+    return [RATE_KEY.format(counter.name) for counter in counters]
+
+
+def _rate_args(counters: Sequence[Counter], now: float) -> list[Any]:
+    args: list[Any] = [_number(now)]
+    for counter in counters:
+        args += [counter.limit, _number(now + counter.window_seconds), counter.window_seconds * 1000]
+    return args
+
+
+def _number(seconds: float) -> str:
+    """A float as text Lua's tonumber reads back exactly (repr round-trips)."""
+    return repr(float(seconds))
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(math.ceil(seconds * 1000), 1)
+
+
+def _seconds_until(ends_at: float, now: float) -> int:
+    return max(math.ceil(ends_at - now), 1)

@@ -1,0 +1,400 @@
+"""SqliteDirectory: the UserDirectory on one SQLite connection, with versioned migrations.
+
+The SQL stays portable so a PostgreSQL implementation can reuse it: TEXT and INTEGER columns
+only, booleans as 0/1, times as ISO 8601 UTC text (which sorts as time), JSON as TEXT,
+upserts as INSERT ... ON CONFLICT.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.crypto import Keyring
+from engine.stores.directory import FactorRecord, LoginHistory, NewUser, UserExists, UserRecord
+
+FACTOR_TYPES = frozenset({"otp", "sms"})
+FACTOR_STATUSES = frozenset({"pending", "active"})
+
+# Applied in order, each in its own transaction; a released version is never edited, only followed.
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (1, """
+CREATE TABLE users (
+    user_id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,          -- the lookup key: NFKC, case-folded
+    username_display TEXT NOT NULL,         -- as the user typed it
+    password_hash TEXT NOT NULL,
+    email TEXT,
+    email_verified INTEGER NOT NULL DEFAULT 0,
+    name TEXT,
+    phone_number TEXT,
+    app_metadata TEXT NOT NULL DEFAULT '{}',
+    user_metadata TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    last_login TEXT,
+    logins_count INTEGER NOT NULL DEFAULT 0,
+    preferred_factor TEXT
+);
+CREATE TABLE factors (
+    factor_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+    type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    phone_number TEXT,
+    secret_encrypted TEXT,                  -- Keyring.encrypt(secret, context="totp:{factor_id}")
+    created_at TEXT NOT NULL,
+    confirmed_at TEXT,
+    last_used_at TEXT
+);
+CREATE INDEX factors_by_user ON factors (user_id);
+CREATE TABLE recovery_codes (
+    user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+    code_hash TEXT NOT NULL,                -- Keyring.mac of the code, never the code
+    created_at TEXT NOT NULL,
+    used_at TEXT,
+    UNIQUE (user_id, code_hash)
+);
+CREATE TABLE known_devices (
+    user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+    device_id TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (user_id, device_id)
+);
+CREATE TABLE known_countries (
+    user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+    country TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (user_id, country)
+);
+"""),
+)
+
+_USER_COLUMNS = ("user_id, username_display, email, email_verified, name, phone_number, app_metadata, "
+                 "user_metadata, created_at, last_login, logins_count, preferred_factor")
+_FACTOR_COLUMNS = "factor_id, user_id, type, status, phone_number, created_at, confirmed_at, last_used_at"
+
+
+def _json(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), separators=(",", ":"), sort_keys=True)
+
+
+# The only keys update_user accepts (UserDirectory.update_user), each with its column encoding.
+_UPDATABLE: dict[str, Callable[[Any], object]] = {
+    "email": lambda v: v,
+    "email_verified": lambda v: int(bool(v)),
+    "name": lambda v: v,
+    "phone_number": lambda v: v,
+    "app_metadata": _json,
+    "user_metadata": _json,
+    "password_hash": lambda v: v,
+}
+
+
+def username_key(username: str) -> str:
+    """The form usernames are compared in: NFKC then case-folded, so "Alice", "ALICE" and the
+    full-width "Ａｌｉｃｅ" are one account, not three look-alikes."""
+    return unicodedata.normalize("NFKC", username).casefold()
+
+
+def _time(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("times must be aware datetimes")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _new_id(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(16)
+
+
+def _user(row: sqlite3.Row) -> UserRecord:
+    return UserRecord(
+        user_id=row["user_id"], username=row["username_display"], email=row["email"],
+        email_verified=bool(row["email_verified"]), name=row["name"], phone_number=row["phone_number"],
+        app_metadata=json.loads(row["app_metadata"]), user_metadata=json.loads(row["user_metadata"]),
+        created_at=datetime.fromisoformat(row["created_at"]), last_login=_parse_time(row["last_login"]),
+        logins_count=row["logins_count"], preferred_factor=row["preferred_factor"],
+    )
+
+
+def _factor(row: sqlite3.Row) -> FactorRecord:
+    return FactorRecord(
+        factor_id=row["factor_id"], user_id=row["user_id"], type=row["type"], status=row["status"],
+        phone_number=row["phone_number"], created_at=datetime.fromisoformat(row["created_at"]),
+        confirmed_at=_parse_time(row["confirmed_at"]), last_used_at=_parse_time(row["last_used_at"]),
+    )
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration, split where SQLite itself says a statement is complete
+    (a ';' inside a string literal does not split)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n\t;"):
+                yield pending
+            pending = ""
+
+
+class SqliteDirectory:
+    """The UserDirectory on SQLite.
+
+    The methods are async to match the Protocol but run their SQL synchronously on the
+    caller's thread: SQLite answers these indexed queries in well under a millisecond, less
+    than a hop to a worker thread would cost. One connection serves every thread, behind a
+    lock. Multi-statement operations are single transactions; `close()` releases the file.
+    """
+
+    # Parameters: used_at, user_id, code_hash. Row count 1: the code was unused and now is used.
+    # One statement checks and marks, so two logins racing with the same code cannot both
+    # succeed, even from two processes.
+    CONSUME_RECOVERY_CODE = ("UPDATE recovery_codes SET used_at = ?"
+                             " WHERE user_id = ? AND code_hash = ? AND used_at IS NULL")
+
+    def __init__(self, path: str, keyring: Keyring) -> None:
+        self._keyring = keyring
+        self._lock = threading.Lock()
+        # isolation_level=None: no implicit transactions; _transaction() says where they are.
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA foreign_keys = ON")
+            # Several processes may share the file: wait for a writer instead of failing.
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            if path not in ("", ":memory:"):
+                # WAL: readers do not block the writer, nor the writer the readers.
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _migrate(self) -> None:
+        self._db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                         "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for version, script in MIGRATIONS:
+            # IMMEDIATE takes the write lock before reading the version, so two processes
+            # opening a new file together cannot both apply a migration.
+            with self._transaction():
+                if self._db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
+                    continue
+                for statement in _statements(script):
+                    self._db.execute(statement)
+                # Bookkeeping for operators, not engine logic: the wall clock is the right time here.
+                self._db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                                 (version, _time(datetime.now(UTC))))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    async def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # Users
+
+    async def create_user(self, user: NewUser, now: datetime) -> UserRecord:
+        """Raises UserExists if the username (compared case-insensitively) is taken."""
+        user_id = _new_id("usr_")
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO users (user_id, username, username_display, password_hash, email, email_verified,"
+                    " name, phone_number, app_metadata, user_metadata, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (user_id, username_key(user.username), user.username, user.password_hash, user.email,
+                     int(user.email_verified), user.name, user.phone_number, _json(user.app_metadata),
+                     _json(user.user_metadata), _time(now)))
+            except sqlite3.IntegrityError as exc:
+                raise UserExists("the username is taken") from exc
+            record = self._get_user(user_id)
+        assert record is not None  # inserted above, under the same lock
+        return record
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        with self._lock:
+            return self._get_user(user_id)
+
+    def _get_user(self, user_id: str) -> UserRecord | None:
+        row = self._db.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", (user_id,)).fetchone()
+        return None if row is None else _user(row)
+
+    async def find_login(self, username: str) -> tuple[UserRecord, str] | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = ?",
+                                   (username_key(username),)).fetchone()
+        return None if row is None else (_user(row), row["password_hash"])
+
+    async def list_users(self, limit: int, offset: int) -> list[UserRecord]:
+        """Oldest first; raises ValueError for a negative limit or offset."""
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must not be negative")
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY created_at, user_id"
+                                    " LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+        return [_user(row) for row in rows]
+
+    async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> UserRecord | None:
+        """Raises ValueError naming any key outside the documented ones (nothing is changed)."""
+        unknown = sorted(set(changes) - set(_UPDATABLE))
+        if unknown:
+            raise ValueError(f"cannot update: {', '.join(unknown)}")
+        # Column names come from _UPDATABLE's keys, never from the caller's strings.
+        columns = [key for key in _UPDATABLE if key in changes]
+        with self._lock, self._transaction():
+            if columns:
+                self._db.execute(f"UPDATE users SET {', '.join(f'{c} = ?' for c in columns)} WHERE user_id = ?",
+                                 (*(_UPDATABLE[c](changes[c]) for c in columns), user_id))
+            return self._get_user(user_id)
+
+    async def delete_user(self, user_id: str) -> bool:
+        """Also deletes the user's factors, recovery codes and login history (ON DELETE CASCADE)."""
+        with self._lock:
+            return self._db.execute("DELETE FROM users WHERE user_id = ?", (user_id,)).rowcount == 1
+
+    # Login history
+
+    async def record_login(self, user_id: str, now: datetime, device_id: str | None, country: str | None) -> None:
+        """Does nothing for an unknown (e.g. just deleted) user."""
+        at = _time(now)
+        with self._lock, self._transaction():
+            updated = self._db.execute("UPDATE users SET logins_count = logins_count + 1, last_login = ?"
+                                       " WHERE user_id = ?", (at, user_id))
+            if updated.rowcount == 0:
+                return
+            if device_id is not None:
+                self._db.execute("INSERT INTO known_devices (user_id, device_id, first_seen, last_seen)"
+                                 " VALUES (?, ?, ?, ?) ON CONFLICT (user_id, device_id)"
+                                 " DO UPDATE SET last_seen = excluded.last_seen", (user_id, device_id, at, at))
+            if country is not None:
+                self._db.execute("INSERT INTO known_countries (user_id, country, first_seen, last_seen)"
+                                 " VALUES (?, ?, ?, ?) ON CONFLICT (user_id, country)"
+                                 " DO UPDATE SET last_seen = excluded.last_seen", (user_id, country, at, at))
+
+    async def login_history(self, user_id: str) -> LoginHistory:
+        with self._lock:
+            devices = self._db.execute("SELECT device_id FROM known_devices WHERE user_id = ?", (user_id,))
+            device_ids = frozenset(row[0] for row in devices)
+            countries = self._db.execute("SELECT country FROM known_countries WHERE user_id = ?", (user_id,))
+            return LoginHistory(device_ids=device_ids, countries=frozenset(row[0] for row in countries))
+
+    # Factors
+
+    async def add_factor(self, user_id: str, factor_type: str, now: datetime, *, status: str = "pending",
+                         phone_number: str | None = None, secret: str | None = None) -> FactorRecord:
+        """Raises ValueError for an unknown type or status, or an otp factor without a secret;
+        sqlite3.IntegrityError for an unknown user."""
+        if factor_type not in FACTOR_TYPES or status not in FACTOR_STATUSES:
+            raise ValueError(f"factor type must be one of {sorted(FACTOR_TYPES)}, "
+                             f"status one of {sorted(FACTOR_STATUSES)}")
+        if factor_type == "otp" and not secret:
+            raise ValueError("an otp factor needs its secret")
+        factor_id = _new_id("fac_")
+        # The context binds the ciphertext to this row: copied onto another factor, it fails to decrypt.
+        sealed = None if secret is None else self._keyring.encrypt(secret, context=f"totp:{factor_id}")
+        at = _time(now)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO factors (factor_id, user_id, type, status, phone_number, secret_encrypted,"
+                " created_at, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (factor_id, user_id, factor_type, status, phone_number, sealed, at,
+                 at if status == "active" else None))
+            record = self._get_factor(factor_id)
+        assert record is not None  # inserted above, under the same lock
+        return record
+
+    async def get_factor(self, factor_id: str) -> FactorRecord | None:
+        with self._lock:
+            return self._get_factor(factor_id)
+
+    def _get_factor(self, factor_id: str) -> FactorRecord | None:
+        row = self._db.execute(f"SELECT {_FACTOR_COLUMNS} FROM factors WHERE factor_id = ?", (factor_id,)).fetchone()
+        return None if row is None else _factor(row)
+
+    async def factor_secret(self, factor_id: str) -> str | None:
+        """None for an unknown factor or one without a secret. Raises engine.crypto.DecryptionError
+        if the stored ciphertext is not authentic (tampered, moved, or another key): fail closed."""
+        with self._lock:
+            row = self._db.execute("SELECT secret_encrypted FROM factors WHERE factor_id = ?",
+                                   (factor_id,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return self._keyring.decrypt(row[0], context=f"totp:{factor_id}")
+
+    async def list_factors(self, user_id: str, *, include_pending: bool = False) -> list[FactorRecord]:
+        """Oldest first."""
+        only_active = "" if include_pending else " AND status = 'active'"
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_FACTOR_COLUMNS} FROM factors WHERE user_id = ?{only_active}"
+                                    " ORDER BY created_at, factor_id", (user_id,)).fetchall()
+        return [_factor(row) for row in rows]
+
+    async def activate_factor(self, factor_id: str, now: datetime) -> None:
+        """A pending factor becomes active; an active one keeps its first confirmed_at."""
+        with self._lock:
+            self._db.execute("UPDATE factors SET status = 'active', confirmed_at = ?"
+                             " WHERE factor_id = ? AND status = 'pending'", (_time(now), factor_id))
+
+    async def delete_factor(self, user_id: str, factor_id: str) -> bool:
+        """False unless the factor exists and belongs to `user_id`."""
+        with self._lock:
+            return self._db.execute("DELETE FROM factors WHERE factor_id = ? AND user_id = ?",
+                                    (factor_id, user_id)).rowcount == 1
+
+    async def mark_factor_used(self, factor_id: str, now: datetime) -> None:
+        with self._lock, self._transaction():
+            row = self._db.execute("SELECT user_id, type FROM factors WHERE factor_id = ?", (factor_id,)).fetchone()
+            if row is None:
+                return
+            self._db.execute("UPDATE factors SET last_used_at = ? WHERE factor_id = ?", (_time(now), factor_id))
+            self._db.execute("UPDATE users SET preferred_factor = ? WHERE user_id = ?", (row["type"], row["user_id"]))
+
+    # Recovery codes
+
+    async def replace_recovery_codes(self, user_id: str, code_hashes: Sequence[str], now: datetime) -> None:
+        """The old codes stop working in the same transaction that stores the new ones.
+        Raises ValueError for repeated hashes; sqlite3.IntegrityError for an unknown user."""
+        if len(set(code_hashes)) != len(code_hashes):
+            raise ValueError("recovery code hashes must be distinct")
+        at = _time(now)
+        with self._lock, self._transaction():
+            self._db.execute("DELETE FROM recovery_codes WHERE user_id = ?", (user_id,))
+            self._db.executemany("INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES (?, ?, ?)",
+                                 [(user_id, code_hash, at) for code_hash in code_hashes])
+
+    async def consume_recovery_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
+        with self._lock:
+            return self._db.execute(self.CONSUME_RECOVERY_CODE, (_time(now), user_id, code_hash)).rowcount == 1
+
+    async def recovery_codes_left(self, user_id: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT COUNT(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL",
+                                   (user_id,)).fetchone()
+        return int(row[0])
+
+    async def reset_mfa(self, user_id: str) -> None:
+        """Also forgets the preferred factor: there is none left to prefer."""
+        with self._lock, self._transaction():
+            self._db.execute("DELETE FROM factors WHERE user_id = ?", (user_id,))
+            self._db.execute("DELETE FROM recovery_codes WHERE user_id = ?", (user_id,))
+            self._db.execute("UPDATE users SET preferred_factor = NULL WHERE user_id = ?", (user_id,))

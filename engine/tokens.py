@@ -1,0 +1,184 @@
+"""The tokens a finished login receives: signed JWTs (HS256, RS256, ES256 or EdDSA), their verification and the JWKS.
+
+InvalidToken is raised by `TokenIssuer.verify` for any token it refuses; its message names
+the reason (expired, wrong audience...) and never carries the token.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+log = logging.getLogger("engine.tokens")
+
+SYMMETRIC = "HS256"
+ASYMMETRIC = ("RS256", "ES256", "EdDSA")
+
+# Claims the engine sets itself; a rule's `context.claims` may never replace them, or a rule
+# could mint a token for another subject, audience or lifetime, or fake the methods used.
+REGISTERED_CLAIMS = frozenset({"sub", "iss", "aud", "exp", "nbf", "iat", "jti", "amr", "acr", "auth_time"})
+# Refused when missing from a presented token: verify checks each of them.
+_REQUIRED_CLAIMS = ["sub", "iss", "aud", "exp", "nbf", "iat", "jti"]
+
+# RFC 7638 section 3.2: the members a thumbprint covers, per key type (all a public JWK needs).
+_THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
+
+_KEY_TYPES: dict[str, type[Any]] = {"RS256": rsa.RSAPrivateKey, "ES256": ec.EllipticCurvePrivateKey,
+                                    "EdDSA": ed25519.Ed25519PrivateKey}
+_JWK_WRITERS: dict[str, Any] = {"RS256": RSAAlgorithm, "ES256": ECAlgorithm, "EdDSA": OKPAlgorithm}
+_MIN_RSA_BITS = 2048
+_MIN_HS256_SECRET_CHARS = 32
+
+
+class InvalidToken(Exception):
+    """The token is not one this issuer would accept now; the message says why, without the token."""
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """RFC 7638 thumbprint: SHA-256 over the required members, sorted, without whitespace, base64url."""
+    members = _THUMBPRINT_MEMBERS[jwk["kty"]]
+    canonical = json.dumps({name: jwk[name] for name in members}, separators=(",", ":"), sort_keys=True)
+    digest = hashlib.sha256(canonical.encode("utf-8")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def generate_private_key_pem(algorithm: str) -> str:
+    """A new unencrypted PKCS#8 PEM private key for RS256 (2048-bit), ES256 (P-256) or EdDSA (Ed25519)."""
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    if algorithm == "RS256":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=_MIN_RSA_BITS)
+    elif algorithm == "ES256":
+        key = ec.generate_private_key(ec.SECP256R1())
+    elif algorithm == "EdDSA":
+        key = ed25519.Ed25519PrivateKey.generate()
+    else:
+        raise ValueError(f"no private key for {algorithm!r}: expected one of {', '.join(ASYMMETRIC)}")
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode("ascii")
+
+
+class TokenIssuer:
+    """Issues and verifies the engine's JWTs with one pinned algorithm and key.
+
+    HS256: `signing_key` is the shared secret (at least 32 characters). RS256/ES256/EdDSA:
+    `signing_key` is a PEM private key of the matching type; the public key is published by
+    `jwks()` under a `kid` that is its RFC 7638 thumbprint. Raises ValueError for a key that
+    does not fit the algorithm.
+    """
+
+    def __init__(self, issuer: str, audience: str, ttl_seconds: int, algorithm: str, signing_key: str) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl_seconds = ttl_seconds
+        self.algorithm = algorithm
+        self.kid: str | None = None
+        self._public_jwk: dict[str, Any] | None = None
+        self._signing_key: Any
+        self._verifying_key: Any
+        if algorithm == SYMMETRIC:
+            if len(signing_key) < _MIN_HS256_SECRET_CHARS:
+                raise ValueError(f"an HS256 secret must be at least {_MIN_HS256_SECRET_CHARS} characters")
+            self._signing_key = self._verifying_key = signing_key.encode("utf-8")
+        elif algorithm in ASYMMETRIC:
+            private_key = _load_private_key(algorithm, signing_key)
+            self._signing_key = private_key
+            self._verifying_key = private_key.public_key()
+            written = _JWK_WRITERS[algorithm].to_jwk(self._verifying_key, as_dict=True)
+            # Only the key members: PyJWT adds "key_ops", which RFC 7517 says not to combine with "use".
+            self._public_jwk = {name: written[name] for name in _THUMBPRINT_MEMBERS[written["kty"]]}
+            self.kid = jwk_thumbprint(self._public_jwk)
+        else:
+            raise ValueError(f"unsupported token algorithm {algorithm!r}: expected HS256, RS256, ES256 or EdDSA")
+
+    @classmethod
+    def development(cls, issuer: str, audience: str, ttl_seconds: int) -> TokenIssuer:
+        """HS256 with a random per-process secret: every token dies when the process restarts."""
+        log.warning("tokens_development_secret: no tokens.signing_key, using a random HS256 secret; "
+                    "tokens die on restart and other instances cannot verify them")
+        return cls(issuer, audience, ttl_seconds, SYMMETRIC, secrets.token_urlsafe(48))
+
+    def issue(self, user_id: str, amr: list[str], acr: str, auth_time: int, claims: Mapping[str, Any],
+              now: int) -> str:
+        """A signed token for `user_id`, valid from `now` for ttl_seconds.
+
+        `claims` (a rule's `context.claims`) are added as they are, except registered names,
+        which are dropped with a warning naming them (never their values).
+        """
+        overriding = sorted(name for name in claims if name in REGISTERED_CLAIMS)
+        if overriding:
+            log.warning("token_claims_dropped names=%s reason=registered claims are set by the engine",
+                        ",".join(overriding))
+        payload: dict[str, Any] = {name: value for name, value in claims.items() if name not in REGISTERED_CLAIMS}
+        payload.update(sub=user_id, iss=self.issuer, aud=self.audience, iat=now, nbf=now,
+                       exp=now + self.ttl_seconds, auth_time=auth_time, amr=list(amr), acr=acr,
+                       jti=secrets.token_urlsafe(16))
+        headers = {"kid": self.kid} if self.kid is not None else None
+        return jwt.encode(payload, self._signing_key, algorithm=self.algorithm, headers=headers)
+
+    def verify(self, token: str, now: int) -> dict[str, Any]:
+        """The claims of a token this issuer signed, checked against `now`; raises InvalidToken."""
+        try:
+            claims = jwt.decode(
+                token, self._verifying_key,
+                # Pinned: a token naming "none" or another family (HS256 keyed with our public
+                # key, the classic confusion) is refused before any key is used.
+                algorithms=[self.algorithm], audience=self.audience, issuer=self.issuer, leeway=0,
+                # PyJWT reads the wall clock for these; time is an argument here, checked below.
+                options={"verify_exp": False, "verify_nbf": False, "verify_iat": False, "strict_aud": True,
+                         "require": _REQUIRED_CLAIMS},
+            )
+        except jwt.InvalidAlgorithmError as exc:
+            raise InvalidToken("token algorithm is not allowed") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise InvalidToken("token signature is invalid") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise InvalidToken("token audience is wrong") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise InvalidToken("token issuer is wrong") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise InvalidToken(f"token lacks the {exc.claim} claim") from exc
+        except jwt.InvalidTokenError as exc:
+            raise InvalidToken("token is malformed") from exc
+        _check_times(claims, now)
+        return claims
+
+    def jwks(self) -> dict[str, Any] | None:
+        """The public key set for relying parties ({"keys": [...]}), or None with HS256 (nothing to publish)."""
+        if self._public_jwk is None:
+            return None
+        return {"keys": [{**self._public_jwk, "kid": self.kid, "alg": self.algorithm, "use": "sig"}]}
+
+
+def _load_private_key(algorithm: str, pem: str) -> Any:
+    try:
+        key = serialization.load_pem_private_key(pem.encode("utf-8"), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"tokens.signing_key: not an unencrypted PEM private key for {algorithm}") from exc
+    if not isinstance(key, _KEY_TYPES[algorithm]):
+        raise ValueError(f"tokens.signing_key: a {type(key).__name__} cannot sign {algorithm}")
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size < _MIN_RSA_BITS:
+        raise ValueError(f"tokens.signing_key: RSA keys must have at least {_MIN_RSA_BITS} bits")
+    if isinstance(key, ec.EllipticCurvePrivateKey) and not isinstance(key.curve, ec.SECP256R1):
+        raise ValueError("tokens.signing_key: ES256 needs a P-256 key")
+    return key
+
+
+def _check_times(claims: Mapping[str, Any], now: int) -> None:
+    exp, nbf = claims["exp"], claims["nbf"]
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in (exp, nbf, claims["iat"])):
+        raise InvalidToken("token times are not integers")
+    # RFC 7519 section 4.1.4: expired at exp itself; section 4.1.5: valid from nbf on.
+    if now >= exp:
+        raise InvalidToken("token has expired")
+    if now < nbf:
+        raise InvalidToken("token is not valid yet")

@@ -1,0 +1,120 @@
+"""A running service for login tests: real HTTP stack, SQLite, a chosen store, a recording SMS
+gateway and a clock the test moves. TOTP codes are computed here, independently of the
+engine's own code path (RFC 4226 / RFC 6238 with hmac and hashlib)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import struct
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import redis
+
+from engine.app import create_app
+from engine.clock import FrozenClock
+from engine.sms.recording import RecordingSmsGateway
+from tests.conftest import LoopThread
+from tests.engine.asgi import ServiceClient
+from tests.engine.service import DE_IP, SIGNING_KEY, US_IP, admin_auth, auth, make_settings
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+START = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
+
+
+def totp_now(secret_base32: str, at: datetime, digits: int = 6) -> str:
+    """RFC 6238 TOTP (SHA-1, 30 s steps), written from the RFC, not from the engine."""
+    key = base64.b32decode(secret_base32 + "=" * (-len(secret_base32) % 8))
+    counter = int(at.timestamp()) // 30
+    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    binary = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    return str(binary % 10**digits).zfill(digits)
+
+
+def redis_or_skip() -> None:
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("REQUIRE_REDIS") == "1":
+            pytest.fail(f"Redis is required (REQUIRE_REDIS=1) but unreachable: {exc}")
+        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc}")
+
+
+def flush_redis() -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    client.close()
+
+
+class LoginService:
+    """The service plus the handles a test needs: its clock, its SMS outbox, its HTTP client."""
+
+    def __init__(self, client: ServiceClient, clock: FrozenClock, sms: RecordingSmsGateway) -> None:
+        self.client = client
+        self.clock = clock
+        self.sms = sms
+
+    def post(self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
+        return self.client.post(path, json=body, headers=headers if headers is not None else auth())
+
+    def create_user(self, username: str = "alice", password: str = "correct horse battery staple",
+                    **profile: Any) -> dict[str, Any]:
+        response = self.post("/admin/users", {"username": username, "password": password, **profile}, admin_auth())
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def login(self, username: str = "alice", password: str = "correct horse battery staple", ip: str = US_IP,
+              device_id: str = "dev-1") -> httpx.Response:
+        return self.post("/v1/login", {"username": username, "password": password, "client_id": "app-1",
+                                       "context": {"ip": ip, "device_id": device_id, "user_agent": "Firefox"}})
+
+    def first_login_enrolling_otp(self, username: str = "alice") -> dict[str, Any]:
+        """A first login always needs a second factor (rules/40-...): enroll the app on the way."""
+        login = self.login(username).json()
+        assert login["status"] == "mfa_enrollment_required", login
+        started = self.post("/v1/mfa/enroll", {"factor": "otp", "enrollment_token": login["enrollment_token"]}).json()
+        code = totp_now(started["secret"], self.clock.now())
+        done = self.post("/v1/mfa/enroll/confirm", {"enrollment_id": started["enrollment_id"], "code": code})
+        assert done.status_code == 200, done.text
+        self.clock.advance(30)  # the next TOTP code must come from a later time step (replay)
+        return {**done.json(), "secret": started["secret"], "factor_id": started["factor_id"]}
+
+    def enroll_sms(self, user_token: str, phone: str = "+14155550123") -> tuple[str, dict[str, Any]]:
+        started = self.post("/v1/mfa/enroll", {"factor": "sms", "phone_number": phone, "user_token": user_token})
+        assert started.status_code == 200, started.text
+        code = self.sms.last_code_for(phone)
+        confirmed = self.post("/v1/mfa/enroll/confirm", {"enrollment_id": started.json()["enrollment_id"],
+                                                         "code": code})
+        assert confirmed.status_code == 200, confirmed.text
+        return started.json()["factor_id"], confirmed.json()
+
+    def decode(self, token: str) -> dict[str, Any]:
+        return jwt.decode(token, SIGNING_KEY, algorithms=["HS256"], audience="mfa-engine-clients",
+                          options={"verify_exp": False, "verify_iat": False, "verify_nbf": False})
+
+
+def start_service(tmp_path: Path, loop: LoopThread, store: str, **settings: Any) -> Iterator[LoginService]:
+    redis_url = ""
+    if store == "redis":
+        redis_or_skip()
+        flush_redis()
+        redis_url = REDIS_URL
+    clock = FrozenClock(START)
+    sms = RecordingSmsGateway()
+    app = create_app(make_settings(tmp_path, redis_url=redis_url, **settings), clock=clock, gateway=sms)
+    with ServiceClient(app, loop) as client:
+        yield LoginService(client, clock, sms)
+    if store == "redis":
+        flush_redis()
+
+
+__all__ = ["DE_IP", "US_IP", "LoginService", "start_service", "totp_now"]

@@ -1,0 +1,51 @@
+"""What only the memory store needs: bounded tables, and JSON-only data like Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from engine.stores.challenges import Attempt, Challenge, ChallengeFactor, Counter
+from engine.stores.memory import PURGE_EVERY_OPERATIONS, MemoryChallengeStore
+
+NOW = 1_000_000_000.0
+
+
+def test_entries_nobody_touches_again_are_purged() -> None:
+    store = MemoryChallengeStore()
+
+    async def churn() -> None:
+        for n in range(PURGE_EVERY_OPERATIONS):
+            challenge = Challenge(f"c-{n}", "login", f"u-{n}", "app-1", (ChallengeFactor("f-otp", "otp"),), NOW + 60)
+            await store.create(challenge, NOW)
+            await store.verify(Attempt(f"c-{n}", f"u-{n}", f"f-otp-{n}", "otp", totp_step=None), NOW)
+            await store.count([Counter(f"login:ip:{n}", 5, 60)], NOW)
+        for _ in range(PURGE_EVERY_OPERATIONS):
+            await store.peek([], NOW + 3600)
+
+    asyncio.run(churn())
+    assert (store._challenges, store._failures, store._rates, store._totp_steps) == ({}, {}, {}, {})
+
+
+def test_challenge_data_must_be_json_as_in_redis() -> None:
+    store = MemoryChallengeStore()
+    challenge = Challenge("c-1", "login", "u-1", "app-1", (), NOW + 60, data={"at": object()})
+    with pytest.raises(orjson.JSONEncodeError):
+        asyncio.run(store.create(challenge, NOW))
+
+
+def test_a_read_challenge_is_a_copy_the_caller_cannot_change_in_the_store() -> None:
+    store = MemoryChallengeStore()
+
+    async def mutate_and_reread() -> object:
+        await store.create(Challenge("c-1", "login", "u-1", "app-1", (), NOW + 60, data={"claims": {}}), NOW)
+        first = await store.get("c-1", NOW)
+        assert first is not None
+        first.data["claims"]["role"] = "admin"
+        again = await store.get("c-1", NOW)
+        assert again is not None
+        return again.data
+
+    assert asyncio.run(mutate_and_reread()) == {"claims": {}}

@@ -1,0 +1,152 @@
+"""The story the product exists for, end to end over HTTP, on both challenge stores.
+
+A user logs in with a password; the rules decide a second factor is needed; the user has
+enrolled a phone and an authenticator app, picks one, and is logged in with a token whose
+`amr` says how.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LoopThread
+from tests.engine.login_harness import DE_IP, US_IP, LoginService, start_service, totp_now
+
+
+@pytest.fixture(params=["memory", "redis"])
+def service(request: pytest.FixtureRequest, tmp_path: Path, loop_thread: LoopThread) -> Iterator[LoginService]:
+    yield from start_service(tmp_path, loop_thread, request.param)
+
+
+@pytest.fixture
+def enrolled(service: LoginService) -> dict[str, str]:
+    """alice with an authenticator app (enrolled at her first login) and a phone (self-service)."""
+    service.create_user(email="alice@example.com")
+    first = service.first_login_enrolling_otp()
+    assert first["status"] == "authenticated"
+    assert len(first["recovery_codes"]) == 10
+    sms_id, second = service.enroll_sms(first["token"])
+    assert "recovery_codes" not in second
+    return {"otp": first["factor_id"], "secret": first["secret"], "sms": sms_id,
+            "recovery": first["recovery_codes"][0]}
+
+
+def test_a_password_login_from_home_on_a_known_device_is_authenticated_with_amr_pwd(
+    service: LoginService, enrolled: dict[str, str]
+) -> None:
+    body = service.login(ip=US_IP).json()
+    assert body["status"] == "authenticated"
+    claims = service.decode(body["token"])
+    assert claims["amr"] == ["pwd"]
+    assert claims["acr"] == "pwd"
+    assert claims["sub"] == body["user_id"]
+
+
+def test_abroad_the_user_picks_sms_types_the_code_and_is_logged_in(
+    service: LoginService, enrolled: dict[str, str]
+) -> None:
+    login = service.login(ip=DE_IP).json()
+    assert login["status"] == "mfa_required"
+    assert [f["type"] for f in login["factors"]] == ["otp", "sms", "recovery"]
+    assert login["factors"][0]["default"] is True
+    assert login["factors"][1]["phone"] == "+1 *** *** 0123"
+    assert login["default_factor_source"] == "rule"
+
+    sent = service.post("/v1/mfa/challenge", {"challenge_id": login["challenge_id"], "factor_id": enrolled["sms"]})
+    assert sent.json() == {"factor_id": enrolled["sms"], "type": "sms", "sent": True}
+    code = service.sms.last_code_for("+14155550123")
+    assert code is not None and len(code) == 6
+
+    done = service.post("/v1/mfa/verify", {"challenge_id": login["challenge_id"], "factor_id": enrolled["sms"],
+                                           "code": code})
+    assert done.status_code == 200, done.text
+    claims = service.decode(done.json()["token"])
+    assert claims["amr"] == ["pwd", "sms"]
+    assert claims["acr"] == "mfa"
+    assert "https://mfa-engine.example/roles" in claims
+
+
+def test_abroad_the_user_types_the_authenticator_code_and_is_logged_in(
+    service: LoginService, enrolled: dict[str, str]
+) -> None:
+    login = service.login(ip=DE_IP).json()
+    started = service.post("/v1/mfa/challenge", {"challenge_id": login["challenge_id"], "factor_id": enrolled["otp"]})
+    assert started.json()["sent"] is False
+    code = totp_now(enrolled["secret"], service.clock.now())
+    done = service.post("/v1/mfa/verify", {"challenge_id": login["challenge_id"], "factor_id": enrolled["otp"],
+                                           "code": code})
+    assert done.status_code == 200, done.text
+    assert service.decode(done.json()["token"])["amr"] == ["pwd", "otp"]
+
+
+def test_a_recovery_code_logs_in_once(service: LoginService, enrolled: dict[str, str]) -> None:
+    start = service.login(ip=DE_IP).json()
+    done = service.post("/v1/mfa/verify", {"challenge_id": start["challenge_id"], "factor_id": "recovery",
+                                           "code": enrolled["recovery"]})
+    assert done.status_code == 200, done.text
+    assert service.decode(done.json()["token"])["amr"] == ["pwd", "recovery"]
+    second = service.login(ip=DE_IP).json()
+    again = service.post("/v1/mfa/verify", {"challenge_id": second["challenge_id"], "factor_id": "recovery",
+                                            "code": enrolled["recovery"]})
+    assert again.status_code == 401
+
+
+def test_the_last_used_factor_becomes_the_users_default(service: LoginService, enrolled: dict[str, str]) -> None:
+    login = service.login(ip=US_IP, device_id="new-device").json()  # a new device: MFA, no rule order
+    assert login["status"] == "mfa_required"
+    service.post("/v1/mfa/challenge", {"challenge_id": login["challenge_id"], "factor_id": enrolled["sms"]})
+    code = service.sms.last_code_for("+14155550123")
+    service.post("/v1/mfa/verify", {"challenge_id": login["challenge_id"], "factor_id": enrolled["sms"], "code": code})
+    again = service.login(ip=US_IP, device_id="another-device").json()
+    assert again["factors"][0]["type"] == "sms"
+    assert again["default_factor_source"] == "user"
+
+
+def test_wrong_credentials_and_unknown_users_get_the_same_401(service: LoginService) -> None:
+    service.create_user()
+    wrong = service.login(password="nope")
+    unknown = service.login(username="mallory")
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json() == {"error": "invalid_credentials",
+                                              "message": "the username or password is wrong"}
+
+
+def test_a_rule_denial_is_a_403_with_the_rules_reason(service: LoginService) -> None:
+    service.create_user(app_metadata={"blocked": True})
+    response = service.login()
+    assert response.status_code == 403
+    assert response.json()["error"] == "access_denied"
+    assert response.json()["reason"] == "this account is blocked; contact your administrator"
+
+
+def test_a_first_login_asks_for_enrollment_and_enrolling_finishes_the_login(service: LoginService) -> None:
+    service.create_user()
+    login = service.login(ip=US_IP).json()
+    assert login["status"] == "mfa_enrollment_required"
+    assert login["factors_allowed"] == ["otp", "sms"]
+    started = service.post("/v1/mfa/enroll", {"factor": "otp", "enrollment_token": login["enrollment_token"]}).json()
+    assert started["otpauth_uri"].startswith("otpauth://totp/")
+    assert started["qr_svg"].lstrip().startswith("<")
+    code = totp_now(started["secret"], service.clock.now())
+    done = service.post("/v1/mfa/enroll/confirm", {"enrollment_id": started["enrollment_id"], "code": code}).json()
+    assert done["status"] == "authenticated"
+    assert len(done["recovery_codes"]) == 10
+    assert service.decode(done["token"])["amr"] == ["pwd", "otp"]
+
+
+def test_unknown_and_expired_challenges_and_wrong_codes_get_the_same_answer(
+    service: LoginService, enrolled: dict[str, str]
+) -> None:
+    login = service.login(ip=DE_IP).json()
+    wrong = service.post("/v1/mfa/verify", {"challenge_id": login["challenge_id"], "factor_id": enrolled["otp"],
+                                            "code": "000000"})
+    unknown = service.post("/v1/mfa/verify", {"challenge_id": "A" * 22, "factor_id": enrolled["otp"],
+                                              "code": "123456"})
+    service.clock.advance(301)
+    expired = service.post("/v1/mfa/verify", {"challenge_id": login["challenge_id"], "factor_id": enrolled["otp"],
+                                              "code": totp_now(enrolled["secret"], service.clock.now())})
+    assert wrong.status_code == unknown.status_code == expired.status_code == 401
+    assert wrong.json() == unknown.json() == expired.json()
