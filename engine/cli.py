@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import logging
 import sys
@@ -27,6 +28,19 @@ def main(argv: list[str] | None = None) -> int:
     check = rules_commands.add_parser("check", help="compile every rule and report errors")
     check.add_argument("--config")
 
+    users = commands.add_parser("users", help="manage users in the directory")
+    users.add_argument("--config")
+    user_commands = users.add_subparsers(dest="users_command", required=True)
+    add = user_commands.add_parser("add", help="create a user (the password is read from stdin or a prompt)")
+    add.add_argument("username")
+    add.add_argument("--email")
+    add.add_argument("--phone", help="E.164 phone number, e.g. +14155550123")
+    add.add_argument("--name")
+    listing = user_commands.add_parser("list", help="list users")
+    listing.add_argument("--limit", type=int, default=100)
+    reset = user_commands.add_parser("reset-mfa", help="remove every factor and recovery code of a user")
+    reset.add_argument("user", help="username or user id")
+
     geoip = commands.add_parser("geoip", help="GeoIP databases")
     geoip_commands = geoip.add_subparsers(dest="geoip_command", required=True)
     demo = geoip_commands.add_parser("write-demo", help="write a demo database on the documentation ranges")
@@ -38,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "rules":
             return _check_rules(_settings(args.config))
+        if args.command == "users":
+            from engine.users_cli import run_users_command
+
+            return asyncio.run(run_users_command(_settings(args.config), args))
         return _write_demo_geoip(args.path)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

@@ -24,6 +24,7 @@ from sandbox.limits import Limits
 ENV_PREFIX = "MFA_"
 CONFIG_PATH_VARIABLE = "MFA_CONFIG"
 DEMO_API_KEY = "demo-api-key-change-me-0123456789"
+DEMO_ADMIN_TOKEN = "demo-admin-token-change-me-0123456789"
 
 
 class ConfigError(Exception):
@@ -366,6 +367,8 @@ def _check_coherence(settings: Settings) -> None:
             raise ConfigError("api.keys: production needs at least one API key")
         if DEMO_API_KEY in settings.api.keys:
             raise ConfigError("api.keys: the demo key from config.yaml must be replaced in production")
+        if settings.admin.token == DEMO_ADMIN_TOKEN:
+            raise ConfigError("admin.token: the demo token from config.yaml must be replaced in production")
         if settings.sms.gateway == "console" and not settings.sms.allow_console_outside_development:
             raise ConfigError("sms.gateway: the console gateway only prints codes; refused in production "
                               "(set sms.allow_console_outside_development: true to force it)")

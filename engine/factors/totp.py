@@ -1,4 +1,4 @@
-"""Authenticator-app codes (RFC 6238 TOTP): secrets, provisioning URIs and QR codes, and matching a code to its time step."""
+"""Authenticator-app codes (RFC 6238 TOTP): secrets, provisioning URIs, QR codes, and the time step a code matches."""
 
 from __future__ import annotations
 

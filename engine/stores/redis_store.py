@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 from engine.stores.challenges import (
     CHALLENGE_KEY,
@@ -47,7 +48,7 @@ class RedisChallengeStore:
 
     async def create(self, challenge: Challenge, now: float) -> None:
         key = CHALLENGE_KEY.format(challenge.challenge_id)
-        fields = {
+        fields: dict[FieldT, EncodableT] = {
             "user_id": challenge.user_id,
             "client_id": challenge.client_id,
             "kind": challenge.kind,
@@ -64,7 +65,7 @@ class RedisChallengeStore:
             await pipe.execute()
 
     async def get(self, challenge_id: str, now: float) -> Challenge | None:
-        fields = await self._redis.hgetall(CHALLENGE_KEY.format(challenge_id))  # type: ignore[misc]
+        fields = cast("dict[str, str]", await self._redis.hgetall(CHALLENGE_KEY.format(challenge_id)))
         if not fields or float(fields["expires_at"]) <= now:
             return None
         return _challenge(challenge_id, fields)
@@ -77,7 +78,7 @@ class RedisChallengeStore:
         return PutCode(status, int(retry_after))
 
     async def drop_code(self, challenge_id: str, factor_id: str) -> None:
-        await self._redis.hdel(CHALLENGE_KEY.format(challenge_id),  # type: ignore[misc]
+        await self._redis.hdel(CHALLENGE_KEY.format(challenge_id),
                                f"code:{factor_id}", f"code_expires:{factor_id}", f"sent_at:{factor_id}")
 
     async def verify(self, attempt: Attempt, now: float) -> Verdict:
@@ -94,9 +95,9 @@ class RedisChallengeStore:
         return Verdict("ok", _challenge(attempt.challenge_id, fields))
 
     async def lockout_remaining(self, user_id: str, now: float, threshold: int) -> int:
-        count, ends_at = await self._redis.hmget(FAILURES_KEY.format(user_id),  # type: ignore[misc]
-                                                 ["count", "ends_at"])
-        if count is None or int(count) < threshold or float(ends_at) <= now:
+        window = await self._redis.hmget(FAILURES_KEY.format(user_id), ["count", "ends_at"])
+        count, ends_at = cast("list[str | None]", window)
+        if count is None or ends_at is None or int(count) < threshold or float(ends_at) <= now:
             return 0
         return _seconds_until(float(ends_at), now)
 
@@ -127,7 +128,7 @@ class RedisChallengeStore:
 
     async def ping(self) -> bool:
         try:
-            return bool(await self._redis.ping())  # type: ignore[misc]
+            return bool(await self._redis.ping())
         except (RedisError, OSError):
             return False
 

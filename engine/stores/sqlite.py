@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.crypto import Keyring
-from engine.stores.directory import FactorRecord, LoginHistory, NewUser, UserExists, UserRecord
+from engine.stores.directory import DirectoryError, FactorRecord, LoginHistory, NewUser, UserExists, UserRecord
 
 FACTOR_TYPES = frozenset({"otp", "sms"})
 FACTOR_STATUSES = frozenset({"pending", "active"})
@@ -165,6 +165,8 @@ class SqliteDirectory:
                              " WHERE user_id = ? AND code_hash = ? AND used_at IS NULL")
 
     def __init__(self, path: str, keyring: Keyring) -> None:
+        """Opens (creating if needed) and migrates the database at `path`, or ":memory:".
+        Raises DirectoryError if a newer engine has migrated the file."""
         self._keyring = keyring
         self._lock = threading.Lock()
         # isolation_level=None: no implicit transactions; _transaction() says where they are.
@@ -196,6 +198,11 @@ class SqliteDirectory:
                 # Bookkeeping for operators, not engine logic: the wall clock is the right time here.
                 self._db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                                  (version, _time(datetime.now(UTC))))
+        # A newer engine migrated this file: this one would misread columns it does not know.
+        (newest,) = self._db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        if newest > MIGRATIONS[-1][0]:
+            raise DirectoryError(f"the database schema is version {newest}; this engine knows up to "
+                                 f"{MIGRATIONS[-1][0]}")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

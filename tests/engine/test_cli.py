@@ -47,3 +47,31 @@ def test_write_demo_writes_a_database_the_engine_can_read(tmp_path: Path) -> Non
         assert locator.lookup("8.8.8.8") is None
     finally:
         locator.close()
+
+
+def test_users_add_list_and_reset_mfa_work_on_the_configured_directory(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "config.yaml").write_text(
+        "rules: {dir: rules}\ndirectory: {url: 'sqlite:///users.db'}\n"
+        "login: {password_time_cost: 1, password_memory_kib: 8192, password_parallelism: 1}\n")
+    config = str(tmp_path / "config.yaml")
+
+    added = subprocess.run([sys.executable, "-m", "engine", "users", "--config", config, "add", "alice",
+                            "--email", "alice@example.com"], input="s3cret-passphrase\n", capture_output=True,
+                           text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert added.returncode == 0, added.stderr
+    assert "created usr_" in added.stdout
+    assert "s3cret" not in added.stdout + added.stderr
+
+    again = subprocess.run([sys.executable, "-m", "engine", "users", "--config", config, "add", "ALICE"],
+                           input="x\n", capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert again.returncode == 1
+    assert "taken" in again.stderr
+
+    listed = run("users", "--config", config, "list")
+    assert "alice  alice@example.com  logins=0" in listed.stdout
+
+    reset = run("users", "--config", config, "reset-mfa", "alice")
+    assert reset.returncode == 0
+    assert "removed every factor and recovery code of alice" in reset.stdout
+    assert run("users", "--config", config, "reset-mfa", "nobody").returncode == 1

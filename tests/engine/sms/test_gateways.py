@@ -1,4 +1,4 @@
-"""Every SMS gateway against what it talks to: a real local HTTP server for Twilio and the webhook, stdout for the console."""
+"""Every SMS gateway against what it talks to: a real local HTTP server (Twilio, webhook) or stdout (console)."""
 
 from __future__ import annotations
 
@@ -110,8 +110,9 @@ def send_and_close(gateway: SmsGateway, message: SmsMessage = MESSAGE) -> None:
 
 
 def twilio_error(status: int, code: int, message: str) -> tuple[int, bytes]:
-    return status, json.dumps({"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-                               "status": status}).encode()
+    error = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+             "status": status}
+    return status, json.dumps(error).encode()
 
 
 def twilio_checks(seen: Seen) -> tuple[int, bytes]:
@@ -147,7 +148,7 @@ def test_twilio_refusing_the_credentials_is_a_gateway_error(serve: Callable[...,
 
 def test_a_twilio_error_names_status_and_code_but_not_the_body_number_or_token(
         serve: Callable[..., LocalProvider]) -> None:
-    provider = serve(lambda seen: twilio_error(400, 21211, f"The 'To' number {MESSAGE.to} is not a valid phone number."))
+    provider = serve(lambda seen: twilio_error(400, 21211, f"The 'To' number {MESSAGE.to} is not a valid number."))
     with pytest.raises(GatewayError) as raised:
         send_and_close(twilio(provider.url))
     text = str(raised.value)
@@ -272,7 +273,7 @@ def test_no_gateway_logs_the_code_or_its_secrets_at_any_level(serve: Callable[..
     caplog.set_level(logging.DEBUG)
     accepting = serve(twilio_checks)
     webhook = serve(webhook_checks)
-    refusing = serve(lambda seen: twilio_error(400, 21211, f"The 'To' number {MESSAGE.to} is not valid. {seen.body!r}"))
+    refusing = serve(lambda seen: twilio_error(400, 21211, f"'To' {MESSAGE.to} is not valid. {seen.body!r}"))
     recording = RecordingSmsGateway()
     recording.fail_next()
     gateways: list[SmsGateway] = [ConsoleGateway(), recording, recording, twilio(accepting.url),

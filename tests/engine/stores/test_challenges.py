@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypedDict, Unpack
 
 from engine.stores.challenges import Attempt, Challenge, ChallengeFactor, ChallengeStore, Counter, PutCode, Verdict
 
@@ -17,21 +17,27 @@ FACTORS = (ChallengeFactor("f-sms", "sms"), ChallengeFactor("f-otp", "otp"),
            ChallengeFactor("recovery", "recovery"))
 
 
+class Limits(TypedDict, total=False):
+    max_attempts: int
+    lockout_threshold: int
+    lockout_seconds: int
+
+
 def challenge(challenge_id: str = "c-1", user_id: str = "u-1", ttl_seconds: float = 300,
               factors: tuple[ChallengeFactor, ...] = FACTORS) -> Challenge:
     return Challenge(challenge_id, "login", user_id, "app-1", factors, NOW + ttl_seconds,
                      data={"ip": "203.0.113.7", "claims": {"roles": ["staff"]}})
 
 
-def sms(code_hash: str, challenge_id: str = "c-1", user_id: str = "u-1", **limits: int) -> Attempt:
+def sms(code_hash: str, challenge_id: str = "c-1", user_id: str = "u-1", **limits: Unpack[Limits]) -> Attempt:
     return Attempt(challenge_id, user_id, "f-sms", "sms", code_hash=code_hash, **limits)
 
 
-def otp(step: int | None, challenge_id: str = "c-1", **limits: int) -> Attempt:
+def otp(step: int | None, challenge_id: str = "c-1", **limits: Unpack[Limits]) -> Attempt:
     return Attempt(challenge_id, "u-1", "f-otp", "otp", totp_step=step, **limits)
 
 
-def recovery(passed: bool, challenge_id: str = "c-1", **limits: int) -> Attempt:
+def recovery(passed: bool, challenge_id: str = "c-1", **limits: Unpack[Limits]) -> Attempt:
     return Attempt(challenge_id, "u-1", "recovery", "recovery", passed=passed, **limits)
 
 
@@ -114,7 +120,7 @@ def test_failures_across_challenges_and_factors_lock_the_user(store: ChallengeSt
     with_code(store, run, challenge_id="c-1")
     with_code(store, run, challenge_id="c-2")
     with_code(store, run, challenge_id="c-3", ttl_seconds=2000)
-    limits = {"lockout_threshold": 4, "lockout_seconds": 900}
+    limits: Limits = {"lockout_threshold": 4, "lockout_seconds": 900}
     assert run(store.verify(sms("h-wrong", **limits), NOW)).status == "invalid"
     assert run(store.verify(otp(None, **limits), NOW + 10)).status == "invalid"
     assert run(store.verify(recovery(False, "c-2", **limits), NOW + 20)).status == "invalid"
@@ -133,7 +139,7 @@ def test_failures_across_challenges_and_factors_lock_the_user(store: ChallengeSt
 def test_a_success_resets_the_failure_count(store: ChallengeStore, run: Run) -> None:
     with_code(store, run, challenge_id="c-1")
     with_code(store, run, challenge_id="c-2")
-    limits = {"lockout_threshold": 3}
+    limits: Limits = {"lockout_threshold": 3}
     for _ in range(2):
         assert run(store.verify(sms("h-wrong", "c-1", **limits), NOW)).status == "invalid"
     assert run(store.verify(sms("h-right", "c-1", **limits), NOW)).status == "ok"
@@ -144,7 +150,7 @@ def test_a_success_resets_the_failure_count(store: ChallengeStore, run: Run) -> 
 
 def test_failures_spread_beyond_the_window_do_not_add_up(store: ChallengeStore, run: Run) -> None:
     with_code(store, run, challenge_id="c-1", ttl_seconds=1000)
-    limits = {"lockout_threshold": 3, "lockout_seconds": 100}
+    limits: Limits = {"lockout_threshold": 3, "lockout_seconds": 100}
     for _ in range(2):
         assert run(store.verify(sms("h-wrong", **limits), NOW)).status == "invalid"
     assert run(store.verify(sms("h-wrong", **limits), NOW + 100)).status == "invalid"

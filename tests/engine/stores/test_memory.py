@@ -18,10 +18,14 @@ def test_entries_nobody_touches_again_are_purged() -> None:
 
     async def churn() -> None:
         for n in range(PURGE_EVERY_OPERATIONS):
-            challenge = Challenge(f"c-{n}", "login", f"u-{n}", "app-1", (ChallengeFactor("f-otp", "otp"),), NOW + 60)
-            await store.create(challenge, NOW)
-            await store.verify(Attempt(f"c-{n}", f"u-{n}", f"f-otp-{n}", "otp", totp_step=None), NOW)
+            for user_id in (f"u-{n}", f"v-{n}"):
+                factor = ChallengeFactor(f"f-{user_id}", "otp")
+                await store.create(Challenge(user_id, "login", user_id, "app-1", (factor,), NOW + 60), NOW)
+            await store.verify(Attempt(f"u-{n}", f"u-{n}", f"f-u-{n}", "otp", totp_step=None), NOW)
+            await store.verify(Attempt(f"v-{n}", f"v-{n}", f"f-v-{n}", "otp", totp_step=n), NOW)
             await store.count([Counter(f"login:ip:{n}", 5, 60)], NOW)
+        assert all(len(table) == PURGE_EVERY_OPERATIONS for table in
+                   (store._challenges, store._failures, store._rates, store._totp_steps))
         for _ in range(PURGE_EVERY_OPERATIONS):
             await store.peek([], NOW + 3600)
 

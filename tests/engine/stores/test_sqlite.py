@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import pytest
 
 from engine.crypto import DecryptionError, Keyring
-from engine.stores.directory import NewUser, UserExists, UserRecord
+from engine.stores.directory import DirectoryError, NewUser, UserExists, UserRecord
 from engine.stores.sqlite import MIGRATIONS, SqliteDirectory
 
 T = TypeVar("T")
@@ -69,6 +69,16 @@ def test_the_migrations_create_the_schema_and_are_idempotent_on_reopen(db_path: 
         [version for version, _ in MIGRATIONS]
     assert raw_rows(db_path, "SELECT COUNT(*) FROM users") == [(1,)]
     assert raw_rows(db_path, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_a_database_migrated_by_a_newer_engine_is_refused(db_path: Path) -> None:
+    run_sync(SqliteDirectory(str(db_path), KEYRING).close())
+    with closing(sqlite3.connect(db_path)) as connection, connection:
+        connection.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                           (MIGRATIONS[-1][0] + 1, NOW.isoformat()))
+
+    with pytest.raises(DirectoryError, match="newer|version"):
+        SqliteDirectory(str(db_path), KEYRING)
 
 
 def test_an_in_memory_directory_works(tmp_path: Path) -> None:
