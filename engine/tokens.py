@@ -24,9 +24,11 @@ log = logging.getLogger("engine.tokens")
 SYMMETRIC = "HS256"
 ASYMMETRIC = ("RS256", "ES256", "EdDSA")
 
-# Claims the engine sets itself; a rule's `context.claims` may never replace them, or a rule
-# could mint a token for another subject, audience or lifetime, or fake the methods used.
-REGISTERED_CLAIMS = frozenset({"sub", "iss", "aud", "exp", "nbf", "iat", "jti", "amr", "acr", "auth_time"})
+# Claims the engine sets or reads itself (RFC 7519 and OpenID Connect); a rule's `context.claims`
+# may never set them, or a rule could mint a token for another subject, audience, client
+# (enrollment reads `azp`) or lifetime, or fake the methods used. rule_api refuses the same names.
+REGISTERED_CLAIMS = frozenset({"sub", "iss", "aud", "exp", "nbf", "iat", "jti", "amr", "acr", "auth_time", "azp",
+                               "sid", "nonce", "at_hash"})
 # Refused when missing from a presented token: verify checks each of them.
 _REQUIRED_CLAIMS = ["sub", "iss", "aud", "exp", "nbf", "iat", "jti"]
 

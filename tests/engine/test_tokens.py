@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from engine.rule_api import RESERVED_CLAIMS
 from engine.tokens import REGISTERED_CLAIMS, InvalidToken, TokenIssuer, generate_private_key_pem, jwk_thumbprint
 
 ISSUER = "https://mfa.example.com"
@@ -153,10 +154,14 @@ def test_rule_claims_cannot_override_registered_claims(caplog: pytest.LogCapture
     with caplog.at_level(logging.WARNING, logger="engine.tokens"):
         claims = tokens.verify(issue(tokens, hostile), NOW)
     assert claims["https://example.com/plan"] == "pro"
-    assert all(claims[name] != "rule-value" for name in REGISTERED_CLAIMS)
+    assert all(claims.get(name) != "rule-value" for name in REGISTERED_CLAIMS)
     assert (claims["sub"], claims["aud"], claims["exp"], claims["amr"]) == ("u-1", AUDIENCE, NOW + TTL, ["pwd", "otp"])
     warning = caplog.records[-1].getMessage()
     assert "sub" in warning and "rule-value" not in warning
+
+
+def test_the_issuer_drops_every_claim_name_the_rule_api_refuses() -> None:
+    assert RESERVED_CLAIMS <= REGISTERED_CLAIMS
 
 
 def test_hs256_publishes_no_jwks_and_no_kid() -> None:

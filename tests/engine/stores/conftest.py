@@ -66,6 +66,11 @@ def store(request: pytest.FixtureRequest, run: Run) -> Iterator[ChallengeStore]:
 
 
 @pytest.fixture
+def redis_url() -> str:
+    return TEST_REDIS_URL
+
+
+@pytest.fixture
 def redis_store(run: Run) -> Iterator[RedisChallengeStore]:
     """The Redis store alone, for what only Redis has: round trips, TTLs."""
     yield from _redis_store(run)

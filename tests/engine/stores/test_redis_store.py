@@ -11,7 +11,6 @@ from redis.asyncio.connection import AbstractConnection
 
 from engine.stores.challenges import Attempt, Challenge, ChallengeFactor, Counter, Verdict
 from engine.stores.redis_store import RedisChallengeStore
-from tests.engine.stores.conftest import TEST_REDIS_URL
 
 Run = Callable[[Awaitable[Any]], Any]
 
@@ -88,8 +87,8 @@ def test_a_successful_verify_needs_no_second_read(redis_store: RedisChallengeSto
     assert wire.round_trips == 1
 
 
-def test_ttls_are_durations_from_now_whatever_the_server_clock(redis_store: RedisChallengeStore,
-                                                                run: Run) -> None:
+def test_ttls_are_durations_from_now_whatever_the_server_clock(redis_store: RedisChallengeStore, run: Run,
+                                                                redis_url: str) -> None:
     # NOW is decades away from the server's clock: an EXPIREAT would drop these keys at once.
     run(redis_store.create(challenge("c-1", ttl_seconds=300), NOW))
     run(redis_store.create(challenge("c-2"), NOW))
@@ -98,7 +97,7 @@ def test_ttls_are_durations_from_now_whatever_the_server_clock(redis_store: Redi
     run(redis_store.take([Counter("sms:user:u-1", 3, 3600)], NOW))
 
     async def ttls_ms() -> dict[str, int]:
-        client = redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
         try:
             return {key: await client.pttl(key) for key in
                     ("mfa:challenge:c-1", "mfa:failures:u-1", "mfa:totp-step:f-otp", "mfa:rate:sms:user:u-1")}
