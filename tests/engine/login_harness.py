@@ -79,7 +79,10 @@ class LoginService:
 
     def first_login_enrolling_otp(self, username: str = "alice") -> dict[str, Any]:
         """A first login always needs a second factor (rules/40-...): enroll the app on the way."""
-        login = self.login(username).json()
+        return self.first_login_enrolling_otp_with("correct horse battery staple", username)
+
+    def first_login_enrolling_otp_with(self, password: str, username: str = "alice") -> dict[str, Any]:
+        login = self.login(username, password).json()
         assert login["status"] == "mfa_enrollment_required", login
         started = self.post("/v1/mfa/enroll", {"factor": "otp", "enrollment_token": login["enrollment_token"]}).json()
         code = totp_now(started["secret"], self.clock.now())
