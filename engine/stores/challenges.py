@@ -35,7 +35,7 @@ class ChallengeFactor:
 @dataclass(frozen=True, slots=True)
 class Challenge:
     challenge_id: str  # 128 random bits, URL-safe
-    kind: str  # "login" | "enroll"
+    kind: str  # "login" | "enrollment" (the token of mfa_enrollment_required) | "enroll" (one factor)
     user_id: str
     client_id: str
     factors: tuple[ChallengeFactor, ...]  # the factors this challenge accepts, in offer order
