@@ -17,6 +17,7 @@ EngineError                      rendered by the one handler in engine/http/erro
  ├── UnsupportedMediaType 415    unsupported_media_type
  ├── TooManyAttempts      429    too_many_attempts: locked out or rate-limited (`retry_after` seconds)
  ├── SandboxUnavailable   503    sandbox_unavailable: no rule worker could take the evaluation
+ ├── StoreUnavailable     503    store_unavailable: the challenge store (Redis) does not answer
  └── FactorUnavailable    503    factor_unavailable: the SMS gateway failed; another factor may work
 
 Public messages never carry secrets or submitted values: only field names and limits.
@@ -129,3 +130,9 @@ class TooManyAttempts(EngineError):
 
 class FactorUnavailable(EngineError):
     status, code = 503, "factor_unavailable"
+
+
+class StoreUnavailable(EngineError):
+    """Raised by stores when their backend does not answer: no login proceeds without it."""
+
+    status, code = 503, "store_unavailable"

@@ -7,15 +7,17 @@ MULTI. Redis TTLs only clean up: expiry is judged against the caller's `now`.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar, cast
 
 import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
+from engine.errors import StoreUnavailable
 from engine.stores.challenges import (
     CHALLENGE_KEY,
     FAILURES_KEY,
@@ -30,12 +32,28 @@ from engine.stores.challenges import (
 )
 from engine.stores.redis_scripts import ChallengeScripts
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 # A challenge outlives its expires_at by this much in Redis, so a server clock running ahead
 # of the engine's cannot drop a challenge the engine still considers live.
 CHALLENGE_TTL_MARGIN_SECONDS = 60
 # RFC 6238 section 5.2: a verifier accepts a step or two of drift, so a step older than a few
 # minutes can no longer match and need not be remembered.
 TOTP_STEP_TTL_MS = 600_000
+
+
+def _unavailable_on_error(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """A Redis outage becomes StoreUnavailable (503): the flow stops, it never guesses."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable("the challenge store is unavailable") from exc
+
+    return call
 
 
 class RedisChallengeStore:
@@ -46,6 +64,7 @@ class RedisChallengeStore:
         self._take = self._redis.register_script(ChallengeScripts.TAKE)
         self._count = self._redis.register_script(ChallengeScripts.COUNT)
 
+    @_unavailable_on_error
     async def create(self, challenge: Challenge, now: float) -> None:
         key = CHALLENGE_KEY.format(challenge.challenge_id)
         fields: dict[FieldT, EncodableT] = {
@@ -64,12 +83,14 @@ class RedisChallengeStore:
             pipe.pexpire(key, ttl_ms)
             await pipe.execute()
 
+    @_unavailable_on_error
     async def get(self, challenge_id: str, now: float) -> Challenge | None:
         fields = cast("dict[str, str]", await self._redis.hgetall(CHALLENGE_KEY.format(challenge_id)))
         if not fields or float(fields["expires_at"]) <= now:
             return None
         return _challenge(challenge_id, fields)
 
+    @_unavailable_on_error
     async def put_code(self, challenge_id: str, factor_id: str, code_hash: str, now: float, *,
                        code_ttl_seconds: int, cooldown_seconds: int) -> PutCode:
         status, retry_after = await self._put_code(
@@ -77,10 +98,12 @@ class RedisChallengeStore:
             args=[_number(now), factor_id, code_hash, _number(now + code_ttl_seconds), cooldown_seconds])
         return PutCode(status, int(retry_after))
 
+    @_unavailable_on_error
     async def drop_code(self, challenge_id: str, factor_id: str) -> None:
         await self._redis.hdel(CHALLENGE_KEY.format(challenge_id),
                                f"code:{factor_id}", f"code_expires:{factor_id}", f"sent_at:{factor_id}")
 
+    @_unavailable_on_error
     async def verify(self, attempt: Attempt, now: float) -> Verdict:
         reply = await self._verify(
             keys=[CHALLENGE_KEY.format(attempt.challenge_id), FAILURES_KEY.format(attempt.user_id),
@@ -94,6 +117,7 @@ class RedisChallengeStore:
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
         return Verdict("ok", _challenge(attempt.challenge_id, fields))
 
+    @_unavailable_on_error
     async def lockout_remaining(self, user_id: str, now: float, threshold: int) -> int:
         window = await self._redis.hmget(FAILURES_KEY.format(user_id), ["count", "ends_at"])
         count, ends_at = cast("list[str | None]", window)
@@ -101,12 +125,14 @@ class RedisChallengeStore:
             return 0
         return _seconds_until(float(ends_at), now)
 
+    @_unavailable_on_error
     async def take(self, counters: Sequence[Counter], now: float) -> int:
         if not counters:
             return 0
         wait = await self._take(keys=_rate_keys(counters), args=_rate_args(counters, now))
         return int(wait)
 
+    @_unavailable_on_error
     async def peek(self, counters: Sequence[Counter], now: float) -> int:
         async with self._redis.pipeline(transaction=False) as pipe:
             for counter in counters:
@@ -118,10 +144,12 @@ class RedisChallengeStore:
                 wait = max(wait, _seconds_until(float(ends_at), now))
         return wait
 
+    @_unavailable_on_error
     async def count(self, counters: Sequence[Counter], now: float) -> None:
         if counters:
             await self._count(keys=_rate_keys(counters), args=_rate_args(counters, now))
 
+    @_unavailable_on_error
     async def reset(self, names: Sequence[str]) -> None:
         if names:
             await self._redis.delete(*(RATE_KEY.format(name) for name in names))

@@ -118,3 +118,30 @@ def test_an_override_of_the_wrong_type_names_the_key() -> None:
 def test_an_unreadable_config_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the config file"):
         load_settings(tmp_path / "missing.yaml", environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("directory: {url: 'postgresql://db/mfa'}\n", "directory.url: must be sqlite:///PATH"),
+        ("store: {redis_url: 'http://cache'}\n", "store.redis_url: must be redis://"),
+        ("admin: {token: short}\n", "admin.token: must be at least 16 characters"),
+        ("sms: {allowed_countries: [usa]}\n", "sms.allowed_countries: items must be ISO 3166 alpha-2"),
+        ("sms: {gateway: webhook}\n", "sms.webhook: url and secret are required"),
+        ("sms: {gateway: twilio}\n", "sms.twilio: account_sid, auth_token and from_number are required"),
+        ("tokens: {signing_key: too-short}\n", "tokens.signing_key: an HS256 secret must be at least 32"),
+        ("mfa: {challenge_ttl_seconds: 3600}\n", "mfa.challenge_ttl_seconds: must be 30..600"),
+        ("mfa: {lockout_threshold: 500}\n", "mfa.lockout_threshold: must be 1..100"),
+        ("environment: production\napi: {keys: [prod-key-0123456789abcdef]}\n",
+         "sms.gateway: the console gateway only prints codes; refused in production"),
+        (f"environment: production\napi: {{keys: [prod-key-0123456789abcdef]}}\n"
+         "sms: {gateway: console, allow_console_outside_development: true}\n",
+         "secrets.key: production needs a key"),
+        (f"environment: production\napi: {{keys: [prod-key-0123456789abcdef]}}\n"
+         "admin: {token: demo-admin-token-change-me-0123456789}\n", "admin.token: the demo token"),
+    ],
+)
+def test_login_settings_are_checked_at_startup(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text), environ={})
+    assert message in str(error.value)

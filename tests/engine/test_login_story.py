@@ -150,3 +150,26 @@ def test_unknown_and_expired_challenges_and_wrong_codes_get_the_same_answer(
                                               "code": totp_now(enrolled["secret"], service.clock.now())})
     assert wrong.status_code == unknown.status_code == expired.status_code == 401
     assert wrong.json() == unknown.json() == expired.json()
+
+
+def test_a_store_outage_stops_the_login_with_a_503_never_a_token(tmp_path: Path, loop_thread: LoopThread) -> None:
+    # A Redis that does not answer (nothing listens on port 1): no login may skip its factor.
+    from engine.app import create_app
+    from engine.clock import FrozenClock
+    from engine.sms.recording import RecordingSmsGateway
+    from tests.engine.asgi import ServiceClient
+    from tests.engine.login_harness import START
+    from tests.engine.service import admin_auth, auth, make_settings
+
+    app = create_app(make_settings(tmp_path, redis_url="redis://127.0.0.1:1/0"), clock=FrozenClock(START),
+                     gateway=RecordingSmsGateway())
+    with ServiceClient(app, loop_thread) as client:
+        client.post("/admin/users", json={"username": "alice", "password": "long enough password"},
+                    headers=admin_auth())
+        response = client.post("/v1/login", json={"username": "alice", "password": "long enough password",
+                                                  "client_id": "app", "context": {"ip": US_IP}}, headers=auth())
+        assert response.status_code == 503
+        assert response.json()["error"] == "store_unavailable"
+        health = client.get("/healthz")
+        assert health.status_code == 503
+        assert health.json()["store"] == {"kind": "redis", "healthy": False}
