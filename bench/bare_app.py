@@ -1,4 +1,5 @@
-"""The baseline for bench/http.py: a bare Starlette endpoint that parses a JSON body and answers JSON."""
+"""The baseline for bench/http_evaluate.py and bench/verify.py: bare Starlette endpoints that parse a
+JSON body and answer JSON, with nothing else in the way (no auth, no validation, no store)."""
 
 from __future__ import annotations
 
@@ -15,4 +16,12 @@ async def echo(request: Request) -> Response:
                     media_type="application/json")
 
 
-app = Starlette(routes=[Route("/v1/evaluate", echo, methods=["POST"])])
+async def verify(request: Request) -> Response:
+    """Takes the body of POST /v1/mfa/verify and answers a small JSON object."""
+    body = orjson.loads(await request.body())
+    return Response(orjson.dumps({"status": "authenticated", "challenge_id": body["challenge_id"]}),
+                    media_type="application/json")
+
+
+app = Starlette(routes=[Route("/v1/evaluate", echo, methods=["POST"]),
+                        Route("/v1/mfa/verify", verify, methods=["POST"])])

@@ -235,8 +235,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
         base_dir = str(Path(path).resolve().parent)
     for dotted, raw in _overrides(environ).items():
         _set_override(data, dotted, raw)
-    settings = _build(Settings, data, "")
-    settings = dataclasses.replace(settings, base_dir=base_dir)
+    settings: Settings = dataclasses.replace(_build(Settings, data, ""), base_dir=base_dir)
     _check_coherence(settings)
     return settings
 
@@ -297,7 +296,7 @@ def _build(kind: type[Any], data: Mapping[str, Any], prefix: str) -> Any:
 
 def _coerce(kind: Any, value: Any, path: str, metadata: Mapping[str, Any]) -> Any:
     choices = metadata.get("choices")
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: must be a mapping")
         return _build(kind, value, path + ".")

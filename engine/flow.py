@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -218,14 +219,19 @@ class Flow:
 
     async def code_attempt(self, challenge_id: str, factor: FactorRecord, code: str, timestamp: float) -> Attempt:
         """The store attempt for an otp or sms code; the code itself never leaves this call."""
-        limits = {"max_attempts": self.mfa.max_attempts, "lockout_threshold": self.mfa.lockout_threshold,
-                  "lockout_seconds": self.mfa.lockout_seconds}
+        limits = self._attempt_limits()
         if factor.type == "otp":
             secret = await self.directory.factor_secret(factor.factor_id)
             step = totp.match_step(secret, code, timestamp) if secret else None
-            return Attempt(challenge_id, factor.user_id, factor.factor_id, "otp", totp_step=step, **limits)
+            return dataclasses.replace(limits, challenge_id=challenge_id, user_id=factor.user_id,
+                                       factor_id=factor.factor_id, factor_type="otp", totp_step=step)
         code_hash = sms.code_hash(self.keyring.mac, challenge_id, factor.factor_id, code)
-        return Attempt(challenge_id, factor.user_id, factor.factor_id, "sms", code_hash=code_hash, **limits)
+        return dataclasses.replace(limits, challenge_id=challenge_id, user_id=factor.user_id,
+                                   factor_id=factor.factor_id, factor_type="sms", code_hash=code_hash)
+
+    def _attempt_limits(self) -> Attempt:
+        return Attempt("", "", "", "", max_attempts=self.mfa.max_attempts,
+                       lockout_threshold=self.mfa.lockout_threshold, lockout_seconds=self.mfa.lockout_seconds)
 
     async def _recovery_attempt(self, challenge_id: str, code: str, now: datetime) -> Attempt:
         timestamp = now.timestamp()
@@ -238,9 +244,8 @@ class Flow:
         normalized = recovery.normalize(code)
         passed = normalized is not None and await self.directory.consume_recovery_code(
             challenge.user_id, recovery.code_hash(self.keyring.mac, challenge.user_id, normalized), now)
-        return Attempt(challenge_id, challenge.user_id, offers.RECOVERY_FACTOR_ID, "recovery", passed=passed,
-                       max_attempts=self.mfa.max_attempts, lockout_threshold=self.mfa.lockout_threshold,
-                       lockout_seconds=self.mfa.lockout_seconds)
+        return dataclasses.replace(self._attempt_limits(), challenge_id=challenge_id, user_id=challenge.user_id,
+                                   factor_id=offers.RECOVERY_FACTOR_ID, factor_type="recovery", passed=passed)
 
     async def _run_rules(self, payload: dict[str, Any]) -> Evaluation:
         try:

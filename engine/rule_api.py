@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -108,6 +108,13 @@ class Multifactor:
     __slots__ = ("_required", "_forced", "_provider", "_allow_remember_browser", "_factors", "_calls",
                  "_return_to")
     WRITABLE = frozenset({"return_to", "returnTo"})
+    _required: bool
+    _forced: bool
+    _provider: str
+    _allow_remember_browser: bool
+    _factors: tuple[str, ...]
+    _calls: int
+    _return_to: str | None
 
     def __init__(self) -> None:
         object.__setattr__(self, "_forced", False)
@@ -189,7 +196,8 @@ class Multifactor:
         object.__setattr__(self, "_forced", True)
 
     def _state(self) -> tuple[Any, ...]:
-        return _MULTIFACTOR_STATE(self)  # type: ignore[no-any-return]
+        state: tuple[Any, ...] = _MULTIFACTOR_STATE(self)
+        return state
 
     def _load(self, state: tuple[Any, ...]) -> None:
         for name, value in zip(self.__slots__, state, strict=True):
@@ -258,7 +266,10 @@ def _plain_size(value: object, depth: int) -> int:
     if kind is str:
         return len(value) + 2  # type: ignore[arg-type]
     if kind in (list, tuple):
-        return 2 + sum(_plain_size(item, depth - 1) + 1 for item in value)  # type: ignore[attr-defined]
+        total = 2
+        for item in value:  # type: ignore[attr-defined]
+            total += _plain_size(item, depth - 1) + 1
+        return total
     if kind in (dict, MappingProxyType):
         items = value.items()  # type: ignore[attr-defined]
         if any(type(key) is not str for key, _ in items):
@@ -270,6 +281,18 @@ def _plain_size(value: object, depth: int) -> int:
 class Context(_Record):
     __slots__ = ("connection", "request", "client", "action", "stats", "risk", "authentication", "now",
                  "multifactor", "claims", "_denial", "_log")
+    connection: Connection
+    request: Request
+    client: Client
+    action: str
+    stats: Stats
+    risk: Risk
+    authentication: Authentication
+    now: datetime
+    multifactor: Multifactor
+    claims: Claims
+    _denial: str | None
+    _log: Callable[[str], None]
 
     def deny(self, reason: object = "access denied") -> None:
         """End the pipeline: the login is refused with `reason` (shown to the application)."""

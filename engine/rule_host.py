@@ -8,7 +8,7 @@ imports only the standard library and the sandbox.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from engine.rule_api import (
     Authentication, Claims, Client, Connection, Context, Geo, Method, Multifactor, Request, Risk, Stats, User,
@@ -72,7 +72,7 @@ class RuleBinding:
         return (self.context.multifactor._state(), dict(self.context.claims._values), self.context._denial)
 
     def restore(self, checkpoint: object) -> None:
-        multifactor, claims, denial = checkpoint  # type: ignore[misc]
+        multifactor, claims, denial = cast(tuple[tuple[Any, ...], dict[str, Any], "str | None"], checkpoint)
         self.context.multifactor._load(multifactor)
         self.context.claims._values = claims
         # A denial the failing rule made before it broke stands: rolling it back could only

@@ -22,8 +22,9 @@ import symtable
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import CodeType
+from typing import cast
 
-from RestrictedPython import compile_restricted_exec
+from RestrictedPython.compile import compile_restricted_exec
 from RestrictedPython.transformer import RestrictingNodeTransformer
 
 from sandbox import ledger
@@ -94,8 +95,8 @@ def _decode(source: bytes | str, max_source_bytes: int) -> str | list[str]:
     try:
         text = raw.decode("utf-8", "strict")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        return [f"Line {line}: source is not valid UTF-8"]
+        line_number = raw[: exc.start].count(b"\n") + 1
+        return [f"Line {line_number}: source is not valid UTF-8"]
     errors = []
     for number, line in enumerate(text.split("\n"), start=1):
         if "\x00" in line:
@@ -160,11 +161,12 @@ def _finally_escapes(node: ast.AST, in_loop: bool) -> Iterable[ast.AST]:
             yield from _finally_escapes(child, in_loop)
     elif isinstance(node, ast.Try):
         # Its own finally block is checked when the compiler visits that `try`.
-        for child in (*node.body, *node.handlers, *node.orelse):
-            yield from _finally_escapes(child, in_loop)
+        parts: tuple[ast.AST, ...] = (*node.body, *node.handlers, *node.orelse)
+        for part in parts:
+            yield from _finally_escapes(part, in_loop)
     elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-        for child in ast.iter_child_nodes(node):
-            yield from _finally_escapes(child, in_loop)
+        for nested in ast.iter_child_nodes(node):
+            yield from _finally_escapes(nested, in_loop)
 
 
 def _tick_call() -> ast.Expr:
@@ -174,7 +176,7 @@ def _tick_call() -> ast.Expr:
 class _RulePolicy(RestrictingNodeTransformer):
     def visit_Module(self, node: ast.Module) -> ast.AST:
         # Nodes this policy inserts carry no positions of their own.
-        return ast.fix_missing_locations(super().visit_Module(node))
+        return ast.fix_missing_locations(cast(ast.Module, super().visit_Module(node)))
 
     def _reject(self, node: ast.AST, what: str) -> None:
         self.error(node, f"{what} are not allowed in rules.")
@@ -201,7 +203,7 @@ class _RulePolicy(RestrictingNodeTransformer):
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
         if node.name.startswith("_"):
             self.error(node, f'"{node.name}" is an invalid function name because it starts with "_"')
-        node = super().visit_FunctionDef(node)
+        node = cast(ast.FunctionDef, super().visit_FunctionDef(node))
         node.body.insert(0, ast.copy_location(_tick_call(), node))
         return node
 
@@ -210,12 +212,12 @@ class _RulePolicy(RestrictingNodeTransformer):
         # shadow the guard inside that function, whatever kind of parameter it is.
         if node.arg.startswith("_"):
             self.error(node, f'"{node.arg}" is an invalid parameter name because it starts with "_"')
-        return super().visit_arg(node)
+        return cast(ast.AST, super().visit_arg(node))
 
     def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
         # A lambda body is a function body: `f = lambda n: n and (f(n-1), f(n-1))` must meet
         # the budget too. `_tick_()` returns True, so `_tick_() and body` is `body`.
-        node = super().visit_Lambda(node)
+        node = cast(ast.Lambda, super().visit_Lambda(node))
         tick = ast.Call(func=ast.Name("_tick_", ast.Load()), args=[], keywords=[])
         node.body = ast.copy_location(ast.BoolOp(op=ast.And(), values=[tick, node.body]), node.body)
         return node
@@ -227,7 +229,7 @@ class _RulePolicy(RestrictingNodeTransformer):
             for escape in _finally_escapes(statement, in_loop=False):
                 name = type(escape).__name__.lower().replace("yieldfrom", "yield from")
                 self.error(escape, f'"{name}" cannot leave a finally block in rules.')
-        return super().visit_Try(node)
+        return cast(ast.AST, super().visit_Try(node))
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
         spec = node.format_spec
@@ -235,23 +237,23 @@ class _RulePolicy(RestrictingNodeTransformer):
             if not all(isinstance(part, ast.Constant) for part in spec.values):
                 self.error(node, "Format specs in f-strings must be literal text in rules.")
             elif any(len(number.lstrip("0")) > _MAX_FORMAT_DIGITS
-                     for part in spec.values for number in re.findall(r"\d+", part.value)):
+                     for part in spec.values for number in re.findall(r"\d+", str(cast(ast.Constant, part).value))):
                 self.error(node, f"Format widths and precisions over {_MAX_FORMAT_DIGITS} digits "
                                  "are not allowed in rules.")
-        return super().visit_FormattedValue(node)
+        return cast(ast.AST, super().visit_FormattedValue(node))
 
     def visit_For(self, node: ast.For) -> ast.AST:
-        node = super().visit_For(node)
+        node = cast(ast.For, super().visit_For(node))
         node.body.insert(0, ast.copy_location(_tick_call(), node))
         return node
 
     def visit_While(self, node: ast.While) -> ast.AST:
-        node = super().visit_While(node)
+        node = cast(ast.While, super().visit_While(node))
         node.body.insert(0, ast.copy_location(_tick_call(), node))
         return node
 
     def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
-        node = super().visit_comprehension(node)
+        node = cast(ast.comprehension, super().visit_comprehension(node))
         tick = ast.Call(func=ast.Name("_tick_", ast.Load()), args=[], keywords=[])
         node.ifs.insert(0, ast.copy_location(tick, node.iter))
         return node
@@ -259,10 +261,10 @@ class _RulePolicy(RestrictingNodeTransformer):
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.AST:
         if node.type is None:
             node.type = ast.copy_location(ast.Name("Exception", ast.Load()), node)
-        return super().visit_ExceptHandler(node)
+        return cast(ast.AST, super().visit_ExceptHandler(node))
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
-        node = super().visit_BinOp(node)
+        node = cast(ast.BinOp, super().visit_BinOp(node))
         guard = _GUARDED_OPERATORS.get(type(node.op))
         if guard is None:
             return node

@@ -81,9 +81,10 @@ class _Worker:
         # costs an extra loop iteration on every evaluation.
         timer = loop.call_later(timeout_s, _expire, waiter)
         try:
-            return await waiter
+            reply: dict[str, Any] = await waiter
         finally:
             timer.cancel()
+        return reply
 
     def _on_readable(self) -> None:
         try:

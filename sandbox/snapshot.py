@@ -102,12 +102,12 @@ def _reference_counts(values: Iterable[object]) -> Counter[int]:
         counts[id(value)] += 1
         if counts[id(value)] > 1:
             continue
-        if type(value) in (tuple, frozenset, list, set):
-            pending.extend(value)  # type: ignore[call-overload]
-        elif type(value) is dict:
-            pending.extend(value.values())  # type: ignore[attr-defined]
-        elif type(value) is FunctionType:
-            pending.extend(value.__defaults__ or ())  # type: ignore[attr-defined]
+        if isinstance(value, (tuple, frozenset, list, set)) and type(value) in (tuple, frozenset, list, set):
+            pending.extend(value)
+        elif isinstance(value, dict) and type(value) is dict:
+            pending.extend(value.values())
+        elif isinstance(value, FunctionType):
+            pending.extend(value.__defaults__ or ())
     return counts
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar, cast
 
 import orjson
@@ -43,7 +43,7 @@ CHALLENGE_TTL_MARGIN_SECONDS = 60
 TOTP_STEP_TTL_MS = 600_000
 
 
-def _unavailable_on_error(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _unavailable_on_error(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """A Redis outage becomes StoreUnavailable (503): the flow stops, it never guesses."""
 
     @functools.wraps(method)
