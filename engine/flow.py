@@ -182,11 +182,13 @@ class Flow:
         await self.store.create(token, timestamp)
         return EnrollmentRequired(token.challenge_id, self.mfa.challenge_ttl_seconds, allowed)
 
-    async def challenge(self, challenge_id: str, factor_id: str, ip: str | None) -> ChallengeStarted:
+    async def challenge(self, challenge_id: str, factor_id: str, ip: str | None,
+                        client_id: str | None = None) -> ChallengeStarted:
+        """`client_id`, when given, must be the client the login started for."""
         now = self.clock.now()
         challenge = await self.store.get(challenge_id, now.timestamp())
         offered = _offered(challenge, factor_id) if challenge and challenge.kind == "login" else None
-        if challenge is None or offered is None:
+        if challenge is None or offered is None or client_id not in (None, challenge.client_id):
             raise InvalidChallenge("the challenge is unknown, expired or does not offer this factor")
         if offered.type != "sms":
             return ChallengeStarted(factor_id, offered.type, sent=False)  # the user reads their app or sheet
@@ -197,7 +199,10 @@ class Flow:
                                         ip or challenge.data.get("ip"), now)
         return ChallengeStarted(factor_id, "sms", sent=True)
 
-    async def verify(self, challenge_id: str, factor_id: str, code: str) -> Authenticated:
+    async def verify(self, challenge_id: str, factor_id: str, code: str,
+                     client_id: str | None = None) -> Authenticated:
+        """`client_id`, when given, must be the client the login started for: a challenge
+        finished by another client is consumed and refused."""
         now = self.clock.now()
         timestamp = now.timestamp()
         if factor_id == offers.RECOVERY_FACTOR_ID:
@@ -210,7 +215,8 @@ class Flow:
         verdict = await self.store.verify(attempt, timestamp)
         if verdict.status == "locked":
             raise TooManyAttempts(verdict.retry_after, "the second factor is locked after too many failures")
-        if verdict.status != "ok" or verdict.challenge is None or verdict.challenge.kind != "login":
+        if (verdict.status != "ok" or verdict.challenge is None or verdict.challenge.kind != "login"
+                or client_id not in (None, verdict.challenge.client_id)):
             log.info("verify_failed factor_type=%s", attempt.factor_type)
             raise InvalidCode("the code is wrong or the challenge is no longer valid")
         offered = _offered(verdict.challenge, factor_id)

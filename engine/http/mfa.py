@@ -30,13 +30,13 @@ async def login(request: Request) -> Response:
 async def challenge(request: Request) -> Response:
     services, body = await _body(request, schema.CHALLENGE)
     started = await services.flow.challenge(body["challenge_id"], body["factor_id"],
-                                            body.get("context", {}).get("ip"))
+                                            body.get("context", {}).get("ip"), body.get("client_id"))
     return json_response(started.to_plain())
 
 
 async def verify(request: Request) -> Response:
     services, body = await _body(request, schema.VERIFY)
-    done = await services.flow.verify(body["challenge_id"], body["factor_id"], body["code"])
+    done = await services.flow.verify(body["challenge_id"], body["factor_id"], body["code"], body.get("client_id"))
     return json_response(done.to_plain())
 
 

@@ -150,8 +150,9 @@ _BASE32 = re.compile(r"^[A-Z2-7]{16,128}=*$")
 
 LOGIN = obj({"username": text(256), "password": text(1024), "client_id": text(256), "context": CONTEXT},
             frozenset({"username", "password", "client_id"}))
-CHALLENGE = obj({"challenge_id": _ID, "factor_id": _ID, "context": CONTEXT}, frozenset({"challenge_id", "factor_id"}))
-VERIFY = obj({"challenge_id": _ID, "factor_id": _ID, "code": text(32), "context": CONTEXT},
+CHALLENGE = obj({"challenge_id": _ID, "factor_id": _ID, "client_id": text(256), "context": CONTEXT},
+                frozenset({"challenge_id", "factor_id"}))
+VERIFY = obj({"challenge_id": _ID, "factor_id": _ID, "code": text(32), "client_id": text(256), "context": CONTEXT},
              frozenset({"challenge_id", "factor_id", "code"}))
 ENROLL = obj({"factor": choice("otp", "totp", "sms"), "phone_number": text(32), "enrollment_token": _ID,
               "user_token": text(8192), "context": CONTEXT}, frozenset({"factor"}))

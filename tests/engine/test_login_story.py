@@ -173,3 +173,16 @@ def test_a_store_outage_stops_the_login_with_a_503_never_a_token(tmp_path: Path,
         health = client.get("/healthz")
         assert health.status_code == 503
         assert health.json()["store"] == {"kind": "redis", "healthy": False}
+
+
+def test_a_challenge_is_bound_to_the_client_that_started_the_login(
+    service: LoginService, enrolled: dict[str, str]
+) -> None:
+    login = service.login(ip=DE_IP).json()  # client_id "app-1"
+    other = service.post("/v1/mfa/challenge", {"challenge_id": login["challenge_id"], "factor_id": enrolled["sms"],
+                                               "client_id": "app-2"})
+    assert other.status_code == 401
+    code = totp_now(enrolled["secret"], service.clock.now())
+    stolen = service.post("/v1/mfa/verify", {"challenge_id": login["challenge_id"], "factor_id": enrolled["otp"],
+                                             "code": code, "client_id": "app-2"})
+    assert stolen.status_code == 401
