@@ -8,6 +8,22 @@ while expiry is always judged against ARGV `now`.
 from __future__ import annotations
 
 
+# One hit on every counter in KEYS (a new window where the old one ended); shared by TAKE
+# and COUNT, whose ARGV layout it reads: ARGV[3i] window end, ARGV[3i + 1] window in ms.
+_COUNT_EVERY_KEY = """
+        for i, key in ipairs(KEYS) do
+            local ends_at = tonumber(redis.call('hget', key, 'ends_at'))
+            if ends_at and ends_at > now then
+                redis.call('hincrby', key, 'count', 1)
+            else
+                redis.call('hset', key, 'count', 1, 'ends_at', ARGV[3 * i])
+                redis.call('pexpire', key, ARGV[3 * i + 1])
+            end
+        end
+        return 0
+"""
+
+
 class ChallengeScripts:
     # KEYS[1] - challenge hash   mfa:challenge:{challenge_id}
     # KEYS[2] - failures hash    mfa:failures:{attempt user_id}
@@ -157,17 +173,7 @@ class ChallengeScripts:
         if wait > 0 then
             return wait
         end
-        for i, key in ipairs(KEYS) do
-            local ends_at = tonumber(redis.call('hget', key, 'ends_at'))
-            if ends_at and ends_at > now then
-                redis.call('hincrby', key, 'count', 1)
-            else
-                redis.call('hset', key, 'count', 1, 'ends_at', ARGV[3 * i])
-                redis.call('pexpire', key, ARGV[3 * i + 1])
-            end
-        end
-        return 0
-    """
+    """ + _COUNT_EVERY_KEY
 
     # KEYS[1..n] - counter hashes   mfa:rate:{name}
     # ARGV[1] - now
@@ -177,14 +183,4 @@ class ChallengeScripts:
     # return 0, having counted one hit on every counter whatever its limit
     COUNT = """
         local now = tonumber(ARGV[1])
-        for i, key in ipairs(KEYS) do
-            local ends_at = tonumber(redis.call('hget', key, 'ends_at'))
-            if ends_at and ends_at > now then
-                redis.call('hincrby', key, 'count', 1)
-            else
-                redis.call('hset', key, 'count', 1, 'ends_at', ARGV[3 * i])
-                redis.call('pexpire', key, ARGV[3 * i + 1])
-            end
-        end
-        return 0
-    """
+    """ + _COUNT_EVERY_KEY
