@@ -29,8 +29,8 @@ def test_rules_run_in_order_and_see_earlier_changes(rule_runner: SyncRunner) -> 
 def test_a_cancelled_evaluation_retires_its_worker_and_the_pool_keeps_its_size(
     scratch_pool: WorkerPool, loop_thread: LoopThread
 ) -> None:
-    slow = program_set({"10-slow": "def rule(data, out):\n    total = 0\n    for i in range(90000):\n"
-                                   "        total += i\n    out['total'] = total\n"})
+    # Busy until its own deadline (100 ms): certainly still running when it is cancelled.
+    slow = program_set({"10-slow": "def rule(data, out):\n    while True:\n        pass\n"})
 
     async def cancel_midway() -> None:
         task = asyncio.ensure_future(scratch_pool.run(slow, {"input": {}}))
