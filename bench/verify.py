@@ -68,6 +68,7 @@ def rule(user, context):
     context.multifactor.enable()
 '''
 IP = "203.0.113.7"
+CLIENT_ID = "bench-client"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -117,11 +118,11 @@ class Server:
 
 
 def start_server(name: str, command: list[str], env: dict[str, str], scratch: Path,
-                 profile: Path | None = None) -> Server:
+                 profile: Path | None = None, cwd: Path = ROOT) -> Server:
     port = free_port()
     log_path = scratch / f"{name.replace(' ', '-').strip('()')}.log"
     log = log_path.open("wb")
-    process = subprocess.Popen([*command, "--port", str(port)], cwd=ROOT, env=env, stdout=log,
+    process = subprocess.Popen([*command, "--port", str(port)], cwd=cwd, env=env, stdout=log,
                                stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -265,7 +266,7 @@ def create_users(server: Server, count: int, connections: int) -> list[BenchUser
 def log_in(server: Server, users: Sequence[BenchUser], connections: int) -> list[Pending]:
     replies = asyncio.run(exchange_all(server.port, [
         http_request(server.port, "POST", "/v1/login", {
-            "username": user.username, "password": PASSWORD, "client_id": "bench",
+            "username": user.username, "password": PASSWORD, "client_id": CLIENT_ID,
             "context": {"ip": IP, "device_id": f"device-{user.username}", "user_agent": "bench/verify"}}, API_KEY)
         for user in users], connections))
     pending = []
@@ -284,7 +285,8 @@ def verify_requests(port: int, pending: Sequence[Pending]) -> list[bytes]:
     now = time.time()
     return [http_request(port, "POST", "/v1/mfa/verify", {"challenge_id": item.challenge_id,
                                                           "factor_id": item.factor_id,
-                                                          "code": totp(item.user.secret, now)}, API_KEY)
+                                                          "code": totp(item.user.secret, now),
+                                                          "client_id": CLIENT_ID}, API_KEY)
             for item in pending]
 
 
@@ -360,7 +362,7 @@ class RedisMeter:
 # Main
 
 
-def engine_env(args: argparse.Namespace, scratch: Path, db_dir: Path, redis_url: str) -> dict[str, str]:
+def engine_env(scratch: Path, db_dir: Path, redis_url: str) -> dict[str, str]:
     rules = scratch / "rules"
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -404,14 +406,18 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13",
                         help="a database this script may flush, before and after")
     parser.add_argument("--no-redis", action="store_true", help="only the in-process store")
-    parser.add_argument("--db-dir", help="folder for the SQLite directory (default: the temporary folder)")
+    parser.add_argument("--db-dir", help="folder for the SQLite directory, e.g. on tmpfs (its mfa.db* files "
+                        "are replaced; default: the temporary folder)")
     parser.add_argument("--profile", action="store_true",
                         help="run the engines under cProfile during the timed rounds and print the top functions")
     args = parser.parse_args()
 
     meter = None
     if not args.no_redis:
-        meter = RedisMeter(args.redis_url)
+        try:
+            meter = RedisMeter(args.redis_url)
+        except (redis.RedisError, OSError) as exc:
+            sys.exit(f"Redis at {args.redis_url} is unreachable ({exc}); start it or pass --no-redis")
         meter.flush()
 
     per_round = [args.verifies // args.rounds + (1 if index < args.verifies % args.rounds else 0)
@@ -438,7 +444,7 @@ def main() -> None:
                 entry = ([sys.executable, str(ROOT / "bench" / "profiled_serve.py"), str(profile)] if profile
                          else [sys.executable, "-m", "engine"])
                 servers[name] = start_server(name, [*entry, "serve", "--host", "127.0.0.1"],
-                                             engine_env(args, scratch, db_dir, redis_url), scratch, profile)
+                                             engine_env(scratch, db_dir, redis_url), scratch, profile)
             engines = [name for name in servers if name != "bare"]
 
             users = create_users(servers[engines[0]], args.warmup + args.verifies, args.connections)
@@ -503,13 +509,13 @@ def main() -> None:
         for name, rounds in results.items():
             rps = statistics.median(r.rps for r in rounds)
             latencies = sorted(latency for r in rounds for latency in r.latencies)
-            failures = sum((r.failures for r in rounds), collections.Counter())
-            requests = sum(r.requests for r in rounds)
+            failures: collections.Counter[int] = sum((r.failures for r in rounds), collections.Counter())
+            sent = sum(r.requests for r in rounds)
             seconds = sum(r.seconds for r in rounds)
             cpu = sum(r.cpu_seconds for r in rounds)
             print(f"{name:<24}{rps:>9.0f}{percentile(latencies, 0.5) * 1e3:>9.2f}"
                   f"{percentile(latencies, 0.99) * 1e3:>9.2f}{sum(failures.values()):>9}{rps / bare_rps:>9.2f}"
-                  f"{cpu / requests * 1e6:>12.0f}{cpu / seconds * 100:>8.0f}")
+                  f"{cpu / sent * 1e6:>12.0f}{cpu / seconds * 100:>8.0f}")
             if failures:
                 print(f"{'':<24}failures by status (0: a 200 without \"authenticated\"): {dict(failures)}")
         print("rounds (req/s): " + "; ".join(f"{name} " + " ".join(f"{r.rps:.0f}" for r in rounds)

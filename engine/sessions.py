@@ -45,7 +45,6 @@ class Sessions:
         acr = "mfa" if len(amr) > 1 else "pwd"
         token = self.tokens.issue(user_id, amr, acr, int(data["auth_time"]), data.get("claims") or {},
                                   int(now.timestamp()))
-        await self.directory.record_login(user_id, now, data.get("device_id"), data.get("country"))
-        if factor is not None and factor.factor_id != RECOVERY_FACTOR_ID:
-            await self.directory.mark_factor_used(factor.factor_id, now)
+        used = factor.factor_id if factor is not None and factor.factor_id != RECOVERY_FACTOR_ID else None
+        await self.directory.record_login(user_id, now, data.get("device_id"), data.get("country"), used)
         return Authenticated(user_id, token, self.ttl_seconds, tuple(amr))

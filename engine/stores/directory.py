@@ -84,8 +84,10 @@ class UserDirectory(Protocol):
 
     async def delete_user(self, user_id: str) -> bool: ...
 
-    async def record_login(self, user_id: str, now: datetime, device_id: str | None, country: str | None) -> None:
-        """logins_count + 1, last_login, and remember the device and country."""
+    async def record_login(self, user_id: str, now: datetime, device_id: str | None, country: str | None,
+                           factor_id: str | None = None) -> None:
+        """logins_count + 1, last_login, remember the device and country, and (with `factor_id`)
+        mark the factor used as mark_factor_used does, all in one write."""
 
     async def login_history(self, user_id: str) -> LoginHistory: ...
 

@@ -228,14 +228,18 @@ class SqliteDirectory:
 
     # Login history
 
-    async def record_login(self, user_id: str, now: datetime, device_id: str | None, country: str | None) -> None:
-        """Does nothing for an unknown (e.g. just deleted) user."""
+    async def record_login(self, user_id: str, now: datetime, device_id: str | None, country: str | None,
+                           factor_id: str | None = None) -> None:
+        """Does nothing for an unknown (e.g. just deleted) user. One transaction, so one sync to
+        disk per completed login, the factor's use included."""
         at = _time(now)
         with self._lock, self._transaction():
             updated = self._db.execute("UPDATE users SET logins_count = logins_count + 1, last_login = ?"
                                        " WHERE user_id = ?", (at, user_id))
             if updated.rowcount == 0:
                 return
+            if factor_id is not None:
+                self._mark_factor_used(factor_id, at)
             if device_id is not None:
                 self._db.execute("INSERT INTO known_devices (user_id, device_id, first_seen, last_seen)"
                                  " VALUES (?, ?, ?, ?) ON CONFLICT (user_id, device_id)"
@@ -317,11 +321,14 @@ class SqliteDirectory:
 
     async def mark_factor_used(self, factor_id: str, now: datetime) -> None:
         with self._lock, self._transaction():
-            row = self._db.execute("SELECT user_id, type FROM factors WHERE factor_id = ?", (factor_id,)).fetchone()
-            if row is None:
-                return
-            self._db.execute("UPDATE factors SET last_used_at = ? WHERE factor_id = ?", (_time(now), factor_id))
-            self._db.execute("UPDATE users SET preferred_factor = ? WHERE user_id = ?", (row["type"], row["user_id"]))
+            self._mark_factor_used(factor_id, _time(now))
+
+    def _mark_factor_used(self, factor_id: str, at: str) -> None:
+        row = self._db.execute("SELECT user_id, type FROM factors WHERE factor_id = ?", (factor_id,)).fetchone()
+        if row is None:
+            return
+        self._db.execute("UPDATE factors SET last_used_at = ? WHERE factor_id = ?", (at, factor_id))
+        self._db.execute("UPDATE users SET preferred_factor = ? WHERE user_id = ?", (row["type"], row["user_id"]))
 
     # Recovery codes
 
