@@ -143,5 +143,6 @@ async def reset_mfa(request: Request) -> Response:
     services = _admin(request)
     user = await _user(services, request)
     await services.directory.reset_mfa(user.user_id)
+    await services.store.clear_failures(user.user_id)
     log.info("admin_mfa_reset user_id=%s", user.user_id)
     return json_response({"status": "reset", "user_id": user.user_id})

@@ -9,7 +9,8 @@ Key schema (Redis; the memory store mirrors it):
     mfa:challenge:{challenge_id}   hash  user_id, client_id, kind, factors (JSON), data (JSON),
                                          expires_at, attempts,
                                          code:{factor_id}, code_expires:{factor_id}, sent_at:{factor_id}
-    mfa:failures:{user_id}         hash  count, ends_at: consecutive second-factor failures (lockout)
+    mfa:failures:{user_id}         hash  count, locked_until: consecutive second-factor failures since the
+                                         last success (lockout); kept FAILURE_MEMORY_SECONDS after the last one
     mfa:totp-step:{factor_id}      str   last accepted TOTP time step (replay protection)
     mfa:rate:{name}                hash  count, ends_at: a fixed-window counter
 """
@@ -24,6 +25,13 @@ CHALLENGE_KEY = "mfa:challenge:{}"
 FAILURES_KEY = "mfa:failures:{}"
 TOTP_STEP_KEY = "mfa:totp-step:{}"
 RATE_KEY = "mfa:rate:{}"
+
+# NIST SP 800-63B 5.2.2: no more than 100 consecutive failed attempts on one account. Past
+# mfa.lockout_threshold every further failure locks again for mfa.lockout_seconds; at this
+# cap the second factor stays locked until a success is impossible, i.e. until an admin
+# resets the user (clear_failures) or the streak is forgotten.
+MAX_CONSECUTIVE_FAILURES = 100
+FAILURE_MEMORY_SECONDS = 30 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +116,9 @@ class ChallengeStore(Protocol):
 
     async def lockout_remaining(self, user_id: str, now: float, threshold: int) -> int:
         """Seconds until the user's second factor unlocks; 0 when not locked."""
+
+    async def clear_failures(self, user_id: str) -> None:
+        """Forget the user's failure streak and lock (an administrator's MFA reset)."""
 
     async def take(self, counters: Sequence[Counter], now: float) -> int:
         """Count one hit on every counter, all or none: 0 when allowed, else seconds to wait."""

@@ -13,7 +13,15 @@ from dataclasses import dataclass, replace
 
 import orjson
 
-from engine.stores.challenges import Attempt, Challenge, Counter, PutCode, Verdict
+from engine.stores.challenges import (
+    FAILURE_MEMORY_SECONDS,
+    MAX_CONSECUTIVE_FAILURES,
+    Attempt,
+    Challenge,
+    Counter,
+    PutCode,
+    Verdict,
+)
 
 # Expired entries are dropped when touched and, so that entries nobody touches again cannot
 # pile up, in a sweep of every table once per this many timed operations.
@@ -48,6 +56,13 @@ class _Window:
 
 
 @dataclass(slots=True)
+class _Streak:
+    count: int
+    locked_until: float
+    keep_until: float
+
+
+@dataclass(slots=True)
 class _Step:
     step: int
     keep_until: float
@@ -56,7 +71,7 @@ class _Step:
 class MemoryChallengeStore:
     def __init__(self) -> None:
         self._challenges: dict[str, _Entry] = {}
-        self._failures: dict[str, _Window] = {}
+        self._failures: dict[str, _Streak] = {}
         self._totp_steps: dict[str, _Step] = {}
         self._rates: dict[str, _Window] = {}
         self._operations = 0
@@ -91,9 +106,10 @@ class MemoryChallengeStore:
 
     async def verify(self, attempt: Attempt, now: float) -> Verdict:
         self._tick(now)
-        failures = self._live_window(self._failures, attempt.user_id, now)
-        if failures is not None and failures.count >= attempt.lockout_threshold:
-            return Verdict("locked", retry_after=_seconds_until(failures.ends_at, now))
+        failures = self._live_streak(attempt.user_id, now)
+        locked = _lock_remaining(failures, now)
+        if locked:
+            return Verdict("locked", retry_after=locked)
         entry = self._live_challenge(attempt.challenge_id, now)
         # Not this user's challenge: refuse without counting, or anyone could lock a victim out.
         if entry is None or entry.challenge.user_id != attempt.user_id:
@@ -108,10 +124,10 @@ class MemoryChallengeStore:
 
     async def lockout_remaining(self, user_id: str, now: float, threshold: int) -> int:
         self._tick(now)
-        failures = self._live_window(self._failures, user_id, now)
-        if failures is None or failures.count < threshold:
-            return 0
-        return _seconds_until(failures.ends_at, now)
+        return _lock_remaining(self._live_streak(user_id, now), now)
+
+    async def clear_failures(self, user_id: str) -> None:
+        self._failures.pop(user_id, None)
 
     async def take(self, counters: Sequence[Counter], now: float) -> int:
         self._tick(now)
@@ -156,17 +172,27 @@ class MemoryChallengeStore:
             return attempt.passed is True
         return False
 
-    def _fail(self, entry: _Entry, attempt: Attempt, failures: _Window | None, now: float) -> Verdict:
+    def _fail(self, entry: _Entry, attempt: Attempt, failures: _Streak | None, now: float) -> Verdict:
         entry.attempts += 1
         if entry.attempts >= attempt.max_attempts:
             del self._challenges[attempt.challenge_id]
         if failures is None:
-            failures = self._failures[attempt.user_id] = _Window(0, now + attempt.lockout_seconds)
+            failures = self._failures[attempt.user_id] = _Streak(0, 0.0, 0.0)
         failures.count += 1
+        failures.keep_until = now + FAILURE_MEMORY_SECONDS
         if failures.count >= attempt.lockout_threshold:
-            failures.ends_at = now + attempt.lockout_seconds
-            return Verdict("locked", retry_after=_seconds_until(failures.ends_at, now))
+            failures.locked_until = now + attempt.lockout_seconds
+        locked = _lock_remaining(failures, now)
+        if locked:
+            return Verdict("locked", retry_after=locked)
         return Verdict("invalid", attempts_left=max(attempt.max_attempts - entry.attempts, 0))
+
+    def _live_streak(self, user_id: str, now: float) -> _Streak | None:
+        streak = self._failures.get(user_id)
+        if streak is not None and now >= streak.keep_until:
+            del self._failures[user_id]
+            return None
+        return streak
 
     def _wait(self, counters: Sequence[Counter], now: float) -> int:
         wait = 0
@@ -205,11 +231,20 @@ class MemoryChallengeStore:
             return
         for key in [k for k, e in self._challenges.items() if now >= e.challenge.expires_at]:
             del self._challenges[key]
-        for table in (self._failures, self._rates):
-            for key in [k for k, w in table.items() if now >= w.ends_at]:
-                del table[key]
+        for key in [k for k, w in self._rates.items() if now >= w.ends_at]:
+            del self._rates[key]
+        for key in [k for k, f in self._failures.items() if now >= f.keep_until]:
+            del self._failures[key]
         for key in [k for k, s in self._totp_steps.items() if now >= s.keep_until]:
             del self._totp_steps[key]
+
+
+def _lock_remaining(streak: _Streak | None, now: float) -> int:
+    if streak is None:
+        return 0
+    if streak.count >= MAX_CONSECUTIVE_FAILURES:
+        return _seconds_until(streak.keep_until, now)
+    return _seconds_until(streak.locked_until, now) if streak.locked_until > now else 0
 
 
 def _seconds_until(ends_at: float, now: float) -> int:

@@ -36,8 +36,9 @@ class ChallengeScripts:
     #           recovery code was consumed
     # ARGV[6] - max_attempts
     # ARGV[7] - lockout_threshold
-    # ARGV[8] - now + lockout_seconds: the end of a new failure window or of a lock
-    # ARGV[9] - lockout_seconds in milliseconds (TTL of the failures hash)
+    # ARGV[8] - now + lockout_seconds: the end of a lock
+    # ARGV[9] - how long a failure streak is remembered, in milliseconds (TTL of the failures hash)
+    # ARGV[11] - the hard cap of consecutive failures (MAX_CONSECUTIVE_FAILURES)
     # ARGV[10] - TTL of the last TOTP step in milliseconds
     # return {"locked", retry_after_seconds, 0}
     #      | {"invalid", 0, attempts_left}
@@ -47,14 +48,16 @@ class ChallengeScripts:
         local factor_id, factor_type, proof = ARGV[3], ARGV[4], ARGV[5]
         local max_attempts, threshold = tonumber(ARGV[6]), tonumber(ARGV[7])
 
-        local failures = redis.call('hmget', KEYS[2], 'count', 'ends_at')
+        -- Consecutive failures since the last success: a lock ends, the streak does not.
+        local hard_cap = tonumber(ARGV[11])
+        local failures = redis.call('hmget', KEYS[2], 'count', 'locked_until')
         local count = tonumber(failures[1]) or 0
-        local ends_at = tonumber(failures[2]) or 0
-        if ends_at <= now then
-            count = 0
+        local locked_until = tonumber(failures[2]) or 0
+        if count >= hard_cap then
+            return {'locked', math.ceil(redis.call('pttl', KEYS[2]) / 1000), 0}
         end
-        if count > 0 and count >= threshold then
-            return {'locked', math.ceil(ends_at - now), 0}
+        if locked_until > now then
+            return {'locked', math.ceil(locked_until - now), 0}
         end
 
         -- Unknown, expired or another user's challenge: no failure is counted, or anyone could
@@ -103,16 +106,14 @@ class ChallengeScripts:
         if attempts >= max_attempts then
             redis.call('del', KEYS[1])
         end
-        if count == 0 then
-            redis.call('hset', KEYS[2], 'count', 1, 'ends_at', ARGV[8])
-            redis.call('pexpire', KEYS[2], ARGV[9])
-            count = 1
-        else
-            count = redis.call('hincrby', KEYS[2], 'count', 1)
+        count = redis.call('hincrby', KEYS[2], 'count', 1)
+        redis.call('pexpire', KEYS[2], ARGV[9])
+        if count >= hard_cap then
+            return {'locked', math.ceil(tonumber(ARGV[9]) / 1000), 0}
         end
         if count >= threshold then
-            redis.call('hset', KEYS[2], 'ends_at', ARGV[8])
-            redis.call('pexpire', KEYS[2], ARGV[9])
+            -- Past the threshold every failure locks again: one try per lockout period.
+            redis.call('hset', KEYS[2], 'locked_until', ARGV[8])
             return {'locked', math.ceil(tonumber(ARGV[8]) - now), 0}
         end
         return {'invalid', 0, math.max(max_attempts - attempts, 0)}

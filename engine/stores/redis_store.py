@@ -20,6 +20,8 @@ from redis.typing import EncodableT, FieldT
 from engine.errors import StoreUnavailable
 from engine.stores.challenges import (
     CHALLENGE_KEY,
+    FAILURE_MEMORY_SECONDS,
+    MAX_CONSECUTIVE_FAILURES,
     FAILURES_KEY,
     RATE_KEY,
     TOTP_STEP_KEY,
@@ -110,7 +112,7 @@ class RedisChallengeStore:
                   TOTP_STEP_KEY.format(attempt.factor_id)],
             args=[_number(now), attempt.user_id, attempt.factor_id, attempt.factor_type, _proof(attempt),
                   attempt.max_attempts, attempt.lockout_threshold, _number(now + attempt.lockout_seconds),
-                  attempt.lockout_seconds * 1000, TOTP_STEP_TTL_MS])
+                  FAILURE_MEMORY_SECONDS * 1000, TOTP_STEP_TTL_MS, MAX_CONSECUTIVE_FAILURES])
         status, retry_after, attempts_left, *flat = reply
         if status != "ok":
             return Verdict(status, retry_after=int(retry_after), attempts_left=int(attempts_left))
@@ -119,11 +121,18 @@ class RedisChallengeStore:
 
     @_unavailable_on_error
     async def lockout_remaining(self, user_id: str, now: float, threshold: int) -> int:
-        window = await self._redis.hmget(FAILURES_KEY.format(user_id), ["count", "ends_at"])
-        count, ends_at = cast("list[str | None]", window)
-        if count is None or ends_at is None or int(count) < threshold or float(ends_at) <= now:
+        key = FAILURES_KEY.format(user_id)
+        streak = await self._redis.hmget(key, ["count", "locked_until"])
+        count, locked_until = cast("list[str | None]", streak)
+        if count is not None and int(count) >= MAX_CONSECUTIVE_FAILURES:
+            return max(1, math.ceil(await self._redis.pttl(key) / 1000))
+        if locked_until is None or float(locked_until) <= now:
             return 0
-        return _seconds_until(float(ends_at), now)
+        return _seconds_until(float(locked_until), now)
+
+    @_unavailable_on_error
+    async def clear_failures(self, user_id: str) -> None:
+        await self._redis.delete(FAILURES_KEY.format(user_id))
 
     @_unavailable_on_error
     async def take(self, counters: Sequence[Counter], now: float) -> int:

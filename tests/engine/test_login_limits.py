@@ -189,3 +189,15 @@ def test_phones_outside_the_country_allow_list_cannot_enroll(us_only: LoginServi
     assert us_only.sms.messages == []
     allowed = us_only.post("/v1/mfa/enroll", {"factor": "sms", "phone_number": PHONE, "user_token": token})
     assert allowed.status_code == 200
+
+
+def test_an_admin_mfa_reset_lifts_the_lock(service: LoginService, user: dict[str, str]) -> None:
+    for failures in (4, 3):
+        challenge_id = challenge(service)
+        for _ in range(failures):
+            verify(service, challenge_id, user["otp"], "000000")
+    assert service.login(ip=DE_IP).status_code == 429
+    user_id = service.client.get("/admin/users", headers={"Authorization": "Bearer test-admin-token-0123456789abcdef"}
+                                 ).json()["users"][0]["user_id"]
+    service.post(f"/admin/users/{user_id}/reset-mfa", {}, {"Authorization": "Bearer test-admin-token-0123456789abcdef"})
+    assert service.login(ip=DE_IP).json()["status"] == "mfa_enrollment_required"

@@ -148,14 +148,41 @@ def test_a_success_resets_the_failure_count(store: ChallengeStore, run: Run) -> 
     assert run(store.lockout_remaining("u-1", NOW, 3)) == 0
 
 
-def test_failures_spread_beyond_the_window_do_not_add_up(store: ChallengeStore, run: Run) -> None:
-    with_code(store, run, challenge_id="c-1", ttl_seconds=1000)
-    limits: Limits = {"lockout_threshold": 3, "lockout_seconds": 100}
-    for _ in range(2):
-        assert run(store.verify(sms("h-wrong", **limits), NOW)).status == "invalid"
-    assert run(store.verify(sms("h-wrong", **limits), NOW + 100)).status == "invalid"
-    assert run(store.verify(sms("h-wrong", **limits), NOW + 101)).status == "invalid"
-    assert run(store.lockout_remaining("u-1", NOW + 101, 3)) == 0
+def test_failures_add_up_until_a_success_however_far_apart(store: ChallengeStore, run: Run) -> None:
+    # Consecutive failures, not failures per window: waiting out a lock earns no fresh tries.
+    with_code(store, run, challenge_id="c-1", ttl_seconds=100_000)
+    limits: Limits = {"lockout_threshold": 3, "lockout_seconds": 100, "max_attempts": 20}
+    for moment in (NOW, NOW + 1000):
+        assert run(store.verify(sms("h-wrong", **limits), moment)).status == "invalid"
+    third = run(store.verify(sms("h-wrong", **limits), NOW + 5000))
+    assert (third.status, third.retry_after) == ("locked", 100)
+    assert run(store.lockout_remaining("u-1", NOW + 5050, 3)) == 50
+    # Past the threshold, each failure after a lock locks again: one try per lockout period.
+    fourth = run(store.verify(sms("h-wrong", **limits), NOW + 5101))
+    assert (fourth.status, fourth.retry_after) == ("locked", 100)
+    assert run(put(store, "h-right", NOW + 5202)) == PutCode("stored")  # the first code has expired
+    assert run(store.verify(sms("h-right", **limits), NOW + 5202)).status == "ok"
+    assert run(store.lockout_remaining("u-1", NOW + 5202, 3)) == 0
+
+
+def test_a_hundred_consecutive_failures_lock_until_an_administrator_clears_them(store: ChallengeStore,
+                                                                              run: Run) -> None:
+    # NIST SP 800-63B 5.2.2: never more than 100 consecutive failed attempts.
+    limits: Limits = {"lockout_threshold": 100, "lockout_seconds": 1, "max_attempts": 20}
+    verdicts = []
+    for index in range(100):
+        if index % 20 == 0:
+            with_code(store, run, challenge_id=f"c-{index}", ttl_seconds=100_000)
+        verdicts.append(run(store.verify(sms("h-wrong", f"c-{index - index % 20}", **limits), NOW + index)).status)
+    assert verdicts == ["invalid"] * 99 + ["locked"]
+    much_later = NOW + 7 * 24 * 3600
+    run(store.create(challenge("c-next", ttl_seconds=10**7), NOW))
+    assert run(put(store, "h-right", much_later, challenge_id="c-next")) == PutCode("stored")
+    assert run(store.verify(sms("h-right", "c-next", **limits), much_later)).status == "locked"
+    assert run(store.lockout_remaining("u-1", much_later, 100)) > 0
+    run(store.clear_failures("u-1"))
+    assert run(store.lockout_remaining("u-1", much_later, 100)) == 0
+    assert run(store.verify(sms("h-right", "c-next", **limits), much_later)).status == "ok"
 
 
 def test_an_unknown_challenge_or_another_users_attempt_counts_no_failure(store: ChallengeStore, run: Run) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import orjson
 import pytest
 
-from engine.stores.challenges import Attempt, Challenge, ChallengeFactor, Counter
+from engine.stores.challenges import FAILURE_MEMORY_SECONDS, Attempt, Challenge, ChallengeFactor, Counter
 from engine.stores.memory import PURGE_EVERY_OPERATIONS, MemoryChallengeStore
 
 NOW = 1_000_000_000.0
@@ -26,8 +26,8 @@ def test_entries_nobody_touches_again_are_purged() -> None:
             await store.count([Counter(f"login:ip:{n}", 5, 60)], NOW)
         assert all(len(table) == PURGE_EVERY_OPERATIONS for table in
                    (store._challenges, store._failures, store._rates, store._totp_steps))
-        for _ in range(PURGE_EVERY_OPERATIONS):
-            await store.peek([], NOW + 3600)
+        for _ in range(PURGE_EVERY_OPERATIONS):  # past every expiry, failure streaks' included
+            await store.peek([], NOW + FAILURE_MEMORY_SECONDS + 1)
 
     asyncio.run(churn())
     assert (store._challenges, store._failures, store._rates, store._totp_steps) == ({}, {}, {}, {})

@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as redis
 from redis.asyncio.connection import AbstractConnection
 
-from engine.stores.challenges import Attempt, Challenge, ChallengeFactor, Counter, Verdict
+from engine.stores.challenges import FAILURE_MEMORY_SECONDS, Attempt, Challenge, ChallengeFactor, Counter, Verdict
 from engine.stores.redis_store import RedisChallengeStore
 
 Run = Callable[[Awaitable[Any]], Any]
@@ -107,7 +107,8 @@ def test_ttls_are_durations_from_now_whatever_the_server_clock(redis_store: Redi
     ttls = run(ttls_ms())
     # The challenge: 300 s to expires_at plus the cleanup margin.
     assert 355_000 < ttls["mfa:challenge:c-1"] <= 360_000
-    assert 895_000 < ttls["mfa:failures:u-1"] <= 900_000
+    # A failure streak is remembered FAILURE_MEMORY_SECONDS after its last failure, not a lockout period.
+    assert FAILURE_MEMORY_SECONDS * 1000 - 5_000 < ttls["mfa:failures:u-1"] <= FAILURE_MEMORY_SECONDS * 1000
     assert 595_000 < ttls["mfa:totp-step:f-otp"] <= 600_000
     assert 3_595_000 < ttls["mfa:rate:sms:user:u-1"] <= 3_600_000
 
