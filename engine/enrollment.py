@@ -39,6 +39,7 @@ class Principal:
     user_id: str
     client_id: str
     login: dict[str, Any] | None
+    acr: str = "pwd"  # of the user token: "mfa" when its login used a second factor
 
 
 class Enrollment:
@@ -69,7 +70,7 @@ class Enrollment:
                 raise InvalidToken("the user token does not verify") from exc
             if await self.directory.get_user(claims["sub"]) is None:
                 raise InvalidToken("the user token does not verify")
-            return Principal(claims["sub"], str(claims.get("azp") or ""), None)
+            return Principal(claims["sub"], str(claims.get("azp") or ""), None, str(claims.get("acr", "pwd")))
         raise InvalidToken("an enrollment_token or a user_token is required")
 
     async def start(self, principal: Principal, factor_type: str, phone_number: str | None,
@@ -81,6 +82,7 @@ class Enrollment:
         user = await self.directory.get_user(principal.user_id)
         if user is None:
             raise InvalidToken("the user no longer exists")
+        await self.require_second_factor_if_enrolled(principal)
         challenge_id = new_challenge_id()
         if factor_type == "otp":
             secret = totp.new_secret()
@@ -129,6 +131,12 @@ class Enrollment:
             done = await self.sessions.complete(factor.user_id, login, verdict.challenge.factors[0], now)
             body |= done.to_plain()
         return body
+
+    async def require_second_factor_if_enrolled(self, principal: Principal) -> None:
+        """A user with factors changes them only from a login that used one: a stolen password
+        alone must not be enough to add the thief's phone."""
+        if principal.login is None and principal.acr != "mfa" and await self.directory.list_factors(principal.user_id):
+            raise InvalidToken("this needs a user token from a login with a second factor")
 
     async def new_recovery_codes(self, user_id: str) -> list[str]:
         """Fresh codes replace all earlier ones; only their hashes are kept."""

@@ -186,3 +186,16 @@ def test_a_challenge_is_bound_to_the_client_that_started_the_login(
     stolen = service.post("/v1/mfa/verify", {"challenge_id": login["challenge_id"], "factor_id": enrolled["otp"],
                                              "code": code, "client_id": "app-2"})
     assert stolen.status_code == 401
+
+
+def test_a_password_only_token_cannot_add_a_factor_to_a_protected_account(
+    service: LoginService, enrolled: dict[str, str]
+) -> None:
+    password_only = service.login(ip=US_IP).json()  # home, known device: no second factor asked
+    assert service.decode(password_only["token"])["acr"] == "pwd"
+    added = service.post("/v1/mfa/enroll", {"factor": "sms", "phone_number": "+14155550199",
+                                            "user_token": password_only["token"]})
+    assert added.status_code == 401
+    assert added.json()["error"] == "invalid_token"
+    codes = service.post("/v1/mfa/recovery-codes", {"user_token": password_only["token"]})
+    assert codes.status_code == 401
