@@ -17,7 +17,7 @@ import phonenumbers
 from engine.clock import Clock
 from engine.config import MfaSettings
 from engine.crypto import Keyring
-from engine.errors import InvalidCode, InvalidRequest, InvalidToken
+from engine.errors import Conflict, InvalidCode, InvalidRequest, InvalidToken
 from engine.factors import recovery, totp
 from engine.flow import Flow, new_challenge_id
 from engine.offers import RECOVERY_FACTOR_ID
@@ -30,6 +30,9 @@ from engine.tokens import InvalidToken as TokenRejected
 from engine.tokens import TokenIssuer
 
 log = logging.getLogger("engine.enrollment")
+
+# Enough for several phones and apps; bounded so that a token holder cannot grow the table.
+MAX_FACTORS_PER_USER = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,7 @@ class Enrollment:
         if user is None:
             raise InvalidToken("the user no longer exists")
         await self.require_second_factor_if_enrolled(principal)
+        await self._make_room(user.user_id)
         challenge_id = new_challenge_id()
         if factor_type == "otp":
             secret = totp.new_secret()
@@ -99,6 +103,15 @@ class Enrollment:
                                         ip or (principal.login or {}).get("ip"), now)
         return {"enrollment_id": challenge_id, "factor": "sms", "factor_id": factor.factor_id,
                 "phone": mask_phone(phone), "expires_in": self.mfa.challenge_ttl_seconds}
+
+    async def _make_room(self, user_id: str) -> None:
+        """One enrollment at a time: an unfinished one is dropped when the next starts."""
+        factors = await self.directory.list_factors(user_id, include_pending=True)
+        for factor in factors:
+            if factor.status == "pending":
+                await self.directory.delete_factor(user_id, factor.factor_id)
+        if sum(factor.status == "active" for factor in factors) >= MAX_FACTORS_PER_USER:
+            raise Conflict(f"at most {MAX_FACTORS_PER_USER} factors per user; remove one first", field="factor")
 
     async def _open(self, challenge_id: str, principal: Principal, factor_id: str, factor_type: str,
                     timestamp: float) -> None:

@@ -199,3 +199,18 @@ def test_a_password_only_token_cannot_add_a_factor_to_a_protected_account(
     assert added.json()["error"] == "invalid_token"
     codes = service.post("/v1/mfa/recovery-codes", {"user_token": password_only["token"]})
     assert codes.status_code == 401
+
+
+def test_starting_an_enrollment_drops_an_unfinished_one(service: LoginService, enrolled: dict[str, str]) -> None:
+    token = service.login(ip=DE_IP).json()
+    code = totp_now(enrolled["secret"], service.clock.now())
+    user_token = service.post("/v1/mfa/verify", {"challenge_id": token["challenge_id"], "factor_id": enrolled["otp"],
+                                                 "code": code}).json()["token"]
+    first = service.post("/v1/mfa/enroll", {"factor": "otp", "user_token": user_token}).json()
+    second = service.post("/v1/mfa/enroll", {"factor": "otp", "user_token": user_token}).json()
+    stale = service.post("/v1/mfa/enroll/confirm", {"enrollment_id": first["enrollment_id"],
+                                                    "code": totp_now(first["secret"], service.clock.now())})
+    assert stale.status_code == 401
+    fresh = service.post("/v1/mfa/enroll/confirm", {"enrollment_id": second["enrollment_id"],
+                                                    "code": totp_now(second["secret"], service.clock.now())})
+    assert fresh.status_code == 200
