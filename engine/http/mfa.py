@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,7 +16,7 @@ from engine.http.render import json_response
 from engine.services import Services
 
 
-async def _body(request: Request, check: schema.Check) -> tuple[Services, dict]:  # type: ignore[type-arg]
+async def _body(request: Request, check: schema.Check) -> tuple[Services, dict[str, Any]]:
     services: Services = request.app.state.services
     require_bearer(request, services.api_keys)
     return services, schema.parse(check, await read_json(request, services.settings.http.max_body_bytes))

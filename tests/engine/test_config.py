@@ -134,10 +134,10 @@ def test_an_unreadable_config_file_is_reported(tmp_path: Path) -> None:
         ("mfa: {lockout_threshold: 500}\n", "mfa.lockout_threshold: must be 1..100"),
         ("environment: production\napi: {keys: [prod-key-0123456789abcdef]}\n",
          "sms.gateway: the console gateway only prints codes; refused in production"),
-        (f"environment: production\napi: {{keys: [prod-key-0123456789abcdef]}}\n"
+        ("environment: production\napi: {keys: [prod-key-0123456789abcdef]}\n"
          "sms: {gateway: console, allow_console_outside_development: true}\n",
          "secrets.key: production needs a key"),
-        (f"environment: production\napi: {{keys: [prod-key-0123456789abcdef]}}\n"
+        ("environment: production\napi: {keys: [prod-key-0123456789abcdef]}\n"
          "admin: {token: demo-admin-token-change-me-0123456789}\n", "admin.token: the demo token"),
     ],
 )
