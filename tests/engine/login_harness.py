@@ -26,7 +26,9 @@ from tests.conftest import LoopThread
 from tests.engine.asgi import ServiceClient
 from tests.engine.service import DE_IP, SIGNING_KEY, US_IP, admin_auth, auth, make_settings
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+# A dedicated database, flushed around each test; TEST_LOGIN_REDIS_URL lets parallel runs
+# (two checkouts, two developers) keep out of each other's way.
+REDIS_URL = os.environ.get("TEST_LOGIN_REDIS_URL", "redis://127.0.0.1:6379/14")
 START = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
 
 
