@@ -65,7 +65,7 @@ class RuleBinding:
         self.args = (self.user, self.context)
         self.failed_rules: list[str] = []
 
-    def checkpoint(self) -> object:
+    def checkpoint(self, meta: Mapping[str, Any]) -> object:
         """Called before each rule: the state to return to if it fails. Each rule gets its own
         add_factor budget, so a long pipeline of ordinary rules never runs out."""
         object.__setattr__(self.context.multifactor, "_calls", 0)

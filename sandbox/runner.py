@@ -37,7 +37,9 @@ class Binding(Protocol):
     @property
     def args(self) -> tuple[object, ...]: ...
 
-    def checkpoint(self) -> object: ...
+    def checkpoint(self, meta: Mapping[str, Any]) -> object:
+        """Called before each program runs (`meta` is its opaque metadata): the state to
+        return to if it fails."""
 
     def restore(self, checkpoint: object) -> None: ...
 
@@ -198,7 +200,7 @@ def run_programs(
             break
         if progress is not None:
             progress(index, RUNNING)
-        saved = checkpoint()
+        saved = checkpoint(program.meta)
         started = clock()
         deadline = started + rule_timeout
         budget.start(deadline if deadline < pipeline_deadline else pipeline_deadline)

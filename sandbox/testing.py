@@ -40,7 +40,7 @@ class ScratchBinding:
         self.args = (freeze(payload.get("input", {})), self.out)
         self.failures: list[Any] = []
 
-    def checkpoint(self) -> object:
+    def checkpoint(self, meta: Mapping[str, Any]) -> object:
         return dict(self.out._values)
 
     def restore(self, checkpoint: object) -> None:
