@@ -4,6 +4,12 @@ A factor is created `pending` and becomes `active` only after the user proves po
 with a correct code. Enrollment happens inside a login (an enrollment token from
 `mfa_enrollment_required`; confirming finishes the login) or self-service (a user token).
 The first factor a user enrolls comes with recovery codes, shown once, stored hashed.
+
+A user who has a second factor (an active factor or unused recovery codes) changes factors
+only with the authority of a login that passed one: a user token with `acr=mfa`, or an
+enrollment token whose login records a passed factor. This is checked when the authority is
+used (starting and confirming), not only when it was issued: the user may have gained a
+factor in between.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from engine.errors import Conflict, InvalidCode, InvalidRequest, InvalidToken
 from engine.factors import recovery, totp
 from engine.flow import Flow, new_challenge_id
 from engine.offers import RECOVERY_FACTOR_ID
-from engine.sessions import Sessions
+from engine.sessions import Sessions, passed_a_factor
 from engine.signals import mask_phone
 from engine.sms.sender import SmsSender
 from engine.stores.challenges import Challenge, ChallengeFactor, ChallengeStore
@@ -43,6 +49,11 @@ class Principal:
     client_id: str
     login: dict[str, Any] | None
     acr: str = "pwd"  # of the user token: "mfa" when its login used a second factor
+
+    @property
+    def passed_a_factor(self) -> bool:
+        """Whether the login behind this authority passed a second factor."""
+        return passed_a_factor(self.login) if self.login is not None else self.acr == "mfa"
 
 
 class Enrollment:
@@ -117,7 +128,7 @@ class Enrollment:
                     timestamp: float) -> None:
         challenge = Challenge(challenge_id, "enroll", principal.user_id, principal.client_id,
                               (ChallengeFactor(factor_id, factor_type),), timestamp + self.mfa.challenge_ttl_seconds,
-                              data={"login": principal.login})
+                              data={"login": principal.login, "passed_a_factor": principal.passed_a_factor})
         await self.store.create(challenge, timestamp)
 
     async def confirm(self, enrollment_id: str, code: str) -> dict[str, Any]:
@@ -129,6 +140,9 @@ class Enrollment:
             factor = await self.directory.get_factor(pending.factors[0].factor_id)
         if pending is None or factor is None or factor.status != "pending":
             raise InvalidCode("the code is wrong or the enrollment is no longer valid")
+        if not pending.data.get("passed_a_factor") and await self.has_second_factor(factor.user_id):
+            # The user gained a factor since this enrollment started on a password alone.
+            raise InvalidToken("this user has a second factor now: pass it in a login first")
         attempt = await self.flow.code_attempt(enrollment_id, factor, code, timestamp)
         verdict = await self.store.verify(attempt, timestamp)
         if verdict.status != "ok" or verdict.challenge is None:
@@ -148,8 +162,16 @@ class Enrollment:
     async def require_second_factor_if_enrolled(self, principal: Principal) -> None:
         """A user with factors changes them only from a login that used one: a stolen password
         alone must not be enough to add the thief's phone."""
-        if principal.login is None and principal.acr != "mfa" and await self.directory.list_factors(principal.user_id):
+        if principal.passed_a_factor or not await self.has_second_factor(principal.user_id):
+            return
+        if principal.login is None:
             raise InvalidToken("this needs a user token from a login with a second factor")
+        raise InvalidToken("this user has a second factor: pass it in a login first")
+
+    async def has_second_factor(self, user_id: str) -> bool:
+        """An active factor or an unused recovery code: either proves the user, so either
+        must be passed before the factors change."""
+        return bool(await self.directory.list_factors(user_id)) or await self.directory.recovery_codes_left(user_id) > 0
 
     async def new_recovery_codes(self, user_id: str) -> list[str]:
         """Fresh codes replace all earlier ones; only their hashes are kept."""

@@ -7,7 +7,13 @@
       policy.decide(outcome, enrolled, mfa)          allow | mfa | deny
       -> Authenticated | MfaRequired (a challenge in the store) | EnrollmentRequired
     challenge(challenge_id, factor_id)               SMS: a code generated, hashed, stored, sent
-    verify(challenge_id, factor_id, code)            one atomic store step -> Authenticated
+    verify(challenge_id, factor_id, code)            one atomic store step -> Authenticated, or, when
+                                                     the requirement is a type the user lacks
+                                                     (`verify_then_enroll`), EnrollmentRequired bound
+                                                     to this verified login
+
+A user who has a factor is never handed an enrollment token on the password alone: the
+token a login issues to such a user always records (in its `amr`) the factor passed first.
 """
 
 from __future__ import annotations
@@ -35,9 +41,9 @@ from engine.factors import recovery, sms, totp
 from engine.geo import GeoLocator
 from engine.passwords import PasswordHasher
 from engine.pipeline import Evaluation, Pipeline
-from engine.sessions import Authenticated, Sessions, login_data
+from engine.sessions import Authenticated, Sessions, after_factor, login_data
 from engine.sms.sender import SmsSender
-from engine.stores.challenges import Attempt, Challenge, ChallengeStore
+from engine.stores.challenges import Attempt, Challenge, ChallengeFactor, ChallengeStore
 from engine.stores.directory import FactorRecord, UserDirectory, UserRecord
 from sandbox import errors as sandbox_errors
 
@@ -166,21 +172,41 @@ class Flow:
         if locked:
             raise TooManyAttempts(locked, "the second factor is locked after too many failures")
         if decision.enrollment_required:
-            return await self._require_enrollment(user, request.client_id, data, timestamp)
+            allowed = tuple(name for name in self.mfa.factors if name != offers.RECOVERY_FACTOR_ID)
+            return await self._require_enrollment(user.user_id, request.client_id, data, timestamp, allowed)
+        if decision.enroll_after:
+            data["enroll_after"] = list(decision.enroll_after)
         arranged = tuple(offers.arrange(decision.factors, factors))
-        challenge = Challenge(new_challenge_id(), "login", user.user_id, request.client_id,
+        return await self._require_factor(user.user_id, request.client_id, arranged, decision.default_source,
+                                          data, timestamp)
+
+    async def _require_factor(self, user_id: str, client_id: str, arranged: tuple[offers.Offer, ...],
+                              default_source: str | None, data: dict[str, Any], timestamp: float) -> MfaRequired:
+        challenge = Challenge(new_challenge_id(), "login", user_id, client_id,
                               tuple(offer.factor for offer in arranged), timestamp + self.mfa.challenge_ttl_seconds,
                               data=data)
         await self.store.create(challenge, timestamp)
-        return MfaRequired(challenge.challenge_id, self.mfa.challenge_ttl_seconds, arranged, decision.default_source)
+        return MfaRequired(challenge.challenge_id, self.mfa.challenge_ttl_seconds, arranged, default_source)
 
-    async def _require_enrollment(self, user: UserRecord, client_id: str, data: dict[str, Any],
-                                  timestamp: float) -> EnrollmentRequired:
-        allowed = tuple(name for name in self.mfa.factors if name != offers.RECOVERY_FACTOR_ID)
-        token = Challenge(new_challenge_id(), "enrollment", user.user_id, client_id, (),
+    async def _require_enrollment(self, user_id: str, client_id: str, data: dict[str, Any], timestamp: float,
+                                  allowed: tuple[str, ...]) -> EnrollmentRequired:
+        token = Challenge(new_challenge_id(), "enrollment", user_id, client_id, (),
                           timestamp + self.mfa.challenge_ttl_seconds, data=data)
         await self.store.create(token, timestamp)
         return EnrollmentRequired(token.challenge_id, self.mfa.challenge_ttl_seconds, allowed)
+
+    async def _after_existing_factor(self, challenge: Challenge, passed: ChallengeFactor,
+                                     timestamp: float) -> MfaRequired | EnrollmentRequired:
+        """The user passed one of their factors; the requirement is a type they lacked at login.
+        If they have enrolled it since (another session), ask for it; else, and only now, let
+        them enroll it, with a token whose login records the factor just passed."""
+        data = after_factor(challenge.data, passed)
+        wanted = tuple(data.pop("enroll_after"))
+        arranged = tuple(offers.arrange(wanted, await self.directory.list_factors(challenge.user_id)))
+        if arranged:
+            return await self._require_factor(challenge.user_id, challenge.client_id, arranged, "config", data,
+                                              timestamp)
+        return await self._require_enrollment(challenge.user_id, challenge.client_id, data, timestamp, wanted)
 
     async def challenge(self, challenge_id: str, factor_id: str, ip: str | None,
                         client_id: str | None = None) -> ChallengeStarted:
@@ -200,7 +226,7 @@ class Flow:
         return ChallengeStarted(factor_id, "sms", sent=True)
 
     async def verify(self, challenge_id: str, factor_id: str, code: str,
-                     client_id: str | None = None) -> Authenticated:
+                     client_id: str | None = None) -> Authenticated | MfaRequired | EnrollmentRequired:
         """`client_id`, when given, must be the client the login started for: a challenge
         finished by another client is consumed and refused."""
         now = self.clock.now()
@@ -221,6 +247,8 @@ class Flow:
             raise InvalidCode("the code is wrong or the challenge is no longer valid")
         offered = _offered(verdict.challenge, factor_id)
         log.info("verify_succeeded user_id=%s factor_type=%s", verdict.challenge.user_id, attempt.factor_type)
+        if verdict.challenge.data.get("enroll_after"):
+            return await self._after_existing_factor(verdict.challenge, offered, timestamp)
         return await self.sessions.complete(verdict.challenge.user_id, verdict.challenge.data, offered, now)
 
     async def code_attempt(self, challenge_id: str, factor: FactorRecord, code: str, timestamp: float) -> Attempt:

@@ -5,6 +5,11 @@ the user's preferred order (their enrolled factors as given), and a rule's `add_
 calls. Factors not enabled in config, or not enrolled by the user when enrollment is
 known, are dropped. When a second factor is required and none remains, the answer asks
 for enrollment (or denies, by `mfa.when_no_factor`): never a login without the factor.
+
+A user who already has a factor never enrolls another on the strength of the password
+alone: when what is required is a type they lack, they first pass one of the factors they
+have (`verify_then_enroll`), or are denied (`no_usable_factor`) when none of theirs is
+usable. `mfa.when_no_factor` is only for users who have no factor at all.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.config import MfaSettings
+from engine.offers import RECOVERY_FACTOR_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +29,9 @@ class Decision:
     factors: tuple[str, ...] = ()
     default_source: str | None = None  # "rule" | "user" | "config": the layer that chose factors[0]
     enrollment_required: bool = False
+    # With "verify_then_enroll": the types the user may enroll once they have passed one of
+    # `factors` (their own) in this login; the requirement asks for one of these.
+    enroll_after: tuple[str, ...] = ()
 
     def factors_plain(self) -> list[dict[str, Any]]:
         return [{"type": name, "default": index == 0} for index, name in enumerate(self.factors)]
@@ -37,11 +46,24 @@ def decide(outcome: dict[str, Any], enrolled: Sequence[str] | None, settings: Mf
     ordered, source = order_factors(outcome["factors"], enrolled, settings.factors)
     if outcome["provider"] != "any":
         ordered = [name for name in ordered if name == outcome["provider"]]
-    if not ordered:
-        if settings.when_no_factor == "deny":
-            return Decision("deny", "no_enrolled_factor")
-        return Decision("mfa", "enrollment_required", enrollment_required=True)
-    return Decision("mfa", "rule_requires_mfa", tuple(ordered), source)
+    if ordered:
+        return Decision("mfa", "rule_requires_mfa", tuple(ordered), source)
+    if enrolled:
+        return _verify_then_enroll(outcome, enrolled, settings)
+    if settings.when_no_factor == "deny":
+        return Decision("deny", "no_enrolled_factor")
+    return Decision("mfa", "enrollment_required", enrollment_required=True)
+
+
+def _verify_then_enroll(outcome: dict[str, Any], enrolled: Sequence[str], settings: MfaSettings) -> Decision:
+    """The user has factors, none of the required type: enrolling one on the password alone
+    would let a password thief add their own, so the user passes one of theirs first."""
+    existing, source = order_factors(outcome["factors"], enrolled, settings.factors)
+    enrollable = tuple(name for name in settings.factors
+                       if name != RECOVERY_FACTOR_ID and outcome["provider"] in ("any", name))
+    if not existing or not enrollable:
+        return Decision("deny", "no_usable_factor")
+    return Decision("mfa", "verify_then_enroll", tuple(existing), source, enroll_after=enrollable)
 
 
 def order_factors(

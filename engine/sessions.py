@@ -25,11 +25,24 @@ class Authenticated:
                 "expires_in": self.expires_in, "amr": list(self.amr)}
 
 
+PASSWORD_METHOD = "pwd"
+
+
 def login_data(auth_time: int, claims: Mapping[str, Any], device_id: str | None, country: str | None,
                ip: str | None) -> dict[str, Any]:
     """What a challenge carries from the password step to the end of the login."""
-    return {"amr": ["pwd"], "auth_time": auth_time, "claims": dict(claims), "device_id": device_id,
+    return {"amr": [PASSWORD_METHOD], "auth_time": auth_time, "claims": dict(claims), "device_id": device_id,
             "country": country, "ip": ip}
+
+
+def after_factor(login: Mapping[str, Any], factor: ChallengeFactor) -> dict[str, Any]:
+    """The login's data once `factor` has been passed: its type joins the methods (amr)."""
+    return {**login, "amr": [*login["amr"], factor.type]}
+
+
+def passed_a_factor(login: Mapping[str, Any]) -> bool:
+    """Whether this login has passed a second factor, not just the password."""
+    return any(method != PASSWORD_METHOD for method in login.get("amr") or ())
 
 
 class Sessions:
@@ -40,7 +53,7 @@ class Sessions:
 
     async def complete(self, user_id: str, data: Mapping[str, Any], factor: ChallengeFactor | None,
                        now: datetime) -> Authenticated:
-        amr = [*data["amr"], factor.type] if factor is not None else list(data["amr"])
+        amr = list(after_factor(data, factor)["amr"] if factor is not None else data["amr"])
         # acr names the assurance reached: a password alone, or a password and a second factor.
         acr = "mfa" if len(amr) > 1 else "pwd"
         token = self.tokens.issue(user_id, amr, acr, int(data["auth_time"]), data.get("claims") or {},

@@ -28,6 +28,7 @@ async def evaluate(request: Request) -> Response:
         "factors": decision.factors_plain(),
         "default_factor_source": decision.default_source,
         "enrollment_required": decision.enrollment_required,
+        "enroll_after": list(decision.enroll_after),
         "claims": evaluation.outcome["claims"] if decision.decision != "deny" else {},
         "rule_set": {"version": evaluation.version},
         "trace": [trace.to_plain() for trace in evaluation.trace],

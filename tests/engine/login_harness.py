@@ -93,6 +93,19 @@ class LoginService:
         self.clock.advance(30)  # the next TOTP code must come from a later time step (replay)
         return {**done.json(), "secret": started["secret"], "factor_id": started["factor_id"]}
 
+    def first_login_enrolling_sms(self, username: str = "alice", phone: str = "+14155550123") -> dict[str, Any]:
+        """A first login that enrolls a phone: the user ends with an SMS factor and recovery codes."""
+        login = self.login(username).json()
+        assert login["status"] == "mfa_enrollment_required", login
+        started = self.post("/v1/mfa/enroll", {"factor": "sms", "phone_number": phone,
+                                               "enrollment_token": login["enrollment_token"]})
+        assert started.status_code == 200, started.text
+        done = self.post("/v1/mfa/enroll/confirm", {"enrollment_id": started.json()["enrollment_id"],
+                                                    "code": self.sms.last_code_for(phone)})
+        assert done.status_code == 200, done.text
+        self.sms.messages.clear()
+        return {**done.json(), "factor_id": started.json()["factor_id"]}
+
     def enroll_sms(self, user_token: str, phone: str = "+14155550123") -> tuple[str, dict[str, Any]]:
         started = self.post("/v1/mfa/enroll", {"factor": "sms", "phone_number": phone, "user_token": user_token})
         assert started.status_code == 200, started.text

@@ -45,3 +45,37 @@ def test_required_mfa_with_no_usable_factor_asks_for_enrollment_or_denies() -> N
     assert (enroll.decision, enroll.enrollment_required) == ("mfa", True)
     deny = decide(outcome(), [], MfaSettings(when_no_factor="deny"))
     assert (deny.decision, deny.reason) == ("deny", "no_enrolled_factor")
+
+
+# A user who has a factor never enrolls another before passing one (issue 6, item 2).
+
+def test_a_user_lacking_the_required_type_passes_an_existing_factor_before_enrolling_it() -> None:
+    decision = decide(outcome(provider="otp", factors=["otp"]), ["sms", "recovery"], MfaSettings())
+    assert (decision.decision, decision.reason) == ("mfa", "verify_then_enroll")
+    assert decision.factors == ("sms", "recovery")
+    assert decision.default_source == "user"
+    assert decision.enrollment_required is False
+    assert decision.enroll_after == ("otp",)
+
+
+def test_a_type_dropped_from_config_is_enrolled_only_after_passing_an_existing_factor() -> None:
+    decision = decide(outcome(), ["sms", "recovery"], MfaSettings(factors=("otp", "sms")))
+    assert (decision.decision, decision.factors, decision.enroll_after) == ("mfa", ("sms",), ())
+    dropped = decide(outcome(), ["sms"], MfaSettings(factors=("otp", "recovery")))
+    assert (dropped.decision, dropped.reason) == ("deny", "no_usable_factor")
+
+
+def test_a_user_whose_factors_are_all_disabled_in_config_is_denied() -> None:
+    decision = decide(outcome(provider="otp"), ["sms", "recovery"], MfaSettings(factors=("otp",)))
+    assert (decision.decision, decision.reason) == ("deny", "no_usable_factor")
+
+
+def test_when_no_factor_deny_does_not_apply_to_a_user_who_has_one() -> None:
+    decision = decide(outcome(provider="otp"), ["sms"], MfaSettings(when_no_factor="deny"))
+    assert (decision.decision, decision.factors, decision.enroll_after) == ("mfa", ("sms",), ("otp",))
+
+
+def test_a_requirement_no_enrollment_can_meet_is_denied_for_a_user_with_factors() -> None:
+    # Recovery codes come with the first factor; they cannot be enrolled on their own.
+    decision = decide(outcome(provider="recovery"), ["sms"], MfaSettings())
+    assert (decision.decision, decision.reason) == ("deny", "no_usable_factor")
