@@ -9,9 +9,14 @@ RestrictedPython does the heavy lifting; `_RulePolicy` narrows it further:
 - `*`, `**` and `<<` go through `_mul_`, `_pow_` and `_lshift_`, which refuse results
   larger than the limits (`'a' * 10**10` fails before it allocates); `%` goes through
   `_mod_`, which refuses printf-style string formatting (its widths allocate);
-- f-string format specs are literal text with small numbers, for the same reason;
+- f-string format specs are literal text with small numbers, for the same reason, and every
+  f-string field goes through `_format_`, which gives objects neutral text (no addresses)
+  and bounds date formats;
 - a bare `except:` becomes `except Exception:`, and `return`, `break`, `continue` and
-  `yield` cannot leave a `finally:` block, so budget errors cannot be swallowed.
+  `yield` cannot leave a `finally:` block, so budget errors cannot be swallowed;
+- `yield` cannot stand inside a `try` that has a `finally:`: a generator suspended there
+  runs its `finally:` block when it is collected, which may be during a later evaluation,
+  outside that rule's trace, checkpoint and budget.
 """
 
 from __future__ import annotations
@@ -169,6 +174,15 @@ def _finally_escapes(node: ast.AST, in_loop: bool) -> Iterable[ast.AST]:
             yield from _finally_escapes(nested, in_loop)
 
 
+def _suspends(node: ast.AST) -> Iterable[ast.AST]:
+    """`yield` statements in `node`'s own scope (nested functions are their own scopes)."""
+    if isinstance(node, (ast.Yield, ast.YieldFrom)):
+        yield node
+    elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+        for nested in ast.iter_child_nodes(node):
+            yield from _suspends(nested)
+
+
 def _tick_call() -> ast.Expr:
     return ast.Expr(ast.Call(func=ast.Name("_tick_", ast.Load()), args=[], keywords=[]))
 
@@ -229,18 +243,31 @@ class _RulePolicy(RestrictingNodeTransformer):
             for escape in _finally_escapes(statement, in_loop=False):
                 name = type(escape).__name__.lower().replace("yieldfrom", "yield from")
                 self.error(escape, f'"{name}" cannot leave a finally block in rules.')
+        if node.finalbody:
+            guarded: tuple[ast.AST, ...] = (*node.body, *node.handlers, *node.orelse)
+            for part in guarded:
+                for suspension in _suspends(part):
+                    self.error(suspension, '"yield" inside a try block with a finally clause is not allowed in '
+                                           "rules: the finally block would run when the generator is collected.")
         return cast(ast.AST, super().visit_Try(node))
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
         spec = node.format_spec
+        spec_text = ""
         if isinstance(spec, ast.JoinedStr):
             if not all(isinstance(part, ast.Constant) for part in spec.values):
                 self.error(node, "Format specs in f-strings must be literal text in rules.")
-            elif any(len(number.lstrip("0")) > _MAX_FORMAT_DIGITS
-                     for part in spec.values for number in re.findall(r"\d+", str(cast(ast.Constant, part).value))):
+                return node
+            spec_text = "".join(str(cast(ast.Constant, part).value) for part in spec.values)
+            if any(len(number.lstrip("0")) > _MAX_FORMAT_DIGITS for number in re.findall(r"\d+", spec_text)):
                 self.error(node, f"Format widths and precisions over {_MAX_FORMAT_DIGITS} digits "
                                  "are not allowed in rules.")
-        return cast(ast.AST, super().visit_FormattedValue(node))
+        node = cast(ast.FormattedValue, super().visit_FormattedValue(node))
+        # f"{value!r:>10}" becomes f"{_format_(value, ord('r'), '>10')}": the guard renders it.
+        field = ast.Call(func=ast.Name("_format_", ast.Load()),
+                         args=[node.value, ast.Constant(node.conversion), ast.Constant(spec_text)], keywords=[])
+        return ast.copy_location(ast.FormattedValue(value=ast.copy_location(field, node.value), conversion=-1,
+                                                    format_spec=None), node)
 
     def visit_For(self, node: ast.For) -> ast.AST:
         node = cast(ast.For, super().visit_For(node))

@@ -2,17 +2,21 @@
 
 RestrictedPython rewrites `a.b` to `_getattr_(a, "b")`, `a[k]` to `_getitem_(a, k)`,
 `for x in y` to `for x in _getiter_(y)`, `a[k] = v` and `a.b = v` to `_write_(a)...`;
-our compiler adds `_tick_()`, `_mul_`, `_pow_`, `_lshift_` and `_mod_`. This module implements them
+our compiler adds `_tick_()`, `_mul_`, `_pow_`, `_lshift_`, `_mod_` and `_format_` (every
+f-string field). This module implements them
 from the tables in ledger.py plus the host's AccessPolicy, and keeps them lean: they run
 on every attribute access of every rule.
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
+import ipaddress
 import importlib
 import itertools
 import operator
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,8 +24,9 @@ from typing import Any
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
-from sandbox import ledger
+from sandbox import facades, ledger, text
 from sandbox.errors import SizeExceeded
+from sandbox.facades import Facade
 from sandbox.limits import Limits
 
 
@@ -40,19 +45,6 @@ class AccessPolicy:
     writable: frozenset[type] = frozenset()
 
 
-class Facade:
-    """A module stand-in: only the members the ledger lists, read-only."""
-
-    __slots__ = ("name", "members")
-
-    def __init__(self, name: str, members: Mapping[str, object]) -> None:
-        self.name = name
-        self.members = MappingProxyType(dict(members))
-
-    def __repr__(self) -> str:
-        return f"<module {self.name}>"
-
-
 class Guards:
     """Guard functions bound to one host policy and one set of limits.
 
@@ -65,10 +57,21 @@ class Guards:
         self._subscriptable = ledger.SUBSCRIPTABLE | policy.subscriptable
         self._iterable = ledger.ITERABLE | policy.iterable
         self._writable = ledger.RULE_OWNED_CONTAINERS | policy.writable
+        # Methods whose result can outgrow the limits in one C call, by (type, name); on
+        # instances they are bound to the instance, on classes they are taken as they are.
         self._bounded_methods: dict[tuple[type, str], Callable[..., Any]] = {
             (str, "join"): self._join,
             (str, "replace"): self._replace,
+            **{(kind, "strftime"): _strftime for kind in (datetime.datetime, datetime.date, datetime.time)},
+            (datetime.datetime, "strptime"): _strptime,
         }
+        self._bounded_class_methods: dict[tuple[type, str], Callable[..., Any]] = {
+            **{(kind, "strftime"): functools.partial(_strftime_of, kind)
+               for kind in (datetime.datetime, datetime.date, datetime.time)},
+            (datetime.datetime, "strptime"): functools.partial(_strptime, datetime.datetime),
+        }
+        # Reprs that are neutral by contract: the host's own types, and the facades.
+        self._safe_repr = frozenset(policy.readable) | {Facade}
         self.builtins = self._build_builtins()
         self.getattr = self._make_getattr()
         self.static_globals: dict[str, object] = {
@@ -86,6 +89,7 @@ class Guards:
             "_pow_": self.pow,
             "_lshift_": self.lshift,
             "_mod_": self.mod,
+            "_format_": self.format_field,
             **{name: Facade(name, members) for name, members in ledger.MODULE_MEMBERS.items()},
         }
 
@@ -119,11 +123,18 @@ class Guards:
             if name in members:
                 return members[name]
             raise AttributeError(f"module {obj.name} has no member {name!r} available to rules")  # type: ignore[attr-defined]
+        stands_for = self._stands_for.get(id(obj))
+        if stands_for is not None:  # `str.lower`: the guarded constructor stands for its class
+            obj, kind = stands_for, type
         if kind is type:
             allowed = ledger.CLASS_ATTRIBUTES.get(obj, frozenset())  # type: ignore[call-overload]
+            if name in allowed and (obj, name) in self._bounded_class_methods:
+                return self._bounded_class_methods[(obj, name)]  # type: ignore[index]
         else:
             allowed = self._attributes.get(kind)
             if allowed is None and isinstance(obj, BaseException):
+                if name == "args":  # messages the interpreter wrote may carry object addresses
+                    return text.exception_args(obj)
                 allowed = ledger.EXCEPTION_ATTRIBUTES
         if allowed is None or name not in allowed:
             # The message names the type, never the object: no oracle, no leaked repr.
@@ -149,7 +160,8 @@ class Guards:
     def write(self, obj: Any) -> Any:
         if type(obj) in self._writable:
             return obj
-        raise TypeError(f"'{type(obj).__name__}' object is read-only for rules")
+        kind = type if id(obj) in self._stands_for else type(obj)
+        raise TypeError(f"'{kind.__name__}' object is read-only for rules")
 
     # -- size guards -------------------------------------------------------------------
 
@@ -196,6 +208,28 @@ class Guards:
         if type(left) is str:
             raise TypeError("%-formatting of strings is not available to rules; use an f-string")
         return left % right
+
+    # -- text --------------------------------------------------------------------------
+
+    def neutral_repr(self, obj: object) -> str:
+        return text.describe(obj, self.limits.max_string_length, self._safe_repr)
+
+    def neutral_str(self, obj: object = "", *args: object) -> str:
+        if args:
+            raise TypeError("str() takes one argument in rules (bytes are not available)")
+        return text.display(obj, self.limits.max_string_length, self._safe_repr)
+
+    def format_field(self, value: object, conversion: int, spec: str) -> str:
+        """One f-string field, `f"{value!conversion:spec}"`: neutral text, bounded specs."""
+        if conversion == _CONVERSION_REPR:
+            value = self.neutral_repr(value)
+        elif conversion == _CONVERSION_ASCII:
+            value = ascii(self.neutral_repr(value))[1:-1]
+        elif conversion == _CONVERSION_STR or type(value) not in _FORMATTABLE:
+            value = self.neutral_str(value)
+        elif spec and type(value) in _TIMES:
+            _check_time_format(spec)  # a date's format spec is a strftime format
+        return format(value, spec)
 
     def inplacevar(self, op: str, target: Any, value: Any) -> Any:
         return self._inplace[op](target, value)
@@ -248,6 +282,8 @@ class Guards:
             pow=self.pow,
             round=self._round,
             isinstance=self._isinstance,
+            repr=self.neutral_repr,
+            str=self.neutral_str,
             __import__=_internal_import,
         )
         return table
@@ -287,7 +323,52 @@ class Guards:
         return {
             id(b["list"]): (list,), id(b["tuple"]): (tuple,), id(b["set"]): (set,),
             id(b["frozenset"]): (frozenset,), id(b["dict"]): (dict, MappingProxyType), id(b["range"]): (range,),
+            id(b["str"]): (str,), **{id(stand_in): (kind,) for stand_in, kind in facades.STANDS_FOR.items()},
         }
+
+    @functools.cached_property
+    def _stands_for(self) -> dict[int, type]:
+        return {key: kinds[0] for key, kinds in self._types_for.items()}
+
+
+_CONVERSION_STR, _CONVERSION_REPR, _CONVERSION_ASCII = ord("s"), ord("r"), ord("a")
+_TIMES = frozenset({datetime.datetime, datetime.date, datetime.time})
+# Values an f-string formats with their own spec; anything else is formatted as its str().
+_FORMATTABLE = frozenset({str, int, float, bool, datetime.timedelta, datetime.timezone, type(None)} | _TIMES
+                         | {ipaddress.IPv4Address, ipaddress.IPv6Address})
+# strftime passes widths to the C library: "%999Y" is 999 characters, and twenty thousand
+# of them are twenty million from one call (and 150 ms past any budget check).
+MAX_TIME_FORMAT = 256
+MAX_TIME_WIDTH_DIGITS = 2
+_TIME_DIRECTIVE = re.compile(r"%[-_0^#]*([0-9]*)")
+
+
+def _check_time_format(spec: object) -> str:
+    if type(spec) is not str:
+        raise TypeError("a date format must be a string")
+    if len(spec) > MAX_TIME_FORMAT:
+        raise ValueError(f"date formats are at most {MAX_TIME_FORMAT} characters in rules")
+    if "%" in spec:
+        for directive in _TIME_DIRECTIVE.finditer(spec.replace("%%", "")):
+            if len(directive.group(1)) > MAX_TIME_WIDTH_DIGITS:
+                raise ValueError(f"date format widths are at most {MAX_TIME_WIDTH_DIGITS} digits in rules")
+    return spec
+
+
+def _strftime(when: Any, spec: object) -> str:
+    return str(when.strftime(_check_time_format(spec)))
+
+
+def _strftime_of(kind: type, when: object, spec: object) -> str:
+    if type(when) is not kind:
+        raise TypeError(f"strftime needs a {kind.__name__}")
+    return _strftime(when, spec)
+
+
+def _strptime(owner: Any, value: object, spec: object) -> Any:
+    if type(value) is not str or len(value) > MAX_TIME_FORMAT:
+        raise ValueError(f"strptime parses strings of at most {MAX_TIME_FORMAT} characters in rules")
+    return datetime.datetime.strptime(value, _check_time_format(spec))
 
 
 _INTEGERS = frozenset({int, bool})

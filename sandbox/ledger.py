@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import math
 import re
 import types
+
+from sandbox import facades
 
 # -- builtins -------------------------------------------------------------------------
 
@@ -106,36 +107,40 @@ INTERNAL_IMPORTS: dict[str, str] = {
 
 # -- modules --------------------------------------------------------------------------
 
-# Modules are never imported by rules; these facades are pre-bound global names.
+# Modules are never imported by rules: the facades in facades.py are pre-bound global names,
+# stand-ins with strict argument types that share no cache with the standard library.
 # `random` is absent (rules must be deterministic and secrets come from `secrets` in the
 # host), and so is `string` (string.Formatter resolves fields by attribute traversal).
-MODULE_MEMBERS: dict[str, dict[str, object]] = {
-    "re": {
-        name: getattr(re, name)
-        for name in ("compile", "escape", "findall", "finditer", "fullmatch", "match", "search", "split",
-                     "IGNORECASE", "I", "MULTILINE", "M", "DOTALL", "S", "VERBOSE", "X",
-                     "ASCII", "A", "error")
-        # left out: sub, subn (see DENIED_ATTRIBUTES)
-    },
-    "math": {
-        name: getattr(math, name)
-        for name in ("acos", "asin", "atan", "atan2", "ceil", "copysign", "cos", "degrees", "e", "exp",
-                     "fabs", "floor", "fmod", "gcd", "hypot", "inf", "isclose", "isfinite", "isinf", "isnan",
-                     "isqrt", "log", "log10", "log2", "nan", "pi", "radians", "sin", "sqrt", "tan", "tau",
-                     "trunc")
-        # left out: factorial, comb, perm (seconds of C time for a small argument),
-        # prod and fsum (consume iterables in C, past the iteration guard)
-    },
-    "datetime": {
-        "datetime": datetime.datetime, "date": datetime.date, "time": datetime.time,
-        "timedelta": datetime.timedelta, "timezone": datetime.timezone, "UTC": datetime.timezone.utc,
-        "MINYEAR": datetime.MINYEAR, "MAXYEAR": datetime.MAXYEAR,
-    },
-    "ipaddress": {
-        name: getattr(ipaddress, name)
-        for name in ("ip_address", "ip_network", "ip_interface", "IPv4Address", "IPv6Address",
-                     "IPv4Network", "IPv6Network", "AddressValueError", "NetmaskValueError")
-    },
+MODULE_MEMBERS: dict[str, dict[str, object]] = facades.MODULES
+
+# Every process-wide cache a rule can reach through the facades, and why it cannot carry
+# anything from one evaluation to the next (DESIGN.md section 8: an evaluation is a function
+# of its own input). tests/sandbox/test_ledger.py finds the lru_caches of these modules and
+# checks that each is listed here.
+STDLIB_CACHES: dict[str, str] = {
+    "re._cache": "never used by rules: the re facade compiles through facades._compiled",
+    "re._compile_repl": "templates of re.sub/Match.expand, which the ledger denies",
+    "facades._compiled": "the facade's own LRU: a hit moves the entry to the front, so whether a "
+                         "pattern is cached depends only on the last 256 distinct patterns, which within "
+                         "one evaluation are its own; the Pattern returned is immutable and has no address",
+    "ipaddress._BaseV4._make_netmask": "IPv4Network._netmask_cache: filled with every int prefix when the "
+                                       "facade loads, and the facade passes only int prefixes: it never changes",
+    "ipaddress._BaseV6._make_netmask": "IPv6Network._netmask_cache: as the IPv4 one",
+    "ipaddress.IPv4Address.is_private": "lru_cache keyed on the (immutable) address, returns a bool that is "
+                                        "a function of the address: a hit and a miss answer alike",
+    "ipaddress.IPv4Address.is_global": "as is_private",
+    "ipaddress.IPv6Address.is_private": "as is_private",
+    "ipaddress.IPv6Address.is_global": "as is_private",
+    "ipaddress._BaseNetwork.broadcast_address": "cached_property on one immutable network; the value is a "
+                                                "function of the network (and shared snapshot networks hold "
+                                                "the same value whoever computed it first)",
+    "ipaddress._BaseNetwork.hostmask": "as broadcast_address",
+    "ipaddress.IPv4Interface.hostmask": "as broadcast_address",
+    "ipaddress.IPv6Interface.hostmask": "as broadcast_address",
+    "_strptime._regex_cache": "format -> compiled regex, at most 5 and then cleared; strptime returns a "
+                              "new datetime either way, and formats are bounded by the guards",
+    "_strptime._TimeRE_cache": "locale tables, rebuilt only when the locale changes, which rules cannot do",
+    "datetime.timezone.utc": "timezone(timedelta(0)) is always the same UTC singleton: constant, not state",
 }
 
 # -- attributes -----------------------------------------------------------------------

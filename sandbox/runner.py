@@ -3,14 +3,14 @@
 Both runners use `run_programs`: the in-process one directly, the worker process inside
 its loop. Each program's module code runs in fresh globals on every evaluation, so
 module-level values, default arguments and closures never carry one evaluation's data
-into the next.
+into the next; the globals are emptied when the program ends, so what it built is freed
+then, not by a garbage collection during someone else's evaluation.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import dis
-import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,9 +19,11 @@ from typing import Any, NamedTuple, Protocol
 
 from sandbox.compiler import CompiledProgram
 from sandbox.errors import DeadlineExceeded, LimitExceeded, StepsExceeded
-from sandbox.guards import AccessPolicy, Facade, Guards
+from sandbox.facades import Facade
+from sandbox.guards import AccessPolicy, Guards
 from sandbox.limits import Limits
 from sandbox.snapshot import Snapshot, take_snapshot
+from sandbox.text import display, printable, valid_unicode
 
 Payload = Mapping[str, Any]
 
@@ -139,6 +141,10 @@ class LogSink:
         self.dropped = 0
 
     def write(self, line: str) -> None:
+        """Keep `line` for the running program's trace; raises ValueError (in the rule) for
+        text that could not cross the sandbox boundary."""
+        if not valid_unicode(line):
+            raise ValueError("log text must be valid Unicode (it has a lone surrogate)")
         if self._lines_left <= 0 or self._bytes_left <= 0:
             self.dropped += 1
             return
@@ -157,18 +163,20 @@ class LogSink:
 class PrintToLog:
     """What RestrictedPython's rewritten `print(...)` calls: lines go to the trace."""
 
-    __slots__ = ("_sink", "_printed")
+    __slots__ = ("_sink", "_printed", "_display")
 
-    def __init__(self, sink: LogSink, _getattr_: object = None) -> None:
+    def __init__(self, sink: LogSink, display: Callable[[object], str]) -> None:
         self._sink = sink
         self._printed: list[str] = []
+        self._display = display
 
-    def _call_print(self, *objects: object, sep: str = " ", end: str = "\n", file: object = None) -> None:
+    def _call_print(self, *objects: object, sep: object = " ", end: object = "\n", file: object = None) -> None:
         if file is not None:
             raise TypeError("print(file=...) is not available to rules")
-        text = str(sep).join(str(item) for item in objects)
-        self._printed.append(text + str(end))
+        display = self._display
+        text = display(sep).join(display(item) for item in objects)
         self._sink.write(text)
+        self._printed.append(text + display(end))
 
     def __call__(self) -> str:
         return "".join(self._printed)
@@ -189,7 +197,7 @@ def run_programs(
     budget = Budget(limits.max_steps, clock)
 
     def print_factory(_getattr_: object = None) -> PrintToLog:
-        return PrintToLog(sink, _getattr_)
+        return PrintToLog(sink, guards.neutral_str)
 
     rule_timeout = limits.rule_timeout_ms / 1000
     pipeline_deadline = clock() + limits.pipeline_timeout_ms / 1000
@@ -204,8 +212,16 @@ def run_programs(
         started = clock()
         deadline = started + rule_timeout
         budget.start(deadline if deadline < pipeline_deadline else pipeline_deadline)
-        code, error = _run_one(program, guards.globals_for(tick, print_factory), args)
-        duration_us = int((clock() - started) * 1e6)
+        namespace = guards.globals_for(tick, print_factory)
+        code, error = _run_one(program, namespace, args)
+        # Break the globals <-> functions cycle now: nothing the rule built outlives it.
+        namespace.clear()
+        finished = clock()
+        if code == OK and finished > budget.deadline:
+            # Budgets are checked between steps; one long C call (a strftime, a sort) can
+            # pass the deadline without a step. A rule that overran is late, whatever it did.
+            code, error = TIMEOUT, "DeadlineExceeded: deadline exceeded"
+        duration_us = int((finished - started) * 1e6)
         if code != OK:
             binding.restore(saved)
             binding.fail(program.meta)
@@ -229,7 +245,7 @@ def prepare_programs(programs: Sequence[Program], guards: Guards) -> tuple[Progr
         sink = LogSink(limits)
         budget = Budget(limits.max_steps, time.perf_counter)
         budget.start(time.perf_counter() + limits.rule_timeout_ms / 1000)
-        base = guards.globals_for(budget.tick, functools.partial(PrintToLog, sink))
+        base = guards.globals_for(budget.tick, lambda _getattr_=None: PrintToLog(sink, guards.neutral_str))
         template = dict(base)
         snapshot = None
         if not _calls_at_module_level(program.compiled.code):
@@ -273,10 +289,18 @@ def _run_one(program: Program, namespace: dict[str, object], args: tuple[object,
     return OK, None
 
 
+MAX_ERROR_CHARS = 500
+
+
 def _describe(exc: BaseException, filename: str) -> str:
+    """The trace's text for a failed rule: total (never raises), bounded, valid Unicode."""
     line = _rule_line(exc.__traceback__, filename)
     where = f" (line {line})" if line else ""
-    return f"{type(exc).__name__}: {exc}{where}"[:500]
+    try:
+        message = display(exc, MAX_ERROR_CHARS)
+    except BaseException:  # noqa: BLE001 - describing a failure must never become one
+        message = "<the error could not be described>"
+    return printable(f"{type(exc).__name__}: {message[:MAX_ERROR_CHARS]}{where}")[:MAX_ERROR_CHARS]
 
 
 def _rule_line(tb: TracebackType | None, filename: str) -> int | None:

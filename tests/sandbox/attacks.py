@@ -771,7 +771,7 @@ CORPUS: tuple[Attack, ...] = (
     attack("patch_a_guarded_builtin", "list.append on the shared guarded constructor", """
            def rule(data, out):
                list.append = None
-           """, read_only("function", 2)),
+           """, read_only("type", 2)),
     attack("stash_on_a_shared_exception_class", "ValueError is shared by every evaluation", """
            def rule(data, out):
                ValueError.seen = data["who"]
