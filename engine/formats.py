@@ -1,0 +1,63 @@
+"""The formats of text the engine accepts: identifiers, usernames, phone numbers, rule ids, and the
+characters free text and secrets may carry.
+
+One definition of each, shared by the HTTP schema, the CLI, the directory and the configuration,
+so that a value refused at one door is refused at every door. Two rules hold throughout:
+
+- Patterns are matched whole, with `fullmatch`. `re.match(r"^...$")` also accepts a final "\\n"
+  (`$` matches before it): `"transaction\\n"` passed the action check and skipped the step-up
+  rule, and `carol\\n` became a second working account next to `carol` (issue 6, item 9).
+- Character classes are spelled in ASCII (`[0-9]`, never `\\d`, which takes the digits of every
+  script: `"\\u0661\\u0660-rule"` was a rule id).
+"""
+
+from __future__ import annotations
+
+import re
+
+# Usernames the directory stores: ASCII letters, digits and . _ @ + -, starting with a letter or
+# digit. Logins still match case-insensitively after NFKC (stores/sqlite.py: username_key).
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
+PHONE_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+COUNTRY = re.compile(r"[A-Z]{2}")  # ISO 3166 alpha-2
+ACTION = re.compile(r"[a-z][a-z0-9_]{0,63}")  # context.action: "login", "transaction"...
+# Ids the engine hands out (usr_, fac_, challenge and enrollment ids: secrets.token_urlsafe).
+OPAQUE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+BASE32_SECRET = re.compile(r"[A-Z2-7]{16,128}=*")
+RULE_ID = re.compile(r"(?P<order>[0-9]{2,})-(?P<name>[a-z0-9][a-z0-9-]*)")  # the stem of rules/NN-name.py
+# A DNS name (letters, digits, hyphens, underscores; no empty label, no hyphen at a label's ends),
+# optionally fully qualified. No port, path, user info or spaces: rules build URLs from it.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+
+# C0 and C1 controls (Cc), line and paragraph separators (Zl, Zp: U+2028 and U+2029 end lines in
+# JavaScript and in many log viewers), lone surrogates (not encodable; SQLite would raise).
+_CONTROLS = "\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"
+# Bidirectional embeddings, overrides and isolates: they reorder how text is shown ("Trojan
+# Source", CVE-2021-42574), so an admin screen or a log line can show a name that is not there.
+_BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+_NOT_IN_FREE_TEXT = re.compile(f"[{_CONTROLS}{_BIDI_CONTROLS}]")
+_NOT_IN_SECRETS = re.compile(f"[{_CONTROLS}]")
+
+
+def is_identifier(text: str) -> bool:
+    """Printable (`str.isprintable`: no character of the Unicode categories Cc, Cf, Cs, Co, Cn, Zl,
+    Zp, and no Zs but the ASCII space) and no space at either end: two identifiers that look the
+    same are the same string. Zero-width characters, joiners, bidi marks, no-break spaces and
+    trailing line breaks are all refused."""
+    return text.isprintable() and not text.startswith(" ") and not text.endswith(" ")
+
+
+def is_free_text(text: str) -> bool:
+    """What people and browsers write (display names, user agents): any printable text,
+    including emoji sequences (ZWJ), joiners in Persian and Indic names (ZWNJ), no-break spaces
+    and left-to-right/right-to-left marks; no controls, line separators or bidi overrides."""
+    return _NOT_IN_FREE_TEXT.search(text) is None
+
+
+def is_secret_text(text: str) -> bool:
+    """Passwords: anything a user can type (NIST SP 800-63B 5.1.1.2: every printing character,
+    spaces and Unicode), format characters included, but no controls or line separators: a
+    password ending in "\\n" comes from a paste or an `echo`, and nobody could type it at a login
+    form."""
+    return _NOT_IN_SECRETS.search(text) is None
