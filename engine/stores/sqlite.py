@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.crypto import Keyring
+from engine.formats import USERNAME
 from engine.stores.sql_schema import MIGRATIONS
 from engine.stores.directory import DirectoryError, FactorRecord, LoginHistory, NewUser, UserExists, UserRecord
 
@@ -168,7 +169,12 @@ class SqliteDirectory:
     # Users
 
     async def create_user(self, user: NewUser, now: datetime) -> UserRecord:
-        """Raises UserExists if the username (compared case-insensitively) is taken."""
+        """Raises UserExists if the username (compared case-insensitively) is taken; ValueError
+        unless it matches engine.formats.USERNAME whole, whoever calls (admin API, CLI, a script):
+        no "carol" plus a line break or an invisible character next to "carol"."""
+        if USERNAME.fullmatch(user.username) is None:
+            raise ValueError("a username is 1 to 128 ASCII letters, digits and . _ @ + -, "
+                             "starting with a letter or digit")
         user_id = _new_id("usr_")
         with self._lock:
             try:
