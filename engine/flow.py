@@ -138,18 +138,7 @@ class Flow:
         now = self.clock.now()
         timestamp = now.timestamp()
         ip = request.context.get("ip")
-        counters = throttle.login_failures(self.settings.login, request.username, ip)
-        wait = await self.store.peek(counters, timestamp)
-        if wait:
-            raise TooManyAttempts(wait)
-        found = await self.directory.find_login(request.username)
-        # Unknown users are verified against a dummy hash: the same cost, the same answer.
-        if not await self.passwords.verify(found[1] if found else None, request.password) or found is None:
-            await self.store.count(counters, timestamp)
-            log.info("login_failed reason=invalid_credentials ip=%s", ip)
-            raise InvalidCredentials("the username or password is wrong")
-        user = found[0]
-        await self.store.reset([counters[0].name])
+        user = await self._check_password(request, ip, timestamp)
 
         factors = await self.directory.list_factors(user.user_id)
         codes_left = await self.directory.recovery_codes_left(user.user_id)
@@ -179,6 +168,27 @@ class Flow:
         arranged = tuple(offers.arrange(decision.factors, factors))
         return await self._require_factor(user.user_id, request.client_id, arranged, decision.default_source,
                                           data, timestamp)
+
+    async def _check_password(self, request: LoginRequest, ip: str | None,
+                              timestamp: float) -> UserRecord:
+        """The user whose password this is, or InvalidCredentials / TooManyAttempts.
+
+        The attempt is counted before argon2 runs, in one atomic step: read-then-count-later
+        let 30 concurrent guesses all pass a limit of 10, each reading a count the others had
+        not yet raised. A success clears the username's failures and gives the IP back its
+        attempt, so a busy NAT is limited by its failures alone."""
+        user_counter, *ip_counters = throttle.login_failures(self.settings.login, request.username, ip)
+        wait = await self.store.take([user_counter, *ip_counters], timestamp)
+        if wait:
+            raise TooManyAttempts(wait)
+        found = await self.directory.find_login(request.username)
+        # Unknown users are verified against a dummy hash: the same cost, the same answer.
+        if not await self.passwords.verify(found[1] if found else None, request.password) or found is None:
+            log.info("login_failed reason=invalid_credentials ip=%s", ip)
+            raise InvalidCredentials("the username or password is wrong")
+        await self.store.reset([user_counter.name])
+        await self.store.refund(ip_counters, timestamp)
+        return found[0]
 
     async def _require_factor(self, user_id: str, client_id: str, arranged: tuple[offers.Offer, ...],
                               default_source: str | None, data: dict[str, Any], timestamp: float) -> MfaRequired:

@@ -121,13 +121,14 @@ class ChallengeStore(Protocol):
         """Forget the user's failure streak and lock (an administrator's MFA reset)."""
 
     async def take(self, counters: Sequence[Counter], now: float) -> int:
-        """Count one hit on every counter, all or none: 0 when allowed, else seconds to wait."""
+        """Count one hit on every counter, all or none: 0 when allowed, else seconds to wait.
 
-    async def peek(self, counters: Sequence[Counter], now: float) -> int:
-        """Seconds to wait if any counter is at its limit; 0 otherwise. Counts nothing."""
+        The only way to consume a limit: checking one and counting later, in two steps, lets
+        concurrent requests all pass a limit none of them has reached yet."""
 
-    async def count(self, counters: Sequence[Counter], now: float) -> None:
-        """Count one hit on every counter, whatever their limits."""
+    async def refund(self, counters: Sequence[Counter], now: float) -> None:
+        """Give back one hit taken in each counter's current window (never below zero; a window
+        that has ended is left alone): the attempt turned out to be one that should not count."""
 
     async def reset(self, names: Sequence[str]) -> None: ...
 

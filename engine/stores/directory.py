@@ -7,10 +7,19 @@ PostgreSQL implementation can follow; SQLite answers in well under a millisecond
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+
+def username_key(username: str) -> str:
+    """The one form usernames are compared in: NFKC then case-folded, so "Alice", "ALICE" and the
+    full-width "Ａｌｉｃｅ" are one account, not three look-alikes. Everything keyed on a
+    username (the directory's lookup, the password throttle) uses this function, so a spelling
+    that reaches an account always reaches that account's limits too."""
+    return unicodedata.normalize("NFKC", username).casefold()
 
 
 class DirectoryError(Exception):
@@ -69,12 +78,12 @@ class LoginHistory:
 
 class UserDirectory(Protocol):
     async def create_user(self, user: NewUser, now: datetime) -> UserRecord:
-        """Raises UserExists. Usernames are compared case-insensitively."""
+        """Raises UserExists. Usernames are compared by username_key."""
 
     async def get_user(self, user_id: str) -> UserRecord | None: ...
 
     async def find_login(self, username: str) -> tuple[UserRecord, str] | None:
-        """The user and their password hash, by username (case-insensitive)."""
+        """The user and their password hash, by username (compared by username_key)."""
 
     async def list_users(self, limit: int, offset: int) -> list[UserRecord]: ...
 

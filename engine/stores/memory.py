@@ -136,13 +136,12 @@ class MemoryChallengeStore:
             self._hit(counters, now)
         return wait
 
-    async def peek(self, counters: Sequence[Counter], now: float) -> int:
+    async def refund(self, counters: Sequence[Counter], now: float) -> None:
         self._tick(now)
-        return self._wait(counters, now)
-
-    async def count(self, counters: Sequence[Counter], now: float) -> None:
-        self._tick(now)
-        self._hit(counters, now)
+        for counter in counters:
+            window = self._live_window(self._rates, counter.name, now)
+            if window is not None and window.count > 0:
+                window.count -= 1
 
     async def reset(self, names: Sequence[str]) -> None:
         for name in names:

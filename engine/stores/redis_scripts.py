@@ -8,22 +8,6 @@ while expiry is always judged against ARGV `now`.
 from __future__ import annotations
 
 
-# One hit on every counter in KEYS (a new window where the old one ended); shared by TAKE
-# and COUNT, whose ARGV layout it reads: ARGV[3i] window end, ARGV[3i + 1] window in ms.
-_COUNT_EVERY_KEY = """
-        for i, key in ipairs(KEYS) do
-            local ends_at = tonumber(redis.call('hget', key, 'ends_at'))
-            if ends_at and ends_at > now then
-                redis.call('hincrby', key, 'count', 1)
-            else
-                redis.call('hset', key, 'count', 1, 'ends_at', ARGV[3 * i])
-                redis.call('pexpire', key, ARGV[3 * i + 1])
-            end
-        end
-        return 0
-"""
-
-
 class ChallengeScripts:
     # KEYS[1] - challenge hash   mfa:challenge:{challenge_id}
     # KEYS[2] - failures hash    mfa:failures:{attempt user_id}
@@ -174,14 +158,30 @@ class ChallengeScripts:
         if wait > 0 then
             return wait
         end
-    """ + _COUNT_EVERY_KEY
+        for i, key in ipairs(KEYS) do
+            local ends_at = tonumber(redis.call('hget', key, 'ends_at'))
+            if ends_at and ends_at > now then
+                redis.call('hincrby', key, 'count', 1)
+            else
+                redis.call('hset', key, 'count', 1, 'ends_at', ARGV[3 * i])
+                redis.call('pexpire', key, ARGV[3 * i + 1])
+            end
+        end
+        return 0
+    """
 
     # KEYS[1..n] - counter hashes   mfa:rate:{name}
     # ARGV[1] - now
-    # ARGV[3i - 1] - counter i's limit (unused: the layout is TAKE's)
-    # ARGV[3i] - now + counter i's window_seconds: the end of a new window
-    # ARGV[3i + 1] - counter i's window in milliseconds (TTL of a new window)
-    # return 0, having counted one hit on every counter whatever its limit
-    COUNT = """
+    # return 0, having given back one hit in every counter whose window is still open and whose
+    # count is above zero (a window that has ended is not revived)
+    REFUND = """
         local now = tonumber(ARGV[1])
-    """ + _COUNT_EVERY_KEY
+        for _, key in ipairs(KEYS) do
+            local window = redis.call('hmget', key, 'count', 'ends_at')
+            local ends_at = tonumber(window[2])
+            if ends_at and ends_at > now and (tonumber(window[1]) or 0) > 0 then
+                redis.call('hincrby', key, 'count', -1)
+            end
+        end
+        return 0
+    """

@@ -64,7 +64,7 @@ class RedisChallengeStore:
         self._verify = self._redis.register_script(ChallengeScripts.VERIFY)
         self._put_code = self._redis.register_script(ChallengeScripts.PUT_CODE)
         self._take = self._redis.register_script(ChallengeScripts.TAKE)
-        self._count = self._redis.register_script(ChallengeScripts.COUNT)
+        self._refund = self._redis.register_script(ChallengeScripts.REFUND)
 
     @_unavailable_on_error
     async def create(self, challenge: Challenge, now: float) -> None:
@@ -142,21 +142,9 @@ class RedisChallengeStore:
         return int(wait)
 
     @_unavailable_on_error
-    async def peek(self, counters: Sequence[Counter], now: float) -> int:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for counter in counters:
-                pipe.hmget(RATE_KEY.format(counter.name), ["count", "ends_at"])
-            windows = await pipe.execute()
-        wait = 0
-        for counter, (count, ends_at) in zip(counters, windows, strict=True):
-            if count is not None and float(ends_at) > now and int(count) >= counter.limit:
-                wait = max(wait, _seconds_until(float(ends_at), now))
-        return wait
-
-    @_unavailable_on_error
-    async def count(self, counters: Sequence[Counter], now: float) -> None:
+    async def refund(self, counters: Sequence[Counter], now: float) -> None:
         if counters:
-            await self._count(keys=_rate_keys(counters), args=_rate_args(counters, now))
+            await self._refund(keys=_rate_keys(counters), args=[_number(now)])
 
     @_unavailable_on_error
     async def reset(self, names: Sequence[str]) -> None:

@@ -11,7 +11,6 @@ import json
 import secrets
 import sqlite3
 import threading
-import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,7 +19,15 @@ from typing import Any
 from engine.crypto import Keyring
 from engine.formats import USERNAME
 from engine.stores.sql_schema import MIGRATIONS
-from engine.stores.directory import DirectoryError, FactorRecord, LoginHistory, NewUser, UserExists, UserRecord
+from engine.stores.directory import (
+    DirectoryError,
+    FactorRecord,
+    LoginHistory,
+    NewUser,
+    UserExists,
+    UserRecord,
+    username_key,
+)
 
 FACTOR_TYPES = frozenset({"otp", "sms"})
 FACTOR_STATUSES = frozenset({"pending", "active"})
@@ -45,12 +52,6 @@ _UPDATABLE: dict[str, Callable[[Any], object]] = {
     "user_metadata": _json,
     "password_hash": lambda v: v,
 }
-
-
-def username_key(username: str) -> str:
-    """The form usernames are compared in: NFKC then case-folded, so "Alice", "ALICE" and the
-    full-width "Ａｌｉｃｅ" are one account, not three look-alikes."""
-    return unicodedata.normalize("NFKC", username).casefold()
 
 
 def _time(value: datetime) -> str:

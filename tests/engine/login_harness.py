@@ -21,6 +21,7 @@ import redis
 
 from engine.app import create_app
 from engine.clock import FrozenClock
+from engine.passwords import PasswordHasher
 from engine.sms.recording import RecordingSmsGateway
 from tests.conftest import LoopThread
 from tests.engine.asgi import ServiceClient
@@ -120,7 +121,9 @@ class LoginService:
                           options={"verify_exp": False, "verify_iat": False, "verify_nbf": False})
 
 
-def start_service(tmp_path: Path, loop: LoopThread, store: str, **settings: Any) -> Iterator[LoginService]:
+def start_service(tmp_path: Path, loop: LoopThread, store: str, *, passwords: PasswordHasher | None = None,
+                  **settings: Any) -> Iterator[LoginService]:
+    """`passwords` replaces the argon2 hasher built from the settings (e.g. one that counts)."""
     redis_url = ""
     if store == "redis":
         redis_or_skip()
@@ -128,7 +131,8 @@ def start_service(tmp_path: Path, loop: LoopThread, store: str, **settings: Any)
         redis_url = REDIS_URL
     clock = FrozenClock(START)
     sms = RecordingSmsGateway()
-    app = create_app(make_settings(tmp_path, redis_url=redis_url, **settings), clock=clock, gateway=sms)
+    app = create_app(make_settings(tmp_path, redis_url=redis_url, **settings), clock=clock, gateway=sms,
+                     passwords=passwords)
     with ServiceClient(app, loop) as client:
         yield LoginService(client, clock, sms)
     if store == "redis":

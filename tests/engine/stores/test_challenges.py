@@ -264,31 +264,45 @@ def test_a_counter_window_resets_after_window_seconds(store: ChallengeStore, run
     assert run(store.take([ip], NOW + 61)) == 59
 
 
-def test_peek_counts_nothing(store: ChallengeStore, run: Run) -> None:
+def test_a_refund_gives_back_one_hit_of_the_current_window(store: ChallengeStore, run: Run) -> None:
+    user, ip = counter("login:user:u-1", limit=2), counter("login:ip:203.0.113.7", limit=2)
+    assert run(store.take([user, ip], NOW)) == 0
+    assert run(store.take([user, ip], NOW + 1)) == 0
+    assert run(store.take([ip], NOW + 2)) == 58
+    run(store.refund([ip], NOW + 3))
+    assert run(store.take([ip], NOW + 4)) == 0
+    assert run(store.take([ip], NOW + 5)) == 55
+    assert run(store.take([user], NOW + 5)) == 55  # only the named counters were refunded
+
+
+def test_a_refund_never_goes_below_zero_nor_revives_an_ended_window(store: ChallengeStore, run: Run) -> None:
     ip = counter("login:ip:203.0.113.7", limit=1)
-    for _ in range(3):
-        assert run(store.peek([ip], NOW)) == 0
+    run(store.refund([ip], NOW))  # nothing taken: nothing to give back
     assert run(store.take([ip], NOW)) == 0
-    assert run(store.peek([ip], NOW + 10)) == 50
+    run(store.refund([ip], NOW + 1))
+    run(store.refund([ip], NOW + 1))
+    assert run(store.take([ip], NOW + 2)) == 0
+    assert run(store.take([ip], NOW + 3)) == 57
+    run(store.refund([ip], NOW + 60))  # the window has ended: a new one starts with the next take
+    assert run(store.take([ip], NOW + 61)) == 0
+    assert run(store.take([ip], NOW + 62)) == 59
 
 
-def test_count_counts_past_the_limit(store: ChallengeStore, run: Run) -> None:
-    user, ip = counter("login:user:u-1", limit=2), counter("login:ip:203.0.113.7", limit=5)
-    for second in range(3):
-        run(store.count([user, ip], NOW + second))
-    assert run(store.peek([user, ip], NOW + 20)) == 40
-    assert run(store.peek([ip], NOW + 20)) == 0
-    assert run(store.take([ip], NOW + 20)) == 0
-    assert run(store.take([ip], NOW + 20)) == 0
-    assert run(store.take([ip], NOW + 20)) == 40
+def test_thirty_concurrent_takes_pass_a_limit_of_ten_exactly_ten_times(store: ChallengeStore, run: Run) -> None:
+    user, ip = counter("login:user:u-1", limit=10), counter("login:ip:203.0.113.7", limit=50)
+
+    async def race() -> list[int]:
+        return list(await asyncio.gather(*(store.take([user, ip], NOW) for _ in range(30))))
+
+    assert sorted(run(race())) == [0] * 10 + [60] * 20
 
 
 def test_reset_forgets_the_named_counters(store: ChallengeStore, run: Run) -> None:
     user, ip = counter("login:user:u-1", limit=1), counter("login:ip:203.0.113.7", limit=1)
-    run(store.count([user, ip], NOW))
+    assert run(store.take([user, ip], NOW)) == 0
     run(store.reset([user.name]))
-    assert run(store.peek([user], NOW)) == 0
-    assert run(store.peek([ip], NOW)) == 60
+    assert run(store.take([user], NOW)) == 0
+    assert run(store.take([ip], NOW)) == 60
 
 
 def test_a_reachable_store_answers_ping(store: ChallengeStore, run: Run) -> None:

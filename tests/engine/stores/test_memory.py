@@ -23,11 +23,11 @@ def test_entries_nobody_touches_again_are_purged() -> None:
                 await store.create(Challenge(user_id, "login", user_id, "app-1", (factor,), NOW + 60), NOW)
             await store.verify(Attempt(f"u-{n}", f"u-{n}", f"f-u-{n}", "otp", totp_step=None), NOW)
             await store.verify(Attempt(f"v-{n}", f"v-{n}", f"f-v-{n}", "otp", totp_step=n), NOW)
-            await store.count([Counter(f"login:ip:{n}", 5, 60)], NOW)
+            await store.take([Counter(f"login:ip:{n}", 5, 60)], NOW)
         assert all(len(table) == PURGE_EVERY_OPERATIONS for table in
                    (store._challenges, store._failures, store._rates, store._totp_steps))
         for _ in range(PURGE_EVERY_OPERATIONS):  # past every expiry, failure streaks' included
-            await store.peek([], NOW + FAILURE_MEMORY_SECONDS + 1)
+            await store.take([], NOW + FAILURE_MEMORY_SECONDS + 1)
 
     asyncio.run(churn())
     assert (store._challenges, store._failures, store._rates, store._totp_steps) == ({}, {}, {}, {})
