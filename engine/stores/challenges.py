@@ -84,7 +84,9 @@ class Attempt:
 class Verdict:
     # ok: consumed, `challenge` is what it held. invalid: unknown, expired, wrong user or
     # factor, wrong or replayed code (one answer: no oracle). locked: the user has too many
-    # consecutive failures (`retry_after`). The challenge is deleted when its attempts run out.
+    # consecutive failures (`retry_after`); judged only once the challenge is known to be that
+    # user's, so another user's factor id never reveals its owner's lock. The challenge is
+    # deleted when its attempts run out.
     status: Literal["ok", "invalid", "locked"]
     challenge: Challenge | None = None
     retry_after: int = 0

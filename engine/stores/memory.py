@@ -106,14 +106,15 @@ class MemoryChallengeStore:
 
     async def verify(self, attempt: Attempt, now: float) -> Verdict:
         self._tick(now)
+        entry = self._live_challenge(attempt.challenge_id, now)
+        # Not this user's challenge: refuse without counting, or anyone could lock a victim out,
+        # and before looking at the lock, or anyone could read whether a victim is locked.
+        if entry is None or entry.challenge.user_id != attempt.user_id:
+            return Verdict("invalid")
         failures = self._live_streak(attempt.user_id, now)
         locked = _lock_remaining(failures, now)
         if locked:
             return Verdict("locked", retry_after=locked)
-        entry = self._live_challenge(attempt.challenge_id, now)
-        # Not this user's challenge: refuse without counting, or anyone could lock a victim out.
-        if entry is None or entry.challenge.user_id != attempt.user_id:
-            return Verdict("invalid")
         if entry.attempts < attempt.max_attempts and self._proves(entry, attempt, now):
             del self._challenges[attempt.challenge_id]
             self._failures.pop(attempt.user_id, None)

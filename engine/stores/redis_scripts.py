@@ -32,6 +32,14 @@ class ChallengeScripts:
         local factor_id, factor_type, proof = ARGV[3], ARGV[4], ARGV[5]
         local max_attempts, threshold = tonumber(ARGV[6]), tonumber(ARGV[7])
 
+        -- Unknown, expired or another user's challenge: no failure is counted, or anyone could
+        -- lock a victim out; and the lock is not looked at yet, or anyone could read whether a
+        -- victim is locked.
+        local challenge = redis.call('hmget', KEYS[1], 'user_id', 'expires_at', 'attempts', 'factors')
+        if not challenge[1] or tonumber(challenge[2]) <= now or challenge[1] ~= ARGV[2] then
+            return {'invalid', 0, 0}
+        end
+
         -- Consecutive failures since the last success: a lock ends, the streak does not.
         local hard_cap = tonumber(ARGV[11])
         local failures = redis.call('hmget', KEYS[2], 'count', 'locked_until')
@@ -42,13 +50,6 @@ class ChallengeScripts:
         end
         if locked_until > now then
             return {'locked', math.ceil(locked_until - now), 0}
-        end
-
-        -- Unknown, expired or another user's challenge: no failure is counted, or anyone could
-        -- lock a victim out.
-        local challenge = redis.call('hmget', KEYS[1], 'user_id', 'expires_at', 'attempts', 'factors')
-        if not challenge[1] or tonumber(challenge[2]) <= now or challenge[1] ~= ARGV[2] then
-            return {'invalid', 0, 0}
         end
 
         local offered = false

@@ -307,3 +307,39 @@ def test_reset_forgets_the_named_counters(store: ChallengeStore, run: Run) -> No
 
 def test_a_reachable_store_answers_ping(store: ChallengeStore, run: Run) -> None:
     assert run(store.ping()) is True
+
+
+# Ownership before lockout (issue 6, item 10): a lock is the factor owner's business. An
+# attempt on a challenge that is not the owner's must not learn whether the owner is locked.
+
+def lock_user_2(store: ChallengeStore, run: Run) -> None:
+    mine = (ChallengeFactor("f-otp-2", "otp"),)
+    run(store.create(challenge("c-2", user_id="u-2", factors=mine), NOW))
+    failed = run(store.verify(Attempt("c-2", "u-2", "f-otp-2", "otp", totp_step=None, lockout_threshold=1), NOW))
+    assert failed.status == "locked"
+
+
+def foreign(challenge_id: str) -> Attempt:
+    """User 2's factor presented on `challenge_id`."""
+    return Attempt(challenge_id, "u-2", "f-otp-2", "otp", totp_step=7, lockout_threshold=1)
+
+
+def test_another_users_locked_factor_on_my_challenge_is_invalid_not_locked(store: ChallengeStore, run: Run) -> None:
+    run(store.create(challenge("c-1", user_id="u-1"), NOW))
+    lock_user_2(store, run)
+    assert run(store.verify(foreign("c-1"), NOW + 1)) == Verdict("invalid")
+    assert run(store.get("c-1", NOW + 1)) == challenge("c-1", user_id="u-1")  # nothing counted on it
+
+
+def test_an_unknown_or_expired_challenge_does_not_reveal_the_factor_owners_lock(store: ChallengeStore,
+                                                                               run: Run) -> None:
+    run(store.create(challenge("c-short", user_id="u-2", ttl_seconds=10), NOW))
+    lock_user_2(store, run)
+    assert run(store.verify(foreign("c-unknown"), NOW + 1)) == Verdict("invalid")
+    assert run(store.verify(foreign("c-short"), NOW + 11)) == Verdict("invalid")
+
+
+def test_the_owner_on_their_own_challenge_still_learns_of_their_lock(store: ChallengeStore, run: Run) -> None:
+    lock_user_2(store, run)
+    run(store.create(challenge("c-3", user_id="u-2", factors=(ChallengeFactor("f-otp-2", "otp"),)), NOW))
+    assert run(store.verify(foreign("c-3"), NOW + 1)).status == "locked"
