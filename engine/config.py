@@ -1,9 +1,12 @@
 """Settings: config.yaml read once, strictly, into frozen dataclasses; MFA_* variables override it.
 
 An unknown key, a wrong type or an out-of-range value stops startup with its dotted path
-(`sandbox.rule_timeout_ms: must be 1..10000`). `MFA_` + the dotted path upper-cased, with
-`__` for each dot, overrides any key (`rules.dir` -> `MFA_RULES__DIR`). Values are never
-echoed in errors: some of them are secrets.
+(`sandbox.rule_timeout_ms: must be 1..10000`). Every string is one line of printable text with
+no space at either end (engine.formats.is_identifier; a PEM signing key may span lines): a CR
+from an env file saved on Windows or the final newline of a YAML block scalar would otherwise
+make a token nobody can present, or put a line break into SMS texts (`mfa.issuer_name`).
+`MFA_` + the dotted path upper-cased, with `__` for each dot, overrides any key (`rules.dir` ->
+`MFA_RULES__DIR`). Values are never echoed in errors: some of them are secrets.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
+from engine import formats
 from sandbox.limits import Limits
 
 ENV_PREFIX = "MFA_"
@@ -49,7 +54,8 @@ class ServerSettings:
 class RulesSettings:
     dir: str = "rules"
     on_error: str = field(default="deny", metadata=_choices("deny", "require_mfa"))
-    on_error_by_rule: Mapping[str, str] = field(default_factory=dict, metadata=_choices("deny", "require_mfa"))
+    on_error_by_rule: Mapping[str, str] = field(default_factory=dict, metadata={
+        **_choices("deny", "require_mfa"), "key_pattern": (formats.RULE_ID, "keys must be rule ids like 20-geo")})
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +140,7 @@ class SecretsSettings:
 
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
-    url: str = ""
+    url: str = field(default="", metadata={"url": True})
     secret: str = ""  # HMAC-SHA256 key of the X-MFA-Signature header
 
 
@@ -143,7 +149,7 @@ class TwilioSettings:
     account_sid: str = ""
     auth_token: str = ""
     from_number: str = ""
-    base_url: str = "https://api.twilio.com"
+    base_url: str = field(default="https://api.twilio.com", metadata={"url": True})
     timeout_ms: int = field(default=5000, metadata=_range(100, 60_000))
 
 
@@ -154,7 +160,8 @@ class SmsSettings:
     code_ttl_seconds: int = field(default=300, metadata=_range(30, 900))
     resend_cooldown_seconds: int = field(default=30, metadata=_range(0, 600))
     # ISO 3166 alpha-2 codes phone numbers may belong to; empty: every country (SMS pumping!)
-    allowed_countries: tuple[str, ...] = ()
+    allowed_countries: tuple[str, ...] = field(default=(), metadata={
+        "pattern": (formats.COUNTRY, "items must be ISO 3166 alpha-2 codes like US")})
     sends_per_user_per_hour: int = field(default=10, metadata=_range(1, 10_000))
     sends_per_phone_per_hour: int = field(default=10, metadata=_range(1, 10_000))
     sends_per_ip_per_hour: int = field(default=30, metadata=_range(1, 100_000))
@@ -171,7 +178,7 @@ class TokensSettings:
     algorithm: str = field(default="HS256", metadata=_choices("HS256", "RS256", "ES256", "EdDSA"))
     # HS256: the shared secret (at least 32 characters). Others: a PEM private key, or
     # "file:PATH". Empty in development: a random secret per process (tokens die on restart).
-    signing_key: str = ""
+    signing_key: str = field(default="", metadata={"multiline": True})
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,12 +321,15 @@ def _coerce(kind: Any, value: Any, path: str, metadata: Mapping[str, Any]) -> An
     if kind is str:
         if type(value) is not str:
             raise ConfigError(f"{path}: must be a string")
+        _check_text(value, path, metadata)
         if choices and value not in choices:
             raise ConfigError(f"{path}: must be one of {', '.join(choices)}")
         return value
     if typing.get_origin(kind) is tuple:
         if not isinstance(value, list) or any(type(item) is not str for item in value):
             raise ConfigError(f"{path}: must be a list of strings")
+        for item in value:
+            _check_text(item, path, metadata)
         if choices and any(item not in choices for item in value):
             raise ConfigError(f"{path}: items must be among {', '.join(choices)}")
         if len(set(value)) != len(value):
@@ -328,10 +338,27 @@ def _coerce(kind: Any, value: Any, path: str, metadata: Mapping[str, Any]) -> An
     if typing.get_origin(kind) is Mapping:
         if not isinstance(value, dict) or any(type(k) is not str or type(v) is not str for k, v in value.items()):
             raise ConfigError(f"{path}: must be a mapping of strings to strings")
+        for key, item in value.items():
+            _check_text(key, path, {"pattern": metadata["key_pattern"]} if "key_pattern" in metadata else {})
+            _check_text(item, path, {})
         if choices and any(v not in choices for v in value.values()):
             raise ConfigError(f"{path}: values must be among {', '.join(choices)}")
         return dict(value)
     raise ConfigError(f"{path}: unsupported setting type")  # pragma: no cover - schema bug
+
+
+def _check_text(value: str, path: str, metadata: Mapping[str, Any]) -> None:
+    lines = value.replace("\r\n", "\n").split("\n") if metadata.get("multiline") else [value]
+    if not all(formats.is_identifier(line) for line in lines):
+        raise ConfigError(f"{path}: must be printable text on one line, without control or invisible characters "
+                          "or spaces at either end")
+    pattern = metadata.get("pattern")
+    if pattern is not None and pattern[0].fullmatch(value) is None:
+        raise ConfigError(f"{path}: {pattern[1]}")
+    if metadata.get("url") and value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ConfigError(f"{path}: must be an http:// or https:// URL")
 
 
 def _check_coherence(settings: Settings) -> None:
@@ -351,9 +378,6 @@ def _check_coherence(settings: Settings) -> None:
         raise ConfigError("store.redis_url: must be redis://, rediss:// or unix://")
     if settings.admin.token and len(settings.admin.token) < 16:
         raise ConfigError("admin.token: must be at least 16 characters")
-    for country in settings.sms.allowed_countries:
-        if len(country) != 2 or not country.isupper() or not country.isalpha():
-            raise ConfigError("sms.allowed_countries: items must be ISO 3166 alpha-2 codes like US")
     if settings.sms.gateway == "webhook" and not (settings.sms.webhook.url and settings.sms.webhook.secret):
         raise ConfigError("sms.webhook: url and secret are required with sms.gateway: webhook")
     if settings.sms.gateway == "twilio" and not (settings.sms.twilio.account_sid and settings.sms.twilio.auth_token

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from engine.config import RulesSettings
+from engine.formats import RULE_ID
 from engine.rule_host import failure_result
 from sandbox.errors import CompileFailed
 from sandbox.limits import Limits
@@ -24,8 +24,6 @@ from sandbox.programs import ProgramSet, ProgramSource, compile_set
 from sandbox.runner import ProgramTrace, RunReport
 
 log = logging.getLogger("engine.pipeline")
-
-RULE_FILE = re.compile(r"^(?P<order>\d{2,})-(?P<name>[a-z0-9][a-z0-9-]*)\.py$")
 
 
 class RuleSetRejected(Exception):
@@ -72,7 +70,7 @@ class Evaluation:
 def build_rule_set(sources: Mapping[str, str], settings: RulesSettings, limits: Limits) -> RuleSet:
     """Compile {rule id: source} in id order; raise RuleSetRejected listing every error."""
     errors = [f"{rule_id}: the name must look like NN-name (digits, a dash, lower-case letters, digits, dashes)"
-              for rule_id in sources if not RULE_FILE.match(rule_id + ".py")]
+              for rule_id in sources if RULE_ID.fullmatch(rule_id) is None]
     if errors:
         raise RuleSetRejected(errors)
     ordered = sorted(sources.items())
