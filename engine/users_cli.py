@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Callable
 
 from engine.app import build_directory, build_keyring, build_passwords
+from engine import formats
 from engine.clock import SystemClock
 from engine.config import Settings
 from engine.stores.directory import NewUser, UserDirectory, UserExists, UserRecord
@@ -18,6 +20,9 @@ async def run_users_command(settings: Settings, args: argparse.Namespace) -> int
         if args.users_command == "add":
             return await _add(settings, directory, args)
         if args.users_command == "list":
+            if args.limit < 1:
+                print("--limit must be 1 or more", file=sys.stderr)
+                return 2
             for user in await directory.list_users(args.limit, 0):
                 print(f"{user.user_id}  {user.username}  {user.email or '-'}  logins={user.logins_count}")
             return 0
@@ -26,10 +31,36 @@ async def run_users_command(settings: Settings, args: argparse.Namespace) -> int
         await directory.close()
 
 
+# The admin API's rules (engine/http/schema.py), so a terminal cannot create what HTTP refuses.
+_CHECKS: dict[str, tuple[Callable[[str], bool], int, str]] = {
+    "username": (lambda value: formats.USERNAME.fullmatch(value) is not None, 128,
+                 "must be ASCII letters, digits and . _ @ + -, starting with a letter or digit"),
+    "email": (formats.is_identifier, 320, "must be printable, without line breaks, control or invisible characters"),
+    "phone": (lambda value: formats.PHONE_E164.fullmatch(value) is not None, 16,
+              "must be an E.164 number like +14155550123"),
+    "name": (formats.is_free_text, 256, "must not contain line breaks, control characters or bidi overrides"),
+    "password": (formats.is_secret_text, 1024, "must not contain line breaks or control characters"),
+}
+
+
+def _refusal(values: dict[str, str | None]) -> str | None:
+    """The first field that breaks its rule, as "field: why" (never the value: it may be a secret)."""
+    for field, value in values.items():
+        allowed, max_length, why = _CHECKS[field]
+        if value is not None and not (0 < len(value) <= max_length and allowed(value)):
+            return f"{field}: {why} (1 to {max_length} characters)"
+    return None
+
+
 async def _add(settings: Settings, directory: UserDirectory, args: argparse.Namespace) -> int:
     password = _read_password()
     if not password:
         print("a password is required", file=sys.stderr)
+        return 2
+    refusal = _refusal({"username": args.username, "email": args.email, "phone": args.phone, "name": args.name,
+                        "password": password})
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
         return 2
     password_hash = await build_passwords(settings).hash(password)
     try:
