@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from engine.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from engine.http import schema
+from engine.http.auth import presented_bearer
 from engine.http.bodies import read_json
 from engine.http.render import json_response
 from engine.services import Services
@@ -22,9 +23,9 @@ log = logging.getLogger("engine.admin")
 def _admin(request: Request) -> Services:
     services: Services = request.app.state.services
     expected = services.settings.admin.token.encode()
-    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    presented = presented_bearer(request)
     # An empty admin.token disables the admin API rather than accepting an empty bearer.
-    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected):
+    if not expected or presented is None or not hmac.compare_digest(presented, expected):
         raise Unauthorized("a valid admin token is required (Authorization: Bearer <admin.token>)")
     return services
 

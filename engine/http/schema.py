@@ -2,36 +2,82 @@
 
 A failure raises InvalidRequest naming the dotted field (`user.logins_count`) and what
 was expected, never echoing the submitted value.
+
+Text fields, and the characters each kind may carry (engine/formats.py says why; issue 6, item 9):
+
+  identifier   every id, code, token, username, email, phone number, country, action, device and
+               client id, group, hostname, authentication method name, timestamp and IP address:
+               printable, no space at either end (formats.is_identifier). Zero-width and format
+               characters, no-break spaces, bidi marks and line breaks are refused, so two values
+               that look alike are the same value. Patterns are matched whole (fullmatch).
+  free text    `name`, `user.name`, `context.user_agent`, `context.client_name`: what people and
+               browsers write. Emoji sequences, joiners (ZWNJ in Persian names), no-break spaces
+               and LRM/RLM are kept; controls (NUL, CR, LF, TAB, ESC, C1), U+2028/U+2029 and bidi
+               embeddings, overrides and isolates are refused (formats.is_free_text).
+  secret       `password`: anything a user can type, format characters included, but no controls
+               or line separators (formats.is_secret_text). Refused when a password is set and
+               at login alike: no password with a control character can exist.
+  free data    `app_metadata`, `user_metadata`: JSON objects the application owns, bounded by
+               depth and body size, handed to rules as data and never used as an identifier.
+
+A refusal is 400 `invalid_request` with `field`, like every other schema error.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
+from engine import formats
 from engine.errors import InvalidRequest
 from engine.flow import EvaluateRequest
 from engine.rule_api import FACTOR_ALIASES
 
 Check = Callable[[Any, str], Any]
 
-_ACTION = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
 MAX_METADATA_DEPTH = 8
 
 
-def text(max_length: int, pattern: re.Pattern[str] | None = None) -> Check:
-    def check(value: Any, path: str) -> str:
-        if type(value) is not str or not 0 < len(value) <= max_length:
-            raise InvalidRequest(f"must be a string of 1 to {max_length} characters", field=path)
-        if pattern is not None and not pattern.match(value):
+class TextKind(StrEnum):
+    IDENTIFIER = "identifier"
+    FREE = "free text"
+    SECRET = "secret"
+
+
+_ALLOWED: dict[TextKind, tuple[Callable[[str], bool], str]] = {
+    TextKind.IDENTIFIER: (formats.is_identifier, "must be printable, without spaces at either end, line breaks, "
+                                                 "control or invisible characters"),
+    TextKind.FREE: (formats.is_free_text, "must not contain line breaks, control characters or bidi overrides"),
+    TextKind.SECRET: (formats.is_secret_text, "must not contain line breaks or control characters"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A string of 1 to `max_length` characters of its kind, matching `pattern` whole if given."""
+
+    max_length: int
+    pattern: re.Pattern[str] | None = None
+    kind: TextKind = TextKind.IDENTIFIER
+
+    def __call__(self, value: Any, path: str) -> str:
+        if type(value) is not str or not 0 < len(value) <= self.max_length:
+            raise InvalidRequest(f"must be a string of 1 to {self.max_length} characters", field=path)
+        allowed, why = _ALLOWED[self.kind]
+        if not allowed(value):
+            raise InvalidRequest(why, field=path)
+        if self.pattern is not None and self.pattern.fullmatch(value) is None:
             raise InvalidRequest("has the wrong format", field=path)
         return value
-    return check
+
+
+def text(max_length: int, pattern: re.Pattern[str] | None = None, kind: TextKind = TextKind.IDENTIFIER) -> Text:
+    return Text(max_length, pattern, kind)
 
 
 def boolean(value: Any, path: str) -> bool:
@@ -47,7 +93,8 @@ def count(value: Any, path: str) -> int:
 
 
 def timestamp(value: Any, path: str) -> str:
-    if type(value) is not str or len(value) > 64:
+    # fromisoformat accepts "2026-01-01T00:00:00\n+00:00": refuse what an identifier may not hold first.
+    if type(value) is not str or len(value) > 64 or not formats.is_identifier(value):
         raise InvalidRequest("must be an ISO 8601 date-time with a time zone", field=path)
     try:
         parsed = datetime.fromisoformat(value)
@@ -59,7 +106,9 @@ def timestamp(value: Any, path: str) -> str:
 
 
 def ip_address(value: Any, path: str) -> str:
-    if type(value) is not str or len(value) > 64:
+    # No zone index ("fe80::1%eth0"): it means nothing off the client's host, may hold any
+    # character, and would make one address many strings.
+    if type(value) is not str or len(value) > 64 or "%" in value:
         raise InvalidRequest("must be an IPv4 or IPv6 address", field=path)
     try:
         return str(ipaddress.ip_address(value))
@@ -82,12 +131,21 @@ def _check_depth(value: Any, path: str, depth: int) -> None:
         _check_depth(child, path, depth - 1)
 
 
-def list_of(item: Check, max_items: int) -> Check:
-    def check(value: Any, path: str) -> list[Any]:
-        if type(value) is not list or len(value) > max_items:
-            raise InvalidRequest(f"must be a list of at most {max_items} items", field=path)
-        return [item(element, f"{path}[{index}]") for index, element in enumerate(value)]
-    return check
+@dataclass(frozen=True, slots=True)
+class ListOf:
+    """A list of at most `max_items` items, each checked by `item`."""
+
+    item: Check
+    max_items: int
+
+    def __call__(self, value: Any, path: str) -> list[Any]:
+        if type(value) is not list or len(value) > self.max_items:
+            raise InvalidRequest(f"must be a list of at most {self.max_items} items", field=path)
+        return [self.item(element, f"{path}[{index}]") for index, element in enumerate(value)]
+
+
+def list_of(item: Check, max_items: int) -> ListOf:
+    return ListOf(item, max_items)
 
 
 def factor(value: Any, path: str) -> str:
@@ -96,35 +154,58 @@ def factor(value: Any, path: str) -> str:
     return FACTOR_ALIASES[value]
 
 
-def obj(fields: Mapping[str, Check], required: frozenset[str] = frozenset()) -> Check:
-    def check(value: Any, path: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Obj:
+    """A JSON object: only the declared fields, the required ones present (null counts as absent)."""
+
+    fields: Mapping[str, Check]
+    required: frozenset[str] = frozenset()
+
+    def __call__(self, value: Any, path: str) -> dict[str, Any]:
         prefix = f"{path}." if path else ""
         if type(value) is not dict:
             raise InvalidRequest("must be a JSON object", field=path or None)
         for key in value:
-            if key not in fields:
+            if key not in self.fields:
                 raise InvalidRequest("is not a known field", field=f"{prefix}{key}")
         present = {key: element for key, element in value.items() if element is not None}
-        for key in sorted(required - present.keys()):
+        for key in sorted(self.required - present.keys()):
             raise InvalidRequest("is required", field=f"{prefix}{key}")
-        return {key: fields[key](element, f"{prefix}{key}") for key, element in present.items()}
-    return check
+        return {key: self.fields[key](element, f"{prefix}{key}") for key, element in present.items()}
 
+
+def obj(fields: Mapping[str, Check], required: frozenset[str] = frozenset()) -> Obj:
+    return Obj(fields, required)
+
+
+def field_paths(check: Check, path: str = "") -> Iterator[str]:
+    """Every leaf field a schema declares, named as errors name them (`user.groups[0]`)."""
+    if isinstance(check, Obj):
+        for key, child in check.fields.items():
+            yield from field_paths(child, f"{path}.{key}" if path else key)
+    elif isinstance(check, ListOf):
+        yield from field_paths(check.item, f"{path}[0]")
+    else:
+        yield path
+
+
+_FREE, _SECRET = TextKind.FREE, TextKind.SECRET
+_PHONE = text(16, formats.PHONE_E164)
 
 _method = obj({"name": text(32), "timestamp": timestamp}, frozenset({"name", "timestamp"}))
 
 USER = obj({
-    "user_id": text(256), "username": text(256), "email": text(320), "email_verified": boolean, "name": text(256),
-    "phone_number": text(16, _PHONE), "created_at": timestamp, "last_login": timestamp, "logins_count": count,
-    "app_metadata": json_object, "user_metadata": json_object, "factors": list_of(factor, 8),
+    "user_id": text(256), "username": text(256), "email": text(320), "email_verified": boolean,
+    "name": text(256, kind=_FREE), "phone_number": _PHONE, "created_at": timestamp, "last_login": timestamp,
+    "logins_count": count, "app_metadata": json_object, "user_metadata": json_object, "factors": list_of(factor, 8),
     "groups": list_of(text(256), 256), "known_device_ids": list_of(text(256), 1000),
-    "known_countries": list_of(text(2, _COUNTRY), 300),
+    "known_countries": list_of(text(2, formats.COUNTRY), 300),
 }, frozenset({"user_id"}))
 
 CONTEXT = obj({
-    "ip": ip_address, "user_agent": text(1024), "device_id": text(256), "action": text(64, _ACTION),
-    "client_id": text(256), "client_name": text(256), "hostname": text(253),
-    "authentication_methods": list_of(_method, 16),
+    "ip": ip_address, "user_agent": text(1024, kind=_FREE), "device_id": text(256),
+    "action": text(64, formats.ACTION), "client_id": text(256), "client_name": text(256, kind=_FREE),
+    "hostname": text(253, formats.HOSTNAME), "authentication_methods": list_of(_method, 16),
 })
 
 
@@ -144,30 +225,37 @@ def choice(*options: str) -> Check:
     return check
 
 
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
-_ID = text(128, re.compile(r"^[A-Za-z0-9_-]+$"))
-_BASE32 = re.compile(r"^[A-Z2-7]{16,128}=*$")
+_ID = text(128, formats.OPAQUE_ID)
+_PASSWORD = text(1024, kind=_SECRET)
 
-LOGIN = obj({"username": text(256), "password": text(1024), "client_id": text(256), "context": CONTEXT},
+LOGIN = obj({"username": text(256), "password": _PASSWORD, "client_id": text(256), "context": CONTEXT},
             frozenset({"username", "password", "client_id"}))
 CHALLENGE = obj({"challenge_id": _ID, "factor_id": _ID, "client_id": text(256), "context": CONTEXT},
                 frozenset({"challenge_id", "factor_id"}))
 VERIFY = obj({"challenge_id": _ID, "factor_id": _ID, "code": text(32), "client_id": text(256), "context": CONTEXT},
              frozenset({"challenge_id", "factor_id", "code"}))
+# The phone is parsed and rewritten to E.164 by enrollment (it may be typed "+1 415 555 0123").
 ENROLL = obj({"factor": choice("otp", "totp", "sms"), "phone_number": text(32), "enrollment_token": _ID,
               "user_token": text(8192), "context": CONTEXT}, frozenset({"factor"}))
 CONFIRM = obj({"enrollment_id": _ID, "code": text(32)}, frozenset({"enrollment_id", "code"}))
 USER_TOKEN = obj({"user_token": text(8192)}, frozenset({"user_token"}))
 
 _PROFILE: dict[str, Check] = {
-    "email": text(320), "email_verified": boolean, "name": text(256), "phone_number": text(16, _PHONE),
+    "email": text(320), "email_verified": boolean, "name": text(256, kind=_FREE), "phone_number": _PHONE,
     "app_metadata": json_object, "user_metadata": json_object,
 }
-NEW_USER = obj({"username": text(128, _USERNAME), "password": text(1024), **_PROFILE},
+NEW_USER = obj({"username": text(128, formats.USERNAME), "password": _PASSWORD, **_PROFILE},
                frozenset({"username", "password"}))
-USER_CHANGES = obj({"password": text(1024), **_PROFILE})
-NEW_FACTOR = obj({"type": choice("otp", "totp", "sms"), "phone_number": text(16, _PHONE),
-                  "secret": text(160, _BASE32)}, frozenset({"type"}))
+USER_CHANGES = obj({"password": _PASSWORD, **_PROFILE})
+NEW_FACTOR = obj({"type": choice("otp", "totp", "sms"), "phone_number": _PHONE,
+                  "secret": text(160, formats.BASE32_SECRET)}, frozenset({"type"}))
+
+# Every request body, by the name of its route (engine/http/routes.py).
+BODIES: dict[str, Obj] = {
+    "evaluate": _EVALUATE, "login": LOGIN, "mfa_challenge": CHALLENGE, "mfa_verify": VERIFY, "mfa_enroll": ENROLL,
+    "mfa_enroll_confirm": CONFIRM, "mfa_recovery_codes": USER_TOKEN, "admin_create_user": NEW_USER,
+    "admin_update_user": USER_CHANGES, "admin_add_factor": NEW_FACTOR,
+}
 
 
 def parse(schema: Check, body: Any) -> dict[str, Any]:
