@@ -1,14 +1,22 @@
-"""The admin API: users and their factors, behind `Authorization: Bearer <admin.token>`."""
+"""The admin API: users and their factors, behind `Authorization: Bearer <admin.token>`.
+
+Query parameters are parsed strictly: only the ones a route knows, each at most once, integers
+as ASCII digits in a stated range; anything else is 400 `invalid_request` naming the parameter.
+Path ids that the engine could not have handed out are 404 before any lookup.
+"""
 
 from __future__ import annotations
 
 import hmac
 import logging
+import re
+from collections.abc import Collection
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from engine import formats
 from engine.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from engine.http import schema
 from engine.http.auth import presented_bearer
@@ -19,15 +27,45 @@ from engine.stores.directory import FactorRecord, NewUser, UserExists, UserRecor
 
 log = logging.getLogger("engine.admin")
 
+MAX_PAGE = 1000
+MAX_OFFSET = 1_000_000_000
+# Not int(): it also takes "+5", " 5", "5_000" and the digits of every script ("\u0661\u0662" is 12).
+_DIGITS = re.compile(r"[0-9]{1,10}")
 
-def _admin(request: Request) -> Services:
+
+def _admin(request: Request, query: Collection[str] = ()) -> Services:
+    """The services, once the admin token is checked and the query holds only `query`, once each."""
     services: Services = request.app.state.services
     expected = services.settings.admin.token.encode()
     presented = presented_bearer(request)
     # An empty admin.token disables the admin API rather than accepting an empty bearer.
     if not expected or presented is None or not hmac.compare_digest(presented, expected):
         raise Unauthorized("a valid admin token is required (Authorization: Bearer <admin.token>)")
+    seen = set()
+    for key, _ in request.query_params.multi_items():
+        # A parameter given twice is ambiguous: a proxy may read the first, the engine the last.
+        if key not in query or key in seen:
+            raise InvalidRequest("must be given once" if key in seen else "is not a known query parameter",
+                                 field=key if len(key) <= 64 and formats.is_identifier(key) else "query")
+        seen.add(key)
     return services
+
+
+def _query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if _DIGITS.fullmatch(raw) is None or not low <= int(raw) <= high:
+        raise InvalidRequest(f"must be an integer from {low} to {high}", field=name)
+    return int(raw)
+
+
+def _path_id(request: Request, name: str, what: str) -> str:
+    """An id from the path; one the engine cannot have made (usr_/fac_ + base64url) names nothing."""
+    value: str = request.path_params[name]
+    if formats.OPAQUE_ID.fullmatch(value) is None:
+        raise NotFound(f"no such {what}")
+    return value
 
 
 def user_plain(user: UserRecord) -> dict[str, Any]:
@@ -48,7 +86,7 @@ def factor_plain(factor: FactorRecord) -> dict[str, Any]:
 
 
 async def _user(services: Services, request: Request) -> UserRecord:
-    user = await services.directory.get_user(request.path_params["user_id"])
+    user = await services.directory.get_user(_path_id(request, "user_id", "user"))
     if user is None:
         raise NotFound("no such user")
     return user
@@ -68,12 +106,9 @@ async def create_user(request: Request) -> Response:
 
 
 async def list_users(request: Request) -> Response:
-    services = _admin(request)
-    try:
-        limit = min(int(request.query_params.get("limit", "100")), 1000)
-        offset = max(int(request.query_params.get("offset", "0")), 0)
-    except ValueError:
-        raise InvalidRequest("limit and offset must be integers", field="limit") from None
+    services = _admin(request, query=("limit", "offset"))
+    limit = _query_int(request, "limit", 100, 1, MAX_PAGE)
+    offset = _query_int(request, "offset", 0, 0, MAX_OFFSET)
     users = await services.directory.list_users(limit, offset)
     return json_response({"users": [user_plain(user) for user in users], "limit": limit, "offset": offset})
 
@@ -88,7 +123,7 @@ async def update_user(request: Request) -> Response:
     body = schema.parse(schema.USER_CHANGES, await read_json(request, services.settings.http.max_body_bytes))
     if "password" in body:
         body["password_hash"] = await services.passwords.hash(body.pop("password"))
-    user = await services.directory.update_user(request.path_params["user_id"], body)
+    user = await services.directory.update_user(_path_id(request, "user_id", "user"), body)
     if user is None:
         raise NotFound("no such user")
     return json_response(user_plain(user))
@@ -96,9 +131,10 @@ async def update_user(request: Request) -> Response:
 
 async def delete_user(request: Request) -> Response:
     services = _admin(request)
-    if not await services.directory.delete_user(request.path_params["user_id"]):
+    user_id = _path_id(request, "user_id", "user")
+    if not await services.directory.delete_user(user_id):
         raise NotFound("no such user")
-    log.info("admin_user_deleted user_id=%s", request.path_params["user_id"])
+    log.info("admin_user_deleted user_id=%s", user_id)
     return Response(status_code=204)
 
 
@@ -135,7 +171,7 @@ async def add_factor(request: Request) -> Response:
 async def delete_factor(request: Request) -> Response:
     services = _admin(request)
     user = await _user(services, request)
-    if not await services.directory.delete_factor(user.user_id, request.path_params["factor_id"]):
+    if not await services.directory.delete_factor(user.user_id, _path_id(request, "factor_id", "factor")):
         raise NotFound("no such factor")
     return Response(status_code=204)
 
