@@ -148,7 +148,9 @@ class Flow:
             "client_id": request.client_id}, self.geo, now)
         evaluation = await self._run_rules(payload)
         decision = policy.decide(evaluation.outcome, enrolled, self.mfa)
-        log.info("login decision=%s user_id=%s rule_set=%s", decision.decision, user.user_id, evaluation.version)
+        log.info("login decision=%s user_id=%s rule_set=%s provider=%s provider_set_by=%s", decision.decision,
+                 user.user_id, evaluation.version, evaluation.outcome["provider"],
+                 evaluation.outcome.get("provider_set_by"))
         if decision.decision == "deny":
             raise AccessDenied(decision.reason or "access_denied")
 

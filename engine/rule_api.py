@@ -103,26 +103,37 @@ def _factor_name(value: object) -> str:
 
 
 class Multifactor:
-    """`context.multifactor`: whether a second factor is required, and which ones first."""
+    """`context.multifactor`: whether a second factor is required, and which ones first.
 
-    __slots__ = ("_required", "_forced", "_provider", "_allow_remember_browser", "_factors", "_calls",
-                 "_return_to")
+    Requirements only get stricter as rules run: a later `enable()` keeps an earlier rule's
+    provider restriction (only an explicit provider replaces it) and cannot allow a remembered
+    browser an earlier `enable()` refused. `disable()` drops the requirement whole, restriction
+    and browser setting included. The rule that set the provider is recorded for the trace.
+    """
+
+    __slots__ = ("_required", "_forced", "_provider", "_provider_set_by", "_allow_remember_browser", "_factors",
+                 "_calls", "_return_to", "_rule")
     WRITABLE = frozenset({"return_to", "returnTo"})
     _required: bool
     _forced: bool
     _provider: str
+    _provider_set_by: str | None  # the id of the rule whose enable() set `_provider`
     _allow_remember_browser: bool
     _factors: tuple[str, ...]
     _calls: int
     _return_to: str | None
+    _rule: str | None  # the id of the rule now running (the host says, RuleBinding.checkpoint)
 
     def __init__(self) -> None:
         object.__setattr__(self, "_forced", False)
-        self._reset()
+        object.__setattr__(self, "_rule", None)
+        for name, value in (("_factors", ()), ("_calls", 0), ("_return_to", None)):
+            object.__setattr__(self, name, value)
+        self._drop_requirement()
 
-    def _reset(self) -> None:
-        for name, value in (("_required", False), ("_provider", "any"), ("_allow_remember_browser", False),
-                            ("_factors", ()), ("_calls", 0), ("_return_to", None)):
+    def _drop_requirement(self) -> None:
+        for name, value in (("_required", False), ("_provider", "any"), ("_provider_set_by", None),
+                            ("_allow_remember_browser", False)):
             object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -134,12 +145,19 @@ class Multifactor:
         return "<multifactor>"
 
     def enable(self, provider: str = "any", allow_remember_browser: bool = False) -> None:
+        """Require a second factor. `provider` names the one factor allowed; "any" (the default)
+        keeps whatever an earlier rule named, so a rule asking for "a" factor (a new device)
+        cannot widen one that asked for the authenticator (a transaction)."""
         if provider != "any":
             provider = _factor_name(provider)
         if type(allow_remember_browser) is not bool:
             raise TypeError("allow_remember_browser must be True or False")
+        if self._required:
+            allow_remember_browser = allow_remember_browser and self._allow_remember_browser
+        if provider != "any":
+            object.__setattr__(self, "_provider", provider)
+            object.__setattr__(self, "_provider_set_by", self._rule)
         object.__setattr__(self, "_required", True)
-        object.__setattr__(self, "_provider", provider)
         object.__setattr__(self, "_allow_remember_browser", allow_remember_browser)
 
     def add_factor(self, name_or_dict: object, **options: object) -> None:
@@ -160,8 +178,9 @@ class Multifactor:
     addFactor = add_factor
 
     def disable(self) -> None:
-        """Drop an earlier rule's requirement. A failed rule's fail-closed requirement stays."""
-        object.__setattr__(self, "_required", False)
+        """Drop an earlier rule's requirement, with its provider and remembered-browser settings.
+        A failed rule's fail-closed requirement stays."""
+        self._drop_requirement()
 
     @property
     def required(self) -> bool:
@@ -194,6 +213,12 @@ class Multifactor:
 
     def _force(self) -> None:
         object.__setattr__(self, "_forced", True)
+
+    def _begin_rule(self, rule_id: str | None) -> None:
+        """The host says which rule runs next: each gets its own add_factor budget, and a
+        provider it sets is recorded under its id."""
+        object.__setattr__(self, "_rule", rule_id)
+        object.__setattr__(self, "_calls", 0)
 
     def _state(self) -> tuple[Any, ...]:
         state: tuple[Any, ...] = _MULTIFACTOR_STATE(self)

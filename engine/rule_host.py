@@ -67,8 +67,9 @@ class RuleBinding:
 
     def checkpoint(self, meta: Mapping[str, Any]) -> object:
         """Called before each rule: the state to return to if it fails. Each rule gets its own
-        add_factor budget, so a long pipeline of ordinary rules never runs out."""
-        object.__setattr__(self.context.multifactor, "_calls", 0)
+        add_factor budget, so a long pipeline of ordinary rules never runs out, and the rule's
+        id, so the outcome can say which rule set the provider."""
+        self.context.multifactor._begin_rule(meta.get("rule"))
         return (self.context.multifactor._state(), dict(self.context.claims._values), self.context._denial)
 
     def restore(self, checkpoint: object) -> None:
@@ -97,6 +98,7 @@ class RuleBinding:
             "deny_reason": self.context._denial,
             "mfa_required": multifactor.required,
             "provider": multifactor.provider,
+            "provider_set_by": multifactor._provider_set_by,
             "allow_remember_browser": multifactor.allow_remember_browser,
             "factors": list(multifactor.factors),
             "return_to": multifactor.return_to,
@@ -110,7 +112,8 @@ def failure_result(failed_rules: list[str], on_error: str) -> dict[str, Any]:
     return {
         "denied": on_error != "require_mfa",
         "deny_reason": None if on_error == "require_mfa" else "rule_failed",
-        "mfa_required": True, "provider": "any", "allow_remember_browser": False, "factors": [],
+        "mfa_required": True, "provider": "any", "provider_set_by": None, "allow_remember_browser": False,
+        "factors": [],
         "return_to": None, "claims": {}, "failed_rules": failed_rules,
     }
 

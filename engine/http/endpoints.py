@@ -29,6 +29,9 @@ async def evaluate(request: Request) -> Response:
         "default_factor_source": decision.default_source,
         "enrollment_required": decision.enrollment_required,
         "enroll_after": list(decision.enroll_after),
+        # The one factor the rules allow ("any": no restriction), and the rule that named it.
+        "provider": evaluation.outcome["provider"],
+        "provider_set_by": evaluation.outcome.get("provider_set_by"),
         "claims": evaluation.outcome["claims"] if decision.decision != "deny" else {},
         "rule_set": {"version": evaluation.version},
         "trace": [trace.to_plain() for trace in evaluation.trace],

@@ -214,3 +214,15 @@ def test_starting_an_enrollment_drops_an_unfinished_one(service: LoginService, e
     fresh = service.post("/v1/mfa/enroll/confirm", {"enrollment_id": second["enrollment_id"],
                                                     "code": totp_now(second["secret"], service.clock.now())})
     assert fresh.status_code == 200
+
+
+def test_a_transaction_from_a_new_device_still_accepts_only_the_authenticator(
+    service: LoginService, enrolled: dict[str, str]
+) -> None:
+    # Rule 30 asks for the authenticator; rule 40 (new device) then asks for "a" factor: the
+    # riskier login must not accept less than the safer one (issue 6, item 11).
+    login = service.post("/v1/login", {"username": "alice", "password": "correct horse battery staple",
+                                       "client_id": "app-1",
+                                       "context": {"ip": US_IP, "device_id": "new-device", "action": "transaction"}})
+    assert login.status_code == 200, login.text
+    assert [(f["id"], f["type"]) for f in login.json()["factors"]] == [(enrolled["otp"], "otp")]

@@ -133,7 +133,8 @@ def test_a_success_still_clears_the_usernames_failures(service: LoginService) ->
 
 
 @pytest.fixture
-def counted(store: str, tmp_path: Path, loop_thread: LoopThread) -> Iterator[tuple[LoginService, CountingPasswordHasher]]:
+def counted(store: str, tmp_path: Path, loop_thread: LoopThread
+            ) -> Iterator[tuple[LoginService, CountingPasswordHasher]]:
     hasher = CountingPasswordHasher()
     for service in start_service(tmp_path, loop_thread, store, passwords=hasher,
                                  login={"failures_per_username": 10, "failures_per_ip": 10}):

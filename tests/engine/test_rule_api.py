@@ -22,7 +22,7 @@ from tests.conftest import TEST_LIMITS, LoopThread, SyncRunner, rule_payload
 KNOWN = "known factors: otp, totp, sms, recovery"
 REQUIRE_MFA = {"on_error": "require_mfa"}
 ALLOWED: dict[str, Any] = {
-    "denied": False, "deny_reason": None, "mfa_required": False, "provider": "any",
+    "denied": False, "deny_reason": None, "mfa_required": False, "provider": "any", "provider_set_by": None,
     "allow_remember_browser": False, "factors": [], "return_to": None, "claims": {}, "failed_rules": [],
 }
 FAILED = {**ALLOWED, "denied": True, "deny_reason": "rule_failed", "failed_rules": ["10-rule"]}
@@ -139,7 +139,8 @@ def test_enable_records_the_provider_by_its_canonical_name(rule_runner: SyncRunn
                                                             recorded: str) -> None:
     report = run(rule_runner, f"context.multifactor.enable(provider={provider!r})")
 
-    assert assert_ok(report) == {**ALLOWED, "mfa_required": True, "provider": recorded}
+    set_by = None if recorded == "any" else "10-rule"
+    assert assert_ok(report) == {**ALLOWED, "mfa_required": True, "provider": recorded, "provider_set_by": set_by}
 
 
 def test_enable_with_an_unknown_provider_fails_the_rule_closed(rule_runner: SyncRunner) -> None:
@@ -168,7 +169,8 @@ def test_disable_drops_an_earlier_rules_requirement(rule_runner: SyncRunner) -> 
     }, rule_payload())
 
     assert [(t.outcome, t.logs) for t in report.trace] == [("ok", ()), ("ok", ("False",))]
-    assert report.result == {**ALLOWED, "provider": "otp", "factors": ["otp"]}
+    # The restriction goes with the requirement; the preferred order of factors stays.
+    assert report.result == {**ALLOWED, "factors": ["otp"]}
 
 
 def test_a_failed_rules_forced_requirement_survives_a_later_disable(rule_runner: SyncRunner) -> None:
@@ -214,6 +216,89 @@ def test_later_rules_read_what_earlier_rules_asked_for(rule_runner: SyncRunner) 
     }, rule_payload())
 
     assert report.trace[1].logs == ("True ('sms',) sms True", "gold ('https://example.com/tier',) True 1 False")
+
+
+# -- requirements only get stricter (issue 6, item 11) ------------------------------------
+
+
+def test_a_later_enable_without_a_provider_keeps_an_earlier_restriction(rule_runner: SyncRunner) -> None:
+    report = rule_runner.run({
+        "30-step-up": rule("context.multifactor.enable(provider='otp')"),
+        "40-new-device": rule("context.multifactor.enable()", "print(context.multifactor.provider)"),
+    }, rule_payload())
+
+    assert report.trace[1].logs == ("otp",)
+    assert report.result == {**ALLOWED, "mfa_required": True, "provider": "otp", "provider_set_by": "30-step-up"}
+
+
+def test_a_later_enable_with_provider_any_keeps_an_earlier_restriction(rule_runner: SyncRunner) -> None:
+    report = rule_runner.run({
+        "30-step-up": rule("context.multifactor.enable(provider='totp')"),
+        "40-new-device": rule("context.multifactor.enable(provider='any')"),
+    }, rule_payload())
+
+    assert report.result == {**ALLOWED, "mfa_required": True, "provider": "otp", "provider_set_by": "30-step-up"}
+
+
+def test_an_explicit_other_provider_replaces_the_restriction_and_the_result_names_its_rule(
+    rule_runner: SyncRunner,
+) -> None:
+    report = rule_runner.run({
+        "30-step-up": rule("context.multifactor.enable(provider='otp')"),
+        "60-phones-only": rule("context.multifactor.enable(provider='sms')"),
+    }, rule_payload())
+
+    assert report.result == {**ALLOWED, "mfa_required": True, "provider": "sms", "provider_set_by": "60-phones-only"}
+
+
+def test_disable_drops_the_restriction_with_the_requirement(rule_runner: SyncRunner) -> None:
+    report = rule_runner.run({
+        "30-step-up": rule("context.multifactor.enable(provider='otp')"),
+        "35-office": rule("context.multifactor.disable()"),
+        "40-new-device": rule("context.multifactor.enable()"),
+    }, rule_payload())
+
+    assert report.result == {**ALLOWED, "mfa_required": True, "provider": "any", "provider_set_by": None}
+
+
+def test_a_later_enable_cannot_allow_a_remembered_browser_an_earlier_one_refused(rule_runner: SyncRunner) -> None:
+    report = rule_runner.run({
+        "20-abroad": rule("context.multifactor.enable(allow_remember_browser=False)"),
+        "35-business-hours": rule("context.multifactor.enable(allow_remember_browser=True)",
+                                  "print(context.multifactor.allow_remember_browser)"),
+    }, rule_payload())
+
+    assert report.trace[1].logs == ("False",)
+    assert report.result == {**ALLOWED, "mfa_required": True}
+
+
+def test_a_later_enable_may_refuse_a_remembered_browser_an_earlier_one_allowed(rule_runner: SyncRunner) -> None:
+    report = rule_runner.run({
+        "35-business-hours": rule("context.multifactor.enable(allow_remember_browser=True)"),
+        "40-new-device": rule("context.multifactor.enable()"),
+    }, rule_payload())
+
+    assert report.result == {**ALLOWED, "mfa_required": True}
+
+
+def test_after_disable_a_new_requirement_may_allow_a_remembered_browser(rule_runner: SyncRunner) -> None:
+    report = rule_runner.run({
+        "20-abroad": rule("context.multifactor.enable()"),
+        "30-office": rule("context.multifactor.disable()"),
+        "35-business-hours": rule("context.multifactor.enable(allow_remember_browser=True)"),
+    }, rule_payload())
+
+    assert report.result == {**ALLOWED, "mfa_required": True, "allow_remember_browser": True}
+
+
+def test_a_failed_rules_provider_and_its_name_are_rolled_back(rule_runner: SyncRunner) -> None:
+    report = rule_runner.run({
+        "30-step-up": rule("context.multifactor.enable(provider='otp')"),
+        "60-broken": rule("context.multifactor.enable(provider='sms')", "raise KeyError('plan')"),
+    }, rule_payload(), REQUIRE_MFA)
+
+    assert report.result == {**ALLOWED, "mfa_required": True, "provider": "otp", "provider_set_by": "30-step-up",
+                             "failed_rules": ["60-broken"]}
 
 
 # -- failing closed and rolling back ------------------------------------------------------

@@ -17,7 +17,7 @@ from tests.conftest import SyncRunner, rule_payload
 
 # The result of a pipeline that asked for nothing.
 ALLOWED: dict[str, Any] = {
-    "denied": False, "deny_reason": None, "mfa_required": False, "provider": "any",
+    "denied": False, "deny_reason": None, "mfa_required": False, "provider": "any", "provider_set_by": None,
     "allow_remember_browser": False, "factors": [], "return_to": None, "claims": {}, "failed_rules": [],
 }
 
@@ -458,7 +458,7 @@ CORPUS = [
     # Regular expressions on the email domain and the user agent.
     Benign("a_contractor_email_domain_requires_the_authenticator_app", {"20-contractors": CONTRACTOR_EMAIL},
            rule_payload(user={"email": "bob@Eu.Contractors.Example.com"}),
-           {"mfa_required": True, "provider": "otp", "factors": ["otp"],
+           {"mfa_required": True, "provider": "otp", "provider_set_by": "20-contractors", "factors": ["otp"],
             "claims": {"https://example.com/affiliation": "contractor"}},
            {"20-contractors": ("contractor domain contractors.example.com",)}),
     Benign("an_unverified_email_requires_a_second_factor", {"20-contractors": CONTRACTOR_EMAIL},
@@ -509,12 +509,12 @@ CORPUS = [
     Benign("a_transaction_after_a_stale_authenticator_code_steps_up", {"45-step-up": STEP_UP},
            rule_payload(action="transaction", authentication=methods(("otp", "2026-11-27T09:40:00+00:00"),
                                                                      ("sms", "2026-11-27T09:59:00+00:00"))),
-           {"mfa_required": True, "provider": "otp", "factors": ["otp"],
+           {"mfa_required": True, "provider": "otp", "provider_set_by": "45-step-up", "factors": ["otp"],
             "return_to": "https://login.example.com/transaction/confirm"},
            {"45-step-up": ("step-up required for transaction",)}),
     Benign("a_profile_change_with_only_a_password_steps_up", {"45-step-up": STEP_UP},
            rule_payload(action="change_profile"),
-           {"mfa_required": True, "provider": "otp", "factors": ["otp"],
+           {"mfa_required": True, "provider": "otp", "provider_set_by": "45-step-up", "factors": ["otp"],
             "return_to": "https://login.example.com/change_profile/confirm"},
            {"45-step-up": ("step-up required for change_profile",)}),
     # Roles and groups over nested app_metadata.
@@ -543,7 +543,7 @@ CORPUS = [
     Benign("a_later_rule_sees_claims_an_earlier_rule_added",
            {"20-contractors": CONTRACTOR_EMAIL, "55-role-claims": ROLE_CLAIMS},
            rule_payload(user={"email": "dan@partner.example.net", "user_metadata": {}}),
-           {"mfa_required": True, "provider": "otp", "factors": ["otp"],
+           {"mfa_required": True, "provider": "otp", "provider_set_by": "20-contractors", "factors": ["otp"],
             "claims": {"https://example.com/affiliation": "contractor", "https://example.com/roles": ["staff"],
                        "https://example.com/plan": {"name": "pro", "seats": 5}}},
            {"20-contractors": ("contractor domain partner.example.net",),
