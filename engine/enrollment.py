@@ -25,7 +25,7 @@ from engine.config import MfaSettings
 from engine.crypto import Keyring
 from engine.errors import Conflict, InvalidCode, InvalidRequest, InvalidToken
 from engine.factors import recovery, totp
-from engine.flow import Flow, new_challenge_id
+from engine.flow import FACTORS_ALLOWED, Flow, new_challenge_id
 from engine.offers import RECOVERY_FACTOR_ID
 from engine.sessions import Sessions, passed_a_factor
 from engine.signals import mask_phone
@@ -49,6 +49,9 @@ class Principal:
     client_id: str
     login: dict[str, Any] | None
     acr: str = "pwd"  # of the user token: "mfa" when its login used a second factor
+    # Of an enrollment token: the types its login may enroll (the `factors_allowed` it was
+    # issued with); None for a user token, which may enroll any enabled type.
+    factors_allowed: tuple[str, ...] | None = None
 
     @property
     def passed_a_factor(self) -> bool:
@@ -76,7 +79,10 @@ class Enrollment:
             held = await self.store.get(enrollment_token, now.timestamp())
             if held is None or held.kind != "enrollment":
                 raise InvalidToken("the enrollment token is unknown or expired")
-            return Principal(held.user_id, held.client_id, dict(held.data))
+            login = dict(held.data)
+            allowed = login.pop(FACTORS_ALLOWED, None)
+            return Principal(held.user_id, held.client_id, login, factors_allowed=None if allowed is None
+                             else tuple(allowed))
         if user_token:
             try:
                 claims = self.tokens.verify(user_token, int(now.timestamp()))
@@ -91,6 +97,10 @@ class Enrollment:
                     ip: str | None) -> dict[str, Any]:
         if factor_type not in self.mfa.factors or factor_type == RECOVERY_FACTOR_ID:
             raise InvalidRequest("this factor cannot be enrolled", field="factor")
+        if principal.factors_allowed is not None and factor_type not in principal.factors_allowed:
+            # The login asked for these types; another one would end it without meeting its requirement.
+            raise InvalidRequest("this login asks for one of " + ", ".join(principal.factors_allowed),
+                                 field="factor")
         now = self.clock.now()
         timestamp = now.timestamp()
         user = await self.directory.get_user(principal.user_id)

@@ -106,6 +106,10 @@ class ChallengeStarted:
         return {"factor_id": self.factor_id, "type": self.type, "sent": self.sent}
 
 
+# The key under which an enrollment token's data holds the types it may enroll.
+FACTORS_ALLOWED = "factors_allowed"
+
+
 def new_challenge_id() -> str:
     return secrets.token_urlsafe(16)  # 128 bits
 
@@ -203,7 +207,7 @@ class Flow:
     async def _require_enrollment(self, user_id: str, client_id: str, data: dict[str, Any], timestamp: float,
                                   allowed: tuple[str, ...]) -> EnrollmentRequired:
         token = Challenge(new_challenge_id(), "enrollment", user_id, client_id, (),
-                          timestamp + self.mfa.challenge_ttl_seconds, data=data)
+                          timestamp + self.mfa.challenge_ttl_seconds, data={**data, FACTORS_ALLOWED: list(allowed)})
         await self.store.create(token, timestamp)
         return EnrollmentRequired(token.challenge_id, self.mfa.challenge_ttl_seconds, allowed)
 

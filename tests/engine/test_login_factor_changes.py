@@ -201,3 +201,14 @@ def test_a_first_login_still_enrolls_without_a_factor_to_pass(service: LoginServ
     service.create_user()
     first = service.first_login_enrolling_otp()
     assert service.decode(first["token"])["amr"] == ["pwd", "otp"]
+
+
+def test_the_enrollment_token_after_a_passed_factor_enrolls_only_the_required_type(
+    service: LoginService, sms_only: dict[str, Any]
+) -> None:
+    passed = pass_sms(service, transaction(service), sms_only["sms"]).json()
+    another_phone = service.post("/v1/mfa/enroll", {"factor": "sms", "phone_number": "+14155550199",
+                                                    "enrollment_token": passed["enrollment_token"]})
+    assert another_phone.status_code == 400
+    assert another_phone.json()["field"] == "factor"
+    assert active_factor_types(service, sms_only["user_id"]) == ["sms"]
