@@ -45,7 +45,7 @@ def is_identifier(text: str) -> bool:
     Zp, and no Zs but the ASCII space) and no space at either end: two identifiers that look the
     same are the same string. Zero-width characters, joiners, bidi marks, no-break spaces and
     trailing line breaks are all refused."""
-    return text.isprintable() and not text.startswith(" ") and not text.endswith(" ")
+    return text.isprintable() and text.strip(" ") == text
 
 
 def is_free_text(text: str) -> bool:

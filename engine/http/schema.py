@@ -57,27 +57,21 @@ _ALLOWED: dict[TextKind, tuple[Callable[[str], bool], str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Text:
-    """A string of 1 to `max_length` characters of its kind, matching `pattern` whole if given."""
+def text(max_length: int, pattern: re.Pattern[str] | None = None, kind: TextKind = TextKind.IDENTIFIER) -> Check:
+    """A string of 1 to `max_length` characters of its kind, matching `pattern` whole if given.
+    A closure, not an object: it runs for every string of every /v1/evaluate."""
+    allowed, why = _ALLOWED[kind]
+    fullmatch = None if pattern is None else pattern.fullmatch
 
-    max_length: int
-    pattern: re.Pattern[str] | None = None
-    kind: TextKind = TextKind.IDENTIFIER
-
-    def __call__(self, value: Any, path: str) -> str:
-        if type(value) is not str or not 0 < len(value) <= self.max_length:
-            raise InvalidRequest(f"must be a string of 1 to {self.max_length} characters", field=path)
-        allowed, why = _ALLOWED[self.kind]
+    def check(value: Any, path: str) -> str:
+        if type(value) is not str or not 0 < len(value) <= max_length:
+            raise InvalidRequest(f"must be a string of 1 to {max_length} characters", field=path)
         if not allowed(value):
             raise InvalidRequest(why, field=path)
-        if self.pattern is not None and self.pattern.fullmatch(value) is None:
+        if fullmatch is not None and fullmatch(value) is None:
             raise InvalidRequest("has the wrong format", field=path)
         return value
-
-
-def text(max_length: int, pattern: re.Pattern[str] | None = None, kind: TextKind = TextKind.IDENTIFIER) -> Text:
-    return Text(max_length, pattern, kind)
+    return check
 
 
 def boolean(value: Any, path: str) -> bool:
