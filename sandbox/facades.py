@@ -155,12 +155,16 @@ def _prefix_length(value: object, network: _NetworkClass) -> int:
     """An int prefix length, from an int, a digit string of 1-3 characters or an IPv4 mask."""
     limit = _MAX_PREFIX[network]
     if type(value) is str:
-        if 0 < len(value) <= 3 and value.isascii() and value.isdigit():
+        if value.isascii() and value.isdigit():
+            if len(value) > 3:
+                raise ValueError("prefix strings are at most 3 digits")
             value = int(value)
         elif network is ipaddress.IPv4Network and len(value) <= 15:
             value = _prefix_from_ipv4_mask(value)
-    if type(value) is not int:
-        raise ipaddress.NetmaskValueError("the prefix must be an int or a string of 1 to 3 digits")
+        else:
+            raise ipaddress.NetmaskValueError(f"{value!r} is not a valid netmask")
+    elif type(value) is not int:
+        raise TypeError("the prefix must be an int or a string of 1 to 3 digits")
     if not 0 <= value <= limit:
         raise ipaddress.NetmaskValueError(f"{value} is not a valid prefix length")
     return value
@@ -179,31 +183,34 @@ def _prefix_from_ipv4_mask(mask: str) -> int:
     raise ipaddress.NetmaskValueError(f"{mask!r} is not a valid netmask")
 
 
+_NO_PREFIX = object()  # "192.0.2.1" or ("192.0.2.1",): the whole address, as the stdlib reads it
+
+
 def _split_network(value: object) -> tuple[str | int | _Address, object]:
-    """(address, prefix or None) from "addr/prefix", (addr, prefix), an int or an address."""
+    """(address, prefix or _NO_PREFIX) from "addr/prefix", (addr, prefix), an int or an address."""
     if type(value) is str:
         if len(value) > MAX_ADDRESS_TEXT:
             raise ValueError(f"networks are at most {MAX_ADDRESS_TEXT} characters")
         address, slash, prefix = value.partition("/")
         if "/" in prefix:
             raise ipaddress.AddressValueError(f"only one '/' permitted in {value!r}")
-        return address, prefix if slash else None
+        return address, prefix if slash else _NO_PREFIX
     if type(value) is tuple and len(value) in (1, 2):
-        return _address_value(value[0]), value[1] if len(value) == 2 else None
-    return _address_value(value), None
+        return _address_value(value[0]), value[1] if len(value) == 2 else _NO_PREFIX
+    return _address_value(value), _NO_PREFIX
 
 
 def _network(network: _NetworkClass, value: object, strict: object) -> Any:
     if type(strict) is not bool:
         raise TypeError("strict must be True or False")
     address, prefix = _split_network(value)
-    length = _MAX_PREFIX[network] if prefix is None else _prefix_length(prefix, network)
+    length = _MAX_PREFIX[network] if prefix is _NO_PREFIX else _prefix_length(prefix, network)
     return network((address, length), strict=strict)
 
 
 def _interface(network: _NetworkClass, interface: type[Any], value: object) -> Any:
     address, prefix = _split_network(value)
-    length = _MAX_PREFIX[network] if prefix is None else _prefix_length(prefix, network)
+    length = _MAX_PREFIX[network] if prefix is _NO_PREFIX else _prefix_length(prefix, network)
     return interface((address, length))
 
 

@@ -29,9 +29,10 @@ ALLOWED_BUILTINS: dict[str, str] = {
     "isinstance": "pure predicate (guarded: maps guarded constructors back to their types)",
     "len": "pure; O(1)", "next": "advances a generator the rule made itself",
     "ord": "pure conversion", "range": "lazy; its size is checked wherever it is consumed",
-    "repr": "host objects have neutral reprs",
+    "repr": "guarded (text.describe): no memory addresses, depth and length bounded",
     "round": "guarded: refuses round(int, -n) when 10**n would pass max_int_bits",
-    "str": "pure conversion", "hex": "pure conversion of a bounded int",
+    "str": "guarded (text.display): as repr; isinstance and str.lower still see the type",
+    "hex": "pure conversion of a bounded int",
     "oct": "pure conversion of a bounded int", "bin": "pure conversion of a bounded int",
     "pow": "guarded: refuses results larger than max_int_bits",
     "all": "guarded iteration helper", "any": "guarded iteration helper",
@@ -123,14 +124,14 @@ STDLIB_CACHES: dict[str, str] = {
     "facades._compiled": "the facade's own LRU: a hit moves the entry to the front, so whether a "
                          "pattern is cached depends only on the last 256 distinct patterns, which within "
                          "one evaluation are its own; the Pattern returned is immutable and has no address",
-    "ipaddress._BaseV4._make_netmask": "IPv4Network._netmask_cache: filled with every int prefix when the "
-                                       "facade loads, and the facade passes only int prefixes: it never changes",
-    "ipaddress._BaseV6._make_netmask": "IPv6Network._netmask_cache: as the IPv4 one",
+    "ipaddress._BaseV4._netmask_cache": "filled with every int prefix when the facade loads, and the facade "
+                                        "passes only int prefixes: rules never change it",
+    "ipaddress._BaseV6._netmask_cache": "as the IPv4 one",
     "ipaddress.IPv4Address.is_private": "lru_cache keyed on the (immutable) address, returns a bool that is "
                                         "a function of the address: a hit and a miss answer alike",
     "ipaddress.IPv4Address.is_global": "as is_private",
     "ipaddress.IPv6Address.is_private": "as is_private",
-    "ipaddress.IPv6Address.is_global": "as is_private",
+    "ipaddress.IPv4Network.is_global": "as is_private, keyed on the (immutable) network",
     "ipaddress._BaseNetwork.broadcast_address": "cached_property on one immutable network; the value is a "
                                                 "function of the network (and shared snapshot networks hold "
                                                 "the same value whoever computed it first)",

@@ -46,21 +46,29 @@ class _Worker:
     """One worker process and the parent's end of its pipe."""
 
     def __init__(self, host_path: str, limits: Limits) -> None:
+        # The protocol has pipes of its own: fds 0-2 are /dev/null in the worker, so nothing
+        # that writes to stdout (C code, a stray print) can corrupt a reply.
         memfd = os.memfd_create("mfa-sandbox-progress")
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
         try:
             os.ftruncate(memfd, PROGRESS_BYTES)
             self.progress = mmap.mmap(memfd, PROGRESS_BYTES)
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-m", "sandbox.worker", host_path,
-                 orjson.dumps(limits.to_plain()).decode(), str(memfd)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                env={}, cwd="/", pass_fds=(memfd,), start_new_session=True,
+                 orjson.dumps(limits.to_plain()).decode(), str(memfd), str(request_read), str(reply_write)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env={}, cwd="/", pass_fds=(memfd, request_read, reply_write), start_new_session=True,
             )
+        except BaseException:
+            for fd in (request_write, reply_read):
+                os.close(fd)
+            raise
         finally:
-            os.close(memfd)
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self._write_fd = self.process.stdin.fileno()
-        self._read_fd = self.process.stdout.fileno()
+            for fd in (memfd, request_read, reply_write):
+                os.close(fd)
+        self._write_fd = request_write
+        self._read_fd = reply_read
         os.set_blocking(self._read_fd, False)
         self._buffer = bytearray()
         self._waiter: asyncio.Future[dict[str, Any]] | None = None
@@ -134,12 +142,11 @@ class _Worker:
     def reap(self) -> None:
         """Blocking: wait for the killed process and release its pipe and memory."""
         self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
+        for fd in (self._write_fd, self._read_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         self.progress.close()
 
 

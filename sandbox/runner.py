@@ -300,7 +300,8 @@ def _describe(exc: BaseException, filename: str) -> str:
         message = display(exc, MAX_ERROR_CHARS)
     except BaseException:  # noqa: BLE001 - describing a failure must never become one
         message = "<the error could not be described>"
-    return printable(f"{type(exc).__name__}: {message[:MAX_ERROR_CHARS]}{where}")[:MAX_ERROR_CHARS]
+    head = printable(f"{type(exc).__name__}: {message}")
+    return head[: MAX_ERROR_CHARS - len(where)] + where
 
 
 def _rule_line(tb: TracebackType | None, filename: str) -> int | None:

@@ -1,12 +1,17 @@
 """The isolated worker: a process that runs rules and nothing else.
 
-Started by pool.py as `python -I -m sandbox.worker HOST LIMITS PROGRESS_FD` with an empty
-environment, `/` as working directory, stdin/stdout as its only pipe and stderr on
-/dev/null. Before it reads any rule it caps its own address space, file size, open files
-and core dumps, and drops root. It holds no secrets and no connections: a rule that
-escaped every guard would find an empty, unprivileged process.
+Started by pool.py as `python -I -m sandbox.worker HOST LIMITS PROGRESS_FD REQUEST_FD REPLY_FD`
+with an empty environment, `/` as working directory, fds 0-2 on /dev/null and one pipe each
+way for the protocol (so output from C code or a stray print cannot corrupt a reply).
+Before it reads any rule it caps its own address space, file size, open files and core
+dumps, and drops root. It holds no secrets and no connections: a rule that escaped every
+guard would find an empty, unprivileged process.
 
-Protocol on the pipe: frames of a 4-byte big-endian length and an orjson body.
+After each reply the worker collects garbage (cheap: everything from start-up and loading
+is frozen out of the collector), so nothing one evaluation left in a reference cycle is
+still taking memory when the next one starts.
+
+Protocol on the pipes: frames of a 4-byte big-endian length and an orjson body.
   {"op": "load", "version", "sources": [{name, source, meta}]} -> {"ok": true} | {"errors": [...]}
   {"op": "run", "version", "payload"}                           -> {"result", "trace", "logs_dropped"}
   where each trace entry is [name, outcome, duration_us, error, logs].
@@ -15,6 +20,7 @@ The progress memory holds one byte per program (runner.NOT_RUN ... TIMEOUT).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import mmap
 import os
@@ -85,8 +91,21 @@ def _load_host(path: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+def _encode(reply: dict[str, Any]) -> bytes:
+    """The reply's frame body; a reply that cannot be encoded becomes a failed evaluation."""
+    import orjson
+
+    try:
+        return orjson.dumps(reply)
+    except (TypeError, orjson.JSONEncodeError):
+        # Text from a rule is validated where the rule produces it; this is the backstop.
+        return orjson.dumps({"result": None, "logs_dropped": 0,
+                             "trace": [["<sandbox>", "error", 0, "the evaluation's output could not be encoded", []]]})
+
+
 def main(argv: list[str]) -> int:
-    host_path, limits_json, progress_fd = argv
+    host_path, limits_json, progress_fd, request_fd, reply_fd = argv
+    requests, replies = int(request_fd), int(reply_fd)
     import orjson
 
     from sandbox.limits import Limits
@@ -107,12 +126,13 @@ def main(argv: list[str]) -> int:
     guards = Guards(host.access, limits)
     loaded: dict[str, tuple[Program, ...]] = {}
     _drop_privileges()
+    gc.freeze()
 
     def set_progress(index: int, code: int) -> None:
         progress[index] = code
 
     while True:
-        frame = read_frame(0)
+        frame = read_frame(requests)
         if frame is None:
             return 0
         request = orjson.loads(frame)
@@ -121,10 +141,15 @@ def main(argv: list[str]) -> int:
             try:
                 programs = prepare_programs(compile_set(ProgramSet(request["version"], sources), limits), guards)
             except CompileFailed as exc:
-                write_frame(1, orjson.dumps({"errors": list(exc.errors)}))
+                write_frame(replies, orjson.dumps({"errors": list(exc.errors)}))
                 continue
             loaded = {request["version"]: programs}
             reply: dict[str, Any] = {"ok": True}
+            # The loaded programs live until the next load: keep them out of the collections
+            # after every evaluation, and let the previous version's be collected now.
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
         else:
             programs = loaded[request["version"]]
             progress[: len(programs)] = bytes(len(programs))
@@ -134,7 +159,8 @@ def main(argv: list[str]) -> int:
                 "trace": [tuple(trace) for trace in report.trace],  # positional arrays on the wire
                 "logs_dropped": report.logs_dropped,
             }
-        write_frame(1, orjson.dumps(reply))
+        write_frame(replies, _encode(reply))
+        gc.collect()
 
 
 if __name__ == "__main__":

@@ -89,6 +89,8 @@ def underscore_parameter(name: str, line: int) -> Rejected:
     return Rejected(line, f'"{name}" is an invalid parameter name because it starts with "_"')
 
 
+FLAGS = ("ValueError: flags must be 0 or a combination of re.IGNORECASE, re.MULTILINE, re.DOTALL, re.VERBOSE, "
+         "re.ASCII (line 2)")
 CAPPED_MEMORY_MB = 64
 
 SIZE_INT = fails("error", "SizeExceeded: integer result over 65536 bits")
@@ -797,6 +799,120 @@ CORPUS: tuple[Attack, ...] = (
            def rule(data, out):
                out["keys"] = {}.fromkeys(range(10))
            """, denied("dict", "fromkeys", 2)),
+    # -- stdlib caches and look-alike arguments (issue 6, item 1; tests/sandbox/channels.py) -----
+    attack("re_flags_as_a_float",
+           "re.compile(p, 0.0) probed re's module cache: a hit returned, a miss raised TypeError", """
+           def rule(data, out):
+               re.compile(data["who"], 0.0)
+           """, fails("error", FLAGS)),
+    attack("re_flags_as_a_bool", "True == 1 is another look-alike cache key", """
+           def rule(data, out):
+               re.match(data["who"], "alice", True)
+           """, fails("error", FLAGS)),
+    attack("re_debug_flag_writes_to_stdout",
+           "re.DEBUG (128) printed the parsed pattern to fd 1: the server's console in-process, the "
+           "reply pipe of a worker, whose next answer was then a protocol violation", """
+           def rule(data, out):
+               re.compile("a|b", 128)
+           """, fails("error", FLAGS)),
+    attack("re_undocumented_template_flag", "re.TEMPLATE (1) is not one of the facade's flags", """
+           def rule(data, out):
+               re.search("a", "a", re.IGNORECASE | 1)
+           """, fails("error", FLAGS)),
+    attack("ip_prefix_as_a_float",
+           "ip_network((addr, k + 0.0)) succeeded only if the int prefix k was in the netmask cache", """
+           def rule(data, out):
+               ipaddress.ip_network(("0.0.0.0", 8.0))
+           """, fails("error", "TypeError: the prefix must be an int or a string of 1 to 3 digits (line 2)")),
+    attack("ip_prefix_string_of_thousands_of_digits",
+           "every distinct prefix string was cached forever: memory that one evaluation leaves to all", """
+           def rule(data, out):
+               ipaddress.ip_network("10.0.0.0/" + "0" * 5000 + "8")
+           """, fails("error", "ValueError: networks are at most 100 characters (line 2)")),
+    attack("ip_prefix_string_of_many_digits_in_a_tuple", "as above, through the tuple form", """
+           def rule(data, out):
+               ipaddress.ip_interface(("10.0.0.1", "0" * 60 + "8"))
+           """, fails("error", "ValueError: prefix strings are at most 3 digits (line 2)")),
+    # -- code of one evaluation running in a later one (item 4) ----------------------------------
+    attack("generator_finally_runs_in_a_later_evaluation",
+           "a generator suspended inside try/finally, in a reference cycle, is finalised by the cyclic GC "
+           "during a later evaluation: its finally block runs outside any trace, checkpoint or budget", """
+           def tally(box):
+               try:
+                   yield 1
+               finally:
+                   box.append("ran")
+           def rule(data, out):
+               box = []
+               generator = tally(box)
+               box.append(generator)
+               next(generator)
+           """, Rejected(3, '"yield" inside a try block with a finally clause is not allowed in rules: the '
+                            "finally block would run when the generator is collected.")),
+    attack("generator_yield_in_an_except_guarded_by_finally", "the same, from an except clause", """
+           def tally():
+               try:
+                   pass
+               except ValueError:
+                   yield 2
+               finally:
+                   pass
+           def rule(data, out):
+               pass
+           """, Rejected(5, '"yield" inside a try block with a finally clause is not allowed in rules: the '
+                            "finally block would run when the generator is collected.")),
+    # -- describing a failure (item 6) -----------------------------------------------------------
+    attack("raise_a_deeply_nested_value",
+           "describing ValueError(<50,000-deep list>) raised RecursionError inside the runner's except "
+           "block: a 500 in-process, a dead worker in process mode", """
+           def rule(data, out):
+               deep = []
+               for step in range(50000):
+                   deep = [deep]
+               raise ValueError(deep)
+           """, fails("error", "ValueError: " + "[" * 32 + "[...]" + "]" * 32 + " (line 5)")),
+    attack("raise_a_value_that_repeats_one_list",
+           "str() of [[0] * 10**5] * 10**5 is ten billion characters from one C call", """
+           def rule(data, out):
+               row = [0] * 100000
+               raise KeyError([row] * 100000)
+           """, Fails("error", r"KeyError: \[\[0, 0, [0, ]{400,500} \(line 3\)")),
+    attack("lone_surrogate_in_a_log_line",
+           "a lone surrogate is a str but not UTF-8: the rule was reported ok, then the reply encoder "
+           "killed the worker", """
+           def rule(data, out):
+               print("who: " + chr(0xD800))
+           """, fails("error", "ValueError: log text must be valid Unicode (it has a lone surrogate) (line 2)")),
+    attack("lone_surrogate_in_an_error_message", "the failure's own description crosses the boundary too", """
+           def rule(data, out):
+               raise ValueError("bad " + chr(0xDFFF))
+           """, fails("error", "ValueError: bad \\udfff (line 2)")),
+    # -- C calls past the budget (item 7) --------------------------------------------------------
+    attack("strftime_widths_amplify_past_the_string_cap",
+           ".strftime('%999Y' * 20000) returned 20 million characters from one C call of 150-200 ms", """
+           def rule(data, out):
+               when = datetime.datetime(2026, 1, 1)
+               out["x"] = when.strftime("%999Y" * 20000)
+           """, fails("error", "ValueError: date formats are at most 256 characters in rules (line 3)")),
+    attack("strftime_one_wide_directive", "a three-digit width, 999 characters a directive", """
+           def rule(data, out):
+               when = datetime.date(2026, 1, 1)
+               out["x"] = when.strftime("%_999d")
+           """, fails("error", "ValueError: date format widths are at most 2 digits in rules (line 3)")),
+    attack("strftime_through_the_class", "the unbound method on the class skips the instance's guard", """
+           def rule(data, out):
+               when = datetime.datetime(2026, 1, 1)
+               out["x"] = datetime.datetime.strftime(when, "%0999Y")
+           """, fails("error", "ValueError: date format widths are at most 2 digits in rules (line 3)")),
+    attack("strftime_through_an_f_string_spec", "a date's format spec is a strftime format", """
+           def rule(data, out):
+               when = datetime.time(10, 0)
+               out["x"] = f"{when:%999H}"
+           """, fails("error", "ValueError: date format widths are at most 2 digits in rules (line 3)")),
+    attack("strptime_with_a_huge_format", "strptime compiles a regular expression from the format", """
+           def rule(data, out):
+               out["x"] = str(datetime.datetime.strptime("2026", "%Y" + " " * 300))
+           """, fails("error", "ValueError: date formats are at most 256 characters in rules (line 2)")),
     # -- the real rule API --------------------------------------------------------------------
     attack("assign_a_user_attribute", "user.email = ... rewrites who is logging in", """
            def rule(user, context):

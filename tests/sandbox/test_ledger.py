@@ -128,3 +128,36 @@ def test_allocating_and_clock_methods_are_denied_by_name() -> None:
     # Each of these allocates by an argument, or reads the clock, on some allowed type.
     assert {"center", "ljust", "rjust", "zfill", "expandtabs", "translate", "format", "format_map",
             "now", "utcnow", "today", "sub", "subn"} <= ledger.DENIED_ATTRIBUTES.keys()
+
+
+def _stdlib_caches() -> set[str]:
+    """Every cache in the modules the facades reach: lru_caches, cached_properties, *cache* names."""
+    import _strptime
+    import functools
+    import inspect
+    import math
+    import time
+
+    found = set()
+    for module in (re, ipaddress, _strptime, datetime, time, math):
+        for name, value in vars(module).items():
+            if hasattr(value, "cache_info") or (isinstance(value, dict) and "cache" in name.lower()):
+                found.add(f"{module.__name__}.{name}")
+            if not inspect.isclass(value):
+                continue
+            for attribute, member in vars(value).items():
+                target = member.fget if isinstance(member, property) else member
+                if (hasattr(target, "cache_info") or isinstance(member, functools.cached_property)
+                        or (isinstance(member, dict) and "cache" in attribute.lower())):
+                    found.add(f"{module.__name__}.{name}.{attribute}")
+        if module is _strptime:
+            found.add("_strptime._TimeRE_cache")
+    return found
+
+
+def test_every_stdlib_cache_the_facades_reach_is_in_the_ledger_with_its_reason() -> None:
+    caches = _stdlib_caches()
+
+    assert {"re._cache", "ipaddress._BaseV4._netmask_cache", "_strptime._regex_cache"} <= caches
+    assert caches - ledger.STDLIB_CACHES.keys() == set()
+    assert [name for name, reason in ledger.STDLIB_CACHES.items() if not reason.strip()] == []

@@ -1,0 +1,113 @@
+"""The module stand-ins: the stdlib's answers for documented arguments, refusals for
+look-alikes, and no trace left in any process-wide cache."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+import pytest
+
+from sandbox import facades
+
+VALID_NETWORKS: list[Any] = [
+    "192.0.2.0/24", "192.0.2.0/255.255.255.0", "192.0.2.0/0.0.0.255", "192.0.2.0/024", "192.0.2.7",
+    ("192.0.2.0", 24), ("192.0.2.0", "24"), ("192.0.2.0",), 3221225984, "2001:db8::/32", ("2001:db8::", 48),
+    "0.0.0.0/0", "::/0", ipaddress.ip_address("192.0.2.1"),
+]
+
+
+@pytest.mark.parametrize("value", VALID_NETWORKS, ids=repr)
+def test_documented_network_arguments_give_the_stdlib_s_answer(value: Any) -> None:
+    assert facades.ip_network(value) == ipaddress.ip_network(value)
+    assert facades.ip_network(value, False) == ipaddress.ip_network(value, False)
+
+
+@pytest.mark.parametrize("value", ["192.0.2.1/24", ("2001:db8::1", 64), "10.1.2.3"], ids=repr)
+def test_documented_interface_arguments_give_the_stdlib_s_answer(value: Any) -> None:
+    assert facades.ip_interface(value) == ipaddress.ip_interface(value)
+
+
+@pytest.mark.parametrize(("value", "error"), [
+    (("0.0.0.0", 8.0), TypeError), (("0.0.0.0", True), TypeError), (("0.0.0.0", None), TypeError),
+    ("0.0.0.0/" + "0" * 4 + "8", ValueError), (("0.0.0.0", "0008"), ValueError), ("0.0.0.0/" + "9" * 5000, ValueError),
+    ("0.0.0.0/٨", ValueError), ("0.0.0.0/ 8", ValueError), ("0.0.0.0/+8", ValueError), ("0.0.0.0/33", ValueError),
+    ("2001:db8::/255.255.0.0", ValueError), ("192.0.2.0/24/1", ValueError), (8.0, TypeError), (b"\x00" * 4, TypeError),
+    ("192.0.2.1/24", ValueError),  # host bits set under strict, as the stdlib
+], ids=repr)
+def test_look_alike_network_arguments_are_refused(value: Any, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        facades.ip_network(value)
+
+
+def test_no_rule_argument_changes_the_netmask_caches() -> None:
+    caches = (ipaddress.IPv4Network._netmask_cache, ipaddress.IPv6Network._netmask_cache)  # type: ignore[attr-defined]
+    before = [dict(cache) for cache in caches]
+    for value in [*VALID_NETWORKS, "10.0.0.0/255.0.0.0", ("10.0.0.0", "008"), "10.0.0.0/000"]:
+        facades.ip_network(value, False)
+    for value in ["10.0.0.1/255.255.0.0", ("2001:db8::1", "64")]:
+        facades.ip_interface(value)
+
+    assert [dict(cache) for cache in caches] == before
+    assert set(range(33)) <= set(before[0]) and set(range(129)) <= set(before[1])
+
+
+def test_the_classes_stand_ins_build_the_classes() -> None:
+    assert facades.IPv4Network("192.0.2.0/24") == ipaddress.IPv4Network("192.0.2.0/24")
+    assert facades.IPv6Address("2001:db8::1") == ipaddress.IPv6Address("2001:db8::1")
+    assert facades.IPv4Address(3221225985) == ipaddress.IPv4Address("192.0.2.1")
+    with pytest.raises(ValueError):
+        facades.IPv4Network("2001:db8::/32")
+    with pytest.raises(TypeError):
+        facades.IPv4Address(1.5)
+
+
+@pytest.mark.parametrize("flags", [0, re.I, re.I | re.M, re.S | re.X | re.A, int(re.I), re.NOFLAG, re.U])
+def test_the_facade_s_own_flags_compile_as_the_stdlib_does(flags: int) -> None:
+    compiled = facades.compile(r"a.b", flags)
+    assert (compiled.pattern, compiled.flags) == (r"a.b", re.compile(r"a.b", flags).flags)
+
+
+@pytest.mark.parametrize("flags", [0.0, 2.0, True, False, None, "i", re.DEBUG, 1, re.LOCALE, -1, 1 << 40],
+                         ids=repr)
+def test_flags_that_are_not_the_facade_s_own_constants_are_refused(flags: Any) -> None:
+    with pytest.raises(ValueError, match="flags must be 0 or a combination of"):
+        facades.compile("a", flags)
+    with pytest.raises(ValueError, match="flags must be 0 or a combination of"):
+        facades.search("a", "a", flags)
+
+
+def test_compiling_never_reads_or_writes_re_s_module_cache() -> None:
+    pattern = "facade-only-4c1d[0-9]+"
+    cache = re._cache  # type: ignore[attr-defined]
+    before = dict(cache)
+
+    compiled = facades.compile(pattern)
+    assert facades.compile(pattern) is compiled
+    assert facades.fullmatch(pattern, "facade-only-4c1d42") is not None
+
+    assert dict(cache) == before
+
+
+def test_a_compiled_pattern_passes_through_and_other_types_are_refused() -> None:
+    compiled = facades.compile("x+")
+    assert facades.compile(compiled) is compiled
+    assert facades.findall(compiled, "xx x") == ["xx", "x"]
+    with pytest.raises(ValueError):
+        facades.compile(compiled, re.I)
+    for wrong in (b"x", 1, None, ["x"]):
+        with pytest.raises(TypeError):
+            facades.compile(wrong)
+    with pytest.raises(TypeError):
+        facades.match("x", b"x")
+    with pytest.raises(ValueError):
+        facades.compile("x" * (facades.MAX_PATTERN_LENGTH + 1))
+
+
+def test_the_private_pattern_cache_is_least_recently_used_so_a_rule_s_own_accesses_decide_what_stays() -> None:
+    kept = facades.compile("lru-kept")
+    for number in range(facades._PATTERN_CACHE_SIZE - 1):
+        facades.compile(f"lru-filler-{number}")
+        facades.compile("lru-kept")  # a hit moves it to the front: it is never the oldest
+    assert facades.compile("lru-kept") is kept

@@ -1,0 +1,112 @@
+"""What rules see as the text of objects: plain data as Python prints it, everything else
+neutral (no memory addresses), and never unbounded."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import re
+import types
+
+import pytest
+
+from sandbox.text import describe, display, exception_args, printable, valid_unicode
+from tests.conftest import SyncRunner
+
+PLAIN_VALUES = [
+    None, True, 0, -7, 2**70, 1.5, float("inf"), "", "text with 'quotes' and \"more\"", "ünïcødé \n\t",
+    [], [1, "a", None], (), (1,), (1, 2), set(), {3}, frozenset(), frozenset({"x"}), {}, {"k": [1, {"n": ()}]},
+    types.MappingProxyType({"roles": ("staff",)}), {"a": 1}.keys(), {"a": 1}.values(), {"a": 1}.items(),
+    range(3), datetime.datetime(2026, 11, 27, 10, 0, tzinfo=datetime.UTC), datetime.date(2026, 1, 1),
+    datetime.timedelta(hours=1), ipaddress.ip_address("192.0.2.1"), ipaddress.ip_network("2001:db8::/32"),
+    re.compile("a+"), [[[]]],
+]
+
+
+@pytest.mark.parametrize("value", PLAIN_VALUES, ids=repr)
+def test_plain_data_reads_exactly_as_python_prints_it(value: object) -> None:
+    assert describe(value, 10_000) == repr(value)
+    assert display(value, 10_000) == str(value)
+
+
+def test_a_self_containing_list_reads_as_python_prints_it() -> None:
+    loop: list[object] = [1]
+    loop.append(loop)
+    assert describe(loop, 100) == repr(loop) == "[1, [...]]"
+
+
+def test_depth_and_length_are_bounded_and_the_text_says_it_was_cut() -> None:
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    row = [0] * 100_000
+
+    assert describe(deep, 1000) == "[" * 32 + "[...]" + "]" * 32
+    assert describe([row] * 100_000, 50) == ("[[" + "0, " * 20)[:50] + "..."
+
+
+def test_exception_text_loses_the_addresses_the_interpreter_wrote() -> None:
+    def hidden() -> None: ...
+
+    with pytest.raises(ValueError) as caught:
+        [].index(hidden)
+
+    assert " at 0x" in str(caught.value)
+    assert exception_args(caught.value) == ("<function test_exception_text_loses_the_addresses_the_interpreter_wrote."
+                                            "<locals>.hidden> is not in list",)
+    assert "0x" not in display(caught.value, 1000)
+
+
+def test_lone_surrogates_are_caught_and_escaped_for_the_sandbox_s_own_messages() -> None:
+    assert valid_unicode("plain ascii") and valid_unicode("ünïcødé")
+    assert not valid_unicode("bad \ud800")
+    assert printable("bad \ud800") == "bad \\ud800"
+
+
+NEUTRAL_RULE = '''
+def helper():
+    pass
+def rule(data, out):
+    generator = (item for item in [1])
+    try:
+        [].index(helper)
+    except ValueError as problem:
+        error_text = str(problem)
+        error_args = problem.args
+    print(helper, [helper], len, [].append)
+    out["texts"] = [
+        repr(helper), str(helper), f"{helper}", f"{helper!r}", f"{helper!s}", f"{helper!a}", f"{[helper]:>10}",
+        str([helper, generator]), repr(generator), repr(len), repr(list), repr([].append), repr(re.compile),
+        repr(str.lower), repr("".join), repr(datetime.datetime(2026, 1, 1).strftime), repr(lambda: 1),
+        error_text, error_args[0], printed,
+    ]
+'''
+
+
+def test_functions_generators_and_methods_show_no_address_anywhere_a_rule_can_turn_them_into_text(
+        scratch_runner: SyncRunner) -> None:
+    report = scratch_runner.run({"neutral": NEUTRAL_RULE}, {"input": {}})
+
+    assert [(t.outcome, t.error) for t in report.trace] == [("ok", None)]
+    assert report.result is not None
+    texts = report.result["out"]["texts"]
+    assert [text for text in texts if "0x" in text] == []
+    assert texts[:8] == ["<function helper>", "<function helper>", "<function helper>", "<function helper>",
+                         "<function helper>", "<function helper>", "[<function helper>]",
+                         "[<function helper>, <generator object <genexpr>>]"]
+    assert report.trace[0].logs == ("<function helper> [<function helper>] <built-in function len> "
+                                    "<built-in method append of list object>",)
+
+
+def test_f_strings_keep_their_format_specs_for_plain_values(scratch_runner: SyncRunner) -> None:
+    source = '''
+def rule(data, out):
+    when = datetime.datetime(2026, 11, 27, 10, 5)
+    out["texts"] = [f"{3.14159:.2f}", f"{42:>5}", f"{'x':*^5}", f"{when:%Y-%m-%d %H:%M}", f"{when}", f"{None}",
+                    f"{ipaddress.ip_address('192.0.2.1')}", f"{7:08b}", f"{'q'!r}", f"{1.5!s:>6}"]
+'''
+    report = scratch_runner.run({"formats": source}, {"input": {}})
+
+    assert report.result is not None
+    assert report.result["out"]["texts"] == ["3.14", "   42", "**x**", "2026-11-27 10:05", "2026-11-27 10:05:00",
+                                             "None", "192.0.2.1", "00000111", "'q'", "   1.5"]

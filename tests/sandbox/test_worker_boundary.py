@@ -1,0 +1,71 @@
+"""The edges of an evaluation: what a worker's stray output can reach, what crosses back,
+and when a rule's time is judged."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from sandbox.inprocess import InProcessRunner
+from sandbox.pool import WorkerPool
+from sandbox.testing import HOST as SCRATCH_HOST
+from tests.conftest import TEST_LIMITS, LoopThread, SyncRunner, program_set
+
+BENIGN = 'def rule(data, out):\n    out["greeting"] = "hello " + data["who"]\n'
+# A short rule budget and a long kill deadline: one C call overruns the first by far and
+# never comes near the second, on any machine.
+SLOW_C_LIMITS = dataclasses.replace(TEST_LIMITS, rule_timeout_ms=20, pipeline_timeout_ms=1500, kill_grace_ms=3000)
+ONE_LONG_C_CALL = 'def rule(data, out):\n    out["matched"] = re.match("(a+)+b", "a" * 22) is not None\n'
+
+
+@pytest.fixture(scope="module")
+def slow_c_pool(loop_thread: LoopThread) -> Iterator[WorkerPool]:
+    pool = WorkerPool("sandbox.testing:HOST", SLOW_C_LIMITS, size=1)
+    loop_thread.call(pool.start())
+    yield pool
+    loop_thread.call(pool.close())
+
+
+def test_a_worker_s_standard_streams_lead_nowhere_and_the_protocol_has_pipes_of_its_own(
+        scratch_pool: WorkerPool) -> None:
+    for worker in list(scratch_pool._all):
+        streams = [os.readlink(f"/proc/{worker.process.pid}/fd/{fd}") for fd in (0, 1, 2)]
+        assert streams == ["/dev/null"] * 3
+
+
+def test_output_that_cannot_be_encoded_fails_the_evaluation_and_the_worker_keeps_serving(
+        scratch_pool: WorkerPool, loop_thread: LoopThread) -> None:
+    # The scratch host does not validate text; the worker's encoder is the backstop.
+    runner = SyncRunner(scratch_pool, loop_thread)
+    kills = scratch_pool.kills
+    report = runner.run({"surrogate": 'def rule(data, out):\n    out["x"] = chr(0xD800)\n'}, {"input": {}})
+
+    assert report.result is None
+    assert [(t.name, t.outcome, t.error) for t in report.trace] == [
+        ("<sandbox>", "error", "the evaluation's output could not be encoded")]
+    assert scratch_pool.kills == kills
+    again = runner.run({"benign": BENIGN}, {"input": {"who": "bob"}})
+    assert again.result == {"out": {"greeting": "hello bob"}, "failures": []}
+
+
+@pytest.mark.parametrize("isolation", ["inprocess", "process"])
+def test_a_rule_whose_one_c_call_ran_past_its_deadline_is_a_timeout(request: pytest.FixtureRequest,
+                                                                     loop_thread: LoopThread, isolation: str) -> None:
+    executor = (InProcessRunner(SCRATCH_HOST, SLOW_C_LIMITS) if isolation == "inprocess"
+                else request.getfixturevalue("slow_c_pool"))
+    report = SyncRunner(executor, loop_thread).run(program_set({"slow": ONE_LONG_C_CALL}), {"input": {}})
+
+    assert [(t.outcome, t.error) for t in report.trace] == [("timeout", "DeadlineExceeded: deadline exceeded")]
+    assert report.result == {"out": {"stop": True}, "failures": [{"rule": "slow"}]}
+
+
+def test_the_regular_expression_debug_flag_cannot_write_to_the_server_s_console(
+        capfd: pytest.CaptureFixture[str], loop_thread: LoopThread) -> None:
+    runner = SyncRunner(InProcessRunner(SCRATCH_HOST, TEST_LIMITS), loop_thread)
+    report = runner.run({"debug": 'def rule(data, out):\n    re.compile("a|b", re.IGNORECASE | 128)\n'}, {"input": {}})
+
+    assert [t.outcome for t in report.trace] == ["error"]
+    assert capfd.readouterr() == ("", "")
