@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from sandbox.plain import freeze
+from sandbox.text import describe, display, valid_unicode
 
 FACTORS = ("otp", "sms", "recovery")
 FACTOR_ALIASES = {"otp": "otp", "totp": "otp", "sms": "sms", "recovery": "recovery"}
@@ -30,6 +31,9 @@ MAX_CLAIM_SIZE = 4096
 MAX_CLAIM_DEPTH = 4
 MAX_REASON_LENGTH = 200
 MAX_URL_LENGTH = 2048
+# What one log() argument or one value named in an error message may take: the trace keeps
+# at most the sandbox's max_output_bytes (16 KiB by default) of an evaluation's lines anyway.
+MAX_TEXT_OF_A_VALUE = 16_384
 # Registered JWT and OIDC claims the engine sets itself; rules may not forge them.
 RESERVED_CLAIMS = frozenset("iss sub aud exp nbf iat jti amr acr auth_time azp sid nonce at_hash".split())
 
@@ -98,7 +102,7 @@ class Authentication(_Record):
 
 def _factor_name(value: object) -> str:
     if type(value) is not str or value not in FACTOR_ALIASES:
-        raise ValueError(f"unknown factor {value!r}; known factors: {', '.join(FACTOR_ALIASES)}")
+        raise ValueError(f"unknown factor {describe(value, 100)}; known factors: {', '.join(FACTOR_ALIASES)}")
     return FACTOR_ALIASES[value]
 
 
@@ -205,7 +209,7 @@ class Multifactor:
 
     @return_to.setter
     def return_to(self, url: object) -> None:
-        if url is not None and (type(url) is not str or len(url) > MAX_URL_LENGTH):
+        if url is not None and (type(url) is not str or len(url) > MAX_URL_LENGTH or not valid_unicode(url)):
             raise ValueError(f"return_to must be a string of at most {MAX_URL_LENGTH} characters")
         object.__setattr__(self, "_return_to", url)
 
@@ -241,7 +245,7 @@ class Claims:
         self._values: dict[str, Any] = {}
 
     def __setitem__(self, key: object, value: object) -> None:
-        if type(key) is not str or not 0 < len(key) <= 200:
+        if type(key) is not str or not 0 < len(key) <= 200 or not valid_unicode(key):
             raise ValueError("claim names are strings of 1 to 200 characters")
         if key in RESERVED_CLAIMS:
             raise ValueError(f"claim {key!r} is set by the engine")
@@ -289,6 +293,8 @@ def _plain_size(value: object, depth: int) -> int:
             raise ValueError("claim values must be finite numbers")
         return 24
     if kind is str:
+        if not valid_unicode(value):  # type: ignore[arg-type]
+            raise ValueError("claim text must be valid Unicode (it has a lone surrogate)")
         return len(value) + 2  # type: ignore[arg-type]
     if kind in (list, tuple):
         total = 2
@@ -299,7 +305,7 @@ def _plain_size(value: object, depth: int) -> int:
         items = value.items()  # type: ignore[attr-defined]
         if any(type(key) is not str for key, _ in items):
             raise ValueError("claim objects need string keys")
-        return 2 + sum(len(key) + 4 + _plain_size(item, depth - 1) for key, item in items)
+        return 2 + sum(_plain_size(key, depth) + 2 + _plain_size(item, depth - 1) for key, item in items)
     raise ValueError(f"claim values must be plain data, not {kind.__name__}")
 
 
@@ -323,12 +329,19 @@ class Context(_Record):
         """End the pipeline: the login is refused with `reason` (shown to the application)."""
         if type(reason) is not str:
             raise TypeError("deny(reason) takes a string")
+        if not valid_unicode(reason):
+            raise ValueError("deny(reason) must be valid Unicode (it has a lone surrogate)")
         if self._denial is None:
             object.__setattr__(self, "_denial", reason[:MAX_REASON_LENGTH])
 
     def log(self, *parts: object) -> None:
-        self._log(" ".join(str(part) for part in parts))
+        self._log(" ".join(display(part, MAX_TEXT_OF_A_VALUE, _NEUTRAL_REPRS) for part in parts))
 
     @property
     def denied(self) -> bool:
         return self._denial is not None
+
+
+# The rule API's own types print as "<user>", "<claims>"...: no addresses, nothing nested.
+_NEUTRAL_REPRS = frozenset({User, Geo, Connection, Request, Client, Stats, Risk, Method, Authentication,
+                            Multifactor, Claims, Context})

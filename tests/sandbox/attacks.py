@@ -930,6 +930,42 @@ CORPUS: tuple[Attack, ...] = (
            def rule(user, context):
                user.app_metadata["roles"] = ["admin"]
            """, read_only("mappingproxy", 2), host="rule"),
+    attack("lone_surrogate_in_a_claim",
+           "a claim that is a str but not UTF-8 left the rule 'ok' and then killed the worker's encoder "
+           "(or answered 500 in-process)", """
+           def rule(user, context):
+               context.claims["https://example.com/name"] = "x" + chr(0xD800)
+           """, fails("error", "ValueError: claim text must be valid Unicode (it has a lone surrogate) (line 2)"),
+           host="rule"),
+    attack("lone_surrogate_in_a_claim_object_key", "the same, hidden in a nested key", """
+           def rule(user, context):
+               context.claims["https://example.com/meta"] = {"k" + chr(0xDBFF): 1}
+           """, fails("error", "ValueError: claim text must be valid Unicode (it has a lone surrogate) (line 2)"),
+           host="rule"),
+    attack("lone_surrogate_in_a_deny_reason", "the reason is shown to the application", """
+           def rule(user, context):
+               context.deny("no " + chr(0xDC00))
+           """, fails("error", "ValueError: deny(reason) must be valid Unicode (it has a lone surrogate) (line 2)"),
+           host="rule"),
+    attack("lone_surrogate_in_return_to", "return_to crosses the boundary too", """
+           def rule(user, context):
+               context.multifactor.return_to = "https://example.com/" + chr(0xD800)
+           """, fails("error", "ValueError: return_to must be a string of at most 2048 characters (line 2)"),
+           host="rule"),
+    attack("lone_surrogate_in_a_log_call", "context.log writes to the same trace as print", """
+           def rule(user, context):
+               context.log("who", chr(0xD800))
+           """, fails("error", "ValueError: log text must be valid Unicode (it has a lone surrogate) (line 2)"),
+           host="rule"),
+    attack("unknown_factor_named_by_a_deep_value",
+           "the host's own error message described the rule's value with repr(): unbounded", """
+           def rule(user, context):
+               deep = []
+               for step in range(50000):
+                   deep = [deep]
+               context.multifactor.add_factor(deep)
+           """, fails("error", "ValueError: unknown factor " + "[" * 32 + "[...]" + "]" * 32 + "; known "
+                      "factors: otp, totp, sms, recovery (line 5)"), host="rule"),
     attack("forge_a_registered_claim", "claims the engine sets itself (sub, amr) cannot be forged", """
            def rule(user, context):
                context.claims["amr"] = ["otp"]

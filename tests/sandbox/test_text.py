@@ -11,7 +11,7 @@ import types
 import pytest
 
 from sandbox.text import describe, display, exception_args, printable, valid_unicode
-from tests.conftest import SyncRunner
+from tests.conftest import SyncRunner, rule_payload
 
 PLAIN_VALUES = [
     None, True, 0, -7, 2**70, 1.5, float("inf"), "", "text with 'quotes' and \"more\"", "ünïcødé \n\t",
@@ -110,3 +110,16 @@ def rule(data, out):
     assert report.result is not None
     assert report.result["out"]["texts"] == ["3.14", "   42", "**x**", "2026-11-27 10:05", "2026-11-27 10:05:00",
                                              "None", "192.0.2.1", "00000111", "'q'", "   1.5"]
+
+
+def test_context_log_shows_rule_objects_neutrally_and_host_objects_by_their_short_names(
+        rule_runner: SyncRunner) -> None:
+    source = '''
+def rule(user, context):
+    context.log(rule, [rule], user, context.multifactor, context.claims, user.app_metadata)
+'''
+    report = rule_runner.run({"logger": source}, rule_payload())
+
+    assert [(t.outcome, t.logs) for t in report.trace] == [
+        ("ok", ("<function rule> [<function rule>] <user> <multifactor> <claims> "
+                "{'roles': ('staff',), 'plan': 'pro'}",))]
