@@ -167,8 +167,8 @@ class Flow:
         if locked:
             raise TooManyAttempts(locked, "the second factor is locked after too many failures")
         if decision.enrollment_required:
-            allowed = tuple(name for name in self.mfa.factors if name != offers.RECOVERY_FACTOR_ID)
-            return await self._require_enrollment(user.user_id, request.client_id, data, timestamp, allowed)
+            return await self._require_enrollment(user.user_id, request.client_id, data, timestamp,
+                                                  decision.enroll_after)
         if decision.enroll_after:
             data["enroll_after"] = list(decision.enroll_after)
         arranged = tuple(offers.arrange(decision.factors, factors))

@@ -29,8 +29,8 @@ class Decision:
     factors: tuple[str, ...] = ()
     default_source: str | None = None  # "rule" | "user" | "config": the layer that chose factors[0]
     enrollment_required: bool = False
-    # With "verify_then_enroll": the types the user may enroll once they have passed one of
-    # `factors` (their own) in this login; the requirement asks for one of these.
+    # The types the user may enroll to meet the requirement: with "enrollment_required" at
+    # once, with "verify_then_enroll" once they have passed one of `factors` (their own).
     enroll_after: tuple[str, ...] = ()
 
     def factors_plain(self) -> list[dict[str, Any]]:
@@ -52,15 +52,25 @@ def decide(outcome: dict[str, Any], enrolled: Sequence[str] | None, settings: Mf
         return _verify_then_enroll(outcome, enrolled, settings)
     if settings.when_no_factor == "deny":
         return Decision("deny", "no_enrolled_factor")
-    return Decision("mfa", "enrollment_required", enrollment_required=True)
+    enrollable = _enrollable(outcome, settings)
+    if not enrollable:
+        return Decision("deny", "no_usable_factor")
+    # A rule's provider holds for enrollment too: a rule asking for the authenticator is not
+    # met by a phone the user adds on the way.
+    return Decision("mfa", "enrollment_required", enrollment_required=True, enroll_after=enrollable)
+
+
+def _enrollable(outcome: dict[str, Any], settings: MfaSettings) -> tuple[str, ...]:
+    """The factor types a user may enroll to meet this requirement."""
+    return tuple(name for name in settings.factors
+                 if name != RECOVERY_FACTOR_ID and outcome["provider"] in ("any", name))
 
 
 def _verify_then_enroll(outcome: dict[str, Any], enrolled: Sequence[str], settings: MfaSettings) -> Decision:
     """The user has factors, none of the required type: enrolling one on the password alone
     would let a password thief add their own, so the user passes one of theirs first."""
     existing, source = order_factors(outcome["factors"], enrolled, settings.factors)
-    enrollable = tuple(name for name in settings.factors
-                       if name != RECOVERY_FACTOR_ID and outcome["provider"] in ("any", name))
+    enrollable = _enrollable(outcome, settings)
     if not existing or not enrollable:
         return Decision("deny", "no_usable_factor")
     return Decision("mfa", "verify_then_enroll", tuple(existing), source, enroll_after=enrollable)

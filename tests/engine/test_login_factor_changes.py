@@ -212,3 +212,18 @@ def test_the_enrollment_token_after_a_passed_factor_enrolls_only_the_required_ty
     assert another_phone.status_code == 400
     assert another_phone.json()["field"] == "factor"
     assert active_factor_types(service, sms_only["user_id"]) == ["sms"]
+
+
+def test_a_first_login_that_a_rule_restricts_to_the_authenticator_enrolls_only_the_authenticator(
+    service: LoginService,
+) -> None:
+    # A rule's provider holds for enrollment too: a phone added on the way does not meet a
+    # requirement for the authenticator.
+    service.create_user()
+    login = transaction(service)
+    assert (login["status"], login["factors_allowed"]) == ("mfa_enrollment_required", ["otp"])
+
+    phone = service.post("/v1/mfa/enroll", {"factor": "sms", "phone_number": PHONE,
+                                            "enrollment_token": login["enrollment_token"]})
+    assert phone.status_code == 400
+    assert phone.json()["field"] == "factor"

@@ -42,7 +42,7 @@ def test_a_provider_restricts_the_factors_to_that_one() -> None:
 
 def test_required_mfa_with_no_usable_factor_asks_for_enrollment_or_denies() -> None:
     enroll = decide(outcome(), [], MfaSettings())
-    assert (enroll.decision, enroll.enrollment_required) == ("mfa", True)
+    assert (enroll.decision, enroll.enrollment_required, enroll.enroll_after) == ("mfa", True, ("otp", "sms"))
     deny = decide(outcome(), [], MfaSettings(when_no_factor="deny"))
     assert (deny.decision, deny.reason) == ("deny", "no_enrolled_factor")
 
@@ -79,3 +79,10 @@ def test_a_requirement_no_enrollment_can_meet_is_denied_for_a_user_with_factors(
     # Recovery codes come with the first factor; they cannot be enrolled on their own.
     decision = decide(outcome(provider="recovery"), ["sms"], MfaSettings())
     assert (decision.decision, decision.reason) == ("deny", "no_usable_factor")
+
+
+def test_a_user_with_no_factor_enrolls_only_the_type_a_rule_restricted_the_login_to() -> None:
+    otp_only = decide(outcome(provider="otp"), [], MfaSettings())
+    assert (otp_only.decision, otp_only.enroll_after) == ("mfa", ("otp",))
+    recovery_only = decide(outcome(provider="recovery"), [], MfaSettings())
+    assert (recovery_only.decision, recovery_only.reason) == ("deny", "no_usable_factor")
