@@ -39,12 +39,17 @@ RESERVED_CLAIMS = frozenset("iss sub aud exp nbf iat jti amr acr auth_time azp s
 
 
 def timestamp(value: str | None) -> datetime | None:
+    """An aware UTC datetime; ValueError for text that is not one (the HTTP schema refuses such
+    input first; the sandbox turns a binding that fails into a failed evaluation)."""
     if value is None:
         return None
     parsed = datetime.fromisoformat(value)
     # A naive time is UTC, never the host's local zone: workers run with an empty
     # environment, and both runners must read the same instant.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp out of range in UTC") from None
 
 
 class _Record:

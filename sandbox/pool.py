@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ from sandbox.errors import CompileFailed, SandboxError, SandboxUnavailable
 from sandbox.limits import Limits
 from sandbox.programs import ProgramSet
 from sandbox.runner import NOT_RUN, OUTCOME_NAMES, RUNNING, ProgramTrace, RunReport
-from sandbox.worker import MAX_FRAME_BYTES, PROGRESS_BYTES, write_frame
+from sandbox.worker import MAX_FRAME_BYTES, PROGRESS_BYTES, RECEIVED_INDEX, write_frame
 
 log = logging.getLogger("sandbox.pool")
 
@@ -35,6 +36,10 @@ def _report_from(reply: dict[str, Any]) -> RunReport:
 
 class WorkerLost(SandboxError):
     """The worker died, timed out or broke the protocol; it has been killed."""
+
+
+class _DeadBeforeStart(SandboxError):
+    """The worker was lost before it read the evaluation: it had died on its own."""
 
 
 def _expire(waiter: asyncio.Future[dict[str, Any]]) -> None:
@@ -74,12 +79,23 @@ class _Worker:
         self._waiter: asyncio.Future[dict[str, Any]] | None = None
         self.version: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Called when the worker exits or talks out of turn while no request is waiting.
+        self.on_idle_loss: Callable[[_Worker], None] | None = None
+        self.lost = False
 
-    async def request(self, message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
+    def watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Listen to the worker from now on, so that its death is noticed when it happens."""
         if self._loop is None:
             self._loop = loop
             loop.add_reader(self._read_fd, self._on_readable)
+
+    def received(self) -> int:
+        """How many requests the worker has read (mod 256): did it take the last one at all?"""
+        return self.progress[RECEIVED_INDEX]
+
+    async def request(self, message: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        self.watch(loop)
         waiter = self._waiter = loop.create_future()
         try:
             write_frame(self._write_fd, orjson.dumps(message))
@@ -103,18 +119,14 @@ class _Worker:
             chunk = b""
         waiter = self._waiter
         if not chunk:
-            self._detach()
-            if waiter is not None and not waiter.done():
-                waiter.set_exception(WorkerLost("worker exited"))
+            self._lose(waiter, "worker exited")
             return
         self._buffer += chunk
         if len(self._buffer) < 4:
             return
         size = int.from_bytes(self._buffer[:4], "big")
         if size > MAX_FRAME_BYTES or waiter is None or waiter.done():
-            self._detach()
-            if waiter is not None and not waiter.done():
-                waiter.set_exception(WorkerLost("protocol violation"))
+            self._lose(waiter, "protocol violation")
             return
         if len(self._buffer) >= 4 + size:
             body = bytes(self._buffer[4 : 4 + size])
@@ -123,6 +135,14 @@ class _Worker:
                 waiter.set_result(orjson.loads(body))
             except orjson.JSONDecodeError:
                 waiter.set_exception(WorkerLost("unreadable reply"))
+
+    def _lose(self, waiter: asyncio.Future[dict[str, Any]] | None, why: str) -> None:
+        self._detach()
+        self.lost = True
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(WorkerLost(why))
+        elif self.on_idle_loss is not None:
+            self.on_idle_loss(self)
 
     def _detach(self) -> None:
         if self._loop is not None:
@@ -164,12 +184,27 @@ class WorkerPool:
         self._all: set[_Worker] = set()
         self._background: set[asyncio.Task[None]] = set()
         self.kills = 0
+        self.deaths = 0  # workers found dead between evaluations, replaced without failing anyone
         self.spawn_failures = 0
 
     async def start(self) -> None:
         workers = await asyncio.gather(*(asyncio.to_thread(self._spawn) for _ in range(self._size)))
         for worker in workers:
-            self._idle.put_nowait(worker)
+            self._adopt(worker)
+
+    def _adopt(self, worker: _Worker) -> None:
+        """Watch a fresh worker and make it available."""
+        worker.on_idle_loss = self._lost_while_idle
+        worker.watch(asyncio.get_running_loop())
+        self._idle.put_nowait(worker)
+
+    def _lost_while_idle(self, worker: _Worker) -> None:
+        # It stays in the idle queue, marked lost; _take skips it. Its replacement starts now,
+        # so /healthz and the next evaluation see a full pool, not a corpse.
+        self.deaths += 1
+        log.warning("sandbox_worker_died_idle pid=%s", worker.process.pid)
+        worker.kill()
+        self._replace(worker)
 
     async def close(self) -> None:
         for task in list(self._background):
@@ -185,19 +220,47 @@ class WorkerPool:
         return worker
 
     def state(self) -> dict[str, Any]:
-        idle = self._idle.qsize()
-        return {"isolation": self.isolation, "size": self._size, "idle": idle, "busy": len(self._all) - idle,
-                "alive": len(self._all), "kills": self.kills, "healthy": len(self._all) > 0}
+        alive = sum(not worker.lost for worker in self._all)
+        idle = sum(not worker.lost for worker in self._idle._queue)  # type: ignore[attr-defined]
+        return {"isolation": self.isolation, "size": self._size, "idle": idle, "busy": alive - idle,
+                "alive": alive, "kills": self.kills, "deaths": self.deaths, "healthy": alive > 0}
+
+    async def _take(self, deadline: float) -> _Worker:
+        """A live idle worker, waiting until `deadline` (loop time) at most."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+            except asyncio.QueueEmpty:
+                try:
+                    worker = await asyncio.wait_for(self._idle.get(), max(deadline - loop.time(), 0))
+                except TimeoutError as exc:
+                    raise SandboxUnavailable("no sandbox worker became free in time") from exc
+            if worker.lost:
+                continue  # already being replaced
+            if worker.process.poll() is not None:  # died, and its end of the pipe not yet read
+                worker.lost = True
+                self._lost_while_idle(worker)
+                continue
+            return worker
 
     async def run(self, program_set: ProgramSet, payload: dict[str, Any]) -> RunReport:
+        deadline = asyncio.get_running_loop().time() + self._queue_timeout_s
+        worker = await self._take(deadline)
         try:
-            worker = self._idle.get_nowait()
-        except asyncio.QueueEmpty:
+            return await self._run_on(worker, program_set, payload)
+        except _DeadBeforeStart:
+            # The worker died before it read this evaluation (an idle death the loop had not
+            # yet seen): not this evaluation's doing, so it gets one fresh worker.
+            worker = await self._take(deadline + self._queue_timeout_s)
             try:
-                worker = await asyncio.wait_for(self._idle.get(), self._queue_timeout_s)
-            except TimeoutError as exc:
-                raise SandboxUnavailable("no sandbox worker became free in time") from exc
+                return await self._run_on(worker, program_set, payload)
+            except _DeadBeforeStart as exc:
+                return self._lost_report(worker, program_set, str(exc), time.perf_counter())
+
+    async def _run_on(self, worker: _Worker, program_set: ProgramSet, payload: dict[str, Any]) -> RunReport:
         started = time.perf_counter()
+        received = worker.received()
         try:
             if worker.version != program_set.version:
                 await self._load(worker, program_set)
@@ -211,9 +274,12 @@ class WorkerPool:
             self._idle.put_nowait(worker)  # the worker is sound; the rule set is not
             raise
         except WorkerLost as exc:
-            report = self._killed_report(worker, program_set, str(exc), started)
-            self._replace(worker)
-            return report
+            if worker.received() == received:
+                self.deaths += 1
+                worker.kill()
+                self._replace(worker)
+                raise _DeadBeforeStart(str(exc)) from exc
+            return self._lost_report(worker, program_set, str(exc), started)
         except BaseException:
             # Cancelled mid-evaluation, or a reply that is not the protocol: the worker's
             # state is unknown, so it is never handed out again.
@@ -232,6 +298,11 @@ class WorkerPool:
         if "errors" in reply:
             raise CompileFailed(reply["errors"])
         worker.version = program_set.version
+
+    def _lost_report(self, worker: _Worker, program_set: ProgramSet, why: str, started: float) -> RunReport:
+        report = self._killed_report(worker, program_set, why, started)
+        self._replace(worker)
+        return report
 
     def _killed_report(self, worker: _Worker, program_set: ProgramSet, why: str, started: float) -> RunReport:
         worker.kill()
@@ -263,7 +334,7 @@ class WorkerPool:
                     self.spawn_failures += 1
                     await asyncio.sleep(1)
                     continue
-                self._idle.put_nowait(fresh)
+                self._adopt(fresh)
                 return
 
         task = asyncio.get_running_loop().create_task(replace())

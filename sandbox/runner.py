@@ -31,6 +31,8 @@ Payload = Mapping[str, Any]
 # after killing it, so the trace of a killed evaluation still says which rule was running.
 NOT_RUN, RUNNING, OK, ERROR, TIMEOUT = 0, 1, 2, 3, 4
 OUTCOME_NAMES = {OK: "ok", ERROR: "error", TIMEOUT: "timeout", RUNNING: "killed", NOT_RUN: "not_run"}
+# The trace's name for an evaluation whose input the host could not turn into rule arguments.
+UNBOUND_INPUT = "<input>"
 
 
 class Binding(Protocol):
@@ -193,7 +195,12 @@ def run_programs(
 ) -> RunReport:
     limits = guards.limits
     sink = LogSink(limits)
-    binding = host.bind(payload, sink.write)
+    try:
+        binding = host.bind(payload, sink.write)
+    except Exception as exc:  # noqa: BLE001 - an input the host cannot bind fails, it never crashes
+        # The type only: the message may quote the input, which may be personal data.
+        why = f"the input could not be bound for the rules ({type(exc).__name__})"
+        return RunReport(None, (ProgramTrace(UNBOUND_INPUT, "error", 0, why, ()),))
     budget = Budget(limits.max_steps, clock)
 
     def print_factory(_getattr_: object = None) -> PrintToLog:

@@ -29,6 +29,9 @@ import sys
 from typing import Any
 
 PROGRESS_BYTES = 4096
+# The last byte of the progress page counts the requests the worker has read (mod 256): a
+# worker lost before it read an evaluation died on its own, and that evaluation may be retried.
+RECEIVED_INDEX = PROGRESS_BYTES - 1
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 _UNPRIVILEGED_ID = 65534  # nobody / nogroup
 
@@ -135,6 +138,7 @@ def main(argv: list[str]) -> int:
         frame = read_frame(requests)
         if frame is None:
             return 0
+        progress[RECEIVED_INDEX] = (progress[RECEIVED_INDEX] + 1) % 256
         request = orjson.loads(frame)
         if request["op"] == "load":
             sources = tuple(ProgramSource(s["name"], s["source"], s["meta"]) for s in request["sources"])

@@ -29,7 +29,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -86,6 +86,12 @@ def count(value: Any, path: str) -> int:
     return value
 
 
+# Dates the engine accepts from clients, in UTC: wide enough for any account's history, and
+# far enough from datetime's own limits that rules can add a year or subtract a century.
+EARLIEST_TIMESTAMP = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIMESTAMP = datetime(9000, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
 def timestamp(value: Any, path: str) -> str:
     # fromisoformat accepts "2026-01-01T00:00:00\n+00:00": refuse what an identifier may not hold first.
     if type(value) is not str or len(value) > 64 or not formats.is_identifier(value):
@@ -96,7 +102,15 @@ def timestamp(value: Any, path: str) -> str:
         raise InvalidRequest("must be an ISO 8601 date-time with a time zone", field=path) from None
     if parsed.tzinfo is None:
         raise InvalidRequest("must carry a time zone (e.g. Z or +00:00)", field=path)
-    return parsed.isoformat()
+    # Year 1 at +01:00 and year 9999 at -01:00 parse, and then overflow when turned into UTC,
+    # which the rules' view of the payload does: that crashed workers (issue 7, item 1).
+    try:
+        instant = parsed.astimezone(UTC)
+    except OverflowError:
+        instant = None
+    if instant is None or not EARLIEST_TIMESTAMP <= instant <= LATEST_TIMESTAMP:
+        raise InvalidRequest(f"must lie between {EARLIEST_TIMESTAMP.year} and {LATEST_TIMESTAMP.year}", field=path)
+    return instant.isoformat()
 
 
 def ip_address(value: Any, path: str) -> str:
