@@ -24,6 +24,7 @@ from engine.config import Settings
 from engine.crypto import Keyring
 from engine.enrollment import Enrollment
 from engine.errors import EngineError
+from engine.fairness import FairShares
 from engine.flow import Flow
 from engine.geo import GeoLocator, open_locator
 from engine.http.errors import handle_engine_error, handle_http_exception, handle_unexpected
@@ -140,7 +141,8 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
     gateway = given.gateway or build_gateway(settings)
     tokens = build_tokens(settings)
     passwords = given.passwords or build_passwords(settings)
-    pipeline = Pipeline(rule_set, executor)
+    pipeline = Pipeline(rule_set, executor, FairShares(settings.sandbox.max_concurrent_per_user,
+                                                       settings.sandbox.max_concurrent_per_client))
     sessions = Sessions(tokens, directory, settings.tokens.ttl_seconds)
     sms_sender = SmsSender(gateway, store, keyring, settings.sms, settings.mfa.issuer_name)
     flow = Flow(settings, pipeline, geo, clock, directory=directory, store=store, passwords=passwords,

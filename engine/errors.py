@@ -16,6 +16,7 @@ EngineError                      rendered by the one handler in engine/http/erro
  ├── PayloadTooLarge      413    payload_too_large
  ├── UnsupportedMediaType 415    unsupported_media_type
  ├── TooManyAttempts      429    too_many_attempts: locked out or rate-limited (`retry_after` seconds)
+ │    └── TooManyEvaluations 429 too_many_evaluations: the user or client has its share of the sandbox in use
  ├── SandboxUnavailable   503    sandbox_unavailable: no rule worker could take the evaluation
  ├── StoreUnavailable     503    store_unavailable: the challenge store (Redis) does not answer
  └── FactorUnavailable    503    factor_unavailable: the SMS gateway failed; another factor may work
@@ -126,6 +127,13 @@ class TooManyAttempts(EngineError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class TooManyEvaluations(TooManyAttempts):
+    code = "too_many_evaluations"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(1, message)
 
 
 class FactorUnavailable(EngineError):

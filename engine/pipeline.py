@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.config import RulesSettings
+from engine.fairness import FairShares
 from engine.formats import RULE_ID
 from engine.rule_host import failure_result
 from sandbox.errors import CompileFailed
@@ -122,13 +123,16 @@ def _on_error(rule_id: str, settings: RulesSettings) -> str:
 class Pipeline:
     """Evaluates the active RuleSet on an executor; `rule_set` is swapped in one assignment."""
 
-    def __init__(self, rule_set: RuleSet, executor: Executor) -> None:
+    def __init__(self, rule_set: RuleSet, executor: Executor, shares: FairShares | None = None) -> None:
         self.rule_set = rule_set
         self.executor = executor
+        self.shares = shares or FairShares(per_user=0, per_client=0)
 
     async def evaluate(self, payload: dict[str, Any]) -> Evaluation:
+        """Raises TooManyEvaluations past the user's or client's share, before queueing."""
         rule_set = self.rule_set  # in-flight evaluations finish on the version they started with
-        report = await self.executor.run(rule_set.programs, payload)
+        with self.shares.hold(payload["user"].get("user_id"), payload["context"]["client"].get("client_id")):
+            report = await self.executor.run(rule_set.programs, payload)
         outcome = report.result
         if outcome is None:
             outcome = self._killed_outcome(rule_set, report.trace)

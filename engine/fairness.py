@@ -1,0 +1,47 @@
+"""Fair shares of the rule sandbox: at most N evaluations queued or running per user and per client.
+
+The sandbox has a few workers and a short queue. Without a bound, one user whose rules run
+slow (or who is sent many logins at once) holds every worker and queue slot, and everyone
+else waits into 503s. An evaluation beyond its user's or client's share is refused at once,
+before it queues: 429 `too_many_evaluations` with Retry-After. The counts live in this
+process; each instance bounds its own share of the work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from engine.errors import TooManyEvaluations
+
+
+class FairShares:
+    """`hold(user_id, client_id)` around one evaluation; a bound of 0 means no bound."""
+
+    def __init__(self, per_user: int, per_client: int) -> None:
+        self._bounds = {"user": per_user, "client": per_client}
+        self._held: dict[tuple[str, str], int] = {}
+
+    @contextlib.contextmanager
+    def hold(self, user_id: str | None, client_id: str | None) -> Iterator[None]:
+        keys = [(kind, key) for kind, key in (("user", user_id), ("client", client_id))
+                if key and self._bounds[kind]]
+        # Check and take in one synchronous step: evaluations start on one event loop.
+        for kind, key in keys:
+            if self._held.get((kind, key), 0) >= self._bounds[kind]:
+                raise TooManyEvaluations(f"this {kind} already has {self._bounds[kind]} evaluations in progress")
+        for held in keys:
+            self._held[held] = self._held.get(held, 0) + 1
+        try:
+            yield
+        finally:
+            for held in keys:
+                left = self._held[held] - 1
+                if left:
+                    self._held[held] = left
+                else:
+                    del self._held[held]
+
+    def in_progress(self) -> int:
+        """Distinct users and clients holding a share now (for /healthz and tests)."""
+        return len(self._held)
