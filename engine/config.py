@@ -100,6 +100,12 @@ class ApiSettings:
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
     max_body_bytes: int = field(default=65_536, metadata=_range(1_024, 10_485_760))
+    # From the request's headers to the body's last byte: a client that stalls mid-body gets
+    # 408 request_timeout and a closed connection instead of holding a task (and shutdown).
+    body_timeout_ms: int = field(default=10_000, metadata=_range(100, 600_000))
+    # After SIGTERM, in-flight requests get this long to finish; then they are cancelled,
+    # the sandbox workers stopped and the process ends.
+    shutdown_timeout_seconds: int = field(default=10, metadata=_range(1, 600))
 
 
 @dataclass(frozen=True, slots=True)
