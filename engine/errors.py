@@ -12,16 +12,20 @@ EngineError                      rendered by the one handler in engine/http/erro
  ├── CountryNotAllowed    403    sms_country_not_allowed: the phone number's country is not in sms.allowed_countries
  ├── NotFound             404    not_found
  ├── MethodNotAllowed     405    method_not_allowed
+ ├── RequestTimeout       408    request_timeout: the body did not arrive within http.body_timeout_ms
  ├── Conflict             409    conflict: e.g. the username is taken
  ├── PayloadTooLarge      413    payload_too_large
  ├── UnsupportedMediaType 415    unsupported_media_type
  ├── TooManyAttempts      429    too_many_attempts: locked out or rate-limited (`retry_after` seconds)
  │    └── TooManyEvaluations 429 too_many_evaluations: the user or client has its share of the sandbox in use
- ├── SandboxUnavailable   503    sandbox_unavailable: no rule worker could take the evaluation
- ├── StoreUnavailable     503    store_unavailable: the challenge store (Redis) does not answer
- └── FactorUnavailable    503    factor_unavailable: the SMS gateway failed; another factor may work
+ └── ServiceUnavailable   503    service_unavailable: e.g. a request cancelled by the shutdown timeout
+      ├── SandboxUnavailable 503 sandbox_unavailable: no rule worker could take the evaluation
+      ├── StoreUnavailable   503 store_unavailable: the challenge store (Redis) does not answer
+      └── FactorUnavailable  503 factor_unavailable: the SMS gateway failed; another factor may work
 
-Public messages never carry secrets or submitted values: only field names and limits.
+An error with a `retry_after` (every 503 and 429) answers with a `Retry-After` header and the
+same number of seconds in the body. Public messages never carry secrets or submitted values:
+only field names and limits.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 class EngineError(Exception):
     status = 500
     code = "internal_error"
+    retry_after: int | None = None  # seconds after which the same request may succeed
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -42,10 +47,12 @@ class EngineError(Exception):
         body: dict[str, Any] = {"error": self.code, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
+        if self.retry_after is not None:
+            body["retry_after"] = self.retry_after
         return body
 
     def headers(self) -> dict[str, str]:
-        return {}
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
 
 class InvalidRequest(EngineError):
@@ -68,6 +75,14 @@ class MethodNotAllowed(EngineError):
     status, code = 405, "method_not_allowed"
 
 
+class RequestTimeout(EngineError):
+    status, code = 408, "request_timeout"
+
+    def headers(self) -> dict[str, str]:
+        # The rest of the body may still come: the connection cannot carry another request.
+        return {"Connection": "close"}
+
+
 class PayloadTooLarge(EngineError):
     status, code = 413, "payload_too_large"
 
@@ -76,8 +91,14 @@ class UnsupportedMediaType(EngineError):
     status, code = 415, "unsupported_media_type"
 
 
-class SandboxUnavailable(EngineError):
-    status, code = 503, "sandbox_unavailable"
+class ServiceUnavailable(EngineError):
+    status, code = 503, "service_unavailable"
+    retry_after = 5
+
+
+class SandboxUnavailable(ServiceUnavailable):
+    code = "sandbox_unavailable"
+    retry_after = 1  # a worker frees up within a queue timeout or two
 
 
 class InvalidCredentials(Unauthorized):
@@ -122,12 +143,6 @@ class TooManyAttempts(EngineError):
         super().__init__(message)
         self.retry_after = max(1, int(retry_after))
 
-    def to_body(self) -> dict[str, Any]:
-        return super().to_body() | {"retry_after": self.retry_after}
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
-
 
 class TooManyEvaluations(TooManyAttempts):
     code = "too_many_evaluations"
@@ -136,11 +151,13 @@ class TooManyEvaluations(TooManyAttempts):
         super().__init__(1, message)
 
 
-class FactorUnavailable(EngineError):
-    status, code = 503, "factor_unavailable"
+class FactorUnavailable(ServiceUnavailable):
+    code = "factor_unavailable"
+    retry_after = 5  # the provider's outage; another factor may work right away
 
 
-class StoreUnavailable(EngineError):
+class StoreUnavailable(ServiceUnavailable):
     """Raised by stores when their backend does not answer: no login proceeds without it."""
 
-    status, code = 503, "store_unavailable"
+    code = "store_unavailable"
+    retry_after = 2  # a restarted Redis is back within seconds and reconnects at once
