@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from sandbox.plain import freeze
-from sandbox.text import describe, display, valid_unicode
+from sandbox.text import describe, join_display, valid_unicode
 
 FACTORS = ("otp", "sms", "recovery")
 FACTOR_ALIASES = {"otp": "otp", "totp": "otp", "sms": "sms", "recovery": "recovery"}
@@ -31,6 +31,7 @@ MAX_CLAIM_SIZE = 4096
 MAX_CLAIM_DEPTH = 4
 MAX_REASON_LENGTH = 200
 MAX_URL_LENGTH = 2048
+MAX_CLAIM_INTEGER = 2**53 - 1
 # What one log() argument or one value named in an error message may take: the trace keeps
 # at most the sandbox's max_output_bytes (16 KiB by default) of an evaluation's lines anyway.
 MAX_TEXT_OF_A_VALUE = 16_384
@@ -292,6 +293,10 @@ def _plain_size(value: object, depth: int) -> int:
     if value is None or kind is bool:
         return 5
     if kind is int:
+        # Exact in every JSON reader (JavaScript's too), and within what the encoder can write:
+        # 2 ** 70 passed and then failed to encode (a 500 in-process).
+        if not -MAX_CLAIM_INTEGER <= value <= MAX_CLAIM_INTEGER:  # type: ignore[operator]
+            raise ValueError("claim integers must lie within +-(2**53 - 1)")
         return len(str(value))
     if kind is float:
         if not math.isfinite(value):  # type: ignore[arg-type]
@@ -340,7 +345,7 @@ class Context(_Record):
             object.__setattr__(self, "_denial", reason[:MAX_REASON_LENGTH])
 
     def log(self, *parts: object) -> None:
-        self._log(" ".join(display(part, MAX_TEXT_OF_A_VALUE, _NEUTRAL_REPRS) for part in parts))
+        self._log(join_display(parts, " ", MAX_TEXT_OF_A_VALUE, _NEUTRAL_REPRS))
 
     @property
     def denied(self) -> bool:

@@ -8,11 +8,16 @@ stand-ins close that class:
 - arguments are accepted only as the types the facade documents, exactly (`flags` as a
   combination of the facade's own flag constants, prefixes as an int in range or a short
   digit string): no float, bool or other look-alike can probe a cache key;
-- `re` compiles through a private LRU cache, never the stdlib's. An LRU cache (a hit moves
-  the entry to the front) is history-independent as far as a rule can see: whether a
-  pattern is still cached depends only on the last `_PATTERN_CACHE_SIZE` distinct patterns
-  used, which in one evaluation are that evaluation's own. Compiling without any cache
-  costs 20-45 us per call (measured); the private cache costs about 0.1 us per hit;
+- `re` compiles through a cache of its own that the runner empties when each evaluation
+  starts (`forget_patterns`), never the stdlib's. A cache shared by evaluations hands one
+  evaluation the very objects another made: `re.compile(p).pattern is p` told whether an
+  earlier login had compiled `p`, and a module-level pattern `P is re.compile(...)` told how
+  many patterns others had compiled since. Compiling costs 20-45 us per distinct pattern per
+  evaluation; patterns compiled at module level are made once per rule set (snapshots);
+- the flag constants are plain ints: `re.IGNORECASE | n` on the enum made a pseudo-member
+  for every distinct n, kept by the enum class for the life of the process;
+- results that can outgrow the sequence limit in one C call (findall, split) are counted as
+  they are produced, and time zones' names are bounded (strftime's %Z repeats them);
 - `ipaddress` hands the stdlib only integer prefixes, after every one of them has been
   put in the netmask caches at import: the caches never change again because of a rule.
 The ledger (`ledger.STDLIB_CACHES`) lists every cache reachable from here and why it is safe.
@@ -21,10 +26,11 @@ The ledger (`ledger.STDLIB_CACHES`) lists every cache reachable from here and wh
 from __future__ import annotations
 
 import datetime
-import functools
 import ipaddress
 import math
 import re
+import sys
+import warnings
 from collections.abc import Callable, Mapping
 from re import _compiler  # type: ignore[attr-defined]  # compile() without re's module cache
 from types import MappingProxyType
@@ -46,8 +52,11 @@ class Facade:
 
 # -- re ----------------------------------------------------------------------------------------
 
-_PATTERN_CACHE_SIZE = 256
+MAX_PATTERNS_PER_EVALUATION = 256
 MAX_PATTERN_LENGTH = 20_000
+MAX_GROUPS = 100
+# As sandbox.limits.Limits.max_sequence_items by default: findall and split produce lists in C.
+MAX_RESULT_ITEMS = 100_000
 # DEBUG (128) prints the parsed pattern to fd 1, TEMPLATE (1) is deprecated, LOCALE is for bytes.
 _RE_FLAGS = int(re.IGNORECASE | re.MULTILINE | re.DOTALL | re.VERBOSE | re.ASCII | re.UNICODE)
 _RE_FLAG_NAMES = "re.IGNORECASE, re.MULTILINE, re.DOTALL, re.VERBOSE, re.ASCII"
@@ -61,9 +70,28 @@ def _regex_flags(flags: object) -> int:
     raise ValueError(f"flags must be 0 or a combination of {_RE_FLAG_NAMES}")
 
 
-@functools.lru_cache(maxsize=_PATTERN_CACHE_SIZE, typed=True)
+# The patterns compiled in the running evaluation. Evaluations run one at a time on a
+# runner's thread (a worker, or the server's event loop), and each starts by emptying it.
+_patterns: dict[tuple[str, int], re.Pattern[str]] = {}
+
+
+def forget_patterns() -> None:
+    """Called by the runner as each evaluation starts: no pattern object outlives its evaluation."""
+    _patterns.clear()
+
+
 def _compiled(pattern: str, flags: int) -> re.Pattern[str]:
-    compiled: re.Pattern[str] = _compiler.compile(pattern, flags)
+    key = (pattern, flags)
+    compiled = _patterns.get(key)
+    if compiled is None:
+        # Warnings (FutureWarning: "possible nested set") would reach the server's stderr.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compiled = _compiler.compile(pattern, flags)
+        if compiled.groups > MAX_GROUPS:
+            raise ValueError(f"patterns have at most {MAX_GROUPS} groups")
+        if len(_patterns) < MAX_PATTERNS_PER_EVALUATION:
+            _patterns[key] = compiled
     return compiled
 
 
@@ -98,7 +126,7 @@ def search(pattern: object, string: object, flags: object = 0) -> re.Match[str] 
 
 
 def findall(pattern: object, string: object, flags: object = 0) -> list[Any]:
-    return compile(pattern, flags).findall(_text(string))
+    return bounded_findall(compile(pattern, flags), _text(string))
 
 
 def finditer(pattern: object, string: object, flags: object = 0) -> Any:
@@ -106,9 +134,30 @@ def finditer(pattern: object, string: object, flags: object = 0) -> Any:
 
 
 def split(pattern: object, string: object, maxsplit: object = 0, flags: object = 0) -> list[str | Any]:
+    return bounded_split(compile(pattern, flags), _text(string), maxsplit)
+
+
+def bounded_findall(compiled: re.Pattern[str], string: object, pos: int = 0, endpos: int = sys.maxsize) -> list[Any]:
+    """Pattern.findall, counted as the matches come: an empty pattern on a long string, or many
+    groups, made millions of items in one C call."""
+    results: list[Any] = []
+    groups = compiled.groups
+    for found in compiled.finditer(_text(string), pos, endpos):
+        if len(results) >= MAX_RESULT_ITEMS:
+            raise ValueError(f"more than {MAX_RESULT_ITEMS} matches")
+        results.append(found.group(0) if groups == 0 else found.groups("")[0] if groups == 1 else found.groups(""))
+    return results
+
+
+def bounded_split(compiled: re.Pattern[str], string: object, maxsplit: object = 0) -> list[str | Any]:
+    """Pattern.split with at most MAX_RESULT_ITEMS items (each split adds one per group too)."""
     if type(maxsplit) is not int:
         raise TypeError("maxsplit must be an int")
-    return compile(pattern, flags).split(_text(string), maxsplit)
+    most = (MAX_RESULT_ITEMS - 1) // (compiled.groups + 1)
+    parts = compiled.split(_text(string), most + 1 if maxsplit <= 0 or maxsplit > most else maxsplit)
+    if (len(parts) - 1) // (compiled.groups + 1) > most:
+        raise ValueError(f"more than {MAX_RESULT_ITEMS} items")
+    return parts
 
 
 def escape(pattern: object) -> str:
@@ -118,8 +167,8 @@ def escape(pattern: object) -> str:
 RE_MEMBERS: dict[str, object] = {
     "compile": compile, "escape": escape, "findall": findall, "finditer": finditer, "fullmatch": fullmatch,
     "match": match, "search": search, "split": split,
-    "IGNORECASE": re.IGNORECASE, "I": re.I, "MULTILINE": re.MULTILINE, "M": re.M, "DOTALL": re.DOTALL,
-    "S": re.S, "VERBOSE": re.VERBOSE, "X": re.X, "ASCII": re.ASCII, "A": re.A, "NOFLAG": re.NOFLAG,
+    **{name: int(getattr(re, name)) for name in
+       ("IGNORECASE", "I", "MULTILINE", "M", "DOTALL", "S", "VERBOSE", "X", "ASCII", "A", "NOFLAG")},
     "error": re.error,
 }
 
@@ -273,11 +322,26 @@ MATH_MEMBERS: dict[str, object] = {
                  "isqrt", "log", "log10", "log2", "nan", "pi", "radians", "sin", "sqrt", "tan", "tau", "trunc")
 }
 
+MAX_TIMEZONE_NAME = 64
+
+
+def timezone(offset: object, name: object = None) -> datetime.timezone:
+    """datetime.timezone with a short name: strftime's %Z repeats it ("%Z" * 128 of a
+    million-character name was 128 million characters from one call)."""
+    if type(offset) is not datetime.timedelta:
+        raise TypeError("timezone() takes a timedelta")
+    if name is None:
+        return datetime.timezone(offset)
+    if type(name) is not str or len(name) > MAX_TIMEZONE_NAME:
+        raise ValueError(f"time zone names are strings of at most {MAX_TIMEZONE_NAME} characters")
+    return datetime.timezone(offset, name)
+
+
 # The classes themselves: their methods that format or parse text (strftime, strptime and
 # f-string specs) are bounded by the guards.
 DATETIME_MEMBERS: dict[str, object] = {
     "datetime": datetime.datetime, "date": datetime.date, "time": datetime.time,
-    "timedelta": datetime.timedelta, "timezone": datetime.timezone, "UTC": datetime.timezone.utc,
+    "timedelta": datetime.timedelta, "timezone": timezone, "UTC": datetime.timezone.utc,
     "MINYEAR": datetime.MINYEAR, "MAXYEAR": datetime.MAXYEAR,
 }
 
@@ -287,6 +351,7 @@ MODULES: dict[str, dict[str, object]] = {
 
 # Stand-ins that take the place of a class: `isinstance(x, ipaddress.IPv4Address)` must work.
 STANDS_FOR: dict[Callable[..., Any], type] = {
+    timezone: datetime.timezone,
     IPv4Address: ipaddress.IPv4Address, IPv6Address: ipaddress.IPv6Address,
     IPv4Network: ipaddress.IPv4Network, IPv6Network: ipaddress.IPv6Network,
 }

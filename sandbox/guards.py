@@ -64,6 +64,8 @@ class Guards:
             (str, "replace"): self._replace,
             **{(kind, "strftime"): _strftime for kind in (datetime.datetime, datetime.date, datetime.time)},
             (datetime.datetime, "strptime"): _strptime,
+            (re.Pattern, "findall"): facades.bounded_findall,
+            (re.Pattern, "split"): facades.bounded_split,
         }
         self._bounded_class_methods: dict[tuple[type, str], Callable[..., Any]] = {
             **{(kind, "strftime"): functools.partial(_strftime_of, kind)
@@ -218,6 +220,10 @@ class Guards:
         if args:
             raise TypeError("str() takes one argument in rules (bytes are not available)")
         return text.display(obj, self.limits.max_string_length, self._safe_repr)
+
+    def join_for_print(self, items: tuple[object, ...], separator: object) -> str:
+        """print()'s line: no longer than the trace could keep."""
+        return text.join_display(items, separator, self.limits.max_output_bytes, self._safe_repr)
 
     def format_field(self, value: object, conversion: int, spec: str) -> str:
         """One f-string field, `f"{value!conversion:spec}"`: neutral text, bounded specs."""

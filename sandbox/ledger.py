@@ -121,9 +121,10 @@ MODULE_MEMBERS: dict[str, dict[str, object]] = facades.MODULES
 STDLIB_CACHES: dict[str, str] = {
     "re._cache": "never used by rules: the re facade compiles through facades._compiled",
     "re._compile_repl": "templates of re.sub/Match.expand, which the ledger denies",
-    "facades._compiled": "the facade's own LRU: a hit moves the entry to the front, so whether a "
-                         "pattern is cached depends only on the last 256 distinct patterns, which within "
-                         "one evaluation are its own; the Pattern returned is immutable and has no address",
+    "facades._patterns": "the facade's own, emptied when each evaluation starts: every pattern object "
+                         "a rule gets was made in its own evaluation (or, at module level, for its rule set)",
+    "re.RegexFlag._value2member_map_": "the enum keeps a pseudo-member for every flag combination ever "
+                                       "made; rules get the flags as plain ints and never make one",
     "ipaddress._BaseV4._netmask_cache": "filled with every int prefix when the facade loads, and the facade "
                                         "passes only int prefixes: rules never change it",
     "ipaddress._BaseV6._netmask_cache": "as the IPv4 one",

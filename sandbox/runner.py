@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import CodeType, TracebackType
 from typing import Any, NamedTuple, Protocol
 
+from sandbox import facades
 from sandbox.compiler import CompiledProgram
 from sandbox.errors import DeadlineExceeded, LimitExceeded, StepsExceeded
 from sandbox.facades import Facade
@@ -31,8 +32,10 @@ Payload = Mapping[str, Any]
 # after killing it, so the trace of a killed evaluation still says which rule was running.
 NOT_RUN, RUNNING, OK, ERROR, TIMEOUT = 0, 1, 2, 3, 4
 OUTCOME_NAMES = {OK: "ok", ERROR: "error", TIMEOUT: "timeout", RUNNING: "killed", NOT_RUN: "not_run"}
-# The trace's name for an evaluation whose input the host could not turn into rule arguments.
+# The trace's names for an evaluation whose input the host could not turn into rule arguments,
+# and for one that failed in the sandbox itself (the host's bookkeeping, an unencodable reply).
 UNBOUND_INPUT = "<input>"
+SANDBOX_FAILURE = "<sandbox>"
 
 
 class Binding(Protocol):
@@ -165,20 +168,19 @@ class LogSink:
 class PrintToLog:
     """What RestrictedPython's rewritten `print(...)` calls: lines go to the trace."""
 
-    __slots__ = ("_sink", "_printed", "_display")
+    __slots__ = ("_sink", "_printed", "_join")
 
-    def __init__(self, sink: LogSink, display: Callable[[object], str]) -> None:
+    def __init__(self, sink: LogSink, join: Callable[[tuple[object, ...], object], str]) -> None:
         self._sink = sink
         self._printed: list[str] = []
-        self._display = display
+        self._join = join
 
     def _call_print(self, *objects: object, sep: object = " ", end: object = "\n", file: object = None) -> None:
         if file is not None:
             raise TypeError("print(file=...) is not available to rules")
-        display = self._display
-        text = display(sep).join(display(item) for item in objects)
+        text = self._join(objects, sep)
         self._sink.write(text)
-        self._printed.append(text + display(end))
+        self._printed.append(text + self._join((end,), ""))
 
     def __call__(self) -> str:
         return "".join(self._printed)
@@ -195,6 +197,7 @@ def run_programs(
 ) -> RunReport:
     limits = guards.limits
     sink = LogSink(limits)
+    facades.forget_patterns()
     try:
         binding = host.bind(payload, sink.write)
     except Exception as exc:  # noqa: BLE001 - an input the host cannot bind fails, it never crashes
@@ -204,38 +207,43 @@ def run_programs(
     budget = Budget(limits.max_steps, clock)
 
     def print_factory(_getattr_: object = None) -> PrintToLog:
-        return PrintToLog(sink, guards.neutral_str)
+        return PrintToLog(sink, guards.join_for_print)
 
-    rule_timeout = limits.rule_timeout_ms / 1000
-    pipeline_deadline = clock() + limits.pipeline_timeout_ms / 1000
-    is_finished, checkpoint, args, tick = binding.is_finished, binding.checkpoint, binding.args, budget.tick
     traces: list[ProgramTrace] = []
-    for index, program in enumerate(programs):
-        if is_finished():
-            break
-        if progress is not None:
-            progress(index, RUNNING)
-        saved = checkpoint(program.meta)
-        started = clock()
-        deadline = started + rule_timeout
-        budget.start(deadline if deadline < pipeline_deadline else pipeline_deadline)
-        namespace = guards.globals_for(tick, print_factory)
-        code, error = _run_one(program, namespace, args)
-        # Break the globals <-> functions cycle now: nothing the rule built outlives it.
-        namespace.clear()
-        finished = clock()
-        if code == OK and finished > budget.deadline:
-            # Budgets are checked between steps; one long C call (a strftime, a sort) can
-            # pass the deadline without a step. A rule that overran is late, whatever it did.
-            code, error = TIMEOUT, "DeadlineExceeded: deadline exceeded"
-        duration_us = int((finished - started) * 1e6)
-        if code != OK:
-            binding.restore(saved)
-            binding.fail(program.meta)
-        if progress is not None:
-            progress(index, code)
-        traces.append(ProgramTrace(program.name, OUTCOME_NAMES[code], duration_us, error, sink.take()))
-    return RunReport(binding.result(), tuple(traces), sink.dropped)
+    try:
+        rule_timeout = limits.rule_timeout_ms / 1000
+        pipeline_deadline = clock() + limits.pipeline_timeout_ms / 1000
+        is_finished, checkpoint, args, tick = binding.is_finished, binding.checkpoint, binding.args, budget.tick
+        for index, program in enumerate(programs):
+            if is_finished():
+                break
+            if progress is not None:
+                progress(index, RUNNING)
+            saved = checkpoint(program.meta)
+            started = clock()
+            deadline = started + rule_timeout
+            budget.start(deadline if deadline < pipeline_deadline else pipeline_deadline)
+            namespace = guards.globals_for(tick, print_factory)
+            code, error = _run_one(program, namespace, args)
+            # Break the globals <-> functions cycle now: nothing the rule built outlives it.
+            namespace.clear()
+            finished = clock()
+            if code == OK and finished > budget.deadline:
+                # Budgets are checked between steps; one long C call (a strftime, a sort) can
+                # pass the deadline without a step. A rule that overran is late, whatever it did.
+                code, error = TIMEOUT, "DeadlineExceeded: deadline exceeded"
+            duration_us = int((finished - started) * 1e6)
+            if code != OK:
+                binding.restore(saved)
+                binding.fail(program.meta)
+            if progress is not None:
+                progress(index, code)
+            traces.append(ProgramTrace(program.name, OUTCOME_NAMES[code], duration_us, error, sink.take()))
+        return RunReport(binding.result(), tuple(traces), sink.dropped)
+    except Exception as exc:  # noqa: BLE001 - the host or the interpreter failed: fail the evaluation
+        failure = ProgramTrace(SANDBOX_FAILURE, "error", 0,
+                               f"the evaluation failed in the sandbox ({type(exc).__name__})", ())
+        return RunReport(None, (*traces, failure))
 
 
 def prepare_programs(programs: Sequence[Program], guards: Guards) -> tuple[Program, ...]:
@@ -252,7 +260,7 @@ def prepare_programs(programs: Sequence[Program], guards: Guards) -> tuple[Progr
         sink = LogSink(limits)
         budget = Budget(limits.max_steps, time.perf_counter)
         budget.start(time.perf_counter() + limits.rule_timeout_ms / 1000)
-        base = guards.globals_for(budget.tick, lambda _getattr_=None: PrintToLog(sink, guards.neutral_str))
+        base = guards.globals_for(budget.tick, lambda _getattr_=None: PrintToLog(sink, guards.join_for_print))
         template = dict(base)
         snapshot = None
         if not _calls_at_module_level(program.compiled.code):
@@ -301,14 +309,13 @@ MAX_ERROR_CHARS = 500
 
 def _describe(exc: BaseException, filename: str) -> str:
     """The trace's text for a failed rule: total (never raises), bounded, valid Unicode."""
-    line = _rule_line(exc.__traceback__, filename)
-    where = f" (line {line})" if line else ""
     try:
-        message = display(exc, MAX_ERROR_CHARS)
-    except BaseException:  # noqa: BLE001 - describing a failure must never become one
-        message = "<the error could not be described>"
-    head = printable(f"{type(exc).__name__}: {message}")
-    return head[: MAX_ERROR_CHARS - len(where)] + where
+        line = _rule_line(exc.__traceback__, filename)
+        where = f" (line {line})" if line else ""
+        head = printable(f"{type(exc).__name__}: {display(exc, MAX_ERROR_CHARS)}"[:MAX_ERROR_CHARS])
+        return head[: MAX_ERROR_CHARS - len(where)] + where
+    except BaseException:  # noqa: BLE001 - describing a failure must never become one (MemoryError...)
+        return "the rule failed; its error could not be described"
 
 
 def _rule_line(tb: TracebackType | None, filename: str) -> int | None:

@@ -65,9 +65,9 @@ def display(obj: object, max_chars: int, safe_repr: frozenset[type] = frozenset(
     """`str(obj)` for rules."""
     kind = type(obj)
     if kind is str:
-        return obj  # type: ignore[return-value]
+        return obj[:max_chars]  # type: ignore[index, no-any-return]
     if kind in _SCALARS:
-        return str(obj)
+        return str(obj)[:max_chars]
     if isinstance(obj, BaseException):
         args = exception_args(obj)
         if not args:
@@ -81,6 +81,27 @@ def display(obj: object, max_chars: int, safe_repr: frozenset[type] = frozenset(
     if kind is types.MappingProxyType:
         obj = dict(obj)  # type: ignore[call-overload]  # str() of a mapping proxy is its mapping's
     return describe(obj, max_chars, safe_repr)
+
+
+def join_display(items: tuple[object, ...], separator: object, max_chars: int,
+                 safe_repr: frozenset[type] = frozenset()) -> str:
+    """`separator.join(str(item) for item in items)` for rules, built no longer than `max_chars`:
+    `context.log(*[s] * 200)` of a million-character `s` was 200 million characters first."""
+    between = display(separator, max_chars, safe_repr)
+    parts: list[str] = []
+    left = max_chars
+    for index, item in enumerate(items):
+        if index:
+            parts.append(between[:left])
+            left -= len(between)
+        if left <= 0:
+            break
+        shown = display(item, left, safe_repr)
+        parts.append(shown)
+        left -= len(shown)
+        if left <= 0:
+            break
+    return "".join(parts)[:max_chars]
 
 
 def exception_args(exc: BaseException) -> tuple[Any, ...]:

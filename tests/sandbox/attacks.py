@@ -913,6 +913,30 @@ CORPUS: tuple[Attack, ...] = (
            def rule(data, out):
                out["x"] = str(datetime.datetime.strptime("2026", "%Y" + " " * 300))
            """, fails("error", "ValueError: date formats are at most 256 characters in rules (line 2)")),
+    # -- found by the review of the fixes above -------------------------------------------------
+    attack("strftime_repeats_a_long_time_zone_name",
+           "%Z repeats the zone's name: '%Z' * 128 of a million-character name was 128 million characters", """
+           def rule(data, out):
+               zone = datetime.timezone(datetime.timedelta(0), "a" * 1000000)
+           """, fails("error", "ValueError: time zone names are strings of at most 64 characters (line 2)")),
+    attack("re_split_with_many_empty_groups",
+           "re.split('()' * 1000, 'a' * 10000) made ten million items in one C call", """
+           def rule(data, out):
+               out["n"] = len(re.split("()" * 1000, "a" * 10000))
+           """, fails("error", "ValueError: patterns have at most 100 groups (line 2)")),
+    attack("re_findall_of_an_empty_pattern_on_a_long_string", "one empty match per character", """
+           def rule(data, out):
+               out["n"] = len(re.compile("").findall("a" * 200000))
+           """, fails("error", "ValueError: more than 100000 matches (line 2)")),
+    attack("hash_a_deeply_nested_tuple",
+           "tuple hashing recurses in C without a depth check: a set of a 200,000-deep tuple overflows the C "
+           "stack. A worker dies and is replaced; in-process (trusted rules only) it would end the server", """
+           def rule(data, out):
+               deep = ()
+               for step in range(20000):
+                   deep = ((((((((((deep,),),),),),),),),),)
+               out["n"] = len({deep})
+           """, fails("killed", "worker killed: worker exited"), runners=PROCESS_ONLY),
     # -- the real rule API --------------------------------------------------------------------
     attack("assign_a_user_attribute", "user.email = ... rewrites who is logging in", """
            def rule(user, context):
@@ -966,6 +990,11 @@ CORPUS: tuple[Attack, ...] = (
                context.multifactor.add_factor(deep)
            """, fails("error", "ValueError: unknown factor " + "[" * 32 + "[...]" + "]" * 32 + "; known "
                       "factors: otp, totp, sms, recovery (line 5)"), host="rule"),
+    attack("claim_integer_wider_than_json_readers_take",
+           "2 ** 70 passed the claim check and then failed to encode: a 500 in-process", """
+           def rule(user, context):
+               context.claims["https://example.com/big"] = 2 ** 70
+           """, fails("error", "ValueError: claim integers must lie within +-(2**53 - 1) (line 2)"), host="rule"),
     attack("forge_a_registered_claim", "claims the engine sets itself (sub, amr) cannot be forged", """
            def rule(user, context):
                context.claims["amr"] = ["otp"]

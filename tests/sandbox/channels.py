@@ -67,6 +67,31 @@ CHANNELS: tuple[Channel, ...] = (
                         re.compile(secret + "#" + str(number))
                     out["seen"] = [first is re.compile(secret)]
             """),
+    channel("re_cache_membership_by_pattern_identity",
+            "a cache shared by evaluations returned the Pattern an earlier evaluation compiled, whose "
+            ".pattern is that evaluation's string object: `re.compile(p).pattern is p` was false on a hit", """
+            CANDIDATES = ["victim-7f3a@example.com", "victim-91c2@example.com", "nobody@example.com"]
+            def rule(data, out):
+                if data["role"] == "write":
+                    re.compile("".join(["", data["secret"]]))
+                else:
+                    seen = []
+                    for candidate in CANDIDATES:
+                        fresh = "".join(["", candidate])
+                        seen.append(re.compile(fresh).pattern is fresh)
+                    out["seen"] = seen
+            """),
+    channel("re_cache_eviction_seen_from_a_module_level_pattern",
+            "a module-level pattern is shared by every evaluation; `P is re.compile(same)` told whether "
+            "other evaluations had pushed it out of a shared cache", """
+            P = re.compile("module-level-6b1f")
+            def rule(data, out):
+                if data["role"] == "write":
+                    for number in range(300):
+                        re.compile("evict-" + str(number))
+                else:
+                    out["seen"] = [P is re.compile("module-level-6b1f")]
+            """),
     channel("ipaddress_netmask_cache_by_float_prefix",
             "ip_network((addr, k + 0.0)) succeeded only when the int prefix k was in the netmask "
             "cache: an earlier evaluation's prefixes were readable, bit by bit", """

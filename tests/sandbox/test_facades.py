@@ -105,9 +105,45 @@ def test_a_compiled_pattern_passes_through_and_other_types_are_refused() -> None
         facades.compile("x" * (facades.MAX_PATTERN_LENGTH + 1))
 
 
-def test_the_private_pattern_cache_is_least_recently_used_so_a_rule_s_own_accesses_decide_what_stays() -> None:
-    kept = facades.compile("lru-kept")
-    for number in range(facades._PATTERN_CACHE_SIZE - 1):
-        facades.compile(f"lru-filler-{number}")
-        facades.compile("lru-kept")  # a hit moves it to the front: it is never the oldest
-    assert facades.compile("lru-kept") is kept
+def test_patterns_are_cached_within_an_evaluation_and_forgotten_when_the_next_one_starts() -> None:
+    facades.forget_patterns()
+    pattern = "".join(["per-evaluation-", "9d2e"])
+    first = facades.compile(pattern)
+    assert facades.compile(pattern) is first and first.pattern is pattern
+
+    facades.forget_patterns()
+    again = "".join(["per-evaluation-", "9d2e"])
+    assert facades.compile(again) is not first
+    assert facades.compile(again).pattern is again
+
+
+def test_the_flag_constants_are_plain_ints_so_combining_them_makes_no_enum_member() -> None:
+    flags = facades.RE_MEMBERS
+    assert {type(flags[name]) for name in ("I", "IGNORECASE", "M", "S", "X", "A", "NOFLAG")} == {int}
+    members = len(re.RegexFlag._value2member_map_)
+    assert facades.compile("a", flags["I"] | flags["M"]).flags & re.I
+    for extra in range(1000):
+        _ = flags["I"] | (extra << 20)
+    assert len(re.RegexFlag._value2member_map_) == members
+
+
+def test_findall_and_split_are_counted_as_they_are_produced() -> None:
+    with pytest.raises(ValueError, match="more than 100000"):
+        facades.findall("", "a" * 200_000)
+    with pytest.raises(ValueError, match="more than 100000"):
+        facades.split("(,)", "," * 60_000)
+    with pytest.raises(ValueError, match="at most 100 groups"):
+        facades.compile("()" * 101)
+    assert facades.findall(r"(\w)(\d)?", "a1 b") == re.findall(r"(\w)(\d)?", "a1 b")
+    assert facades.findall(r"\w(\d)", "a1 b2") == ["1", "2"]
+    assert facades.split(r"(,)", "a,b,c", 1) == ["a", ",", "b,c"]
+    assert facades.bounded_split(re.compile(","), "a,b", 0) == ["a", "b"]
+
+
+def test_time_zone_names_are_short() -> None:
+    import datetime
+
+    assert facades.timezone(datetime.timedelta(hours=1), "CET").tzname(None) == "CET"
+    assert facades.timezone(datetime.timedelta(0)) is datetime.UTC
+    with pytest.raises(ValueError):
+        facades.timezone(datetime.timedelta(0), "a" * 65)

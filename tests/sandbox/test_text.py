@@ -10,7 +10,7 @@ import types
 
 import pytest
 
-from sandbox.text import describe, display, exception_args, printable, valid_unicode
+from sandbox.text import describe, display, exception_args, join_display, printable, valid_unicode
 from tests.conftest import SyncRunner, rule_payload
 
 PLAIN_VALUES = [
@@ -123,3 +123,23 @@ def rule(user, context):
     assert [(t.outcome, t.logs) for t in report.trace] == [
         ("ok", ("<function rule> [<function rule>] <user> <multifactor> <claims> "
                 "{'roles': ('staff',), 'plan': 'pro'}",))]
+
+
+def test_joined_text_is_built_no_longer_than_its_limit() -> None:
+    big = "x" * 1_000_000
+    assert join_display(tuple([big] * 200), " ", 100) == "x" * 100
+    assert join_display(("a", 1, None), "-" * 10, 8) == "a-------"
+    assert join_display((), big, 10) == ""
+
+
+def test_context_log_and_print_of_many_huge_parts_keep_to_the_trace_s_size(rule_runner: SyncRunner) -> None:
+    source = '''
+def rule(user, context):
+    big = "y" * 1000000
+    context.log(*([big] * 200))
+    print(*([big] * 200), sep=big)
+'''
+    report = rule_runner.run({"loud": source}, rule_payload())
+
+    assert [t.outcome for t in report.trace] == ["ok"]
+    assert sum(len(line) for line in report.trace[0].logs) <= 16_384

@@ -69,3 +69,13 @@ def test_the_regular_expression_debug_flag_cannot_write_to_the_server_s_console(
 
     assert [t.outcome for t in report.trace] == ["error"]
     assert capfd.readouterr() == ("", "")
+
+
+def test_warnings_a_rule_triggers_never_reach_the_server_s_console(
+        capfd: pytest.CaptureFixture[str], loop_thread: LoopThread) -> None:
+    runner = SyncRunner(InProcessRunner(SCRATCH_HOST, TEST_LIMITS), loop_thread)
+    report = runner.run({"nested": 'def rule(data, out):\n    out["m"] = re.match("[[a]", "[a") is not None\n'},
+                        {"input": {}})
+
+    assert [t.outcome for t in report.trace] == ["ok"]
+    assert capfd.readouterr() == ("", "")
