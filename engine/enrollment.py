@@ -31,7 +31,7 @@ from engine.sessions import Sessions, passed_a_factor
 from engine.signals import mask_phone
 from engine.sms.sender import SmsSender
 from engine.stores.challenges import Challenge, ChallengeFactor, ChallengeStore
-from engine.stores.directory import UserDirectory
+from engine.stores.directory import FactorProof, UserDirectory
 from engine.tokens import InvalidToken as TokenRejected
 from engine.tokens import TokenIssuer
 
@@ -156,6 +156,11 @@ class Enrollment:
         attempt = await self.flow.code_attempt(enrollment_id, factor, code, timestamp)
         verdict = await self.store.verify(attempt, timestamp)
         if verdict.status != "ok" or verdict.challenge is None:
+            raise InvalidCode("the code is wrong or the enrollment is no longer valid")
+        # The confirming code's time step is spent durably too: after a store restart it must
+        # not log in within its drift window.
+        if attempt.totp_step is not None and not await self.directory.spend_proof(
+                factor.user_id, factor.factor_id, FactorProof(totp_step=attempt.totp_step), now):
             raise InvalidCode("the code is wrong or the enrollment is no longer valid")
         first = not await self.directory.list_factors(factor.user_id)
         await self.directory.activate_factor(factor.factor_id, now)

@@ -44,7 +44,7 @@ from engine.pipeline import Evaluation, Pipeline
 from engine.sessions import Authenticated, Sessions, after_factor, login_data
 from engine.sms.sender import SmsSender
 from engine.stores.challenges import Attempt, Challenge, ChallengeFactor, ChallengeStore
-from engine.stores.directory import FactorRecord, UserDirectory, UserRecord
+from engine.stores.directory import FactorProof, FactorRecord, UserDirectory, UserRecord
 from sandbox import errors as sandbox_errors
 
 log = logging.getLogger("engine.flow")
@@ -248,12 +248,13 @@ class Flow:
         now = self.clock.now()
         timestamp = now.timestamp()
         if factor_id == offers.RECOVERY_FACTOR_ID:
-            attempt = await self._recovery_attempt(challenge_id, code, now)
+            attempt, proof = await self._recovery_attempt(challenge_id, code, timestamp)
         else:
             factor = await self.directory.get_factor(factor_id)
             if factor is None or factor.status != "active":
                 raise InvalidCode("the code is wrong or the challenge is no longer valid")
             attempt = await self.code_attempt(challenge_id, factor, code, timestamp)
+            proof = FactorProof(totp_step=attempt.totp_step)
         verdict = await self.store.verify(attempt, timestamp)
         if verdict.status == "locked":
             raise TooManyAttempts(verdict.retry_after, "the second factor is locked after too many failures")
@@ -261,11 +262,22 @@ class Flow:
                 or client_id not in (None, verdict.challenge.client_id)):
             log.info("verify_failed factor_type=%s", attempt.factor_type)
             raise InvalidCode("the code is wrong or the challenge is no longer valid")
-        offered = _offered(verdict.challenge, factor_id)
+        done = await self._finish(verdict.challenge, _offered(verdict.challenge, factor_id), proof, now)
         log.info("verify_succeeded user_id=%s factor_type=%s", verdict.challenge.user_id, attempt.factor_type)
-        if verdict.challenge.data.get("enroll_after"):
-            return await self._after_existing_factor(verdict.challenge, offered, timestamp)
-        return await self.sessions.complete(verdict.challenge.user_id, verdict.challenge.data, offered, now)
+        return done
+
+    async def _finish(self, challenge: Challenge, passed: ChallengeFactor, proof: FactorProof,
+                      now: datetime) -> Authenticated | MfaRequired | EnrollmentRequired:
+        """The login after its challenge step passed. Only now is the proof spent (the TOTP step
+        recorded, the recovery code consumed): a verify that failed its step, or lost a race
+        for the challenge, uses nothing up. Spent already (the store forgot a step it had
+        accepted, or another instance won): InvalidCode, no token."""
+        if not challenge.data.get("enroll_after"):
+            return await self.sessions.complete(challenge.user_id, challenge.data, passed, now, proof)
+        if not await self.directory.spend_proof(challenge.user_id, passed.factor_id, proof, now):
+            log.warning("verify_refused reason=proof_spent user_id=%s factor_type=%s", challenge.user_id, passed.type)
+            raise InvalidCode("the code is wrong or the challenge is no longer valid")
+        return await self._after_existing_factor(challenge, passed, now.timestamp())
 
     async def code_attempt(self, challenge_id: str, factor: FactorRecord, code: str, timestamp: float) -> Attempt:
         """The store attempt for an otp or sms code; the code itself never leaves this call."""
@@ -273,6 +285,10 @@ class Flow:
         if factor.type == "otp":
             secret = await self.directory.factor_secret(factor.factor_id)
             step = totp.match_step(secret, code, timestamp) if secret else None
+            if step is not None and factor.last_totp_step is not None and step <= factor.last_totp_step:
+                # A replay the store may have forgotten (restarted without persistence): the
+                # directory's step is durable. It fails like a wrong code, and counts like one.
+                step = None
             return dataclasses.replace(limits, challenge_id=challenge_id, user_id=factor.user_id,
                                        factor_id=factor.factor_id, factor_type="otp", totp_step=step)
         code_hash = sms.code_hash(self.keyring.mac, challenge_id, factor.factor_id, code)
@@ -283,19 +299,21 @@ class Flow:
         return Attempt("", "", "", "", max_attempts=self.mfa.max_attempts,
                        lockout_threshold=self.mfa.lockout_threshold, lockout_seconds=self.mfa.lockout_seconds)
 
-    async def _recovery_attempt(self, challenge_id: str, code: str, now: datetime) -> Attempt:
-        timestamp = now.timestamp()
+    async def _recovery_attempt(self, challenge_id: str, code: str, timestamp: float) -> tuple[Attempt, FactorProof]:
+        """The store attempt for a recovery code, and the code to spend once the step passes.
+
+        The code is only looked at here. Consuming it before the step let ten concurrent
+        verifies of one challenge burn ten codes for one login, and a verify whose step then
+        failed (another client, expired, out of attempts) burn one for none."""
         challenge = await self.store.get(challenge_id, timestamp)
         if challenge is None or _offered(challenge, offers.RECOVERY_FACTOR_ID) is None:
             raise InvalidCode("the code is wrong or the challenge is no longer valid")
-        locked = await self.store.lockout_remaining(challenge.user_id, timestamp, self.mfa.lockout_threshold)
-        if locked:
-            raise TooManyAttempts(locked, "the second factor is locked after too many failures")
         normalized = recovery.normalize(code)
-        passed = normalized is not None and await self.directory.consume_recovery_code(
-            challenge.user_id, recovery.code_hash(self.keyring.mac, challenge.user_id, normalized), now)
-        return dataclasses.replace(self._attempt_limits(), challenge_id=challenge_id, user_id=challenge.user_id,
-                                   factor_id=offers.RECOVERY_FACTOR_ID, factor_type="recovery", passed=passed)
+        code_hash = None if normalized is None else recovery.code_hash(self.keyring.mac, challenge.user_id, normalized)
+        passed = code_hash is not None and await self.directory.recovery_code_usable(challenge.user_id, code_hash)
+        attempt = dataclasses.replace(self._attempt_limits(), challenge_id=challenge_id, user_id=challenge.user_id,
+                                      factor_id=offers.RECOVERY_FACTOR_ID, factor_type="recovery", passed=passed)
+        return attempt, FactorProof(recovery_code_hash=code_hash if passed else None)
 
     async def _run_rules(self, payload: dict[str, Any]) -> Evaluation:
         try:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from engine.errors import InvalidCode
 from engine.offers import RECOVERY_FACTOR_ID
 from engine.stores.challenges import ChallengeFactor
-from engine.stores.directory import UserDirectory
+from engine.stores.directory import FactorProof, UserDirectory
 from engine.tokens import TokenIssuer
 
 
@@ -24,6 +26,8 @@ class Authenticated:
         return {"status": "authenticated", "user_id": self.user_id, "token": self.token, "token_type": "Bearer",
                 "expires_in": self.expires_in, "amr": list(self.amr)}
 
+
+log = logging.getLogger("engine.sessions")
 
 PASSWORD_METHOD = "pwd"
 
@@ -52,12 +56,18 @@ class Sessions:
         self.ttl_seconds = ttl_seconds
 
     async def complete(self, user_id: str, data: Mapping[str, Any], factor: ChallengeFactor | None,
-                       now: datetime) -> Authenticated:
+                       now: datetime, proof: FactorProof | None = None) -> Authenticated:
+        """The token of a finished login. `proof` (the TOTP step or recovery code `factor` was
+        passed with) is spent in the login's own transaction; raises InvalidCode, issuing
+        nothing, when it was spent already (a replay the challenge store no longer knew)."""
         amr = list(after_factor(data, factor)["amr"] if factor is not None else data["amr"])
         # acr names the assurance reached: a password alone, or a password and a second factor.
         acr = "mfa" if len(amr) > 1 else "pwd"
+        used = factor.factor_id if factor is not None and factor.factor_id != RECOVERY_FACTOR_ID else None
+        if not await self.directory.record_login(user_id, now, data.get("device_id"), data.get("country"), used,
+                                                 proof):
+            log.warning("login_refused reason=proof_spent user_id=%s", user_id)
+            raise InvalidCode("the code is wrong or the challenge is no longer valid")
         token = self.tokens.issue(user_id, amr, acr, int(data["auth_time"]), data.get("claims") or {},
                                   int(now.timestamp()))
-        used = factor.factor_id if factor is not None and factor.factor_id != RECOVERY_FACTOR_ID else None
-        await self.directory.record_login(user_id, now, data.get("device_id"), data.get("country"), used)
         return Authenticated(user_id, token, self.ttl_seconds, tuple(amr))

@@ -68,6 +68,24 @@ class FactorRecord:
     created_at: datetime
     confirmed_at: datetime | None
     last_used_at: datetime | None
+    # otp: the last TOTP time step this factor was accepted with (durable replay protection);
+    # None until its first accepted code, and for sms.
+    last_totp_step: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FactorProof:
+    """What passing a second factor uses up, so the same proof never passes twice.
+
+    `totp_step`: the time step an otp code matched; accepted once per factor, and never at or
+    below the last accepted one (the store remembers steps for minutes, and forgets them
+    when it restarts without persistence: this is the durable line). `recovery_code_hash`:
+    the keyed hash of a recovery code, consumed (single use). Spent only once the challenge
+    step has let the login through, so a login that fails uses nothing up.
+    """
+
+    totp_step: int | None = None
+    recovery_code_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +112,17 @@ class UserDirectory(Protocol):
     async def delete_user(self, user_id: str) -> bool: ...
 
     async def record_login(self, user_id: str, now: datetime, device_id: str | None, country: str | None,
-                           factor_id: str | None = None) -> None:
-        """logins_count + 1, last_login, remember the device and country, and (with `factor_id`)
-        mark the factor used as mark_factor_used does, all in one write."""
+                           factor_id: str | None = None, proof: FactorProof | None = None) -> bool:
+        """logins_count + 1, last_login, remember the device and country, (with `factor_id`) mark
+        the factor used as mark_factor_used does, and (with `proof`) spend the proof as
+        spend_proof does, all in one write. False, with nothing written, when the proof was
+        already spent: the login must not complete."""
+
+    async def spend_proof(self, user_id: str, factor_id: str | None, proof: FactorProof, now: datetime) -> bool:
+        """Spend a passed factor's proof outside a completed login (a factor passed before an
+        enrollment, or confirming one): the TOTP step on `factor_id`, which must be the user's,
+        and/or the recovery code. Atomic: of concurrent spends of one proof, one wins. False,
+        with nothing written, when it was already spent."""
 
     async def login_history(self, user_id: str) -> LoginHistory: ...
 
@@ -121,6 +147,9 @@ class UserDirectory(Protocol):
 
     async def consume_recovery_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
         """Atomically mark an unused code used; False if none matched."""
+
+    async def recovery_code_usable(self, user_id: str, code_hash: str) -> bool:
+        """Whether the user has this code unused; reading uses nothing up."""
 
     async def recovery_codes_left(self, user_id: str) -> int: ...
 

@@ -55,4 +55,9 @@ CREATE TABLE known_countries (
     PRIMARY KEY (user_id, country)
 );
 """),
+    (2, """
+-- The last TOTP time step each otp factor was accepted with: replay protection that outlives
+-- the challenge store (a Redis restart without persistence, a restart on the memory store).
+ALTER TABLE factors ADD COLUMN last_totp_step INTEGER;
+"""),
 )

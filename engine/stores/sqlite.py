@@ -21,6 +21,7 @@ from engine.formats import USERNAME
 from engine.stores.sql_schema import MIGRATIONS
 from engine.stores.directory import (
     DirectoryError,
+    FactorProof,
     FactorRecord,
     LoginHistory,
     NewUser,
@@ -35,7 +36,8 @@ FACTOR_STATUSES = frozenset({"pending", "active"})
 
 _USER_COLUMNS = ("user_id, username_display, email, email_verified, name, phone_number, app_metadata, "
                  "user_metadata, created_at, last_login, logins_count, preferred_factor")
-_FACTOR_COLUMNS = "factor_id, user_id, type, status, phone_number, created_at, confirmed_at, last_used_at"
+_FACTOR_COLUMNS = ("factor_id, user_id, type, status, phone_number, created_at, confirmed_at, last_used_at, "
+                   "last_totp_step")
 
 
 def _json(value: Mapping[str, Any]) -> str:
@@ -83,7 +85,12 @@ def _factor(row: sqlite3.Row) -> FactorRecord:
         factor_id=row["factor_id"], user_id=row["user_id"], type=row["type"], status=row["status"],
         phone_number=row["phone_number"], created_at=datetime.fromisoformat(row["created_at"]),
         confirmed_at=_parse_time(row["confirmed_at"]), last_used_at=_parse_time(row["last_used_at"]),
+        last_totp_step=row["last_totp_step"],
     )
+
+
+class _AlreadySpent(Exception):
+    """Raised inside a transaction to roll it back: a proof in it was spent before."""
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -112,6 +119,11 @@ class SqliteDirectory:
     # succeed, even from two processes.
     CONSUME_RECOVERY_CODE = ("UPDATE recovery_codes SET used_at = ?"
                              " WHERE user_id = ? AND code_hash = ? AND used_at IS NULL")
+    # Parameters: step, factor_id, user_id, step. Row count 1: the step is above the factor's
+    # last accepted one and is now the last. One statement checks and writes, so of two logins
+    # racing with one code (two instances, or a store that forgot its steps) exactly one wins.
+    ACCEPT_TOTP_STEP = ("UPDATE factors SET last_totp_step = ? WHERE factor_id = ? AND user_id = ?"
+                        " AND (last_totp_step IS NULL OR last_totp_step < ?)")
 
     def __init__(self, path: str, keyring: Keyring) -> None:
         """Opens (creating if needed) and migrates the database at `path`, or ":memory:".
@@ -236,25 +248,36 @@ class SqliteDirectory:
     # Login history
 
     async def record_login(self, user_id: str, now: datetime, device_id: str | None, country: str | None,
-                           factor_id: str | None = None) -> None:
-        """Does nothing for an unknown (e.g. just deleted) user. One transaction, so one sync to
-        disk per completed login, the factor's use included."""
+                           factor_id: str | None = None, proof: FactorProof | None = None) -> bool:
+        """Without a proof, does nothing for an unknown (e.g. just deleted) user; a proof of a
+        deleted user's factor is refused. One transaction, so one sync to disk per completed
+        login, the factor's use and proof included."""
         at = _time(now)
-        with self._lock, self._transaction():
-            updated = self._db.execute("UPDATE users SET logins_count = logins_count + 1, last_login = ?"
-                                       " WHERE user_id = ?", (at, user_id))
-            if updated.rowcount == 0:
-                return
-            if factor_id is not None:
-                self._mark_factor_used(factor_id, at)
-            if device_id is not None:
-                self._db.execute("INSERT INTO known_devices (user_id, device_id, first_seen, last_seen)"
-                                 " VALUES (?, ?, ?, ?) ON CONFLICT (user_id, device_id)"
-                                 " DO UPDATE SET last_seen = excluded.last_seen", (user_id, device_id, at, at))
-            if country is not None:
-                self._db.execute("INSERT INTO known_countries (user_id, country, first_seen, last_seen)"
-                                 " VALUES (?, ?, ?, ?) ON CONFLICT (user_id, country)"
-                                 " DO UPDATE SET last_seen = excluded.last_seen", (user_id, country, at, at))
+        with self._lock:
+            try:
+                with self._transaction():
+                    self._spend_or_roll_back(user_id, factor_id, proof, at)
+                    self._record_login(user_id, at, device_id, country, factor_id)
+            except _AlreadySpent:
+                return False
+        return True
+
+    def _record_login(self, user_id: str, at: str, device_id: str | None, country: str | None,
+                      factor_id: str | None) -> None:
+        updated = self._db.execute("UPDATE users SET logins_count = logins_count + 1, last_login = ?"
+                                   " WHERE user_id = ?", (at, user_id))
+        if updated.rowcount == 0:
+            return
+        if factor_id is not None:
+            self._mark_factor_used(factor_id, at)
+        if device_id is not None:
+            self._db.execute("INSERT INTO known_devices (user_id, device_id, first_seen, last_seen)"
+                             " VALUES (?, ?, ?, ?) ON CONFLICT (user_id, device_id)"
+                             " DO UPDATE SET last_seen = excluded.last_seen", (user_id, device_id, at, at))
+        if country is not None:
+            self._db.execute("INSERT INTO known_countries (user_id, country, first_seen, last_seen)"
+                             " VALUES (?, ?, ?, ?) ON CONFLICT (user_id, country)"
+                             " DO UPDATE SET last_seen = excluded.last_seen", (user_id, country, at, at))
 
     async def login_history(self, user_id: str) -> LoginHistory:
         with self._lock:
@@ -353,6 +376,34 @@ class SqliteDirectory:
     async def consume_recovery_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
         with self._lock:
             return self._db.execute(self.CONSUME_RECOVERY_CODE, (_time(now), user_id, code_hash)).rowcount == 1
+
+    async def recovery_code_usable(self, user_id: str, code_hash: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM recovery_codes WHERE user_id = ? AND code_hash = ?"
+                                    " AND used_at IS NULL", (user_id, code_hash)).fetchone() is not None
+
+    # Proofs of passed factors
+
+    async def spend_proof(self, user_id: str, factor_id: str | None, proof: FactorProof, now: datetime) -> bool:
+        with self._lock:
+            try:
+                with self._transaction():
+                    self._spend_or_roll_back(user_id, factor_id, proof, _time(now))
+            except _AlreadySpent:
+                return False
+        return True
+
+    def _spend_or_roll_back(self, user_id: str, factor_id: str | None, proof: FactorProof | None, at: str) -> None:
+        """Spends every part of the proof, or raises _AlreadySpent so the transaction rolls back:
+        a login whose TOTP step was accepted but whose recovery code was not must write nothing."""
+        if proof is None:
+            return
+        if proof.totp_step is not None and (factor_id is None or self._db.execute(
+                self.ACCEPT_TOTP_STEP, (proof.totp_step, factor_id, user_id, proof.totp_step)).rowcount != 1):
+            raise _AlreadySpent
+        if proof.recovery_code_hash is not None and self._db.execute(
+                self.CONSUME_RECOVERY_CODE, (at, user_id, proof.recovery_code_hash)).rowcount != 1:
+            raise _AlreadySpent
 
     async def recovery_codes_left(self, user_id: str) -> int:
         with self._lock:
