@@ -81,7 +81,7 @@ def build_directory(settings: Settings, keyring: Keyring) -> UserDirectory:
 
 def build_store(settings: Settings) -> ChallengeStore:
     if settings.store.redis_url:
-        return RedisChallengeStore(settings.store.redis_url)
+        return RedisChallengeStore(settings.store.redis_url, timeout_ms=settings.store.timeout_ms)
     return MemoryChallengeStore()
 
 

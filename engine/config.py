@@ -133,6 +133,9 @@ class StoreSettings:
     # redis://host:port/db for challenges, counters and replay state shared by instances;
     # empty: an in-process store (one instance only; state is lost on restart).
     redis_url: str = ""
+    # Connecting to Redis and each of its replies: past this, 503 store_unavailable. A frozen
+    # Redis (hung, swapping, paused) must fail requests as fast as a stopped one.
+    timeout_ms: int = field(default=500, metadata=_range(10, 60_000))
 
 
 @dataclass(frozen=True, slots=True)

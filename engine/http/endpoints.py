@@ -42,15 +42,26 @@ async def healthz(request: Request) -> Response:
     services = _services(request)
     sandbox = services.executor.state()
     rule_set = services.pipeline.rule_set
-    try:
-        store_ok = await services.store.ping()
-    except Exception:  # an unreachable store is what this endpoint exists to report
-        store_ok = False
-    healthy = sandbox["healthy"] and store_ok
+    store = await _store_health(services)
+    healthy = sandbox["healthy"] and store["healthy"]
     body = {
         "status": "ok" if healthy else "degraded",
         "rule_set": {"version": rule_set.version, "rules": [rule.id for rule in rule_set.rules]},
         "sandbox": sandbox,
-        "store": {"kind": "redis" if services.settings.store.redis_url else "memory", "healthy": store_ok},
+        "store": {"kind": "redis" if services.settings.store.redis_url else "memory", **store},
     }
     return json_response(body, 200 if healthy else 503)
+
+
+async def _store_health(services: Services) -> dict[str, object]:
+    """`healthy`, and whether the store outlives its own restart: lockout streaks, password and
+    SMS counters and challenges are in it (TOTP steps are durable in the directory too), so
+    operators must be able to see that a restart would forget them. `persistent` is true, false
+    or "unknown"; `persistence` names the mode (aof, rdb, none, unknown)."""
+    try:
+        healthy = await services.store.ping()
+        persistence = await services.store.persistence() if healthy else "unknown"
+    except Exception:  # an unreachable store is what this endpoint exists to report
+        healthy, persistence = False, "unknown"
+    persistent: bool | str = "unknown" if persistence == "unknown" else persistence != "none"
+    return {"healthy": healthy, "persistent": persistent, "persistence": persistence}

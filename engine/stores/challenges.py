@@ -11,7 +11,8 @@ Key schema (Redis; the memory store mirrors it):
                                          code:{factor_id}, code_expires:{factor_id}, sent_at:{factor_id}
     mfa:failures:{user_id}         hash  count, locked_until: consecutive second-factor failures since the
                                          last success (lockout); kept FAILURE_MEMORY_SECONDS after the last one
-    mfa:totp-step:{factor_id}      str   last accepted TOTP time step (replay protection)
+    mfa:totp-step:{factor_id}      str   last accepted TOTP time step (replay protection: the first line,
+                                         atomic with the challenge; the directory keeps it durably)
     mfa:rate:{name}                hash  count, ends_at: a fixed-window counter
 """
 
@@ -32,6 +33,9 @@ RATE_KEY = "mfa:rate:{}"
 # resets the user (clear_failures) or the streak is forgotten.
 MAX_CONSECUTIVE_FAILURES = 100
 FAILURE_MEMORY_SECONDS = 30 * 24 * 3600
+
+
+Persistence = Literal["aof", "rdb", "none", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,8 @@ class Attempt:
     sms: `code_hash` is compared with the hash stored by put_code (and its expiry).
     otp: `totp_step` is the time step the code matched, or None when it matched none;
          a step at or below the last accepted one is a replay.
-    recovery: `passed` says whether the directory consumed the code.
+    recovery: `passed` says whether the directory holds the code unused; the flow consumes it
+              only after this step lets the login through.
     """
 
     challenge_id: str
@@ -135,5 +140,10 @@ class ChallengeStore(Protocol):
     async def reset(self, names: Sequence[str]) -> None: ...
 
     async def ping(self) -> bool: ...
+
+    async def persistence(self) -> Persistence:
+        """How the store keeps its data across its own restart: "aof" (an append-only file),
+        "rdb" (snapshots: the changes since the last one are lost), "none" (a restart forgets
+        lockout streaks, counters and challenges), or "unknown" (the server will not say)."""
 
     async def close(self) -> None: ...

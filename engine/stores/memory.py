@@ -19,6 +19,7 @@ from engine.stores.challenges import (
     Attempt,
     Challenge,
     Counter,
+    Persistence,
     PutCode,
     Verdict,
 )
@@ -150,6 +151,9 @@ class MemoryChallengeStore:
 
     async def ping(self) -> bool:
         return True
+
+    async def persistence(self) -> Persistence:
+        return "none"  # the process's memory: a restart forgets everything
 
     async def close(self) -> None:
         pass

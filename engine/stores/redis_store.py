@@ -29,6 +29,7 @@ from engine.stores.challenges import (
     Challenge,
     ChallengeFactor,
     Counter,
+    Persistence,
     PutCode,
     Verdict,
 )
@@ -59,8 +60,15 @@ def _unavailable_on_error(method: Callable[P, Coroutine[Any, Any, T]]) -> Callab
 
 
 class RedisChallengeStore:
-    def __init__(self, url: str) -> None:
-        self._redis: redis.Redis = redis.Redis.from_url(url, decode_responses=True)
+    def __init__(self, url: str, *, timeout_ms: int = 500) -> None:
+        """`timeout_ms` bounds connecting and every reply (store.timeout_ms): a Redis that accepts
+        connections but answers nothing (hung, swapping, paused) must cost a request a 503 after
+        that long, as a stopped one does, not redis-py's default 5 s. A timed-out command is not
+        retried (redis-py's from_url default): it may have run, and a Lua script run twice
+        would count twice."""
+        seconds = timeout_ms / 1000
+        self._redis: redis.Redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=seconds,
+                                                        socket_connect_timeout=seconds)
         self._verify = self._redis.register_script(ChallengeScripts.VERIFY)
         self._put_code = self._redis.register_script(ChallengeScripts.PUT_CODE)
         self._take = self._redis.register_script(ChallengeScripts.TAKE)
@@ -156,6 +164,19 @@ class RedisChallengeStore:
             return bool(await self._redis.ping())
         except (RedisError, OSError):
             return False
+
+    async def persistence(self) -> Persistence:
+        """From INFO persistence (aof_enabled) and CONFIG GET save. Managed services often
+        disable CONFIG through an ACL or a rename: then, unless the AOF is on, "unknown"."""
+        try:
+            info = await self._redis.info("persistence")
+            if str(info.get("aof_enabled")) == "1":
+                return "aof"
+            save = await self._redis.config_get("save")
+        except (RedisError, OSError):
+            return "unknown"
+        # `save ""` turns snapshots off; anything else is a list of "seconds changes" points.
+        return "rdb" if str(save.get("save") or "").strip() else "none"
 
     async def close(self) -> None:
         await self._redis.aclose(close_connection_pool=True)

@@ -172,7 +172,8 @@ def test_a_store_outage_stops_the_login_with_a_503_never_a_token(tmp_path: Path,
         assert response.json()["error"] == "store_unavailable"
         health = client.get("/healthz")
         assert health.status_code == 503
-        assert health.json()["store"] == {"kind": "redis", "healthy": False}
+        assert health.json()["store"] == {"kind": "redis", "healthy": False, "persistent": "unknown",
+                                          "persistence": "unknown"}
 
 
 def test_a_challenge_is_bound_to_the_client_that_started_the_login(
