@@ -7,17 +7,19 @@ startup instead of surfacing on the first login.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
@@ -27,7 +29,8 @@ from engine.errors import EngineError
 from engine.fairness import FairShares
 from engine.flow import Flow
 from engine.geo import GeoLocator, open_locator
-from engine.http.errors import handle_engine_error, handle_http_exception, handle_unexpected
+from engine.http.bodies import BodyDeadline
+from engine.http.errors import ErrorBoundary, handle_engine_error, handle_http_exception
 from engine.http.routes import ROUTES
 from engine.passwords import PasswordHasher
 from engine.pipeline import Executor, Pipeline, load_rule_set
@@ -116,6 +119,20 @@ def build_passwords(settings: Settings) -> PasswordHasher:
                           executor=executor)
 
 
+async def close_in_time(timeout_seconds: float, closers: Mapping[str, Callable[[], Awaitable[None]]]) -> None:
+    """Close each component in order within one deadline: a backend that hangs or fails on
+    close (a frozen Redis) is logged and skipped, so a SIGTERM always ends the process."""
+    deadline = asyncio.get_running_loop().time() + timeout_seconds
+    for name, close in closers.items():
+        try:
+            async with asyncio.timeout_at(deadline):
+                await close()
+        except TimeoutError:
+            log.warning("shutdown_close_timeout component=%s", name)
+        except Exception as exc:
+            log.warning("shutdown_close_failed component=%s type=%s", name, type(exc).__name__)
+
+
 @dataclass(frozen=True, slots=True)
 class Overrides:
     """Components tests replace at the process edge (the SMS provider, the clock) or share."""
@@ -157,17 +174,18 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
         try:
             yield
         finally:
-            await executor.close()
-            await gateway.close()
-            await store.close()
-            await directory.close()
+            # Workers first: they are processes of ours that must not outlive the service.
+            await close_in_time(settings.http.shutdown_timeout_seconds, {
+                "sandbox": executor.close, "sms_gateway": gateway.close, "store": store.close,
+                "directory": directory.close})
             geo.close()
 
     app = Starlette(
         routes=ROUTES,
         lifespan=lifespan,
-        exception_handlers={EngineError: handle_engine_error, HTTPException: handle_http_exception,
-                            Exception: handle_unexpected},
+        # ErrorBoundary is outermost: it sees whatever the exception handlers did not render.
+        middleware=[Middleware(ErrorBoundary), Middleware(BodyDeadline, timeout_ms=settings.http.body_timeout_ms)],
+        exception_handlers={EngineError: handle_engine_error, HTTPException: handle_http_exception},
     )
     app.state.services = services
     return app

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from engine.config import ConfigError, Settings, load_settings
 from engine.pipeline import RuleSetRejected, load_rule_set
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 log = logging.getLogger("engine.cli")
 
@@ -72,19 +75,29 @@ def _settings(path: str | None) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from engine.app import create_app
 
     settings = _settings(args.config)
-    server = dataclasses.replace(settings.server, host=args.host or settings.server.host,
-                                 port=args.port or settings.server.port)
-    logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings)
     app = create_app(settings)
-    log.info("serve host=%s port=%s environment=%s isolation=%s", server.host, server.port,
-             settings.environment, settings.sandbox.isolation)
-    uvicorn.run(app, host=server.host, port=server.port, log_level=settings.logging.level.lower())
+    serve(app, settings, args.host or settings.server.host, args.port or settings.server.port)
     return 0
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def serve(app: Starlette, settings: Settings, host: str, port: int) -> None:
+    """Run `app` under uvicorn until SIGTERM or SIGINT."""
+    import uvicorn
+
+    log.info("serve host=%s port=%s environment=%s isolation=%s", host, port, settings.environment,
+             settings.sandbox.isolation)
+    # The graceful shutdown is bounded: past it uvicorn cancels the requests still in flight
+    # (a client stalled mid-body among them), and the lifespan stops the sandbox workers.
+    uvicorn.run(app, host=host, port=port, log_level=settings.logging.level.lower(),
+                timeout_graceful_shutdown=settings.http.shutdown_timeout_seconds)
 
 
 def _check_rules(settings: Settings) -> int:

@@ -1,13 +1,15 @@
-"""Reading request bodies: size-capped while streaming, JSON objects only."""
+"""Reading request bodies: size-capped while streaming, time-bounded, JSON objects only."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType
+from engine.errors import InvalidJson, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
@@ -38,3 +40,43 @@ def _declared_length(header: str | None) -> int:
     if header is None or not header.isascii() or not header.isdigit():
         return 0
     return int(header) if len(header) <= 18 else 1 << 62
+
+
+class BodyDeadline:
+    """ASGI middleware: a request's whole body must arrive within `timeout_ms` of its headers.
+
+    A read past the deadline raises RequestTimeout (408, connection closed). Without it a
+    client that sends half a body and stalls holds its request for ever, and uvicorn's
+    graceful shutdown waits for that request. The deadline covers the whole body, not each
+    read, so a client trickling a byte at a time cannot stretch it; once the body is in,
+    later reads (waiting for a disconnect) are not bounded.
+    """
+
+    def __init__(self, app: ASGIApp, timeout_ms: int) -> None:
+        self.app = app
+        self.timeout_ms = timeout_ms
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = asyncio.get_running_loop().time() + self.timeout_ms / 1000
+        await self.app(scope, _receive_before(deadline, receive, self.timeout_ms), send)
+
+
+def _receive_before(deadline: float, receive: Receive, timeout_ms: int) -> Receive:
+    body_complete = False
+
+    async def receive_in_time() -> Message:
+        nonlocal body_complete
+        if body_complete:
+            return await receive()
+        try:
+            async with asyncio.timeout_at(deadline):
+                message = await receive()
+        except TimeoutError:
+            raise RequestTimeout(f"the body did not arrive within {timeout_ms} ms") from None
+        body_complete = message["type"] != "http.request" or not message.get("more_body", False)
+        return message
+
+    return receive_in_time

@@ -1,25 +1,52 @@
-"""The one place errors become responses: EngineError by its status and code, anything else a 500."""
+"""The one place errors become responses: EngineError by its status and code, anything else a 500.
+
+Starlette's exception handlers render EngineError and the router's HTTPException. Everything
+they do not handle reaches ErrorBoundary, the outermost layer of every request, which also
+names each request (`X-Request-Id` on every response):
+
+- a client that went away (ClientDisconnect, a reset connection) or a request cancelled by
+  the shutdown timeout is routine: one DEBUG line, and a 503 for a cancelled request whose
+  client still listens;
+- any other exception is one ERROR line with its type, where it was raised, the route and
+  the request id, and a JSON 500 naming the request id. Never its message, arguments or a
+  traceback with source lines: they may quote request data. The exception is not re-raised,
+  so uvicorn neither logs it again with a traceback nor drops the keep-alive connection;
+- a 503 rendered outside the error tree (/healthz) still gets a Retry-After.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import traceback
+from pathlib import Path
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.errors import EngineError, MethodNotAllowed, NotFound, Unauthorized
+from engine.errors import EngineError, MethodNotAllowed, NotFound, ServiceUnavailable, Unauthorized
 from engine.http.render import json_response
 
 log = logging.getLogger("engine.http")
 
+# ConnectionError covers resets, broken pipes and aborted connections.
+CLIENT_WENT_AWAY = (ClientDisconnect, ConnectionError)
+REQUEST_ID_HEADER = b"x-request-id"
+
+
+def error_response(error: EngineError) -> Response:
+    headers = error.headers()
+    if error.status == 401 and type(error) is Unauthorized:
+        headers["WWW-Authenticate"] = "Bearer"
+    return json_response(error.to_body(), error.status, headers)
+
 
 async def handle_engine_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EngineError)
-    headers = exc.headers()
-    if exc.status == 401 and type(exc) is Unauthorized:
-        headers["WWW-Authenticate"] = "Bearer"
-    return json_response(exc.to_body(), exc.status, headers)
+    return error_response(exc)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
@@ -32,10 +59,68 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     else:
         error = EngineError(str(exc.detail))
         error.status = exc.status_code
-    return await handle_engine_error(request, error)
+    return error_response(error)
 
 
-async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    # The type only: exception messages may quote request data.
-    log.error("unhandled_error path=%s type=%s", request.url.path, type(exc).__name__)
-    return json_response({"error": "internal_error", "message": "internal error"}, 500)
+class ErrorBoundary:
+    """ASGI middleware around every request: request ids, quiet hang-ups, safe 500s, Retry-After on 503."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = os.urandom(8).hex()
+        started = False
+
+        async def send_named(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": _edge_headers(message, request_id)}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_named)
+        except CLIENT_WENT_AWAY:
+            log.debug("client_disconnected request_id=%s route=%s", request_id, _route(scope))
+        except asyncio.CancelledError:
+            # Only the shutdown timeout cancels requests (uvicorn cancels its own task, nothing
+            # awaits the outcome): answer if the client still listens, and end quietly.
+            log.debug("request_cancelled request_id=%s route=%s", request_id, _route(scope))
+            if not started:
+                response = error_response(ServiceUnavailable("the service is shutting down; retry shortly"))
+                response.headers["Connection"] = "close"
+                await response(scope, receive, send_named)
+        except Exception as exc:
+            log.error("unhandled_error request_id=%s route=%s type=%s at=%s", request_id, _route(scope),
+                      type(exc).__name__, _raised_at(exc))
+            if not started:
+                body = {"error": "internal_error", "message": "internal error", "request_id": request_id}
+                await json_response(body, 500)(scope, receive, send_named)
+
+
+def _edge_headers(start: Message, request_id: str) -> list[tuple[bytes, bytes]]:
+    headers = list(start.get("headers", ()))
+    headers.append((REQUEST_ID_HEADER, request_id.encode()))
+    if start["status"] == 503 and not any(name.lower() == b"retry-after" for name, _ in headers):
+        headers.append((b"retry-after", str(ServiceUnavailable.retry_after).encode()))
+    return headers
+
+
+def _route(scope: Scope) -> str:
+    """The matched route's name from the route table: never the raw path, which the client wrote."""
+    return getattr(scope.get("route"), "name", None) or "-"
+
+
+def _raised_at(exc: BaseException) -> str:
+    """file:line:function of the innermost frame: where to look, without any value."""
+    innermost = None
+    for innermost in traceback.walk_tb(exc.__traceback__):
+        pass
+    if innermost is None:
+        return "-"
+    frame, line = innermost
+    return f"{Path(frame.f_code.co_filename).name}:{line}:{frame.f_code.co_name}"
