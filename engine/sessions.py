@@ -66,7 +66,7 @@ class Sessions:
         used = factor.factor_id if factor is not None and factor.factor_id != RECOVERY_FACTOR_ID else None
         if not await self.directory.record_login(user_id, now, data.get("device_id"), data.get("country"), used,
                                                  proof):
-            log.warning("login_refused reason=proof_spent user_id=%s", user_id)
+            log.warning("verify_refused reason=proof_spent user_id=%s", user_id)
             raise InvalidCode("the code is wrong or the challenge is no longer valid")
         token = self.tokens.issue(user_id, amr, acr, int(data["auth_time"]), data.get("claims") or {},
                                   int(now.timestamp()))
