@@ -933,8 +933,8 @@ CORPUS: tuple[Attack, ...] = (
            "stack. A worker dies and is replaced; in-process (trusted rules only) it would end the server", """
            def rule(data, out):
                deep = ()
-               for step in range(20000):
-                   deep = ((((((((((deep,),),),),),),),),),)
+               for step in range(2000):
+                   deep = """ + "(" * 100 + "deep" + ",)" * 100 + """
                out["n"] = len({deep})
            """, fails("killed", "worker killed: worker exited"), runners=PROCESS_ONLY),
     # -- the real rule API --------------------------------------------------------------------
