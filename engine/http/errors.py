@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import random
 import traceback
 from pathlib import Path
 
@@ -32,8 +32,6 @@ from engine.http.render import json_response
 
 log = logging.getLogger("engine.http")
 
-# ConnectionError covers resets, broken pipes and aborted connections.
-CLIENT_WENT_AWAY = (ClientDisconnect, ConnectionError)
 REQUEST_ID_HEADER = b"x-request-id"
 
 
@@ -72,7 +70,8 @@ class ErrorBoundary:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = os.urandom(8).hex()
+        # A correlation id, not a secret: the fast generator will do (os.urandom is a system call).
+        request_id = f"{random.getrandbits(64):016x}"
         started = False
 
         async def send_named(message: Message) -> None:
@@ -80,11 +79,17 @@ class ErrorBoundary:
             if message["type"] == "http.response.start":
                 started = True
                 message = {**message, "headers": _edge_headers(message, request_id)}
-            await send(message)
+            try:
+                await send(message)
+            except OSError as exc:
+                # A reset or broken client connection (uvicorn drops such writes; other servers
+                # raise). Only errors of this connection: a ConnectionError from a call to Redis
+                # or an SMS gateway is a fault of ours and must not pass for a hang-up.
+                raise ClientDisconnect() from exc
 
         try:
             await self.app(scope, receive, send_named)
-        except CLIENT_WENT_AWAY:
+        except ClientDisconnect:
             log.debug("client_disconnected request_id=%s route=%s", request_id, _route(scope))
         except asyncio.CancelledError:
             # Only the shutdown timeout cancels requests (uvicorn cancels its own task, nothing

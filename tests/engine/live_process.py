@@ -72,6 +72,7 @@ class ServerProcess:
         self._stderr_path = tmp_path / f"server-{self.port}.log"
         stderr = self._stderr_path.open("wb")
         environ = {name: value for name, value in os.environ.items() if not name.startswith("MFA_")}
+        environ["PYTHONPATH"] = str(REPO)  # this checkout's engine, for scripts as for `-m engine`
         self.process = subprocess.Popen(
             [*(command or [sys.executable, "-m", "engine", "serve", "--config"]), str(config),
              "--port", str(self.port)],

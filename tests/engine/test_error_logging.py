@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 SECRET_IN_MESSAGE = "hunter2-in-the-exception-message"
 SECRET_IN_BODY = "Correct Horse In The Body"
 
-BROKEN_GEO_SERVER = f'''
+BROKEN_GEO_SERVER = '''
 """`mfa-engine serve`'s own logging and uvicorn settings, around an app whose GeoIP reader breaks."""
 import sys
 
@@ -41,7 +41,7 @@ class BrokenGeoLocator:
     """As a corrupt database would: every lookup raises, with request data in the message."""
 
     def lookup(self, ip):
-        raise RuntimeError("lookup of " + ip + " failed: {SECRET_IN_MESSAGE}")
+        raise {error}("lookup of " + ip + " failed: {secret}")
 
     def close(self):
         pass
@@ -59,9 +59,9 @@ def debug_server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-def broken_geo_server(tmp_path: Path) -> Iterator[ServerProcess]:
+def broken_geo_server(error: str, tmp_path: Path) -> Iterator[ServerProcess]:
     script = tmp_path / "broken_geo_server.py"
-    script.write_text(BROKEN_GEO_SERVER, encoding="utf-8")
+    script.write_text(BROKEN_GEO_SERVER.format(error=error, secret=SECRET_IN_MESSAGE), encoding="utf-8")
     yield from start_server(tmp_path, write_config(tmp_path), command=[sys.executable, str(script)])
 
 
@@ -102,8 +102,10 @@ def test_a_client_that_hangs_up_mid_body_leaves_a_debug_line_and_no_error(debug_
     assert "Traceback" not in log
 
 
+# A ConnectionError raised by one of our own dependencies is a fault, not a client hanging up.
+@pytest.mark.parametrize("error", ["RuntimeError", "ConnectionRefusedError"])
 def test_an_unexpected_error_answers_500_with_a_request_id_and_keeps_the_connection(
-    broken_geo_server: ServerProcess,
+    broken_geo_server: ServerProcess, error: str,
 ) -> None:
     with RawConnection(broken_geo_server.port) as connection:
         failed = connection.request("POST", "/v1/evaluate", auth(),
@@ -121,7 +123,7 @@ def test_an_unexpected_error_answers_500_with_a_request_id_and_keeps_the_connect
     log = stopped_log(broken_geo_server)
     error_lines = [line for line in log.splitlines() if "ERROR" in line]
     assert len(error_lines) == 1, log
-    assert "RuntimeError" in error_lines[0] and f"request_id={request_id}" in error_lines[0]
+    assert f"type={error}" in error_lines[0] and f"request_id={request_id}" in error_lines[0]
     assert "Traceback" not in log
     assert SECRET_IN_MESSAGE not in log and SECRET_IN_BODY not in log
     assert SECRET_IN_MESSAGE not in failed.body.decode()

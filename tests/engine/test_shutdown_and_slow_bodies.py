@@ -8,6 +8,7 @@ connected, and still lets an ordinary in-flight request finish.
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +63,24 @@ def test_a_body_that_stalls_half_way_gets_408_and_a_closed_connection(impatient_
     assert time.monotonic() - started < 0.5 + 2
 
 
+def test_a_body_trickled_a_byte_at_a_time_must_still_arrive_within_the_timeout(
+    impatient_server: ServerProcess,
+) -> None:
+    started = time.monotonic()
+    with RawConnection(impatient_server.port, timeout=3) as connection:
+        connection.send_head("POST", "/v1/evaluate", {"Content-Type": "application/json", **auth()}, len(BODY))
+        for byte in BODY:  # one byte every 100 ms, until the server answers
+            if select.select([connection.sock], [], [], 0.1)[0]:
+                break
+            connection.send_body(bytes([byte]), last=False)
+
+        response = connection.read_response()
+
+        assert response.status == 408
+        assert connection.server_closed(timeout=2)
+    assert time.monotonic() - started < 0.5 + 2
+
+
 def test_a_body_that_arrives_in_time_is_served_as_usual(impatient_server: ServerProcess) -> None:
     with RawConnection(impatient_server.port) as connection:
         connection.send_head("POST", "/v1/evaluate", {"Content-Type": "application/json", **auth()}, len(BODY))
@@ -90,6 +109,7 @@ def test_sigterm_ends_the_process_within_the_shutdown_timeout_while_a_body_is_st
     assert response.status == 503
     assert response.json()["error"] == "service_unavailable"
     assert int(response.headers["retry-after"]) >= 1
+    assert "Traceback" not in patient_server.log()
 
 
 def test_sigterm_lets_an_in_flight_request_finish(graceful_server: ServerProcess) -> None:
