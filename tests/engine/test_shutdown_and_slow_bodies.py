@@ -9,6 +9,7 @@ connected, and still lets an ordinary in-flight request finish.
 from __future__ import annotations
 
 import select
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,6 +125,51 @@ def test_sigterm_lets_an_in_flight_request_finish(graceful_server: ServerProcess
         assert response.json()["decision"] == "allow"
         assert connection.server_closed(timeout=2), "a shutting-down server keeps no connection alive"
     assert graceful_server.exited_within(3)
+
+
+SPIN_FOR_SECONDS = '''"""Keeps its worker busy for seconds: only the shutdown timeout cuts it short."""
+
+def rule(user, context):
+    total = 0
+    for outer in range(100000):
+        for inner in range(100000):
+            total = total + inner
+'''
+
+
+def child_pids(pid: int) -> list[int]:
+    listed = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=True)
+    return [int(child) for child in listed.stdout.split()]
+
+
+@pytest.fixture
+def busy_worker_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    yield from start_server(tmp_path, write_config(
+        tmp_path, {"10-spin": SPIN_FOR_SECONDS}, http={"shutdown_timeout_seconds": 1},
+        sandbox={"isolation": "process", "workers": 1, "rule_timeout_ms": 10_000, "pipeline_timeout_ms": 10_000,
+                 "max_steps": 1_000_000_000}))
+
+
+def test_sigterm_cancels_a_slow_evaluation_and_stops_the_workers_after_the_shutdown_timeout(
+    busy_worker_server: ServerProcess,
+) -> None:
+    workers = child_pids(busy_worker_server.process.pid)
+    assert workers
+    with RawConnection(busy_worker_server.port) as connection:
+        connection.send_head("POST", "/v1/evaluate", {"Content-Type": "application/json", **auth()}, len(BODY))
+        connection.send_body(BODY)
+        time.sleep(0.3)  # the evaluation is running in the worker
+        started = time.monotonic()
+
+        busy_worker_server.terminate()
+
+        assert busy_worker_server.exited_within(1 + 4)
+        assert time.monotonic() - started >= 1
+        assert connection.read_response().status == 503
+    deadline = time.monotonic() + 2
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "a sandbox worker outlived the service"
 
 
 @pytest.mark.parametrize(("key", "value"), [("body_timeout_ms", 0), ("body_timeout_ms", 600_001),
