@@ -34,6 +34,10 @@ def _report_from(reply: dict[str, Any]) -> RunReport:
     return RunReport(reply["result"], trace, reply["logs_dropped"])
 
 
+# How long close() waits for replacements under way (starting a worker takes ~100 ms).
+_CLOSE_WAIT_S = 5.0
+
+
 class WorkerLost(SandboxError):
     """The worker died, timed out or broke the protocol; it has been killed."""
 
@@ -186,6 +190,7 @@ class WorkerPool:
         self.kills = 0
         self.deaths = 0  # workers found dead between evaluations, replaced without failing anyone
         self.spawn_failures = 0
+        self._closing = False
 
     async def start(self) -> None:
         workers = await asyncio.gather(*(asyncio.to_thread(self._spawn) for _ in range(self._size)))
@@ -207,8 +212,13 @@ class WorkerPool:
         self._replace(worker)
 
     async def close(self) -> None:
-        for task in list(self._background):
-            task.cancel()
+        # Replacements under way finish first (a cancelled one would leave a worker its thread
+        # is still starting, running after the pool is gone); they see `_closing` and stop.
+        self._closing = True
+        if self._background:
+            _, pending = await asyncio.wait(list(self._background), timeout=_CLOSE_WAIT_S)
+            for task in pending:
+                task.cancel()
         for worker in list(self._all):
             worker.kill()
             await asyncio.to_thread(worker.reap)
@@ -246,17 +256,16 @@ class WorkerPool:
 
     async def run(self, program_set: ProgramSet, payload: dict[str, Any]) -> RunReport:
         deadline = asyncio.get_running_loop().time() + self._queue_timeout_s
-        worker = await self._take(deadline)
-        try:
-            return await self._run_on(worker, program_set, payload)
-        except _DeadBeforeStart:
-            # The worker died before it read this evaluation (an idle death the loop had not
-            # yet seen): not this evaluation's doing, so it gets one fresh worker.
-            worker = await self._take(deadline + self._queue_timeout_s)
+        while True:
+            worker = await self._take(deadline)
             try:
                 return await self._run_on(worker, program_set, payload)
-            except _DeadBeforeStart as exc:
-                return self._lost_report(worker, program_set, str(exc), time.perf_counter())
+            except _DeadBeforeStart:
+                # The worker died before it read this evaluation (a death the loop had not yet
+                # seen): not this evaluation's doing, so it goes to another worker, as long as
+                # one is free before the queue deadline. An evaluation that kills its own
+                # worker never lands here (the worker had read it): it fails closed.
+                continue
 
     async def _run_on(self, worker: _Worker, program_set: ProgramSet, payload: dict[str, Any]) -> RunReport:
         started = time.perf_counter()
@@ -327,13 +336,15 @@ class WorkerPool:
         async def replace() -> None:
             await asyncio.to_thread(dead.reap)
             self._all.discard(dead)
-            while True:
+            while not self._closing:
                 try:
                     fresh = await asyncio.to_thread(self._spawn)
                 except OSError:
                     self.spawn_failures += 1
                     await asyncio.sleep(1)
                     continue
+                if self._closing:
+                    return  # close() kills and reaps everything in _all, this one included
                 self._adopt(fresh)
                 return
 
