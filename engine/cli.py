@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from engine.config import ConfigError, Settings, load_settings
@@ -17,6 +18,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("engine.cli")
 
 
+def _ascii_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: ASCII digits in low..high, as the admin API reads integers (int() also
+    takes "+5", " 5", "5_000" and other scripts' digits)."""
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.isdigit() and low <= int(text) <= high):
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}")
+        return int(text)
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mfa-engine", description="Adaptive-MFA policy engine")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -24,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--config", help="config file (default: $MFA_CONFIG, else built-in defaults)")
     serve.add_argument("--host", help="listen address (overrides server.host)")
-    serve.add_argument("--port", type=int, help="listen port (overrides server.port)")
+    serve.add_argument("--port", type=_ascii_int(1, 65_535), help="listen port (overrides server.port)")
 
     rules = commands.add_parser("rules", help="work with the rules folder")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True)
@@ -40,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--phone", help="E.164 phone number, e.g. +14155550123")
     add.add_argument("--name")
     listing = user_commands.add_parser("list", help="list users")
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=_ascii_int(1, 1_000), default=100)
     reset = user_commands.add_parser("reset-mfa", help="remove every factor and recovery code of a user")
     reset.add_argument("user", help="username or user id")
 

@@ -129,11 +129,13 @@ def test_a_malformed_id_in_the_path_is_not_found(service: LoginService, odd: str
         assert response.json()["error"] == "not_found"
 
 
-def test_users_list_with_a_negative_limit_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize("limit", ["-1", "0", "+5", " 5", "5_000", "\u0661\u0662", "1001"])
+def test_users_list_with_a_limit_that_is_not_plain_digits_in_range_is_a_usage_error_not_a_traceback(
+        tmp_path: Path, limit: str) -> None:
     (tmp_path / "rules").mkdir()
     (tmp_path / "config.yaml").write_text("rules: {dir: rules}\ndirectory: {url: 'sqlite:///users.db'}\n")
     listed = subprocess.run([sys.executable, "-m", "engine", "users", "--config", str(tmp_path / "config.yaml"),
-                             "list", "--limit", "-1"], capture_output=True, text=True, timeout=60, cwd=REPO,
+                             "list", "--limit", limit], capture_output=True, text=True, timeout=60, cwd=REPO,
                             env={"PATH": "/usr/bin:/bin"})
     assert listed.returncode == 2
     assert "Traceback" not in listed.stderr
