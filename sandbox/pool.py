@@ -23,7 +23,7 @@ from sandbox.errors import CompileFailed, SandboxError, SandboxUnavailable
 from sandbox.limits import Limits
 from sandbox.programs import ProgramSet
 from sandbox.runner import NOT_RUN, OUTCOME_NAMES, RUNNING, ProgramTrace, RunReport
-from sandbox.worker import MAX_FRAME_BYTES, PROGRESS_BYTES, RECEIVED_INDEX, write_frame
+from sandbox.worker import MAX_FRAME_BYTES, PROGRESS_BYTES, RECEIVED_INDEX, len_prefixed
 
 log = logging.getLogger("sandbox.pool")
 
@@ -44,6 +44,11 @@ class WorkerLost(SandboxError):
 
 class _DeadBeforeStart(SandboxError):
     """The worker was lost before it read the evaluation: it had died on its own."""
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _expire(waiter: asyncio.Future[dict[str, Any]]) -> None:
@@ -79,6 +84,7 @@ class _Worker:
         self._write_fd = request_write
         self._read_fd = reply_read
         os.set_blocking(self._read_fd, False)
+        os.set_blocking(self._write_fd, False)
         self._buffer = bytearray()
         self._waiter: asyncio.Future[dict[str, Any]] | None = None
         self.version: str | None = None
@@ -101,18 +107,37 @@ class _Worker:
         loop = asyncio.get_running_loop()
         self.watch(loop)
         waiter = self._waiter = loop.create_future()
-        try:
-            write_frame(self._write_fd, orjson.dumps(message))
-        except OSError as exc:
-            raise WorkerLost(f"cannot write to worker: {exc}") from exc
         # A timer on the future itself: asyncio.wait_for would wrap it in a task, which
-        # costs an extra loop iteration on every evaluation.
+        # costs an extra loop iteration on every evaluation. It covers the write too.
         timer = loop.call_later(timeout_s, _expire, waiter)
         try:
+            await self._send(loop, len_prefixed(orjson.dumps(message)), waiter)
             reply: dict[str, Any] = await waiter
         finally:
             timer.cancel()
         return reply
+
+    async def _send(self, loop: asyncio.AbstractEventLoop, frame: bytes,
+                    waiter: asyncio.Future[dict[str, Any]]) -> None:
+        """Write `frame` without blocking the loop: a frame larger than the pipe's buffer, to a
+        worker that is not reading (stopped, or stuck in C), used to freeze every request."""
+        view = memoryview(frame)
+        while view:
+            try:
+                view = view[os.write(self._write_fd, view):]
+                continue
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                raise WorkerLost(f"cannot write to worker: {exc}") from exc
+            writable = loop.create_future()
+            loop.add_writer(self._write_fd, _settle, writable)
+            try:
+                await asyncio.wait((writable, waiter), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                loop.remove_writer(self._write_fd)
+            if waiter.done():
+                waiter.result()  # the deadline passed (WorkerLost) or the worker died mid-frame
 
     def _on_readable(self) -> None:
         try:

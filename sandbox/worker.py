@@ -50,8 +50,14 @@ def read_frame(fd: int, max_bytes: int = MAX_FRAME_BYTES) -> bytes | None:
     return body
 
 
+def len_prefixed(body: bytes) -> bytes:
+    """One frame: a 4-byte big-endian length, then the body."""
+    return len(body).to_bytes(4, "big") + body
+
+
 def write_frame(fd: int, body: bytes) -> None:
-    view = memoryview(len(body).to_bytes(4, "big") + body)
+    """Blocking: the worker's side, which has nothing else to do."""
+    view = memoryview(len_prefixed(body))
     while view:
         written = os.write(fd, view)
         view = view[written:]

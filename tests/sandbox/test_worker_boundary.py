@@ -3,14 +3,18 @@ and when a rule's time is judged."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
+import signal
+import threading
 from collections.abc import Iterator
 
 import pytest
 
 from sandbox.inprocess import InProcessRunner
 from sandbox.pool import WorkerPool
+from sandbox.runner import RunReport
 from sandbox.testing import HOST as SCRATCH_HOST
 from tests.conftest import TEST_LIMITS, LoopThread, SyncRunner, program_set
 
@@ -79,3 +83,41 @@ def test_warnings_a_rule_triggers_never_reach_the_server_s_console(
 
     assert [t.outcome for t in report.trace] == ["ok"]
     assert capfd.readouterr() == ("", "")
+
+
+def test_a_worker_that_does_not_read_cannot_freeze_the_event_loop(loop_thread: LoopThread) -> None:
+    # A frame larger than the pipe's buffer, to a stopped worker: a blocking write used to hold
+    # the loop (every other request, /healthz) until the worker read again.
+    pool = WorkerPool("sandbox.testing:HOST", TEST_LIMITS, size=1, queue_timeout_ms=3000)
+    loop_thread.call(pool.start())
+    programs = program_set({"benign": BENIGN})
+    try:
+        assert SyncRunner(pool, loop_thread).run(programs, {"input": {"who": "bob"}}).result is not None
+        stopped = next(iter(pool._all)).process.pid
+        os.kill(stopped, signal.SIGSTOP)
+        # Whatever happens, the worker resumes in 2 s, so the old code finishes, late.
+        resume = threading.Timer(2.0, lambda: _signal_quietly(stopped, signal.SIGCONT))
+        resume.start()
+
+        async def evaluate_while_timing_the_loop() -> tuple[float, RunReport]:
+            loop = asyncio.get_running_loop()
+            evaluation = asyncio.ensure_future(pool.run(programs, {"input": {"who": "x" * 300_000}}))
+            started = loop.time()
+            await asyncio.sleep(0.05)
+            return loop.time() - started, await evaluation
+
+        lag, report = loop_thread.call(evaluate_while_timing_the_loop())
+        resume.cancel()
+
+        assert lag < 0.5
+        assert report.result == {"out": {"greeting": "hello " + "x" * 300_000}, "failures": []}
+        assert pool.deaths == 1
+    finally:
+        loop_thread.call(pool.close())
+
+
+def _signal_quietly(pid: int, number: int) -> None:
+    try:
+        os.kill(pid, number)
+    except ProcessLookupError:
+        pass
