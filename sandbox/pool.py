@@ -70,7 +70,8 @@ class _Worker:
             self.progress = mmap.mmap(memfd, PROGRESS_BYTES)
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-m", "sandbox.worker", host_path,
-                 orjson.dumps(limits.to_plain()).decode(), str(memfd), str(request_read), str(reply_write)],
+                 orjson.dumps(limits.to_plain()).decode(), str(memfd), str(request_read), str(reply_write),
+                 str(os.getpid())],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 env={}, cwd="/", pass_fds=(memfd, request_read, reply_write), start_new_session=True,
             )

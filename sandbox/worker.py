@@ -1,6 +1,6 @@
 """The isolated worker: a process that runs rules and nothing else.
 
-Started by pool.py as `python -I -m sandbox.worker HOST LIMITS PROGRESS_FD REQUEST_FD REPLY_FD`
+Started by pool.py as `python -I -m sandbox.worker HOST LIMITS PROGRESS_FD REQUEST_FD REPLY_FD PARENT_PID`
 with an empty environment, `/` as working directory, fds 0-2 on /dev/null and one pipe each
 way for the protocol (so output from C code or a stray print cannot corrupt a reply).
 Before it reads any rule it caps its own address space, file size, open files and core
@@ -25,6 +25,7 @@ import importlib
 import mmap
 import os
 import resource
+import signal
 import sys
 from typing import Any
 
@@ -34,6 +35,7 @@ PROGRESS_BYTES = 4096
 RECEIVED_INDEX = PROGRESS_BYTES - 1
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 _UNPRIVILEGED_ID = 65534  # nobody / nogroup
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def read_frame(fd: int, max_bytes: int = MAX_FRAME_BYTES) -> bytes | None:
@@ -95,6 +97,26 @@ def _drop_privileges() -> None:
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """A worker whose server died (SIGKILL, the OOM killer) is killed too, at once, even in the
+    middle of C code that would never read its pipe again. Set after the privileges drop,
+    which clears it (prctl(2))."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the server died before the call above
+        os._exit(0)
+
+
+def _cap_cpu(seconds: float) -> None:
+    """A backstop under the parent's deadline: SIGXCPU ends this worker once the coming request
+    has used `seconds` more CPU than everything before it."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    resource.setrlimit(resource.RLIMIT_CPU, (int(usage.ru_utime + usage.ru_stime + seconds) + 1, hard))
+
+
 def _load_host(path: str) -> Any:
     module_name, _, attribute = path.partition(":")
     return getattr(importlib.import_module(module_name), attribute)
@@ -113,7 +135,7 @@ def _encode(reply: dict[str, Any]) -> bytes:
 
 
 def main(argv: list[str]) -> int:
-    host_path, limits_json, progress_fd, request_fd, reply_fd = argv
+    host_path, limits_json, progress_fd, request_fd, reply_fd, parent_pid = argv
     requests, replies = int(request_fd), int(reply_fd)
     import orjson
 
@@ -130,12 +152,15 @@ def main(argv: list[str]) -> int:
     from sandbox.runner import Program, prepare_programs, run_programs
 
     import _strptime  # noqa: F401  datetime.strptime imports it lazily, after privileges are gone
+    import ctypes  # noqa: F401  for _die_with_parent, while the library can still be read
 
     host = _load_host(host_path)
     guards = Guards(host.access, limits)
     loaded: dict[str, tuple[Program, ...]] = {}
     _drop_privileges()
+    _die_with_parent(int(parent_pid))
     gc.freeze()
+    run_cpu_s = (limits.pipeline_timeout_ms + limits.kill_grace_ms) / 1000 + 1
 
     def set_progress(index: int, code: int) -> None:
         progress[index] = code
@@ -147,6 +172,7 @@ def main(argv: list[str]) -> int:
         progress[RECEIVED_INDEX] = (progress[RECEIVED_INDEX] + 1) % 256
         request = orjson.loads(frame)
         if request["op"] == "load":
+            _cap_cpu(5 + len(request["sources"]) * (limits.rule_timeout_ms + 20) / 1000)
             sources = tuple(ProgramSource(s["name"], s["source"], s["meta"]) for s in request["sources"])
             try:
                 programs = prepare_programs(compile_set(ProgramSet(request["version"], sources), limits), guards)
@@ -161,6 +187,7 @@ def main(argv: list[str]) -> int:
             gc.collect()
             gc.freeze()
         else:
+            _cap_cpu(run_cpu_s)
             programs = loaded[request["version"]]
             progress[: len(programs)] = bytes(len(programs))
             report = run_programs(programs, host, guards, request["payload"], progress=set_progress)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,3 +73,50 @@ def test_a_worker_killed_while_idle_is_replaced_and_the_next_login_is_not_charge
             assert time.monotonic() < deadline, sandbox(server)
             time.sleep(0.05)
     assert sandbox(server)["kills"] == 0
+
+
+def test_workers_end_with_a_server_that_is_killed_even_in_the_middle_of_c_code(tmp_path: Path) -> None:
+    stuck = '''"""A catastrophic regular expression: C code that never returns."""
+
+def rule(user, context):
+    re.fullmatch("(a+)+b", "a" * 60)
+'''
+    config = write_config(tmp_path, {"10-stuck": stuck}, sandbox={
+        "isolation": "process", "workers": 2, "pipeline_timeout_ms": 30_000, "rule_timeout_ms": 10_000,
+        "kill_grace_ms": 10_000})
+    server = ServerProcess(tmp_path, config)
+    workers: list[int] = []
+    try:
+        server.wait_ready()
+        workers = worker_pids(server)
+        sending = threading.Thread(target=lambda: _ignore_errors(lambda: evaluate(server)), daemon=True)
+        sending.start()
+        time.sleep(0.5)  # a worker is now deep in the regular expression
+
+        server.process.kill()  # as an orchestrator or the OOM killer would
+        server.process.wait()
+
+        deadline = time.monotonic() + 3
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, [pid for pid in workers if _alive(pid)]
+            time.sleep(0.05)
+    finally:
+        server.stop()
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _ignore_errors(call: Any) -> None:
+    try:
+        call()
+    except httpx.HTTPError:
+        pass
