@@ -159,7 +159,8 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
     tokens = build_tokens(settings)
     passwords = given.passwords or build_passwords(settings)
     pipeline = Pipeline(rule_set, executor, FairShares(settings.sandbox.max_concurrent_per_user,
-                                                       settings.sandbox.max_concurrent_per_client))
+                                                       settings.sandbox.max_concurrent_per_client,
+                                                       settings.sandbox.max_concurrent_per_address))
     sessions = Sessions(tokens, directory, settings.tokens.ttl_seconds)
     sms_sender = SmsSender(gateway, store, keyring, settings.sms, settings.mfa.issuer_name)
     flow = Flow(settings, pipeline, geo, clock, directory=directory, store=store, passwords=passwords,

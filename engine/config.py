@@ -71,9 +71,10 @@ class SandboxSettings:
     max_log_lines: int = field(default=50, metadata=_range(0, 10_000))
     max_output_bytes: int = field(default=16_384, metadata=_range(0, 1_048_576))
     max_source_bytes: int = field(default=65_536, metadata=_range(1_024, 1_048_576))
-    # Evaluations queued or running at once per user / per client (engine/fairness.py); 0: no bound.
+    # Evaluations queued or running at once per user / client / address (engine/fairness.py); 0: no bound.
     max_concurrent_per_user: int = field(default=1, metadata=_range(0, 10_000))
     max_concurrent_per_client: int = field(default=0, metadata=_range(0, 100_000))
+    max_concurrent_per_address: int = field(default=0, metadata=_range(0, 100_000))
 
     def limits(self) -> Limits:
         return Limits(

@@ -1,10 +1,15 @@
-"""Fair shares of the rule sandbox: at most N evaluations queued or running per user and per client.
+"""Fair shares of the rule sandbox: at most N evaluations queued or running per user, client and address.
 
 The sandbox has a few workers and a short queue. Without a bound, one user whose rules run
 slow (or who is sent many logins at once) holds every worker and queue slot, and everyone
 else waits into 503s. An evaluation beyond its user's or client's share is refused at once,
 before it queues: 429 `too_many_evaluations` with Retry-After. The counts live in this
 process; each instance bounds its own share of the work.
+
+User and client ids are the caller's to choose: a flood with a new user_id per request passes
+the per-user bound. The per-address bound (the end user's IP as the application reports it,
+IPv6 per /64) holds against one person with many accounts; it is off by default because many
+people can share one address (NAT). Requests without a client id share one client bucket.
 """
 
 from __future__ import annotations
@@ -13,19 +18,22 @@ import contextlib
 from collections.abc import Iterator
 
 from engine.errors import TooManyEvaluations
+from engine.throttle import ip_key
+
+NO_CLIENT = "<no client id>"
 
 
 class FairShares:
     """`hold(user_id, client_id)` around one evaluation; a bound of 0 means no bound."""
 
-    def __init__(self, per_user: int, per_client: int) -> None:
-        self._bounds = {"user": per_user, "client": per_client}
+    def __init__(self, per_user: int, per_client: int, per_address: int = 0) -> None:
+        self._bounds = {"user": per_user, "client": per_client, "address": per_address}
         self._held: dict[tuple[str, str], int] = {}
 
     @contextlib.contextmanager
-    def hold(self, user_id: str | None, client_id: str | None) -> Iterator[None]:
-        keys = [(kind, key) for kind, key in (("user", user_id), ("client", client_id))
-                if key and self._bounds[kind]]
+    def hold(self, user_id: str | None, client_id: str | None, ip: str | None = None) -> Iterator[None]:
+        named = (("user", user_id), ("client", client_id or NO_CLIENT), ("address", ip and ip_key(ip)))
+        keys = [(kind, key) for kind, key in named if key and self._bounds[kind]]
         # Check and take in one synchronous step: evaluations start on one event loop.
         for kind, key in keys:
             if self._held.get((kind, key), 0) >= self._bounds[kind]:

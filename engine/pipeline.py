@@ -131,7 +131,9 @@ class Pipeline:
     async def evaluate(self, payload: dict[str, Any]) -> Evaluation:
         """Raises TooManyEvaluations past the user's or client's share, before queueing."""
         rule_set = self.rule_set  # in-flight evaluations finish on the version they started with
-        with self.shares.hold(payload["user"].get("user_id"), payload["context"]["client"].get("client_id")):
+        context = payload["context"]
+        with self.shares.hold(payload["user"].get("user_id"), context["client"].get("client_id"),
+                              context["connection"].get("ip")):
             report = await self.executor.run(rule_set.programs, payload)
         outcome = report.result
         if outcome is None:
