@@ -179,7 +179,9 @@ async def delete_factor(request: Request) -> Response:
 async def reset_mfa(request: Request) -> Response:
     services = _admin(request)
     user = await _user(services, request)
-    await services.directory.reset_mfa(user.user_id)
+    # The store first: with the store down the reset is refused whole (503) rather than half
+    # done (factors gone, the lockout streak kept). A retry repeats both harmlessly.
     await services.store.clear_failures(user.user_id)
+    await services.directory.reset_mfa(user.user_id)
     log.info("admin_mfa_reset user_id=%s", user.user_id)
     return json_response({"status": "reset", "user_id": user.user_id})

@@ -157,3 +157,16 @@ def test_store_timeout_ms_defaults_to_500_and_is_range_checked(tmp_path: Path) -
     config.write_text("store:\n  timeout_ms: 250\n", encoding="utf-8")
     assert load_settings(config, environ={}).store.timeout_ms == 250
     assert load_settings(None, environ={"MFA_STORE__TIMEOUT_MS": "2000"}).store.timeout_ms == 2000
+
+
+@pytest.mark.slow
+def test_an_admin_mfa_reset_against_a_frozen_store_is_refused_whole_not_half_applied(live: LiveService) -> None:
+    with httpx.Client(base_url=live.url, timeout=10) as client:
+        user_id = client.get("/admin/users", headers=admin_auth()).json()["users"][0]["user_id"]
+        live.store.freeze()
+
+        response, seconds = timed(client, "POST", f"/admin/users/{user_id}/reset-mfa", headers=admin_auth())
+        factors = client.get(f"/admin/users/{user_id}/factors", headers=admin_auth()).json()["factors"]
+
+    assert_store_unavailable(response, seconds)
+    assert [factor["id"] for factor in factors] == [live.factor_id]
