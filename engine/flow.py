@@ -271,13 +271,21 @@ class Flow:
         """The login after its challenge step passed. Only now is the proof spent (the TOTP step
         recorded, the recovery code consumed): a verify that failed its step, or lost a race
         for the challenge, uses nothing up. Spent already (the store forgot a step it had
-        accepted, or another instance won): InvalidCode, no token."""
+        accepted, or another instance won): InvalidCode, no token.
+
+        The spend is the last step that can fail: a store error after it burned a recovery code
+        for a login that never happened. The follow-up challenge or enrollment token is created
+        first, and deleted if the spend is refused (its id was never handed out, so one that a
+        failed delete leaves behind is unreachable and expires)."""
         if not challenge.data.get("enroll_after"):
+            # The spend and the login are one SQL transaction; only the token is signed after it.
             return await self.sessions.complete(challenge.user_id, challenge.data, passed, now, proof)
+        follow_up = await self._after_existing_factor(challenge, passed, now.timestamp())
         if not await self.directory.spend_proof(challenge.user_id, passed.factor_id, proof, now):
+            await self.store.delete(_challenge_id(follow_up))
             log.warning("verify_refused reason=proof_spent user_id=%s factor_type=%s", challenge.user_id, passed.type)
             raise InvalidCode("the code is wrong or the challenge is no longer valid")
-        return await self._after_existing_factor(challenge, passed, now.timestamp())
+        return follow_up
 
     async def code_attempt(self, challenge_id: str, factor: FactorRecord, code: str, timestamp: float) -> Attempt:
         """The store attempt for an otp or sms code; the code itself never leaves this call."""
@@ -320,6 +328,10 @@ class Flow:
             return await self.pipeline.evaluate(payload)
         except sandbox_errors.SandboxUnavailable as exc:
             raise SandboxUnavailable("the rule sandbox is saturated; retry shortly") from exc
+
+
+def _challenge_id(follow_up: MfaRequired | EnrollmentRequired) -> str:
+    return follow_up.challenge_id if isinstance(follow_up, MfaRequired) else follow_up.enrollment_token
 
 
 def _offered(challenge: Challenge, factor_id: str) -> Any:

@@ -17,6 +17,8 @@ DIGITS = 6
 PERIOD_SECONDS = 30
 ALGORITHM = "SHA1"
 SECRET_BYTES = 20  # 160 bits: RFC 4226 section 4 recommends it, and it encodes to 32 base32 characters, no padding
+# RFC 6238 section 5.2: allow one step of drift either side of the current one.
+DRIFT_STEPS = 1
 
 
 def new_secret() -> str:
@@ -49,7 +51,7 @@ def qr_svg(uri: str) -> str:
     return out.getvalue().decode("utf-8")
 
 
-def match_step(secret: str, code: str, now: float, drift_steps: int = 1) -> int | None:
+def match_step(secret: str, code: str, now: float, drift_steps: int = DRIFT_STEPS) -> int | None:
     """The time step (unix seconds // 30) within `drift_steps` of `now` whose code is `code`, or None.
 
     A code that is not exactly six ASCII digits matches nothing. The caller keeps the returned
@@ -60,11 +62,16 @@ def match_step(secret: str, code: str, now: float, drift_steps: int = 1) -> int 
     current = int(now // PERIOD_SECONDS)
     hotp = pyotp.HOTP(secret, digits=DIGITS)  # RFC 6238 section 4.2: TOTP is HOTP over the time step
     matched: int | None = None
-    # RFC 6238 section 5.2: allow one step of drift. Every candidate is computed and compared
-    # in constant time, so the time taken does not tell which step (if any) matched.
+    # Every candidate is computed and compared in constant time, so the time taken does not
+    # tell which step (if any) matched.
     for step in range(current - drift_steps, current + drift_steps + 1):
         if step < 0:
             continue
         if hmac.compare_digest(hotp.at(step).encode("ascii"), code.encode("ascii")) and matched is None:
             matched = step
     return matched
+
+
+def last_matchable_step(at: float) -> int:
+    """The latest time step a code accepted at `at` (unix seconds) can have matched."""
+    return int(at // PERIOD_SECONDS) + DRIFT_STEPS

@@ -119,6 +119,10 @@ class ChallengeStore(Protocol):
     async def drop_code(self, challenge_id: str, factor_id: str) -> None:
         """Forget an unsent code and its cooldown (the gateway failed)."""
 
+    async def delete(self, challenge_id: str) -> None:
+        """Forget a challenge (nothing happens for an unknown one): one the flow created but
+        must not hand out after all."""
+
     async def verify(self, attempt: Attempt, now: float) -> Verdict: ...
 
     async def lockout_remaining(self, user_id: str, now: float, threshold: int) -> int:

@@ -105,6 +105,9 @@ class MemoryChallengeStore:
         if entry is not None:
             entry.codes.pop(factor_id, None)
 
+    async def delete(self, challenge_id: str) -> None:
+        self._challenges.pop(challenge_id, None)
+
     async def verify(self, attempt: Attempt, now: float) -> Verdict:
         self._tick(now)
         entry = self._live_challenge(attempt.challenge_id, now)

@@ -114,6 +114,10 @@ class RedisChallengeStore:
                                f"code:{factor_id}", f"code_expires:{factor_id}", f"sent_at:{factor_id}")
 
     @_unavailable_on_error
+    async def delete(self, challenge_id: str) -> None:
+        await self._redis.delete(CHALLENGE_KEY.format(challenge_id))
+
+    @_unavailable_on_error
     async def verify(self, attempt: Attempt, now: float) -> Verdict:
         reply = await self._verify(
             keys=[CHALLENGE_KEY.format(attempt.challenge_id), FAILURES_KEY.format(attempt.user_id),

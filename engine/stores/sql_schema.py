@@ -1,9 +1,35 @@
-"""The directory's schema as versioned migrations, in SQL that SQLite and PostgreSQL both accept."""
+"""The directory's schema as versioned migrations, in SQL that SQLite and PostgreSQL both accept,
+each with an optional seed: Python that fills what the SQL cannot compute portably."""
 
 from __future__ import annotations
 
-# Applied in order, each in its own transaction; a released version is never edited, only followed.
-MIGRATIONS: tuple[tuple[int, str], ...] = (
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+
+from engine.factors import totp
+
+Seed = Callable[[sqlite3.Connection], None]
+
+
+def seed_last_totp_steps(db: sqlite3.Connection) -> None:
+    """Each otp factor's last TOTP step as it can be known from before the column existed: the
+    latest step a code could have matched when the factor was last used or confirmed. Left
+    NULL, a code accepted just before the upgrade (which the memory store forgets on restart,
+    and Redis without persistence) was accepted again within its drift window. Epoch seconds
+    from the stored ISO times differ between SQLite and PostgreSQL, hence Python."""
+    rows = db.execute("SELECT factor_id, last_used_at, confirmed_at FROM factors WHERE type = 'otp'").fetchall()
+    steps = []
+    for factor_id, *times in rows:
+        used = [datetime.fromisoformat(at).timestamp() for at in times if at is not None]
+        if used:
+            steps.append((totp.last_matchable_step(max(used)), factor_id))
+    db.executemany("UPDATE factors SET last_totp_step = ? WHERE factor_id = ?", steps)
+
+
+# Applied in order, each (its SQL, then its seed) in one transaction; a released version is
+# never edited, only followed.
+MIGRATIONS: tuple[tuple[int, str, Seed | None], ...] = (
     (1, """
 CREATE TABLE users (
     user_id TEXT PRIMARY KEY,
@@ -54,10 +80,10 @@ CREATE TABLE known_countries (
     last_seen TEXT NOT NULL,
     PRIMARY KEY (user_id, country)
 );
-"""),
+""", None),
     (2, """
 -- The last TOTP time step each otp factor was accepted with: replay protection that outlives
 -- the challenge store (a Redis restart without persistence, a restart on the memory store).
 ALTER TABLE factors ADD COLUMN last_totp_step INTEGER;
-"""),
+""", seed_last_totp_steps),
 )

@@ -148,7 +148,7 @@ class SqliteDirectory:
     def _migrate(self) -> None:
         self._db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                          "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-        for version, script in MIGRATIONS:
+        for version, script, seed in MIGRATIONS:
             # IMMEDIATE takes the write lock before reading the version, so two processes
             # opening a new file together cannot both apply a migration.
             with self._transaction():
@@ -156,6 +156,8 @@ class SqliteDirectory:
                     continue
                 for statement in _statements(script):
                     self._db.execute(statement)
+                if seed is not None:
+                    seed(self._db)
                 # Bookkeeping for operators, not engine logic: the wall clock is the right time here.
                 self._db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                                  (version, _time(datetime.now(UTC))))

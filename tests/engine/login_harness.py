@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,11 @@ import jwt
 import pytest
 import redis
 
-from engine.app import create_app
+from engine.app import build_store, create_app
 from engine.clock import FrozenClock
 from engine.passwords import PasswordHasher
 from engine.sms.recording import RecordingSmsGateway
+from engine.stores.challenges import ChallengeStore
 from tests.conftest import LoopThread
 from tests.engine.asgi import ServiceClient
 from tests.engine.service import DE_IP, SIGNING_KEY, US_IP, admin_auth, auth, make_settings
@@ -122,8 +123,10 @@ class LoginService:
 
 
 def start_service(tmp_path: Path, loop: LoopThread, store: str, *, passwords: PasswordHasher | None = None,
+                  wrap_store: Callable[[ChallengeStore], ChallengeStore] | None = None,
                   **settings: Any) -> Iterator[LoginService]:
-    """`passwords` replaces the argon2 hasher built from the settings (e.g. one that counts)."""
+    """`passwords` replaces the argon2 hasher built from the settings (e.g. one that counts);
+    `wrap_store` is handed the real challenge store and returns the one the service uses."""
     redis_url = ""
     if store == "redis":
         redis_or_skip()
@@ -131,8 +134,9 @@ def start_service(tmp_path: Path, loop: LoopThread, store: str, *, passwords: Pa
         redis_url = REDIS_URL
     clock = FrozenClock(START)
     sms = RecordingSmsGateway()
-    app = create_app(make_settings(tmp_path, redis_url=redis_url, **settings), clock=clock, gateway=sms,
-                     passwords=passwords)
+    built = make_settings(tmp_path, redis_url=redis_url, **settings)
+    challenges = wrap_store(build_store(built)) if wrap_store else None
+    app = create_app(built, clock=clock, gateway=sms, passwords=passwords, store=challenges)
     with ServiceClient(app, loop) as client:
         yield LoginService(client, clock, sms)
     if store == "redis":

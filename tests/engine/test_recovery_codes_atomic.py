@@ -10,17 +10,20 @@ let through. Over HTTP, on both stores; the codes left are read from the directo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from engine.errors import StoreUnavailable
+from engine.factors import recovery
 from engine.services import Services
+from engine.stores.challenges import Challenge, ChallengeStore
 from tests.conftest import LoopThread
-from tests.engine.login_harness import DE_IP, LoginService, start_service
-from tests.engine.service import auth
+from tests.engine.login_harness import DE_IP, US_IP, LoginService, start_service
+from tests.engine.service import admin_auth, auth
 
 PASSWORD = "correct horse battery staple"
 
@@ -135,3 +138,111 @@ def test_a_valid_code_while_the_second_factor_is_locked_uses_up_nothing(locking_
 
     assert locked.status_code == 429
     assert codes_left(service, alice["user_id"]) == 10
+
+
+# Spent last (review of issue 7, item 8). When the login asks for a type the user lacks
+# (rule 30: the authenticator, for a transaction), a passed recovery code leads to a follow-up:
+# an enrollment token, or a challenge for a factor enrolled meanwhile. The code was spent
+# before that follow-up was stored, so a store error in between burned it for no login.
+
+class StoreThatFailsOnce:
+    """The service's real store, except that the next creation of a challenge of `failing_kind`
+    raises StoreUnavailable (a Redis that went away for one command), and that `before_create`,
+    when set, runs before each creation (another instance acting in between)."""
+
+    def __init__(self, store: ChallengeStore) -> None:
+        self.store = store
+        self.failing_kind: str | None = None
+        self.before_create: Callable[[], Awaitable[None]] | None = None
+        self.created: list[Challenge] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def create(self, challenge: Challenge, now: float) -> None:
+        if self.before_create is not None:
+            await self.before_create()
+        if challenge.kind == self.failing_kind:
+            self.failing_kind = None
+            raise StoreUnavailable("injected: the store went away")
+        self.created.append(challenge)
+        await self.store.create(challenge, now)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def flaky_service(request: pytest.FixtureRequest, tmp_path: Path,
+                  loop_thread: LoopThread) -> Iterator[tuple[LoginService, StoreThatFailsOnce]]:
+    wrapped: list[StoreThatFailsOnce] = []
+
+    def wrap(store: ChallengeStore) -> ChallengeStore:
+        wrapped.append(StoreThatFailsOnce(store))
+        return wrapped[0]  # type: ignore[return-value]
+
+    for service in start_service(tmp_path, loop_thread, request.param, wrap_store=wrap):
+        yield service, wrapped[0]
+
+
+def phone_only(service: LoginService) -> dict[str, Any]:
+    """alice with a phone and ten recovery codes, and no authenticator."""
+    user = service.create_user("alice")
+    first = service.first_login_enrolling_sms()
+    service.clock.advance(60)
+    return {"user_id": user["user_id"], "codes": first["recovery_codes"]}
+
+
+def transaction_challenge(service: LoginService) -> str:
+    login = service.post("/v1/login", {"username": "alice", "password": PASSWORD, "client_id": "app-1",
+                                       "context": {"ip": US_IP, "device_id": "dev-1", "action": "transaction"}})
+    assert login.json()["status"] == "mfa_required", login.text
+    return login.json()["challenge_id"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("follow_up", ["enrollment", "login"])
+def test_a_store_error_creating_the_follow_up_step_leaves_the_recovery_code_unspent(
+    flaky_service: tuple[LoginService, StoreThatFailsOnce], follow_up: str
+) -> None:
+    service, store = flaky_service
+    alice = phone_only(service)
+    challenge_id = transaction_challenge(service)
+    if follow_up == "login":  # an authenticator enrolled meanwhile: she is asked for it instead
+        added = service.post(f"/admin/users/{alice['user_id']}/factors",
+                             {"type": "otp", "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"}, admin_auth())
+        assert added.status_code == 201, added.text
+    store.failing_kind = follow_up
+
+    failed = verify_recovery(service, challenge_id, alice["codes"][0])
+
+    assert failed.status_code == 503 and failed.json()["error"] == "store_unavailable"
+    assert codes_left(service, alice["user_id"]) == 10
+    retried = verify_recovery(service, challenge_of(service), alice["codes"][0])
+    assert retried.status_code == 200, retried.text
+    assert codes_left(service, alice["user_id"]) == 9
+    if follow_up == "enrollment":  # and the transaction it was meant for gets its enrollment token
+        again = verify_recovery(service, transaction_challenge(service), alice["codes"][1])
+        assert again.json()["status"] == "mfa_enrollment_required", again.text
+
+
+def test_a_follow_up_step_whose_recovery_code_another_login_spent_is_deleted(
+    flaky_service: tuple[LoginService, StoreThatFailsOnce]
+) -> None:
+    service, store = flaky_service
+    alice = phone_only(service)
+    challenge_id = transaction_challenge(service)
+    services: Services = service.client.app.state.services
+    code_hash = recovery.code_hash(services.keyring.mac, alice["user_id"], recovery.normalize(alice["codes"][0]) or "")
+
+    async def spend_elsewhere() -> None:
+        store.before_create = None
+        assert await services.directory.consume_recovery_code(alice["user_id"], code_hash, service.clock.now())
+
+    store.before_create = spend_elsewhere
+    store.created.clear()
+
+    refused = verify_recovery(service, challenge_id, alice["codes"][0])
+
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_code"
+    [token] = store.created
+    assert token.kind == "enrollment"
+    enroll = service.post("/v1/mfa/enroll", {"factor": "otp", "enrollment_token": token.challenge_id})
+    assert enroll.status_code == 401 and enroll.json()["error"] == "invalid_token"
+    assert codes_left(service, alice["user_id"]) == 9

@@ -62,6 +62,14 @@ def test_a_created_challenge_reads_back_until_its_expiry(store: ChallengeStore, 
     assert run(store.get("c-unknown", NOW)) is None
 
 
+def test_a_deleted_challenge_is_unknown_and_deleting_an_unknown_one_is_harmless(store: ChallengeStore, run: Run) -> None:
+    run(store.create(challenge(), NOW))
+    run(store.delete("c-1"))
+    run(store.delete("c-unknown"))
+    assert run(store.get("c-1", NOW)) is None
+    assert run(store.verify(recovery(True), NOW)) == Verdict("invalid")
+
+
 def test_a_resend_within_the_cooldown_is_refused_with_the_seconds_left(store: ChallengeStore, run: Run) -> None:
     with_code(store, run, "h-1")
     assert run(put(store, "h-2", NOW + 10)) == PutCode("cooldown", 20)

@@ -66,7 +66,7 @@ def test_the_migrations_create_the_schema_and_are_idempotent_on_reopen(db_path: 
     assert {"schema_migrations", "users", "factors", "recovery_codes", "known_devices",
             "known_countries"} <= tables
     assert [version for (version,) in raw_rows(db_path, "SELECT version FROM schema_migrations")] == \
-        [version for version, _ in MIGRATIONS]
+        [version for version, *_ in MIGRATIONS]
     assert raw_rows(db_path, "SELECT COUNT(*) FROM users") == [(1,)]
     assert raw_rows(db_path, "PRAGMA journal_mode") == [("wal",)]
 

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -143,6 +143,54 @@ def test_one_totp_step_raced_from_ten_threads_on_two_connections_is_accepted_onc
             run_sync(directory.close())
 
 
+def first_schema_database(path: Path, factors: list[tuple[str, str, datetime | None, datetime | None]]) -> None:
+    """A directory as the first schema's engine left it: alice with `factors`, each given as
+    (factor_id, type, confirmed_at, last_used_at), times written as that engine wrote them."""
+    def written(at: datetime | None) -> str | None:
+        return None if at is None else at.astimezone(UTC).isoformat(timespec="microseconds")
+
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.executescript(MIGRATIONS[0][1])
+        connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        connection.execute("INSERT INTO schema_migrations VALUES (1, ?)", (NOW.isoformat(),))
+        connection.execute("INSERT INTO users (user_id, username, username_display, password_hash, created_at)"
+                           " VALUES ('usr_a', 'alice', 'alice', 'x', ?)", (written(NOW),))
+        for factor_id, kind, confirmed_at, last_used_at in factors:
+            connection.execute("INSERT INTO factors (factor_id, user_id, type, status, created_at, confirmed_at,"
+                               " last_used_at) VALUES (?, 'usr_a', ?, 'active', ?, ?, ?)",
+                               (factor_id, kind, written(NOW), written(confirmed_at), written(last_used_at)))
+
+
+def test_a_totp_code_used_just_before_the_upgrade_is_refused_just_after_it(tmp_path: Path) -> None:
+    # The code accepted at `used` matched its step or, with drift, the one before or after; the
+    # store that remembered which may be gone with the restart that brings the migration.
+    used = NOW + timedelta(minutes=10)
+    step = int(used.timestamp()) // 30
+    path = tmp_path / "old.db"
+    first_schema_database(path, [("fac_otp", "otp", NOW, used)])
+
+    migrated = SqliteDirectory(str(path), KEYRING)
+    try:
+        for replayed in (step - 1, step, step + 1):
+            assert run_sync(migrated.spend_proof("usr_a", "fac_otp", FactorProof(totp_step=replayed), used)) is False
+        assert run_sync(migrated.spend_proof("usr_a", "fac_otp", FactorProof(totp_step=step + 2),
+                                             used + timedelta(seconds=30))) is True
+    finally:
+        run_sync(migrated.close())
+
+
+def test_the_upgrade_remembers_the_confirming_code_of_a_factor_never_used_and_nothing_for_phones(
+    tmp_path: Path
+) -> None:
+    path = tmp_path / "old.db"
+    first_schema_database(path, [("fac_otp", "otp", NOW, None), ("fac_sms", "sms", NOW, NOW)])
+
+    run_sync(SqliteDirectory(str(path), KEYRING).close())
+
+    assert raw_rows(path, "SELECT factor_id, last_totp_step FROM factors ORDER BY factor_id") == [
+        ("fac_otp", int(NOW.timestamp()) // 30 + 1), ("fac_sms", None)]
+
+
 def test_a_database_of_the_first_schema_is_migrated_to_remember_totp_steps(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with closing(sqlite3.connect(path)) as connection, connection:
@@ -163,4 +211,4 @@ def test_a_database_of_the_first_schema_is_migrated_to_remember_totp_steps(tmp_p
         run_sync(migrated.close())
     assert raw_rows(path, "SELECT last_totp_step FROM factors") == [(STEP,)]
     assert [version for (version,) in raw_rows(path, "SELECT version FROM schema_migrations")] == \
-        [version for version, _ in MIGRATIONS]
+        [version for version, *_ in MIGRATIONS]
