@@ -274,10 +274,8 @@ class WorkerPool:
                     raise SandboxUnavailable("no sandbox worker became free in time") from exc
             if worker.lost:
                 continue  # already being replaced
-            if worker.process.poll() is not None:  # died, and its end of the pipe not yet read
-                worker.lost = True
-                self._lost_while_idle(worker)
-                continue
+            # One that died and whose pipe the loop has not read yet is found out by the write
+            # or the reply (an evaluation it never read goes to the next worker, in run()).
             return worker
 
     async def run(self, program_set: ProgramSet, payload: dict[str, Any]) -> RunReport:

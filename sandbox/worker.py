@@ -27,6 +27,7 @@ import os
 import resource
 import signal
 import sys
+import time
 from typing import Any
 
 PROGRESS_BYTES = 4096
@@ -36,6 +37,7 @@ RECEIVED_INDEX = PROGRESS_BYTES - 1
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 _UNPRIVILEGED_ID = 65534  # nobody / nogroup
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_CPU_WINDOW_S = 10.0
 
 
 def read_frame(fd: int, max_bytes: int = MAX_FRAME_BYTES) -> bytes | None:
@@ -109,12 +111,24 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def _cap_cpu(seconds: float) -> None:
-    """A backstop under the parent's deadline: SIGXCPU ends this worker once the coming request
-    has used `seconds` more CPU than everything before it."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    resource.setrlimit(resource.RLIMIT_CPU, (int(usage.ru_utime + usage.ru_stime + seconds) + 1, hard))
+class CpuBackstop:
+    """A backstop under the parent's deadline and the parent-death signal: SIGXCPU ends this
+    worker once one request has used `seconds` of CPU, plus at most `_CPU_WINDOW_S`.
+
+    setrlimit costs microseconds, so the limit is re-armed only when the CPU time used so far
+    (process_time, a cheap clock read) comes within `seconds` of it."""
+
+    __slots__ = ("_armed_until",)
+
+    def __init__(self) -> None:
+        self._armed_until = 0.0
+
+    def before(self, seconds: float) -> None:
+        used = time.process_time()
+        if used + seconds > self._armed_until:
+            self._armed_until = used + seconds + _CPU_WINDOW_S
+            _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+            resource.setrlimit(resource.RLIMIT_CPU, (int(self._armed_until) + 1, hard))
 
 
 def _load_host(path: str) -> Any:
@@ -161,6 +175,7 @@ def main(argv: list[str]) -> int:
     _die_with_parent(int(parent_pid))
     gc.freeze()
     run_cpu_s = (limits.pipeline_timeout_ms + limits.kill_grace_ms) / 1000 + 1
+    backstop = CpuBackstop()
 
     def set_progress(index: int, code: int) -> None:
         progress[index] = code
@@ -172,7 +187,7 @@ def main(argv: list[str]) -> int:
         progress[RECEIVED_INDEX] = (progress[RECEIVED_INDEX] + 1) % 256
         request = orjson.loads(frame)
         if request["op"] == "load":
-            _cap_cpu(5 + len(request["sources"]) * (limits.rule_timeout_ms + 20) / 1000)
+            backstop.before(5 + len(request["sources"]) * (limits.rule_timeout_ms + 20) / 1000)
             sources = tuple(ProgramSource(s["name"], s["source"], s["meta"]) for s in request["sources"])
             try:
                 programs = prepare_programs(compile_set(ProgramSet(request["version"], sources), limits), guards)
@@ -187,7 +202,7 @@ def main(argv: list[str]) -> int:
             gc.collect()
             gc.freeze()
         else:
-            _cap_cpu(run_cpu_s)
+            backstop.before(run_cpu_s)
             programs = loaded[request["version"]]
             progress[: len(programs)] = bytes(len(programs))
             report = run_programs(programs, host, guards, request["payload"], progress=set_progress)

@@ -7,6 +7,8 @@ import asyncio
 import dataclasses
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -18,6 +20,7 @@ from sandbox.runner import RunReport
 from sandbox.testing import HOST as SCRATCH_HOST
 from tests.conftest import TEST_LIMITS, LoopThread, SyncRunner, program_set
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENIGN = 'def rule(data, out):\n    out["greeting"] = "hello " + data["who"]\n'
 # A short rule budget and a long kill deadline: one C call overruns the first by far and
 # never comes near the second, on any machine.
@@ -121,3 +124,16 @@ def _signal_quietly(pid: int, number: int) -> None:
         os.kill(pid, number)
     except ProcessLookupError:
         pass
+
+
+def test_the_cpu_backstop_ends_a_worker_that_spins_past_its_request_s_allowance() -> None:
+    # The third line, under the parent's kill and the parent-death signal: a process whose one
+    # request spins past its allowance gets SIGXCPU. (The window is 0 here to keep the test short.)
+    spin = ("import sandbox.worker as worker\n"
+            "worker._CPU_WINDOW_S = 0.0\n"
+            "worker.CpuBackstop().before(0.5)\n"
+            "while True:\n"
+            "    pass\n")
+    ended = subprocess.run([sys.executable, "-c", spin], timeout=30, cwd=REPO_ROOT)
+
+    assert ended.returncode == -signal.SIGXCPU
