@@ -24,6 +24,7 @@ from starlette.middleware import Middleware
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.crypto import Keyring
+from engine.decisions import DecisionRecorder
 from engine.enrollment import Enrollment
 from engine.errors import EngineError
 from engine.fairness import FairShares
@@ -43,8 +44,11 @@ from engine.sms.sender import SmsSender
 from engine.sms.twilio import TwilioGateway
 from engine.sms.webhook import WebhookGateway
 from engine.stores.challenges import ChallengeStore
+from engine.stores.decisions import DecisionLog
 from engine.stores.directory import UserDirectory
 from engine.stores.memory import MemoryChallengeStore
+from engine.stores.memory_decisions import MemoryDecisionLog
+from engine.stores.redis_decisions import RedisDecisionLog
 from engine.stores.redis_store import RedisChallengeStore
 from engine.stores.sqlite import SqliteDirectory
 from engine.tokens import TokenIssuer
@@ -86,6 +90,14 @@ def build_store(settings: Settings) -> ChallengeStore:
     if settings.store.redis_url:
         return RedisChallengeStore(settings.store.redis_url, timeout_ms=settings.store.timeout_ms)
     return MemoryChallengeStore()
+
+
+def build_decision_log(settings: Settings) -> DecisionLog:
+    decisions = settings.decisions
+    if settings.store.redis_url:
+        return RedisDecisionLog(settings.store.redis_url, ttl_seconds=decisions.ttl_seconds,
+                                timeout_ms=settings.store.timeout_ms)
+    return MemoryDecisionLog(ttl_seconds=decisions.ttl_seconds, max_records=decisions.max_in_memory)
 
 
 def build_gateway(settings: Settings) -> SmsGateway:
@@ -143,6 +155,7 @@ class Overrides:
     gateway: SmsGateway | None = None
     store: ChallengeStore | None = None
     passwords: PasswordHasher | None = None
+    decisions: DecisionLog | None = None
 
 
 def create_app(settings: Settings, **overrides: object) -> Starlette:
@@ -162,12 +175,15 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
                                                        settings.sandbox.max_concurrent_per_client,
                                                        settings.sandbox.max_concurrent_per_address))
     sessions = Sessions(tokens, directory, settings.tokens.ttl_seconds)
+    decision_log = given.decisions or build_decision_log(settings)
+    decisions = DecisionRecorder(decision_log, timeout_ms=settings.store.timeout_ms)
     sms_sender = SmsSender(gateway, store, keyring, settings.sms, settings.mfa.issuer_name)
     flow = Flow(settings, pipeline, geo, clock, directory=directory, store=store, passwords=passwords,
-                keyring=keyring, sessions=sessions, sms_sender=sms_sender)
+                keyring=keyring, sessions=sessions, sms_sender=sms_sender, decisions=decisions)
     enrollment = Enrollment(flow, directory, store, keyring, tokens, sessions, sms_sender, settings.mfa, clock)
     services = Services(settings, flow, enrollment, pipeline, executor, geo, directory, store, passwords, tokens,
-                        keyring, gateway, sms_sender, clock, tuple(key.encode() for key in settings.api.keys))
+                        keyring, gateway, sms_sender, clock, tuple(key.encode() for key in settings.api.keys),
+                        decisions=decisions)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -178,7 +194,7 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
             # Workers first: they are processes of ours that must not outlive the service.
             await close_in_time(settings.http.shutdown_timeout_seconds, {
                 "sandbox": executor.close, "sms_gateway": gateway.close, "store": store.close,
-                "directory": directory.close})
+                "decisions": decision_log.close, "directory": directory.close})
             geo.close()
 
     app = Starlette(

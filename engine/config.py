@@ -140,6 +140,14 @@ class StoreSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionsSettings:
+    # How long GET /admin/decisions/{id} finds a decision's record (in Redis with store.redis_url).
+    ttl_seconds: int = field(default=86_400, metadata=_range(60, 2_592_000))
+    # Without Redis: records kept in process at most; past it the oldest is dropped.
+    max_in_memory: int = field(default=10_000, metadata=_range(1, 1_000_000))
+
+
+@dataclass(frozen=True, slots=True)
 class AdminSettings:
     token: str = ""  # bearer token of /admin/*; empty: the admin API answers 401 to everyone
 
@@ -223,6 +231,7 @@ class Settings:
     login: LoginSettings = field(default_factory=LoginSettings)
     directory: DirectorySettings = field(default_factory=DirectorySettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    decisions: DecisionsSettings = field(default_factory=DecisionsSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     secrets: SecretsSettings = field(default_factory=SecretsSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)

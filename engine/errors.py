@@ -120,12 +120,14 @@ class InvalidToken(Unauthorized):
 class AccessDenied(EngineError):
     status, code = 403, "access_denied"
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, decision_id: str | None = None) -> None:
         super().__init__("the login was denied")
         self.reason = reason
+        self.decision_id = decision_id  # the record an admin reads at /admin/decisions/{id}
 
     def to_body(self) -> dict[str, Any]:
-        return super().to_body() | {"reason": self.reason}
+        body = super().to_body() | {"reason": self.reason}
+        return body if self.decision_id is None else body | {"decision_id": self.decision_id}
 
 
 class CountryNotAllowed(EngineError):

@@ -29,6 +29,7 @@ from engine import offers, policy, signals, throttle
 from engine.clock import Clock
 from engine.config import Settings
 from engine.crypto import Keyring
+from engine.decisions import DecisionRecorder
 from engine.errors import (
     AccessDenied,
     InvalidChallenge,
@@ -62,6 +63,7 @@ class EvaluateRequest:
 class EvaluateResult:
     decision: policy.Decision
     evaluation: Evaluation
+    decision_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +80,13 @@ class MfaRequired:
     expires_in: int
     offers: tuple[offers.Offer, ...]
     default_source: str | None
+    decision_id: str | None = None  # set on the answer of /v1/login, not on a verify's follow-up
 
     def to_plain(self) -> dict[str, Any]:
-        return {"status": "mfa_required", "challenge_id": self.challenge_id, "expires_in": self.expires_in,
-                "factors": [offer.to_plain(index == 0) for index, offer in enumerate(self.offers)],
-                "default_factor_source": self.default_source}
+        plain = {"status": "mfa_required", "challenge_id": self.challenge_id, "expires_in": self.expires_in,
+                 "factors": [offer.to_plain(index == 0) for index, offer in enumerate(self.offers)],
+                 "default_factor_source": self.default_source}
+        return plain if self.decision_id is None else plain | {"decision_id": self.decision_id}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +94,12 @@ class EnrollmentRequired:
     enrollment_token: str
     expires_in: int
     factors_allowed: tuple[str, ...]
+    decision_id: str | None = None  # set on the answer of /v1/login, not on a verify's follow-up
 
     def to_plain(self) -> dict[str, Any]:
-        return {"status": "mfa_enrollment_required", "enrollment_token": self.enrollment_token,
-                "expires_in": self.expires_in, "factors_allowed": list(self.factors_allowed)}
+        plain = {"status": "mfa_enrollment_required", "enrollment_token": self.enrollment_token,
+                 "expires_in": self.expires_in, "factors_allowed": list(self.factors_allowed)}
+        return plain if self.decision_id is None else plain | {"decision_id": self.decision_id}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +123,7 @@ def new_challenge_id() -> str:
 class Flow:
     def __init__(self, settings: Settings, pipeline: Pipeline, geo: GeoLocator, clock: Clock, *,
                  directory: UserDirectory, store: ChallengeStore, passwords: PasswordHasher, keyring: Keyring,
-                 sessions: Sessions, sms_sender: SmsSender) -> None:
+                 sessions: Sessions, sms_sender: SmsSender, decisions: DecisionRecorder) -> None:
         self.settings = settings
         self.mfa = settings.mfa
         self.pipeline = pipeline
@@ -129,14 +135,18 @@ class Flow:
         self.keyring = keyring
         self.sessions = sessions
         self.sms_sender = sms_sender
+        self.decisions = decisions
 
     async def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
-        payload = signals.collect(request.user, request.context, self.geo, self.clock.now())
+        now = self.clock.now()
+        payload = signals.collect(request.user, request.context, self.geo, now)
         evaluation = await self._run_rules(payload)
         decision = policy.decide(evaluation.outcome, request.user.get("factors"), self.mfa)
-        log.info("evaluate decision=%s user_id=%s rule_set=%s", decision.decision, request.user["user_id"],
-                 evaluation.version)
-        return EvaluateResult(decision, evaluation)
+        decision_id = await self.decisions.record("evaluate", now, request.user["user_id"],
+                                                  request.context.get("client_id"), payload, evaluation, decision)
+        log.info("evaluate decision=%s user_id=%s rule_set=%s decision_id=%s", decision.decision,
+                 request.user["user_id"], evaluation.version, decision_id)
+        return EvaluateResult(decision, evaluation, decision_id)
 
     async def login(self, request: LoginRequest) -> Authenticated | MfaRequired | EnrollmentRequired:
         now = self.clock.now()
@@ -152,12 +162,22 @@ class Flow:
             "client_id": request.client_id}, self.geo, now)
         evaluation = await self._run_rules(payload)
         decision = policy.decide(evaluation.outcome, enrolled, self.mfa)
-        log.info("login decision=%s user_id=%s rule_set=%s provider=%s provider_set_by=%s", decision.decision,
-                 user.user_id, evaluation.version, evaluation.outcome["provider"],
-                 evaluation.outcome.get("provider_set_by"))
+        decision_id = await self.decisions.record("login", now, user.user_id, request.client_id, payload,
+                                                  evaluation, decision)
+        log.info("login decision=%s user_id=%s rule_set=%s provider=%s provider_set_by=%s decision_id=%s",
+                 decision.decision, user.user_id, evaluation.version, evaluation.outcome["provider"],
+                 evaluation.outcome.get("provider_set_by"), decision_id)
         if decision.decision == "deny":
-            raise AccessDenied(decision.reason or "access_denied")
+            raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id)
+        answer = await self._after_rules(request, user, factors, payload, evaluation, decision, now)
+        return dataclasses.replace(answer, decision_id=decision_id)
 
+    async def _after_rules(self, request: LoginRequest, user: UserRecord, factors: list[FactorRecord],
+                           payload: dict[str, Any], evaluation: Evaluation, decision: policy.Decision,
+                           now: datetime) -> Authenticated | MfaRequired | EnrollmentRequired:
+        """The answer to a login the rules did not deny: a token, a challenge or an enrollment."""
+        timestamp = now.timestamp()
+        ip = request.context.get("ip")
         country = payload["context"]["connection"]["ip_country"]
         data = login_data(int(timestamp), evaluation.outcome["claims"], request.context.get("device_id"),
                           country, ip)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from engine.clock import Clock
 from engine.config import Settings
 from engine.crypto import Keyring
+from engine.decisions import DecisionRecorder
 from engine.enrollment import Enrollment
 from engine.flow import Flow
 from engine.geo import GeoLocator
@@ -36,3 +37,4 @@ class Services:
     sms_sender: SmsSender
     clock: Clock
     api_keys: tuple[bytes, ...]
+    decisions: DecisionRecorder

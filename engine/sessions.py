@@ -21,10 +21,12 @@ class Authenticated:
     token: str
     expires_in: int
     amr: tuple[str, ...]
+    decision_id: str | None = None  # set on the answer of /v1/login (engine/decisions.py)
 
     def to_plain(self) -> dict[str, Any]:
-        return {"status": "authenticated", "user_id": self.user_id, "token": self.token, "token_type": "Bearer",
-                "expires_in": self.expires_in, "amr": list(self.amr)}
+        plain = {"status": "authenticated", "user_id": self.user_id, "token": self.token, "token_type": "Bearer",
+                 "expires_in": self.expires_in, "amr": list(self.amr)}
+        return plain if self.decision_id is None else plain | {"decision_id": self.decision_id}
 
 
 log = logging.getLogger("engine.sessions")

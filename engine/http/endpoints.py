@@ -23,6 +23,7 @@ async def evaluate(request: Request) -> Response:
     result = await services.flow.evaluate(parse_evaluate(body))
     decision, evaluation = result.decision, result.evaluation
     return json_response({
+        "decision_id": result.decision_id,
         "decision": decision.decision,
         "reason": decision.reason,
         "factors": decision.factors_plain(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from engine.http import admin, endpoints, mfa
+from engine.http import admin, decisions, endpoints, mfa
 
 ROUTES = [
     Route("/v1/evaluate", endpoints.evaluate, methods=["POST"], name="evaluate"),
@@ -25,5 +25,6 @@ ROUTES = [
     Route("/admin/users/{user_id}/factors/{factor_id}", admin.delete_factor, methods=["DELETE"],
           name="admin_delete_factor"),
     Route("/admin/users/{user_id}/reset-mfa", admin.reset_mfa, methods=["POST"], name="admin_reset_mfa"),
+    Route("/admin/decisions/{decision_id}", decisions.get_decision, methods=["GET"], name="admin_get_decision"),
     Route("/healthz", endpoints.healthz, methods=["GET"], name="healthz"),
 ]

@@ -1,0 +1,97 @@
+"""Decision traces: every evaluation and login decision gets an id and a record an admin can read.
+
+The record says why a decision was made: the rule-set version, each rule's outcome, duration
+and log lines, the risk signals, the decision and its reason, the factors offered and which
+layer chose the default. It is built from the evaluation and the decision only, never from the
+request: no password, code, secret, token, phone number or profile field is in it. Log lines
+are what the rules printed (their authors' responsibility, as in the /v1/evaluate trace).
+
+Writing a record never fails or holds up the answer: a log that is down or slow (past
+`store.timeout_ms`) costs a warning, and that decision's id then reads as unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from datetime import datetime
+from typing import Any, Literal
+
+from engine.pipeline import Evaluation
+from engine.policy import Decision
+from engine.stores.decisions import DecisionLog
+
+log = logging.getLogger("engine.decisions")
+
+Endpoint = Literal["evaluate", "login"]
+
+# secrets.token_urlsafe(16): 128 random bits in 22 URL-safe characters. Anything else is not
+# one of ours and is refused before a lookup.
+DECISION_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+def new_decision_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def is_decision_id(text: str) -> bool:
+    return DECISION_ID.fullmatch(text) is not None
+
+
+def build_record(decision_id: str, endpoint: Endpoint, at: datetime, user_id: str, client_id: str | None,
+                 payload: dict[str, Any], evaluation: Evaluation, decision: Decision) -> dict[str, Any]:
+    """`payload` is the rules' input (engine/signals.py): only its risk signals are kept."""
+    context = payload["context"]
+    outcome = evaluation.outcome
+    record: dict[str, Any] = {
+        "decision_id": decision_id,
+        "time": at.isoformat(),
+        "endpoint": endpoint,
+        "user_id": user_id,
+        "client_id": client_id,
+        "rule_set": {"version": evaluation.version},
+        "rules": [trace.to_plain() for trace in evaluation.trace],
+        "signals": {"ip_country": context["connection"]["ip_country"], "action": context["action"],
+                    **context["risk"]},
+        "decision": decision.decision,
+        "reason": decision.reason,
+        "factors": decision.factors_plain(),
+        "default_factor_source": decision.default_source,
+        "enrollment_required": decision.enrollment_required,
+        "enroll_after": list(decision.enroll_after),
+        "provider": outcome["provider"],
+        "failed_rules": list(outcome.get("failed_rules", ())),
+    }
+    for name in ("required_by", "provider_set_by"):
+        if outcome.get(name) is not None:
+            record[name] = outcome[name]
+    return record
+
+
+class DecisionRecorder:
+    """Hands out decision ids and keeps their records in a DecisionLog."""
+
+    def __init__(self, decision_log: DecisionLog, *, timeout_ms: int) -> None:
+        self.log = decision_log
+        self._timeout_seconds = timeout_ms / 1000
+
+    async def record(self, endpoint: Endpoint, at: datetime, user_id: str, client_id: str | None,
+                     payload: dict[str, Any], evaluation: Evaluation, decision: Decision) -> str:
+        """The new decision's id; its record is written, or a warning says why not."""
+        decision_id = new_decision_id()
+        record = build_record(decision_id, endpoint, at, user_id, client_id, payload, evaluation, decision)
+        try:
+            async with asyncio.timeout(self._timeout_seconds):
+                await self.log.put(decision_id, record, at.timestamp())
+        except Exception as exc:  # the answer matters more than its trace: never fail a login here
+            log.warning("decision_record_failed decision_id=%s endpoint=%s type=%s", decision_id, endpoint,
+                        type(exc).__name__)
+        return decision_id
+
+    async def find(self, decision_id: str, now: datetime) -> dict[str, Any] | None:
+        """None for an unknown, expired or malformed id (malformed ones are not looked up)."""
+        if not is_decision_id(decision_id):
+            return None
+        return await self.log.get(decision_id, now.timestamp())
