@@ -16,7 +16,7 @@ import redis
 
 from engine.app import create_app
 from engine.clock import FrozenClock
-from engine.config import DecisionsSettings, StoreSettings
+from engine.config import ConfigError, DecisionsSettings, StoreSettings, load_settings
 from engine.sms.recording import RecordingSmsGateway
 from engine.stores.memory import MemoryChallengeStore
 from tests.conftest import LoopThread
@@ -299,3 +299,25 @@ def test_a_frozen_redis_holds_an_answer_no_longer_than_the_store_timeout(tmp_pat
     assert answer.status_code == 200
     assert "decision_id" in answer.json()
     assert elapsed < 2
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("decisions: {ttl_seconds: 59}\n", "decisions.ttl_seconds: must be 60..2592000"),
+    ("decisions: {ttl_seconds: 2592001}\n", "decisions.ttl_seconds: must be 60..2592000"),
+    ("decisions: {max_in_memory: 0}\n", "decisions.max_in_memory: must be 1..1000000"),
+    ("decisions: {max_records: 5}\n", "decisions.max_records: unknown key"),
+])
+def test_decision_settings_out_of_range_stop_startup(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_settings(path, environ={})
+    assert message in str(error.value)
+
+
+def test_decision_settings_default_to_a_day_and_ten_thousand_records(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("{}\n", encoding="utf-8")
+    assert load_settings(path, environ={}).decisions == DecisionsSettings(ttl_seconds=86_400, max_in_memory=10_000)
+    overridden = load_settings(path, environ={"MFA_DECISIONS__TTL_SECONDS": "172800"})
+    assert overridden.decisions.ttl_seconds == 172_800
