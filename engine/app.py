@@ -34,8 +34,9 @@ from engine.http.bodies import BodyDeadline
 from engine.http.errors import ErrorBoundary, handle_engine_error, handle_http_exception
 from engine.http.routes import ROUTES
 from engine.passwords import PasswordHasher
-from engine.pipeline import Executor, Pipeline, load_rule_set
+from engine.pipeline import Executor, Pipeline
 from engine.rule_host import HOST, HOST_PATH
+from engine.rule_ops import RuleOps, load_folder
 from engine.services import Services
 from engine.sessions import Sessions
 from engine.sms.console import ConsoleGateway
@@ -161,7 +162,7 @@ class Overrides:
 def create_app(settings: Settings, **overrides: object) -> Starlette:
     """Raises engine.pipeline.RuleSetRejected for a rule set that does not compile."""
     given = Overrides(**overrides)  # type: ignore[arg-type]
-    rule_set = load_rule_set(settings.path(settings.rules.dir), settings.rules, settings.sandbox.limits())
+    snapshot = load_folder(settings.path(settings.rules.dir), settings)
     executor = given.executor or build_executor(settings)
     geo = given.geo or build_geo(settings)
     clock = given.clock or SystemClock()
@@ -171,7 +172,7 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
     gateway = given.gateway or build_gateway(settings)
     tokens = build_tokens(settings)
     passwords = given.passwords or build_passwords(settings)
-    pipeline = Pipeline(rule_set, executor, FairShares(settings.sandbox.max_concurrent_per_user,
+    pipeline = Pipeline(snapshot.rule_set, executor, FairShares(settings.sandbox.max_concurrent_per_user,
                                                        settings.sandbox.max_concurrent_per_client,
                                                        settings.sandbox.max_concurrent_per_address))
     sessions = Sessions(tokens, directory, settings.tokens.ttl_seconds)
@@ -181,9 +182,11 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
     flow = Flow(settings, pipeline, geo, clock, directory=directory, store=store, passwords=passwords,
                 keyring=keyring, sessions=sessions, sms_sender=sms_sender, decisions=decisions)
     enrollment = Enrollment(flow, directory, store, keyring, tokens, sessions, sms_sender, settings.mfa, clock)
+    rules = RuleOps(settings, pipeline, executor, geo, clock, snapshot)
+    rules.record_startup()
     services = Services(settings, flow, enrollment, pipeline, executor, geo, directory, store, passwords, tokens,
                         keyring, gateway, sms_sender, clock, tuple(key.encode() for key in settings.api.keys),
-                        decisions=decisions)
+                        decisions=decisions, rules=rules)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,4 +1,4 @@
-"""The `mfa-engine` command: serve the API, check rules, write the demo GeoIP database."""
+"""The `mfa-engine` command: serve the API, check and test rules, evaluate locally, write the demo GeoIP database."""
 
 from __future__ import annotations
 
@@ -41,6 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     rules_commands = rules.add_subparsers(dest="rules_command", required=True)
     check = rules_commands.add_parser("check", help="compile every rule and report errors")
     check.add_argument("--config")
+    test = rules_commands.add_parser("test", help="run the rule tests (DIR/tests/*.yaml) and print each result")
+    test.add_argument("dir", nargs="?", help="rules folder (default: rules.dir)")
+    test.add_argument("--config")
+
+    evaluate = commands.add_parser("evaluate", help="a local dry run: the decision and trace as JSON, no server")
+    evaluate.add_argument("--rules", required=True, help="rules folder")
+    evaluate.add_argument("--user", required=True, help="JSON file: the `user` of POST /v1/evaluate")
+    evaluate.add_argument("--context", help="JSON file: the `context` of POST /v1/evaluate")
+    evaluate.add_argument("--config")
 
     users = commands.add_parser("users", help="manage users in the directory")
     users.add_argument("--config")
@@ -65,7 +74,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args)
         if args.command == "rules":
+            if args.rules_command == "test":
+                from engine.rules_cli import test_rules
+
+                return test_rules(_settings(args.config), args.dir)
             return _check_rules(_settings(args.config))
+        if args.command == "evaluate":
+            from engine.rules_cli import evaluate_locally
+
+            return evaluate_locally(_settings(args.config), args.rules, args.user, args.context)
         if args.command == "users":
             from engine.users_cli import run_users_command
 

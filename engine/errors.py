@@ -14,6 +14,7 @@ EngineError                      rendered by the one handler in engine/http/erro
  ├── MethodNotAllowed     405    method_not_allowed
  ├── RequestTimeout       408    request_timeout: the body did not arrive within http.body_timeout_ms
  ├── Conflict             409    conflict: e.g. the username is taken
+ ├── RulesRejected        422    rules_rejected: a rule change that does not compile or fails its tests (`errors`)
  ├── PayloadTooLarge      413    payload_too_large
  ├── UnsupportedMediaType 415    unsupported_media_type
  ├── TooManyAttempts      429    too_many_attempts: locked out or rate-limited (`retry_after` seconds)
@@ -136,6 +137,17 @@ class CountryNotAllowed(EngineError):
 
 class Conflict(EngineError):
     status, code = 409, "conflict"
+
+
+class RulesRejected(EngineError):
+    status, code = 422, "rules_rejected"
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("the rule set was rejected; the active set is unchanged")
+        self.errors = errors  # [{"rule", "line", "message"}]: every error of every rule and fixture
+
+    def to_body(self) -> dict[str, Any]:
+        return super().to_body() | {"errors": self.errors}
 
 
 class TooManyAttempts(EngineError):

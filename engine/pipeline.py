@@ -116,6 +116,19 @@ def load_rule_set(directory: Path, settings: RulesSettings, limits: Limits) -> R
     return build_rule_set(sources, settings, limits)
 
 
+def outcome_of(rule_set: RuleSet, report: RunReport) -> dict[str, Any]:
+    """The run's outcome; when the evaluation itself died, the fail-closed one."""
+    if report.result is not None:
+        return report.result
+    on_error = {rule.id: rule.on_error for rule in rule_set.rules}
+    failed = [t.name for t in report.trace if t.outcome != "ok"]
+    modes = [on_error.get(name, "deny") for name in failed]
+    # A dead worker took the earlier rules' effects with it: with nothing to build on,
+    # only an explicit require_mfa on every failed rule keeps the login going.
+    mode = "require_mfa" if modes and all(m == "require_mfa" for m in modes) else "deny"
+    return failure_result(failed, mode)
+
+
 def _on_error(rule_id: str, settings: RulesSettings) -> str:
     return settings.on_error_by_rule.get(rule_id, settings.on_error)
 
@@ -135,20 +148,9 @@ class Pipeline:
         with self.shares.hold(payload["user"].get("user_id"), context["client"].get("client_id"),
                               context["connection"].get("ip")):
             report = await self.executor.run(rule_set.programs, payload)
-        outcome = report.result
-        if outcome is None:
-            outcome = self._killed_outcome(rule_set, report.trace)
+        outcome = outcome_of(rule_set, report)
         for trace in report.trace:
             if trace.outcome != "ok":
                 log.warning("rule_failed rule=%s outcome=%s version=%s", trace.name, trace.outcome, rule_set.version)
         return Evaluation(outcome, report.trace, rule_set.version)
 
-    @staticmethod
-    def _killed_outcome(rule_set: RuleSet, trace: tuple[ProgramTrace, ...]) -> dict[str, Any]:
-        on_error = {rule.id: rule.on_error for rule in rule_set.rules}
-        failed = [t.name for t in trace if t.outcome != "ok"]
-        modes = [on_error.get(name, "deny") for name in failed]
-        # A dead worker took the earlier rules' effects with it: with nothing to build on,
-        # only an explicit require_mfa on every failed rule keeps the login going.
-        mode = "require_mfa" if modes and all(m == "require_mfa" for m in modes) else "deny"
-        return failure_result(failed, mode)

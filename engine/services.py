@@ -13,6 +13,7 @@ from engine.flow import Flow
 from engine.geo import GeoLocator
 from engine.passwords import PasswordHasher
 from engine.pipeline import Executor, Pipeline
+from engine.rule_ops import RuleOps
 from engine.sms.gateway import SmsGateway
 from engine.sms.sender import SmsSender
 from engine.stores.challenges import ChallengeStore
@@ -38,3 +39,4 @@ class Services:
     clock: Clock
     api_keys: tuple[bytes, ...]
     decisions: DecisionRecorder
+    rules: RuleOps

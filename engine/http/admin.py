@@ -1,4 +1,4 @@
-"""The admin API: users and their factors, behind `Authorization: Bearer <admin.token>`.
+"""The admin API: users and their factors, behind `Authorization: Bearer <admin.token>` (admin_only).
 
 Query parameters are parsed strictly: only the ones a route knows, each at most once, integers
 as ASCII digits in a stated range; anything else is 400 `invalid_request` naming the parameter.
@@ -10,7 +10,8 @@ from __future__ import annotations
 import hmac
 import logging
 import re
-from collections.abc import Collection
+import functools
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from starlette.requests import Request
@@ -33,14 +34,23 @@ MAX_OFFSET = 1_000_000_000
 _DIGITS = re.compile(r"[0-9]{1,10}")
 
 
-def _admin(request: Request, query: Collection[str] = ()) -> Services:
-    """The services, once the admin token is checked and the query holds only `query`, once each."""
+def admin_only(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """The admin token check, declared once for every /admin route in engine/http/routes.py."""
+    @functools.wraps(endpoint)
+    async def guarded(request: Request) -> Response:
+        services: Services = request.app.state.services
+        expected = services.settings.admin.token.encode()
+        presented = presented_bearer(request)
+        # An empty admin.token disables the admin API rather than accepting an empty bearer.
+        if not expected or presented is None or not hmac.compare_digest(presented, expected):
+            raise Unauthorized("a valid admin token is required (Authorization: Bearer <admin.token>)")
+        return await endpoint(request)
+    return guarded
+
+
+def admin_services(request: Request, query: Collection[str] = ()) -> Services:
+    """The services, once the query holds only `query`, once each (the token is checked by admin_only)."""
     services: Services = request.app.state.services
-    expected = services.settings.admin.token.encode()
-    presented = presented_bearer(request)
-    # An empty admin.token disables the admin API rather than accepting an empty bearer.
-    if not expected or presented is None or not hmac.compare_digest(presented, expected):
-        raise Unauthorized("a valid admin token is required (Authorization: Bearer <admin.token>)")
     seen = set()
     for key, _ in request.query_params.multi_items():
         # A parameter given twice is ambiguous: a proxy may read the first, the engine the last.
@@ -49,6 +59,9 @@ def _admin(request: Request, query: Collection[str] = ()) -> Services:
                                  field=key if len(key) <= 64 and formats.is_identifier(key) else "query")
         seen.add(key)
     return services
+
+
+_admin = admin_services  # the name engine/http/decisions.py imports
 
 
 def _query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -93,7 +106,7 @@ async def _user(services: Services, request: Request) -> UserRecord:
 
 
 async def create_user(request: Request) -> Response:
-    services = _admin(request)
+    services = admin_services(request)
     body = schema.parse(schema.NEW_USER, await read_json(request, services.settings.http.max_body_bytes))
     password_hash = await services.passwords.hash(body.pop("password"))
     try:
@@ -106,7 +119,7 @@ async def create_user(request: Request) -> Response:
 
 
 async def list_users(request: Request) -> Response:
-    services = _admin(request, query=("limit", "offset"))
+    services = admin_services(request, query=("limit", "offset"))
     limit = _query_int(request, "limit", 100, 1, MAX_PAGE)
     offset = _query_int(request, "offset", 0, 0, MAX_OFFSET)
     users = await services.directory.list_users(limit, offset)
@@ -114,12 +127,12 @@ async def list_users(request: Request) -> Response:
 
 
 async def get_user(request: Request) -> Response:
-    services = _admin(request)
+    services = admin_services(request)
     return json_response(user_plain(await _user(services, request)))
 
 
 async def update_user(request: Request) -> Response:
-    services = _admin(request)
+    services = admin_services(request)
     body = schema.parse(schema.USER_CHANGES, await read_json(request, services.settings.http.max_body_bytes))
     if "password" in body:
         body["password_hash"] = await services.passwords.hash(body.pop("password"))
@@ -130,7 +143,7 @@ async def update_user(request: Request) -> Response:
 
 
 async def delete_user(request: Request) -> Response:
-    services = _admin(request)
+    services = admin_services(request)
     user_id = _path_id(request, "user_id", "user")
     if not await services.directory.delete_user(user_id):
         raise NotFound("no such user")
@@ -139,7 +152,7 @@ async def delete_user(request: Request) -> Response:
 
 
 async def list_factors(request: Request) -> Response:
-    services = _admin(request)
+    services = admin_services(request)
     user = await _user(services, request)
     factors = await services.directory.list_factors(user.user_id, include_pending=True)
     left = await services.directory.recovery_codes_left(user.user_id)
@@ -148,7 +161,7 @@ async def list_factors(request: Request) -> Response:
 
 async def add_factor(request: Request) -> Response:
     """Pre-enroll a phone, or import an existing TOTP secret (migrations): active at once."""
-    services = _admin(request)
+    services = admin_services(request)
     body = schema.parse(schema.NEW_FACTOR, await read_json(request, services.settings.http.max_body_bytes))
     user = await _user(services, request)
     factor_type = "otp" if body["type"] == "totp" else body["type"]
@@ -169,7 +182,7 @@ async def add_factor(request: Request) -> Response:
 
 
 async def delete_factor(request: Request) -> Response:
-    services = _admin(request)
+    services = admin_services(request)
     user = await _user(services, request)
     if not await services.directory.delete_factor(user.user_id, _path_id(request, "factor_id", "factor")):
         raise NotFound("no such factor")
@@ -177,7 +190,7 @@ async def delete_factor(request: Request) -> Response:
 
 
 async def reset_mfa(request: Request) -> Response:
-    services = _admin(request)
+    services = admin_services(request)
     user = await _user(services, request)
     # The store first: with the store down the reset is refused whole (503) rather than half
     # done (factors gone, the lockout streak kept). A retry repeats both harmlessly.

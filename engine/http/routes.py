@@ -4,7 +4,32 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from engine.http import admin, decisions, endpoints, mfa
+from engine.http import admin, decisions, endpoints, mfa, rules_admin
+from engine.http.admin import admin_only
+
+# Every /admin route needs the admin token: declared here once, by admin_only, for all of them.
+ADMIN = [
+    ("/users", admin.create_user, "POST", "admin_create_user"),
+    ("/users", admin.list_users, "GET", "admin_list_users"),
+    ("/users/{user_id}", admin.get_user, "GET", "admin_get_user"),
+    ("/users/{user_id}", admin.update_user, "PATCH", "admin_update_user"),
+    ("/users/{user_id}", admin.delete_user, "DELETE", "admin_delete_user"),
+    ("/users/{user_id}/factors", admin.list_factors, "GET", "admin_list_factors"),
+    ("/users/{user_id}/factors", admin.add_factor, "POST", "admin_add_factor"),
+    ("/users/{user_id}/factors/{factor_id}", admin.delete_factor, "DELETE", "admin_delete_factor"),
+    ("/users/{user_id}/reset-mfa", admin.reset_mfa, "POST", "admin_reset_mfa"),
+    ("/decisions/{decision_id}", decisions.get_decision, "GET", "admin_get_decision"),
+    ("/rules", rules_admin.list_rules, "GET", "admin_list_rules"),
+    ("/rules", rules_admin.apply_rules, "POST", "admin_apply_rules"),
+    ("/rules/reload", rules_admin.reload_rules, "POST", "admin_reload_rules"),
+    ("/rules/versions", rules_admin.list_versions, "GET", "admin_rule_versions"),
+    ("/rules/rollback", rules_admin.rollback, "POST", "admin_rollback_rules"),
+    ("/rules/dry-run", rules_admin.dry_run, "POST", "admin_dry_run_rules"),
+    ("/rules/{rule_id}", rules_admin.get_rule, "GET", "admin_get_rule"),
+    ("/rules/{rule_id}", rules_admin.put_rule, "PUT", "admin_put_rule"),
+    ("/rules/{rule_id}", rules_admin.patch_rule, "PATCH", "admin_patch_rule"),
+    ("/rules/{rule_id}", rules_admin.delete_rule, "DELETE", "admin_delete_rule"),
+]
 
 ROUTES = [
     Route("/v1/evaluate", endpoints.evaluate, methods=["POST"], name="evaluate"),
@@ -15,16 +40,10 @@ ROUTES = [
     Route("/v1/mfa/enroll/confirm", mfa.confirm, methods=["POST"], name="mfa_enroll_confirm"),
     Route("/v1/mfa/recovery-codes", mfa.recovery_codes, methods=["POST"], name="mfa_recovery_codes"),
     Route("/.well-known/jwks.json", mfa.jwks, methods=["GET"], name="jwks"),
-    Route("/admin/users", admin.create_user, methods=["POST"], name="admin_create_user"),
-    Route("/admin/users", admin.list_users, methods=["GET"], name="admin_list_users"),
-    Route("/admin/users/{user_id}", admin.get_user, methods=["GET"], name="admin_get_user"),
-    Route("/admin/users/{user_id}", admin.update_user, methods=["PATCH"], name="admin_update_user"),
-    Route("/admin/users/{user_id}", admin.delete_user, methods=["DELETE"], name="admin_delete_user"),
-    Route("/admin/users/{user_id}/factors", admin.list_factors, methods=["GET"], name="admin_list_factors"),
-    Route("/admin/users/{user_id}/factors", admin.add_factor, methods=["POST"], name="admin_add_factor"),
-    Route("/admin/users/{user_id}/factors/{factor_id}", admin.delete_factor, methods=["DELETE"],
-          name="admin_delete_factor"),
-    Route("/admin/users/{user_id}/reset-mfa", admin.reset_mfa, methods=["POST"], name="admin_reset_mfa"),
-    Route("/admin/decisions/{decision_id}", decisions.get_decision, methods=["GET"], name="admin_get_decision"),
+    *(Route(f"/admin{path}", admin_only(endpoint), methods=[method], name=name)
+      for path, endpoint, method, name in ADMIN),
+    # Last: a path that is no rule id (`a/b`, `../x`) is a 400 naming `id`, not a routing 404.
+    Route("/admin/rules/{rule_path:path}", admin_only(rules_admin.bad_rule_path),
+          methods=["GET", "PUT", "PATCH", "DELETE"], name="admin_bad_rule_path"),
     Route("/healthz", endpoints.healthz, methods=["GET"], name="healthz"),
 ]

@@ -7,6 +7,7 @@ digits), `'+5'`, `' 5 '` and `'5_000'`. Integers are ASCII digits in a stated ra
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -93,21 +94,23 @@ def test_no_hostile_query_or_path_value_makes_an_admin_route_fail(service: Login
     targets = iter(range(10**6))
 
     def fresh_ids() -> dict[str, str]:
-        user = service.create_user(f"target-{method.lower()}-{len(path)}-{next(targets)}")
+        user = service.create_user(f"target-{method.lower()}-{ADMIN_ROUTES.index((path, method))}-{next(targets)}")
         factor = service.post(f"/admin/users/{user['user_id']}/factors",
                               {"type": "sms", "phone_number": "+14155550123"}, admin_auth()).json()
-        return {"user_id": user["user_id"], "factor_id": factor["id"]}
+        return {"user_id": user["user_id"], "factor_id": factor["id"], "rule_id": "10-deny-blocked-users",
+                "rule_path": "a/b", "decision_id": "dec_0123"}
 
     ids = fresh_ids()
     attempts = [("query", query) for query in HOSTILE_QUERIES]
     if "{" in path:
         attempts += [("path", value) for value in HOSTILE_PATH_VALUES]
     tried = 0
+    template = re.sub(r"\{(\w+):\w+\}", r"{\1}", path)  # {rule_path:path} -> {rule_path}
     for where, hostile in attempts:
         if where == "query":
-            url = path.format(**ids) + "?" + hostile
+            url = template.format(**ids) + "?" + hostile
         else:
-            url = path.format(**{name: hostile for name in ids})
+            url = template.format(**{name: hostile for name in ids})
         response = service.client.request(method, url, json=BODIES.get((path, method)), headers=admin_auth())
         tried += 1
         assert response.status_code < 500, (url[:120], response.text)

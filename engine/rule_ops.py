@@ -1,0 +1,249 @@
+"""Rule changes, shared by the admin API and the CLI: build a whole candidate set, activate it all or nothing.
+
+A change (put, patch, delete, apply, reload, rollback) builds the whole new set; it becomes active
+only if every rule compiles and every rule test (engine/rule_tests.py) passes. Then it is written
+to the rules folder, recorded in the history and swapped in with one assignment of
+`pipeline.rule_set`: in-flight evaluations finish on the version they started with. A rejected
+change raises RulesRejected and leaves the active set, the folder and the history as they were.
+Changes are serialised by one lock; a dry run activates and records nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine import policy, rule_folder, rule_tests, signals
+from engine.clock import Clock
+from engine.config import Settings
+from engine.errors import InvalidRequest, NotFound, RulesRejected, ServiceUnavailable
+from engine.formats import RULE_ID
+from engine.geo import GeoLocator
+from engine.pipeline import (
+    Executor, Pipeline, RuleSet, RuleSetRejected, build_rule_set, load_rule_set, outcome_of,
+)
+from sandbox.runner import ProgramTrace
+
+log = logging.getLogger("engine.rule_ops")
+
+_ERROR = re.compile(r"(?P<rule>[^:\s]+): (?:Line (?P<line>[0-9]+): )?(?P<message>.*)", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleEntry:
+    id: str
+    order: int
+    enabled: bool
+    summary: str
+    sha256: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Every rule of a version, disabled ones included, and the RuleSet that runs (enabled ones)."""
+
+    version: str
+    entries: tuple[RuleEntry, ...]
+    rule_set: RuleSet
+
+    def sources(self) -> dict[str, str]:
+        return {entry.id: entry.source for entry in self.entries}
+
+    def disabled(self) -> frozenset[str]:
+        return frozenset(entry.id for entry in self.entries if not entry.enabled)
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    version: str
+    previous_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    decision: policy.Decision
+    outcome: dict[str, Any]
+    trace: tuple[ProgramTrace, ...]
+    version: str
+
+
+def check_rule_id(rule_id: str, field: str = "id") -> str:
+    """400 for an id that is not `NN-name` (which also refuses `../x` and `a/b`)."""
+    if RULE_ID.fullmatch(rule_id) is None:
+        raise InvalidRequest("must be a rule id like 20-geo (digits, a dash, lower-case letters, digits, dashes)",
+                             field=field)
+    return rule_id
+
+
+def build_snapshot(sources: Mapping[str, str], disabled: frozenset[str], settings: Settings) -> Snapshot:
+    """Compile every rule (disabled ones too, so a later enable cannot fail); raise RulesRejected."""
+    limits = settings.sandbox.limits()
+    unknown = sorted(disabled - sources.keys())
+    try:
+        every = build_rule_set(sources, settings.rules, limits)
+        running = every if not disabled else build_rule_set(
+            {rule_id: source for rule_id, source in sources.items() if rule_id not in disabled}, settings.rules, limits)
+    except RuleSetRejected as exc:
+        raise RulesRejected([_error_plain(error, sources) for error in exc.errors]) from exc
+    version = every.version if not disabled else hashlib.sha256(
+        f"{every.version}\0{','.join(sorted(disabled))}".encode()).hexdigest()[:16]
+    summaries = {rule.id: rule.summary for rule in every.rules}
+    entries = tuple(
+        RuleEntry(rule_id, int(rule_id.split("-", 1)[0]), rule_id not in disabled, summaries[rule_id],
+                  hashlib.sha256(source.encode("utf-8")).hexdigest(), source)
+        for rule_id, source in sorted(sources.items()))
+    if unknown:
+        raise RulesRejected([{"rule": rule_id, "line": None, "message": "disabled, but there is no such rule"}
+                             for rule_id in unknown])
+    return Snapshot(version, entries, dataclasses.replace(running, version=version))
+
+
+def load_folder(directory: Path, settings: Settings) -> Snapshot:
+    """The folder's rules and `disabled` manifest as a snapshot; raise RuleSetRejected (startup, CLI)."""
+    every = load_rule_set(directory, settings.rules, settings.sandbox.limits())
+    sources = {program.name: program.source for program in every.programs.sources}
+    try:
+        return build_snapshot(sources, rule_folder.read_disabled(directory), settings)
+    except RulesRejected as exc:
+        raise RuleSetRejected([f"{e['rule']}: {e['message']}" for e in exc.errors]) from exc
+
+
+def _error_plain(error: str, sources: Mapping[str, str]) -> dict[str, Any]:
+    match = _ERROR.fullmatch(error)
+    if match is None or match["rule"] not in sources:
+        return {"rule": None, "line": None, "message": error}
+    return {"rule": match["rule"], "line": int(match["line"]) if match["line"] else None,
+            "message": match["message"]}
+
+
+class RuleOps:
+    """The use cases of rule changes on one instance; `active` is the snapshot the pipeline runs."""
+
+    def __init__(self, settings: Settings, pipeline: Pipeline, executor: Executor, geo: GeoLocator, clock: Clock,
+                 active: Snapshot) -> None:
+        self.settings = settings
+        self.directory = settings.path(settings.rules.dir)
+        self.pipeline = pipeline
+        self.executor = executor
+        self.geo = geo
+        self.clock = clock
+        self.active = active
+        self._lock = asyncio.Lock()
+
+    def record_startup(self) -> None:
+        """Record the folder's set in the history when it is not the newest entry (a first start, a hand edit)."""
+        try:
+            history = rule_folder.read_history(self.directory)
+            if not history or history[-1]["version"] != self.active.version:
+                self._record(self.active, "startup")
+        except (OSError, ValueError) as exc:  # a read-only folder still serves; changes will be refused
+            log.warning("rule_history_unavailable type=%s", type(exc).__name__)
+
+    def get(self, rule_id: str) -> RuleEntry:
+        for entry in self.active.entries:
+            if entry.id == check_rule_id(rule_id):
+                return entry
+        raise NotFound("no such rule")
+
+    async def put(self, rule_id: str, source: str, enabled: bool | None) -> Activation:
+        check_rule_id(rule_id)
+        sources = self.active.sources() | {rule_id: source}
+        disabled = self.active.disabled()
+        if enabled is not None:
+            disabled = disabled - {rule_id} if enabled else disabled | {rule_id}
+        return await self._activate(sources, disabled, "put")
+
+    async def set_enabled(self, rule_id: str, enabled: bool) -> Activation:
+        self.get(rule_id)
+        disabled = self.active.disabled() - {rule_id} if enabled else self.active.disabled() | {rule_id}
+        return await self._activate(self.active.sources(), disabled, "patch")
+
+    async def delete(self, rule_id: str) -> Activation:
+        self.get(rule_id)
+        sources = {key: value for key, value in self.active.sources().items() if key != rule_id}
+        return await self._activate(sources, self.active.disabled() - {rule_id}, "delete")
+
+    async def apply(self, changes: Mapping[str, str], replace: bool) -> Activation:
+        for rule_id in changes:
+            check_rule_id(rule_id, f"rules.{rule_id}" if len(rule_id) <= 64 else "rules")
+        sources = dict(changes) if replace else self.active.sources() | dict(changes)
+        return await self._activate(sources, self.active.disabled() & sources.keys(), "apply")
+
+    async def reload(self) -> Activation:
+        sources, disabled = _read_folder(self.directory)
+        return await self._activate(sources, disabled, "reload")
+
+    def versions(self) -> list[dict[str, Any]]:
+        return [{"version": e["version"], "activated_at": e["activated_at"], "by": e["by"],
+                 "rules": [rule["id"] for rule in e["rules"]]}
+                for e in reversed(rule_folder.read_history(self.directory))]
+
+    async def rollback(self, version: str) -> Activation:
+        for entry in reversed(rule_folder.read_history(self.directory)):
+            if entry["version"] == version:
+                sources = {rule["id"]: rule["source"] for rule in entry["rules"]}
+                disabled = frozenset(rule["id"] for rule in entry["rules"] if not rule["enabled"])
+                return await self._activate(sources, disabled, "rollback")
+        raise NotFound("no such version")
+
+    async def dry_run(self, changes: Mapping[str, str] | None, user: dict[str, Any],
+                      context: dict[str, Any]) -> DryRun:
+        """Evaluate the active set changed by `changes` on the executor; nothing is activated or recorded."""
+        for rule_id in changes or {}:
+            check_rule_id(rule_id, f"rules.{rule_id}" if len(rule_id) <= 64 else "rules")
+        snapshot = self.active if not changes else build_snapshot(
+            self.active.sources() | dict(changes), self.active.disabled(), self.settings)
+        payload = signals.collect(user, context, self.geo, self.clock.now())
+        report = await self.executor.run(snapshot.rule_set.programs, payload)
+        outcome = outcome_of(snapshot.rule_set, report)
+        decision = policy.decide(outcome, user.get("factors"), self.settings.mfa)
+        return DryRun(decision, outcome, report.trace, snapshot.version)
+
+    async def _activate(self, sources: Mapping[str, str], disabled: frozenset[str], by: str) -> Activation:
+        async with self._lock:
+            candidate = build_snapshot(sources, disabled, self.settings)
+            failures = rule_tests.failures_of(rule_tests.run_fixtures(
+                candidate.rule_set, self.directory, self.settings.mfa, self.settings.sandbox.limits()))
+            if failures:
+                raise RulesRejected([{"rule": f.file, "line": None, "message": f"{f.fixture}: {f.message}"}
+                                     for f in failures])
+            try:
+                rule_folder.write_rules(self.directory, candidate.sources(), candidate.disabled())
+                self._record(candidate, by)
+            except OSError as exc:
+                log.error("rules_not_written type=%s", type(exc).__name__)
+                raise ServiceUnavailable("the rules folder cannot be written; the active set is unchanged") from exc
+            previous = self.active.version
+            self.active = candidate
+            self.pipeline.rule_set = candidate.rule_set  # the one swap evaluations see
+            log.info("rules_activated version=%s previous=%s by=%s", candidate.version, previous, by)
+            return Activation(candidate.version, previous)
+
+    def _record(self, snapshot: Snapshot, by: str) -> None:
+        rule_folder.append_history(self.directory, {
+            "version": snapshot.version, "activated_at": self.clock.now().isoformat(), "by": by,
+            "rules": [{"id": e.id, "enabled": e.enabled, "source": e.source} for e in snapshot.entries]})
+
+
+def _read_folder(directory: Path) -> tuple[dict[str, str], frozenset[str]]:
+    """The folder's sources as reload sees them; unreadable files are rejections."""
+    if not directory.is_dir():
+        raise RulesRejected([{"rule": None, "line": None, "message": "the rules directory does not exist"}])
+    sources: dict[str, str] = {}
+    errors: list[dict[str, Any]] = []
+    for path in sorted(directory.glob("*.py")):
+        try:
+            sources[path.stem] = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append({"rule": path.stem, "line": None, "message": f"cannot read ({type(exc).__name__})"})
+    if errors:
+        raise RulesRejected(errors)
+    return sources, rule_folder.read_disabled(directory)

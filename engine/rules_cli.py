@@ -1,0 +1,71 @@
+"""`mfa-engine rules test` and `mfa-engine evaluate`: rule tests and local dry runs, without a server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine import policy, rule_tests, signals
+from engine.clock import SystemClock
+from engine.config import Settings
+from engine.geo import open_locator
+from engine.pipeline import outcome_of
+from engine.rule_host import HOST
+from engine.rule_ops import load_folder
+from sandbox.inprocess import InProcessRunner
+
+
+def test_rules(settings: Settings, directory: str | None) -> int:
+    """Print each fixture's pass/fail; 1 when any fails, else 0."""
+    folder = Path(directory) if directory else settings.path(settings.rules.dir)
+    snapshot = load_folder(folder, settings)
+    results = rule_tests.run_fixtures(snapshot.rule_set, folder, settings.mfa, settings.sandbox.limits())
+    for result in results:
+        mark = "pass" if result.passed else "FAIL"
+        print(f"{mark}  {result.file}: {result.name}" + ("" if result.passed else f": {result.message}"))
+    failed = sum(not result.passed for result in results)
+    print(f"{len(results) - failed} passed, {failed} failed (rule set {snapshot.version})")
+    return 1 if failed else 0
+
+
+def evaluate_locally(settings: Settings, rules: str, user_path: str, context_path: str | None) -> int:
+    """The decision and trace of one evaluation on the in-process runner, as JSON on stdout."""
+    user = _read_object(user_path, "user")
+    context = _read_object(context_path, "context") if context_path else {}
+    if user is None or context is None:
+        return 2
+    snapshot = load_folder(Path(rules), settings)
+    database = settings.geoip.database
+    geo = open_locator(str(settings.path(database)) if database else None)
+    try:
+        payload = signals.collect(user, context, geo, SystemClock().now())
+        runner = InProcessRunner(HOST, settings.sandbox.limits())
+        report = asyncio.run(runner.run(snapshot.rule_set.programs, payload))
+    finally:
+        geo.close()
+    outcome = outcome_of(snapshot.rule_set, report)
+    decision = policy.decide(outcome, user.get("factors"), settings.mfa)
+    print(orjson.dumps({
+        "decision": decision.decision, "reason": decision.reason, "factors": decision.factors_plain(),
+        "default_factor_source": decision.default_source, "enrollment_required": decision.enrollment_required,
+        "claims": outcome["claims"] if decision.decision != "deny" else {},
+        "rule_set": {"version": snapshot.version}, "trace": [trace.to_plain() for trace in report.trace],
+    }, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def _read_object(path: str, what: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"{path}: cannot read the {what} ({type(exc).__name__})", file=sys.stderr)
+        return None
+    if not isinstance(value, dict):
+        print(f"{path}: the {what} must be a JSON object", file=sys.stderr)
+        return None
+    return value
