@@ -210,8 +210,8 @@ class RuleOps:
     async def _activate(self, sources: Mapping[str, str], disabled: frozenset[str], by: str) -> Activation:
         async with self._lock:
             candidate = build_snapshot(sources, disabled, self.settings)
-            failures = rule_tests.failures_of(rule_tests.run_fixtures(
-                candidate.rule_set, self.directory, self.settings.mfa, self.settings.sandbox.limits()))
+            failures = rule_tests.failures_of(await rule_tests.run_fixtures(
+                candidate.rule_set, self.directory, self.settings.mfa, self.executor))
             if failures:
                 raise RulesRejected([{"rule": f.file, "line": None, "message": f"{f.fixture}: {f.message}"}
                                      for f in failures])

@@ -29,7 +29,7 @@ import yaml
 from engine import policy, signals
 from engine.config import MfaSettings
 from engine.geo import GeoFacts
-from engine.pipeline import RuleSet, outcome_of
+from engine.pipeline import Executor, RuleSet, outcome_of
 from engine.rule_host import HOST
 from sandbox.inprocess import InProcessRunner
 from sandbox.limits import Limits
@@ -112,28 +112,35 @@ def _shape_problem(entry: Any) -> str | None:
     return None
 
 
-def run_fixtures(rule_set: RuleSet, rules_dir: Path, mfa: MfaSettings, limits: Limits) -> list[FixtureResult]:
-    """Run every fixture of `rules_dir` on `rule_set`; malformed fixtures are failed results."""
+async def run_fixtures(rule_set: RuleSet, rules_dir: Path, mfa: MfaSettings,
+                       executor: Executor) -> list[FixtureResult]:
+    """Run every fixture of `rules_dir` on `rule_set`; malformed fixtures are failed results.
+
+    `executor` is the service's own (the worker pool in production: the rules under test may be
+    an untrusted upload), or an InProcessRunner for the CLI (in_process_runner)."""
     fixtures, malformed = read_fixtures(rules_dir)
     results = [FixtureResult(f.file, f.fixture or "?", False, f.message) for f in malformed]
-    runner = InProcessRunner(HOST, limits)
     for label, fixture in fixtures:
-        results.append(_run_one(runner, rule_set, label, fixture, mfa))
+        results.append(await _run_one(executor, rule_set, label, fixture, mfa))
     return results
+
+
+def in_process_runner(limits: Limits) -> InProcessRunner:
+    return InProcessRunner(HOST, limits)
 
 
 def failures_of(results: list[FixtureResult]) -> list[FixtureFailure]:
     return [FixtureFailure(r.file, r.name, r.message) for r in results if not r.passed]
 
 
-def _run_one(runner: InProcessRunner, rule_set: RuleSet, label: str, fixture: Mapping[str, Any],
+async def _run_one(executor: Executor, rule_set: RuleSet, label: str, fixture: Mapping[str, Any],
              mfa: MfaSettings) -> FixtureResult:
     name = str(fixture["name"])
     try:
         now = datetime.fromisoformat(str(fixture["now"])) if "now" in fixture else DEFAULT_NOW
         payload = signals.collect(fixture["user"], fixture.get("context") or {},
                                   _FixedLocator(fixture.get("country")), now)
-        report = runner.run_sync(rule_set.programs, payload)
+        report = await executor.run(rule_set.programs, payload)
         decision = policy.decide(outcome_of(rule_set, report), fixture["user"].get("factors"), mfa)
     except Exception as exc:  # a fixture that cannot run fails; it never takes the caller down
         return FixtureResult(label, name, False, f"cannot run: {type(exc).__name__}: {exc}")

@@ -15,16 +15,15 @@ from engine.clock import SystemClock
 from engine.config import Settings
 from engine.geo import open_locator
 from engine.pipeline import outcome_of
-from engine.rule_host import HOST
 from engine.rule_ops import load_folder
-from sandbox.inprocess import InProcessRunner
 
 
 def test_rules(settings: Settings, directory: str | None) -> int:
     """Print each fixture's pass/fail; 1 when any fails, else 0."""
     folder = Path(directory) if directory else settings.path(settings.rules.dir)
     snapshot = load_folder(folder, settings)
-    results = rule_tests.run_fixtures(snapshot.rule_set, folder, settings.mfa, settings.sandbox.limits())
+    runner = rule_tests.in_process_runner(settings.sandbox.limits())
+    results = asyncio.run(rule_tests.run_fixtures(snapshot.rule_set, folder, settings.mfa, runner))
     for result in results:
         mark = "pass" if result.passed else "FAIL"
         print(f"{mark}  {result.file}: {result.name}" + ("" if result.passed else f": {result.message}"))
@@ -44,7 +43,7 @@ def evaluate_locally(settings: Settings, rules: str, user_path: str, context_pat
     geo = open_locator(str(settings.path(database)) if database else None)
     try:
         payload = signals.collect(user, context, geo, SystemClock().now())
-        runner = InProcessRunner(HOST, settings.sandbox.limits())
+        runner = rule_tests.in_process_runner(settings.sandbox.limits())
         report = asyncio.run(runner.run(snapshot.rule_set.programs, payload))
     finally:
         geo.close()

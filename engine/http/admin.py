@@ -61,9 +61,6 @@ def admin_services(request: Request, query: Collection[str] = ()) -> Services:
     return services
 
 
-_admin = admin_services  # the name engine/http/decisions.py imports
-
-
 def _query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:

@@ -287,3 +287,14 @@ def test_a_restart_comes_back_on_the_latest_version_with_its_history(tmp_path: P
         assert decide(second)["decision"] == "allow"
     history = json.loads((tmp_path / "rules" / ".versions.json").read_text())
     assert history[-1]["by"] == "rollback" and "def rule" in history[0]["rules"][0]["source"]
+
+
+def test_with_worker_processes_fixtures_and_dry_runs_run_in_the_pool(tmp_path: Path,
+                                                                     loop_thread: LoopThread) -> None:
+    with ServiceClient(create_app(make_settings(tmp_path, isolation="process")), loop_thread) as pooled:
+        errors = assert_rejected(call(pooled, "PUT", "/admin/rules/60-maintenance", {"source": DENY_ALL}))
+        assert {e["rule"] for e in errors} >= {"tests/50-roles-claim.yaml"}
+        assert call(pooled, "PUT", "/admin/rules/60-log", {"source": LOG_ONLY}).status_code == 200
+        dry = call(pooled, "POST", "/admin/rules/dry-run", {"rules": {"60-maintenance": DENY_ALL}, **evaluate_body()})
+        assert dry.json()["decision"] == "deny"
+        assert decide(pooled)["trace"][-1]["logs"] == ["hello from the draft"]
