@@ -218,7 +218,7 @@ class RuleOps:
             try:
                 rule_folder.write_rules(self.directory, candidate.sources(), candidate.disabled())
                 self._record(candidate, by)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # ValueError: a history file that is not JSON
                 log.error("rules_not_written type=%s", type(exc).__name__)
                 raise ServiceUnavailable("the rules folder cannot be written; the active set is unchanged") from exc
             previous = self.active.version

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from collections.abc import Iterator
@@ -298,3 +299,33 @@ def test_with_worker_processes_fixtures_and_dry_runs_run_in_the_pool(tmp_path: P
         dry = call(pooled, "POST", "/admin/rules/dry-run", {"rules": {"60-maintenance": DENY_ALL}, **evaluate_body()})
         assert dry.json()["decision"] == "deny"
         assert decide(pooled)["trace"][-1]["logs"] == ["hello from the draft"]
+
+
+def test_evaluations_during_changes_all_succeed_each_on_a_version_that_was_activated(
+        client: ServiceClient, loop_thread: LoopThread) -> None:
+    activated = {call(client, "GET", "/admin/rules").json()["version"]}
+
+    async def evaluate_many() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=client.app),
+                                     base_url="http://engine.test") as http:
+            return [await http.post("/v1/evaluate", json=evaluate_body(), headers=auth()) for _ in range(60)]
+
+    async def change_many() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=client.app),
+                                     base_url="http://engine.test") as http:
+            answers = []
+            for index in range(10):
+                source = LOG_ONLY.replace("hello", f"hello {index}")
+                answers.append(await http.put("/admin/rules/60-log", json={"source": source}, headers=admin_auth()))
+                answers.append(await http.post("/admin/rules/rollback", json={"version": next(iter(activated))},
+                                               headers=admin_auth()))
+            return answers
+
+    async def both() -> tuple[list[httpx.Response], list[httpx.Response]]:
+        return await asyncio.gather(evaluate_many(), change_many())
+
+    evaluations, changes = loop_thread.call(both())
+    assert all(answer.status_code == 200 for answer in changes)
+    activated |= {answer.json()["version"] for answer in changes}
+    assert all(answer.status_code == 200 for answer in evaluations)
+    assert {answer.json()["rule_set"]["version"] for answer in evaluations} <= activated
