@@ -42,7 +42,9 @@ DRY_RUN = schema.obj({"rules": _sources, "user": schema.USER, "context": schema.
 
 
 async def _body(services: Services, request: Request, check: schema.Check) -> dict[str, Any]:
-    return schema.parse(check, await read_json(request, services.settings.http.max_body_bytes))
+    # Room for one rule of the largest size the compiler takes, JSON-escaped (admin callers only).
+    limit = max(services.settings.http.max_body_bytes, 4 * services.settings.sandbox.max_source_bytes)
+    return schema.parse(check, await read_json(request, limit))
 
 
 def _rule_id(request: Request) -> str:

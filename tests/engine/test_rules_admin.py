@@ -329,3 +329,13 @@ def test_evaluations_during_changes_all_succeed_each_on_a_version_that_was_activ
     activated |= {answer.json()["version"] for answer in changes}
     assert all(answer.status_code == 200 for answer in evaluations)
     assert {answer.json()["rule_set"]["version"] for answer in evaluations} <= activated
+
+
+def test_a_rule_near_the_source_size_limit_can_be_uploaded(client: ServiceClient) -> None:
+    padding = "# " + "x" * 78 + "\n"
+    source = LOG_ONLY + padding * (60_000 // len(padding))
+    assert len(source.encode()) > 60_000
+    assert call(client, "PUT", "/admin/rules/60-big", {"source": source}).status_code == 200
+    too_big = LOG_ONLY + padding * (70_000 // len(padding))
+    errors = assert_rejected(call(client, "PUT", "/admin/rules/60-big", {"source": too_big}))
+    assert errors[0]["rule"] == "60-big"
