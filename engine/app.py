@@ -37,6 +37,7 @@ from engine.passwords import PasswordHasher
 from engine.pipeline import Executor, Pipeline
 from engine.rule_host import HOST, HOST_PATH
 from engine.rule_ops import RuleOps, load_folder
+from engine import rule_watch
 from engine.services import Services
 from engine.sessions import Sessions
 from engine.sms.console import ConsoleGateway
@@ -191,9 +192,12 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await executor.start()
+        watch = asyncio.create_task(rule_watch.reload_on_change(rules)) if settings.rules.watch else None
         try:
             yield
         finally:
+            if watch is not None:
+                await rule_watch.stop(watch)
             # Workers first: they are processes of ours that must not outlive the service.
             await close_in_time(settings.http.shutdown_timeout_seconds, {
                 "sandbox": executor.close, "sms_gateway": gateway.close, "store": store.close,

@@ -56,6 +56,7 @@ class RulesSettings:
     on_error: str = field(default="deny", metadata=_choices("deny", "require_mfa"))
     on_error_by_rule: Mapping[str, str] = field(default_factory=dict, metadata={
         **_choices("deny", "require_mfa"), "key_pattern": (formats.RULE_ID, "keys must be rule ids like 20-geo")})
+    watch: bool = False  # development only: reload when the folder is edited (engine/rule_watch.py)
 
 
 @dataclass(frozen=True, slots=True)
