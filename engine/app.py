@@ -35,6 +35,7 @@ from engine.http.errors import ErrorBoundary, handle_engine_error, handle_http_e
 from engine.http.routes import ROUTES
 from engine.passwords import PasswordHasher
 from engine.pipeline import Executor, Pipeline
+from engine.rule_follower import RuleFollower
 from engine.rule_host import HOST, HOST_PATH
 from engine.rule_ops import RuleOps, load_folder
 from engine import rule_watch
@@ -51,7 +52,9 @@ from engine.stores.directory import UserDirectory
 from engine.stores.memory import MemoryChallengeStore
 from engine.stores.memory_decisions import MemoryDecisionLog
 from engine.stores.redis_decisions import RedisDecisionLog
+from engine.stores.redis_rule_sync import RedisRuleSync
 from engine.stores.redis_store import RedisChallengeStore
+from engine.stores.rule_sync import LocalRuleSync, RuleSync
 from engine.stores.sqlite import SqliteDirectory
 from engine.tokens import TokenIssuer
 from sandbox.inprocess import InProcessRunner
@@ -100,6 +103,12 @@ def build_decision_log(settings: Settings) -> DecisionLog:
         return RedisDecisionLog(settings.store.redis_url, ttl_seconds=decisions.ttl_seconds,
                                 timeout_ms=settings.store.timeout_ms)
     return MemoryDecisionLog(ttl_seconds=decisions.ttl_seconds, max_records=decisions.max_in_memory)
+
+
+def build_rule_sync(settings: Settings) -> RuleSync:
+    if settings.store.redis_url:
+        return RedisRuleSync(settings.store.redis_url, timeout_ms=settings.store.timeout_ms)
+    return LocalRuleSync()
 
 
 def build_gateway(settings: Settings) -> SmsGateway:
@@ -183,8 +192,10 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
     flow = Flow(settings, pipeline, geo, clock, directory=directory, store=store, passwords=passwords,
                 keyring=keyring, sessions=sessions, sms_sender=sms_sender, decisions=decisions)
     enrollment = Enrollment(flow, directory, store, keyring, tokens, sessions, sms_sender, settings.mfa, clock)
-    rules = RuleOps(settings, pipeline, executor, geo, clock, snapshot)
+    rule_sync = build_rule_sync(settings)
+    rules = RuleOps(settings, pipeline, executor, geo, clock, snapshot, rule_sync)
     rules.record_startup()
+    follower = RuleFollower(rules)
     services = Services(settings, flow, enrollment, pipeline, executor, geo, directory, store, passwords, tokens,
                         keyring, gateway, sms_sender, clock, tuple(key.encode() for key in settings.api.keys),
                         decisions=decisions, rules=rules)
@@ -192,6 +203,7 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await executor.start()
+        await follower.start()  # the shared rule set (Redis) wins over the folder before serving
         watch = asyncio.create_task(rule_watch.reload_on_change(rules)) if settings.rules.watch else None
         try:
             yield
@@ -200,7 +212,8 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
                 await rule_watch.stop(watch)
             # Workers first: they are processes of ours that must not outlive the service.
             await close_in_time(settings.http.shutdown_timeout_seconds, {
-                "sandbox": executor.close, "sms_gateway": gateway.close, "store": store.close,
+                "sandbox": executor.close, "rule_follower": follower.close, "rule_sync": rule_sync.close,
+                "sms_gateway": gateway.close, "store": store.close,
                 "decisions": decision_log.close, "directory": directory.close})
             geo.close()
 

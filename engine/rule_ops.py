@@ -6,6 +6,14 @@ to the rules folder, recorded in the history and swapped in with one assignment 
 `pipeline.rule_set`: in-flight evaluations finish on the version they started with. A rejected
 change raises RulesRejected and leaves the active set, the folder and the history as they were.
 Changes are serialised by one lock; a dry run activates and records nothing.
+
+Several instances (a shared RuleSync, engine/stores/rule_sync.py): an accepted change is first
+published to the shared store, only if the shared version is still the one the change was built
+on (else 409: another instance changed the set first), then written and swapped in. The other
+instances `converge` on it (engine/rule_follower.py): compile it, without re-running the
+fixtures (the publisher ran them; a follower that refused would split the fleet), write it to
+their folder and swap. The shared store is the truth: a follower whose folder cannot be written
+still runs the shared version.
 """
 
 from __future__ import annotations
@@ -23,12 +31,13 @@ from typing import Any
 from engine import policy, rule_folder, rule_tests, signals
 from engine.clock import Clock
 from engine.config import Settings
-from engine.errors import InvalidRequest, NotFound, RulesRejected, ServiceUnavailable
+from engine.errors import Conflict, InvalidRequest, NotFound, RulesRejected, ServiceUnavailable
 from engine.formats import RULE_ID
 from engine.geo import GeoLocator
 from engine.pipeline import (
     Executor, Pipeline, RuleSet, RuleSetRejected, build_rule_set, load_rule_set, outcome_of,
 )
+from engine.stores.rule_sync import LocalRuleSync, RuleSync
 from sandbox.runner import ProgramTrace
 
 log = logging.getLogger("engine.rule_ops")
@@ -128,7 +137,7 @@ class RuleOps:
     """The use cases of rule changes on one instance; `active` is the snapshot the pipeline runs."""
 
     def __init__(self, settings: Settings, pipeline: Pipeline, executor: Executor, geo: GeoLocator, clock: Clock,
-                 active: Snapshot) -> None:
+                 active: Snapshot, sync: RuleSync | None = None) -> None:
         self.settings = settings
         self.directory = settings.path(settings.rules.dir)
         self.pipeline = pipeline
@@ -136,6 +145,9 @@ class RuleOps:
         self.geo = geo
         self.clock = clock
         self.active = active
+        self.sync: RuleSync = sync or LocalRuleSync()
+        self.shared_version: str | None = None  # as last seen in the shared store
+        self._settled: str | None = None  # the last shared version followed or refused here
         self._lock = asyncio.Lock()
 
     def record_startup(self) -> None:
@@ -215,22 +227,84 @@ class RuleOps:
             if failures:
                 raise RulesRejected([{"rule": f.file, "line": None, "message": f"{f.fixture}: {f.message}"}
                                      for f in failures])
+            entry = self._entry(candidate, by)
+            # StoreUnavailable (503) while the shared store is down: instances must not diverge.
+            if not await self.sync.publish(entry, self.active.version):
+                raise Conflict("the rule set was changed on another instance; this one follows it within a "
+                               "second, then retry")
+            self.shared_version = candidate.version if self.sync.is_shared else None
+            self._write(candidate, entry, strict=not self.sync.is_shared)
+            return self._swap(candidate, by)
+
+    async def converge(self) -> None:
+        """Run the shared store's version; seed an empty store with the active set (a first start,
+        a restarted Redis). Raises StoreUnavailable."""
+        shared = await self.sync.version()
+        if shared is None:
+            await self.sync.publish(self._entry(self.active, "seed"), None)  # a lost race to seed is fine
+            shared = await self.sync.version()
+        self.shared_version = shared
+        if shared is None or shared in (self.active.version, self._settled):
+            return
+        entry = await self.sync.read()
+        if entry is not None:
+            await self._follow(entry)
+
+    def sync_status(self) -> dict[str, Any]:
+        """What /healthz and GET /admin/rules show of the fleet: the shared version, and whether this runs it."""
+        if not self.sync.is_shared:
+            return {"kind": self.sync.kind}
+        return {"kind": self.sync.kind, "shared_version": self.shared_version,
+                "in_sync": self.shared_version == self.active.version}
+
+    async def _follow(self, entry: Mapping[str, Any]) -> None:
+        async with self._lock:
+            version = str(entry.get("version"))
+            if version == self.active.version:
+                return
             try:
-                rule_folder.write_rules(self.directory, candidate.sources(), candidate.disabled())
-                self._record(candidate, by)
-            except (OSError, ValueError) as exc:  # ValueError: a history file that is not JSON
-                log.error("rules_not_written type=%s", type(exc).__name__)
+                rules = entry["rules"]
+                sources = {str(rule["id"]): str(rule["source"]) for rule in rules}
+                disabled = frozenset(str(rule["id"]) for rule in rules if not rule["enabled"])
+                candidate = build_snapshot(sources, disabled, self.settings)
+            except RulesRejected as exc:
+                log.error("rules_sync_rejected version=%s errors=%s", version, exc.errors)
+                self._settled = version  # refused once per version: logged once, not at every check
+                return
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("rules_sync_unreadable version=%s type=%s", version, type(exc).__name__)
+                self._settled = version
+                return
+            self._write(candidate, self._entry(candidate, "sync"), strict=False)
+            self._swap(candidate, "sync")
+            if candidate.version != version:  # another rules.* config than the publisher's: run it, once
+                log.error("rules_sync_version_differs shared=%s here=%s", version, candidate.version)
+                self._settled = version
+
+    def _write(self, snapshot: Snapshot, entry: dict[str, Any], *, strict: bool) -> None:
+        """Write the folder and the history; a failure is a 503 when the folder is the only copy."""
+        try:
+            rule_folder.write_rules(self.directory, snapshot.sources(), snapshot.disabled())
+            rule_folder.append_history(self.directory, entry)
+        except (OSError, ValueError) as exc:  # ValueError: a history file that is not JSON
+            log.error("rules_not_written type=%s", type(exc).__name__)
+            if strict:
                 raise ServiceUnavailable("the rules folder cannot be written; the active set is unchanged") from exc
-            previous = self.active.version
-            self.active = candidate
-            self.pipeline.rule_set = candidate.rule_set  # the one swap evaluations see
-            log.info("rules_activated version=%s previous=%s by=%s", candidate.version, previous, by)
-            return Activation(candidate.version, previous)
+
+    def _swap(self, candidate: Snapshot, by: str) -> Activation:
+        previous = self.active.version
+        self.active = candidate
+        self._settled = None
+        self.pipeline.rule_set = candidate.rule_set  # the one swap evaluations see
+        log.info("rules_activated version=%s previous=%s by=%s", candidate.version, previous, by)
+        return Activation(candidate.version, previous)
 
     def _record(self, snapshot: Snapshot, by: str) -> None:
-        rule_folder.append_history(self.directory, {
-            "version": snapshot.version, "activated_at": self.clock.now().isoformat(), "by": by,
-            "rules": [{"id": e.id, "enabled": e.enabled, "source": e.source} for e in snapshot.entries]})
+        rule_folder.append_history(self.directory, self._entry(snapshot, by))
+
+    def _entry(self, snapshot: Snapshot, by: str) -> dict[str, Any]:
+        return {"version": snapshot.version, "activated_at": self.clock.now().isoformat(), "by": by,
+                "rules": [{"id": e.id, "enabled": e.enabled, "source": e.source} for e in snapshot.entries]}
 
 
 def _read_folder(directory: Path) -> tuple[dict[str, str], frozenset[str]]:

@@ -47,7 +47,8 @@ async def healthz(request: Request) -> Response:
     healthy = sandbox["healthy"] and store["healthy"]
     body = {
         "status": "ok" if healthy else "degraded",
-        "rule_set": {"version": rule_set.version, "rules": [rule.id for rule in rule_set.rules]},
+        "rule_set": {"version": rule_set.version, "rules": [rule.id for rule in rule_set.rules],
+                     "sync": services.rules.sync_status()},
         "sandbox": sandbox,
         "store": {"kind": "redis" if services.settings.store.redis_url else "memory", **store},
     }

@@ -62,8 +62,10 @@ def _activation(activation: Activation) -> Response:
 
 
 async def list_rules(request: Request) -> Response:
-    active = admin_services(request).rules.active
-    return json_response({"version": active.version, "rules": [_entry_plain(entry) for entry in active.entries]})
+    rules = admin_services(request).rules
+    active = rules.active
+    return json_response({"version": active.version, "rules": [_entry_plain(entry) for entry in active.entries],
+                          "sync": rules.sync_status()})
 
 
 async def get_rule(request: Request) -> Response:
