@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from engine.errors import StoreUnavailable
@@ -19,10 +21,11 @@ class RuleSyncScripts:
     # ARGV[2] - the new version
     # ARGV[3] - the new entry (orjson)
     # ARGV[4] - the channel to announce on   mfa:rules:changed
-    # return 1: stored and announced | 0: the current version is another one, nothing written
+    # return 1: stored and announced (also when ARGV[2] is already stored: a retried call)
+    #      | 0: the current version is another one, nothing written
     PUBLISH = """
         local current = redis.call('hget', KEYS[1], 'version')
-        if current and current ~= ARGV[1] then
+        if current and current ~= ARGV[1] and current ~= ARGV[2] then
             return 0
         end
         redis.call('hset', KEYS[1], 'version', ARGV[2], 'set', ARGV[3])
@@ -37,10 +40,12 @@ class RedisRuleSync:
 
     def __init__(self, url: str, *, timeout_ms: int = 500) -> None:
         """`timeout_ms` (store.timeout_ms) bounds connecting and each reply; the subscription has
-        no reply timeout (it waits for announcements) but connects within the same bound."""
+        no reply timeout (it waits for announcements) but connects within the same bound. One
+        retry: the first command on a pooled connection to a restarted Redis finds it closed
+        (PUBLISH is safe to retry, see the script)."""
         seconds = timeout_ms / 1000
-        self._redis: redis.Redis = redis.Redis.from_url(url, socket_timeout=seconds,
-                                                        socket_connect_timeout=seconds)
+        self._redis: redis.Redis = redis.Redis.from_url(url, socket_timeout=seconds, socket_connect_timeout=seconds,
+                                                        retry=Retry(NoBackoff(), 1))
         self._listener: redis.Redis = redis.Redis.from_url(url, socket_connect_timeout=seconds)
         self._publish = self._redis.register_script(RuleSyncScripts.PUBLISH)
 

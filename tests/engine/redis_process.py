@@ -81,11 +81,12 @@ class RedisProcess:
             raise RuntimeError("the redis-server is not running")
         return self._process.pid
 
-    def start(self) -> RedisProcess:
-        """Starts the server and returns once it answers PING. Raises RuntimeError if it does not."""
+    def start(self, port: int = 0) -> RedisProcess:
+        """Starts the server (on `port`, else a free one) and returns once it answers PING.
+        Raises RuntimeError if it does not."""
         executable = redis_server_or_skip()
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         command = [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
                    "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
                    *self.extra_args]
@@ -102,6 +103,13 @@ class RedisProcess:
         """SIGCONT: the server answers again, including the commands sent while it was frozen."""
         os.kill(self.pid, signal.SIGCONT)
         self._frozen = False
+
+    def restart(self) -> None:
+        """Stops the server and starts a new one on the same port: without persistence (the
+        default) it comes back empty, as a restarted cache does; clients must reconnect."""
+        port = self.port
+        self.close()
+        self.start(port)
 
     def client(self) -> redis.Redis:
         """A synchronous client for the test's own checks and set-up; the caller closes it."""
