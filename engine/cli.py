@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--name")
     listing = user_commands.add_parser("list", help="list users")
     listing.add_argument("--limit", type=_ascii_int(1, 1_000), default=100)
-    reset = user_commands.add_parser("reset-mfa", help="remove every factor and recovery code of a user")
+    reset = user_commands.add_parser("reset-mfa", help="remove every factor and recovery code of a user and clear "
+                                                       "the lockout streak (in Redis, when store.redis_url is set)")
     reset.add_argument("user", help="username or user id")
 
     geoip = commands.add_parser("geoip", help="GeoIP databases")

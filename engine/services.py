@@ -19,6 +19,7 @@ from engine.sms.sender import SmsSender
 from engine.stores.challenges import ChallengeStore
 from engine.stores.directory import UserDirectory
 from engine.tokens import TokenIssuer
+from engine.user_admin import UserAdmin
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +41,8 @@ class Services:
     api_keys: tuple[bytes, ...]
     decisions: DecisionRecorder
     rules: RuleOps
+
+    @property
+    def users(self) -> UserAdmin:
+        """User and factor administration (engine/user_admin.py), the same use cases as the CLI's."""
+        return UserAdmin(self.directory, self.store, self.passwords, self.clock, self.settings.sms)

@@ -1,4 +1,9 @@
-"""`mfa-engine users add|list|reset-mfa`: the directory from a terminal, without the HTTP API."""
+"""`mfa-engine users add|list|reset-mfa`: the admin API's user use cases (engine/user_admin.py) from a terminal.
+
+`reset-mfa` clears the lockout streak as `POST /admin/users/{id}/reset-mfa` does when
+`store.redis_url` is set; with the in-process store the streak lives in the running server's
+memory, which a separate CLI process cannot reach (it is forgotten when that server restarts).
+"""
 
 from __future__ import annotations
 
@@ -7,27 +12,34 @@ import getpass
 import sys
 from collections.abc import Callable
 
-from engine.app import build_directory, build_keyring, build_passwords
+from engine.app import build_directory, build_keyring, build_passwords, build_store
 from engine import formats
 from engine.clock import SystemClock
 from engine.config import Settings
-from engine.stores.directory import NewUser, UserDirectory, UserExists, UserRecord
+from engine.errors import Conflict, EngineError, NotFound
+from engine.user_admin import UserAdmin
 
 
 async def run_users_command(settings: Settings, args: argparse.Namespace) -> int:
     directory = build_directory(settings, build_keyring(settings))
+    store = build_store(settings)
+    users = UserAdmin(directory, store, build_passwords(settings), SystemClock(), settings.sms)
     try:
         if args.users_command == "add":
-            return await _add(settings, directory, args)
+            return await _add(users, args)
         if args.users_command == "list":
             if args.limit < 1:
                 print("--limit must be 1 or more", file=sys.stderr)
                 return 2
-            for user in await directory.list_users(args.limit, 0):
+            for user in await users.list_users(args.limit, 0):
                 print(f"{user.user_id}  {user.username}  {user.email or '-'}  logins={user.logins_count}")
             return 0
-        return await _reset(directory, args.user)
+        return await _reset(users, args.user, shared_store=bool(settings.store.redis_url))
+    except EngineError as exc:  # the store or directory cannot answer (a Redis that is down: 503)
+        print(f"{exc.code}: {exc}", file=sys.stderr)
+        return 1
     finally:
+        await store.close()
         await directory.close()
 
 
@@ -52,7 +64,7 @@ def _refusal(values: dict[str, str | None]) -> str | None:
     return None
 
 
-async def _add(settings: Settings, directory: UserDirectory, args: argparse.Namespace) -> int:
+async def _add(users: UserAdmin, args: argparse.Namespace) -> int:
     password = _read_password()
     if not password:
         print("a password is required", file=sys.stderr)
@@ -62,31 +74,30 @@ async def _add(settings: Settings, directory: UserDirectory, args: argparse.Name
     if refusal is not None:
         print(refusal, file=sys.stderr)
         return 2
-    password_hash = await build_passwords(settings).hash(password)
     try:
-        user = await directory.create_user(
-            NewUser(args.username, password_hash, email=args.email, phone_number=args.phone, name=args.name),
-            SystemClock().now())
-    except UserExists:
+        user = await users.create_user(
+            {"username": args.username, "email": args.email, "phone_number": args.phone, "name": args.name},
+            password)
+    except Conflict:
         print(f"the username {args.username!r} is taken", file=sys.stderr)
         return 1
     print(f"created {user.user_id} ({user.username})")
     return 0
 
 
-async def _reset(directory: UserDirectory, who: str) -> int:
-    user = await _find(directory, who)
-    if user is None:
+async def _reset(users: UserAdmin, who: str, shared_store: bool) -> int:
+    try:
+        user = await users.reset_mfa((await users.find_user(who)).user_id)
+    except NotFound:
         print(f"no user {who!r}", file=sys.stderr)
         return 1
-    await directory.reset_mfa(user.user_id)
     print(f"removed every factor and recovery code of {user.username} ({user.user_id})")
+    if shared_store:
+        print("cleared the lockout streak in the shared store (store.redis_url)")
+    else:
+        print("no shared store (store.redis_url is empty): a lockout streak lives in the running server's "
+              "memory; reset through POST /admin/users/{id}/reset-mfa or restart the server to clear it")
     return 0
-
-
-async def _find(directory: UserDirectory, who: str) -> UserRecord | None:
-    found = await directory.find_login(who)
-    return found[0] if found else await directory.get_user(who)
 
 
 def _read_password() -> str:

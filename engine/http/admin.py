@@ -8,7 +8,6 @@ Path ids that the engine could not have handed out are 404 before any lookup.
 from __future__ import annotations
 
 import hmac
-import logging
 import re
 import functools
 from collections.abc import Awaitable, Callable, Collection
@@ -18,15 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engine import formats
-from engine.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from engine.errors import InvalidRequest, NotFound, Unauthorized
 from engine.http import schema
 from engine.http.auth import presented_bearer
 from engine.http.bodies import read_json
 from engine.http.render import json_response
 from engine.services import Services
-from engine.stores.directory import FactorRecord, NewUser, UserExists, UserRecord
-
-log = logging.getLogger("engine.admin")
+from engine.stores.directory import FactorRecord, UserRecord
 
 MAX_PAGE = 1000
 MAX_OFFSET = 1_000_000_000
@@ -95,103 +92,64 @@ def factor_plain(factor: FactorRecord) -> dict[str, Any]:
             "last_used_at": factor.last_used_at.isoformat() if factor.last_used_at else None}
 
 
-async def _user(services: Services, request: Request) -> UserRecord:
-    user = await services.directory.get_user(_path_id(request, "user_id", "user"))
-    if user is None:
-        raise NotFound("no such user")
-    return user
-
-
 async def create_user(request: Request) -> Response:
     services = admin_services(request)
     body = schema.parse(schema.NEW_USER, await read_json(request, services.settings.http.max_body_bytes))
-    password_hash = await services.passwords.hash(body.pop("password"))
-    try:
-        user = await services.directory.create_user(NewUser(password_hash=password_hash, **body),
-                                                    services.clock.now())
-    except UserExists:
-        raise Conflict("the username is taken", field="username") from None
-    log.info("admin_user_created user_id=%s", user.user_id)
-    return json_response(user_plain(user), 201)
+    password = body.pop("password")
+    return json_response(user_plain(await services.users.create_user(body, password)), 201)
 
 
 async def list_users(request: Request) -> Response:
     services = admin_services(request, query=("limit", "offset"))
     limit = _query_int(request, "limit", 100, 1, MAX_PAGE)
     offset = _query_int(request, "offset", 0, 0, MAX_OFFSET)
-    users = await services.directory.list_users(limit, offset)
+    users = await services.users.list_users(limit, offset)
     return json_response({"users": [user_plain(user) for user in users], "limit": limit, "offset": offset})
 
 
 async def get_user(request: Request) -> Response:
     services = admin_services(request)
-    return json_response(user_plain(await _user(services, request)))
+    return json_response(user_plain(await services.users.get_user(_path_id(request, "user_id", "user"))))
 
 
 async def update_user(request: Request) -> Response:
     services = admin_services(request)
     body = schema.parse(schema.USER_CHANGES, await read_json(request, services.settings.http.max_body_bytes))
-    if "password" in body:
-        body["password_hash"] = await services.passwords.hash(body.pop("password"))
-    user = await services.directory.update_user(_path_id(request, "user_id", "user"), body)
-    if user is None:
-        raise NotFound("no such user")
+    user = await services.users.update_user(_path_id(request, "user_id", "user"), body)
     return json_response(user_plain(user))
 
 
 async def delete_user(request: Request) -> Response:
     services = admin_services(request)
-    user_id = _path_id(request, "user_id", "user")
-    if not await services.directory.delete_user(user_id):
-        raise NotFound("no such user")
-    log.info("admin_user_deleted user_id=%s", user_id)
+    await services.users.delete_user(_path_id(request, "user_id", "user"))
     return Response(status_code=204)
 
 
 async def list_factors(request: Request) -> Response:
     services = admin_services(request)
-    user = await _user(services, request)
-    factors = await services.directory.list_factors(user.user_id, include_pending=True)
-    left = await services.directory.recovery_codes_left(user.user_id)
-    return json_response({"factors": [factor_plain(f) for f in factors], "recovery_codes_left": left})
+    listing = await services.users.list_factors(_path_id(request, "user_id", "user"))
+    return json_response({"factors": [factor_plain(f) for f in listing.factors],
+                          "recovery_codes_left": listing.recovery_codes_left})
 
 
 async def add_factor(request: Request) -> Response:
     """Pre-enroll a phone, or import an existing TOTP secret (migrations): active at once."""
     services = admin_services(request)
     body = schema.parse(schema.NEW_FACTOR, await read_json(request, services.settings.http.max_body_bytes))
-    user = await _user(services, request)
-    factor_type = "otp" if body["type"] == "totp" else body["type"]
-    now = services.clock.now()
-    if factor_type == "sms":
-        if "phone_number" not in body:
-            raise InvalidRequest("is required for an sms factor", field="phone_number")
-        services.sms_sender.check_country(body["phone_number"])
-        factor = await services.directory.add_factor(user.user_id, "sms", now, status="active",
-                                                     phone_number=body["phone_number"])
-    else:
-        if "secret" not in body:
-            raise InvalidRequest("is required for an otp factor (base32)", field="secret")
-        factor = await services.directory.add_factor(user.user_id, "otp", now, status="active",
-                                                     secret=body["secret"].rstrip("="))
-    log.info("admin_factor_added user_id=%s factor_type=%s", user.user_id, factor_type)
+    user_id = _path_id(request, "user_id", "user")
+    factor = await services.users.add_factor(user_id, "otp" if body["type"] == "totp" else body["type"],
+                                             body.get("phone_number"), body.get("secret"))
     return json_response(factor_plain(factor), 201)
 
 
 async def delete_factor(request: Request) -> Response:
     services = admin_services(request)
-    user = await _user(services, request)
-    if not await services.directory.delete_factor(user.user_id, _path_id(request, "factor_id", "factor")):
-        raise NotFound("no such factor")
+    user_id = _path_id(request, "user_id", "user")
+    await services.users.delete_factor(user_id, _path_id(request, "factor_id", "factor"))
     return Response(status_code=204)
 
 
 async def reset_mfa(request: Request) -> Response:
     services = admin_services(request)
-    user = await _user(services, request)
-    # The store first: with the store down the reset is refused whole (503) rather than half
-    # done (factors gone, the lockout streak kept). A retry repeats both harmlessly.
-    await services.store.clear_failures(user.user_id)
-    await services.directory.reset_mfa(user.user_id)
-    log.info("admin_mfa_reset user_id=%s", user.user_id)
+    user = await services.users.reset_mfa(_path_id(request, "user_id", "user"))
     return json_response({"status": "reset", "user_id": user.user_id})

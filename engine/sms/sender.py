@@ -25,6 +25,14 @@ def phone_country(phone: str) -> str | None:
         return None
 
 
+def check_country(settings: SmsSettings, phone: str) -> str | None:
+    """The phone's country; raise CountryNotAllowed outside `sms.allowed_countries` (when set)."""
+    country = phone_country(phone)
+    if settings.allowed_countries and country not in settings.allowed_countries:
+        raise CountryNotAllowed("SMS to this phone number's country is not enabled")
+    return country
+
+
 class SmsSender:
     def __init__(self, gateway: SmsGateway, store: ChallengeStore, keyring: Keyring, settings: SmsSettings,
                  issuer_name: str) -> None:
@@ -35,11 +43,7 @@ class SmsSender:
         self.issuer_name = issuer_name
 
     def check_country(self, phone: str) -> str | None:
-        country = phone_country(phone)
-        allowed = self.settings.allowed_countries
-        if allowed and country not in allowed:
-            raise CountryNotAllowed("SMS to this phone number's country is not enabled")
-        return country
+        return check_country(self.settings, phone)
 
     async def send_code(self, challenge_id: str, factor_id: str, user_id: str, phone: str, ip: str | None,
                         now: datetime) -> None:

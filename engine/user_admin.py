@@ -1,0 +1,118 @@
+"""User and factor administration, one implementation for the admin API (engine/http/admin.py) and the CLI.
+
+Each use case takes parsed values and returns records; it raises NotFound (404) for an unknown
+user or factor, Conflict (409) for a taken username, InvalidRequest (400) for a missing field,
+CountryNotAllowed for an SMS phone outside `sms.allowed_countries`, and whatever the store or
+directory raise when they cannot answer (StoreUnavailable: 503).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.clock import Clock
+from engine.config import SmsSettings
+from engine.errors import Conflict, InvalidRequest, NotFound
+from engine.passwords import PasswordHasher
+from engine.sms.sender import check_country
+from engine.stores.challenges import ChallengeStore
+from engine.stores.directory import FactorRecord, NewUser, UserDirectory, UserExists, UserRecord
+
+log = logging.getLogger("engine.admin")
+
+
+@dataclass(frozen=True, slots=True)
+class FactorListing:
+    factors: list[FactorRecord]
+    recovery_codes_left: int
+
+
+class UserAdmin:
+    def __init__(self, directory: UserDirectory, store: ChallengeStore, passwords: PasswordHasher, clock: Clock,
+                 sms: SmsSettings) -> None:
+        self.directory = directory
+        self.store = store
+        self.passwords = passwords
+        self.clock = clock
+        self.sms = sms
+
+    async def create_user(self, fields: Mapping[str, Any], password: str) -> UserRecord:
+        """`fields` are NewUser's keyword arguments without the hash (validated by the caller)."""
+        password_hash = await self.passwords.hash(password)
+        try:
+            user = await self.directory.create_user(NewUser(password_hash=password_hash, **fields), self.clock.now())
+        except UserExists:
+            raise Conflict("the username is taken", field="username") from None
+        log.info("admin_user_created user_id=%s", user.user_id)
+        return user
+
+    async def list_users(self, limit: int, offset: int) -> list[UserRecord]:
+        return list(await self.directory.list_users(limit, offset))
+
+    async def get_user(self, user_id: str) -> UserRecord:
+        user = await self.directory.get_user(user_id)
+        if user is None:
+            raise NotFound("no such user")
+        return user
+
+    async def find_user(self, username_or_id: str) -> UserRecord:
+        """A user by login name (username or email, as at login) or by id: the CLI's way of naming one."""
+        found = await self.directory.find_login(username_or_id)
+        return found[0] if found else await self.get_user(username_or_id)
+
+    async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> UserRecord:
+        """`changes` may hold `password` (hashed here) and any field of UserDirectory.update_user."""
+        values = dict(changes)
+        if "password" in values:
+            values["password_hash"] = await self.passwords.hash(values.pop("password"))
+        user = await self.directory.update_user(user_id, values)
+        if user is None:
+            raise NotFound("no such user")
+        return user
+
+    async def delete_user(self, user_id: str) -> None:
+        if not await self.directory.delete_user(user_id):
+            raise NotFound("no such user")
+        log.info("admin_user_deleted user_id=%s", user_id)
+
+    async def list_factors(self, user_id: str) -> FactorListing:
+        user = await self.get_user(user_id)
+        factors = await self.directory.list_factors(user.user_id, include_pending=True)
+        return FactorListing(list(factors), await self.directory.recovery_codes_left(user.user_id))
+
+    async def add_factor(self, user_id: str, factor_type: str, phone_number: str | None,
+                         secret: str | None) -> FactorRecord:
+        """Pre-enroll a phone, or import an existing TOTP secret (migrations): active at once."""
+        user = await self.get_user(user_id)
+        now = self.clock.now()
+        if factor_type == "sms":
+            if phone_number is None:
+                raise InvalidRequest("is required for an sms factor", field="phone_number")
+            check_country(self.sms, phone_number)
+            factor = await self.directory.add_factor(user.user_id, "sms", now, status="active",
+                                                     phone_number=phone_number)
+        else:
+            if secret is None:
+                raise InvalidRequest("is required for an otp factor (base32)", field="secret")
+            factor = await self.directory.add_factor(user.user_id, "otp", now, status="active",
+                                                     secret=secret.rstrip("="))
+        log.info("admin_factor_added user_id=%s factor_type=%s", user.user_id, factor_type)
+        return factor
+
+    async def delete_factor(self, user_id: str, factor_id: str) -> None:
+        user = await self.get_user(user_id)
+        if not await self.directory.delete_factor(user.user_id, factor_id):
+            raise NotFound("no such factor")
+
+    async def reset_mfa(self, user_id: str) -> UserRecord:
+        """Remove every factor and recovery code and clear the lockout streak (engine/stores/challenges.py)."""
+        user = await self.get_user(user_id)
+        # The store first: with the store down the reset is refused whole (503) rather than half
+        # done (factors gone, the lockout streak kept). A retry repeats both harmlessly.
+        await self.store.clear_failures(user.user_id)
+        await self.directory.reset_mfa(user.user_id)
+        log.info("admin_mfa_reset user_id=%s", user.user_id)
+        return user
