@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.engine.live_process import ServerProcess, write_config
@@ -167,3 +168,36 @@ def test_at_startup_the_version_in_redis_wins_over_the_folder(
         assert (tmp_path / "c" / "rules" / "20-deny-all.py").is_file()
     finally:
         third.stop()
+
+
+def test_a_follower_does_not_rerun_fixtures_the_publisher_ran(
+        instances: tuple[ServerProcess, ServerProcess], tmp_path: Path) -> None:
+    # The second instance's folder holds a fixture the change fails; the first has none. The
+    # publisher's checks decide for the fleet: a follower that refused would split it.
+    first, second = instances
+    (tmp_path / "b" / "rules" / "tests").mkdir()
+    (tmp_path / "b" / "rules" / "tests" / "everyone.yaml").write_text(
+        "- name: everyone may log in\n  user: {user_id: u-1}\n  context: {ip: 203.0.113.7}\n  decision: allow\n",
+        encoding="utf-8")
+    version = put_deny_all(first)
+    within(SYNC_SECONDS, lambda: decision(second) == ("deny", version))
+    refused = admin(second, "PUT", "/admin/rules/30-log", {"source": LOG_ONLY})  # its own changes: checked
+    assert refused.status_code == 422 and "everyone may log in" in refused.text
+
+
+def test_a_shared_set_that_does_not_compile_here_is_refused_and_shown_out_of_sync(
+        instances: tuple[ServerProcess, ServerProcess], redis_process: RedisProcess) -> None:
+    first, second = instances
+    running = decision(second)[1]
+    entry = {"version": "badbadbadbadbad0", "activated_at": "2026-01-01T00:00:00+00:00", "by": "put",
+             "rules": [{"id": "10-broken", "enabled": True, "source": "import os\n"}]}
+    with redis_process.client() as client:
+        client.hset("mfa:rules:active", mapping={"version": entry["version"], "set": orjson.dumps(entry)})
+        client.publish("mfa:rules:changed", entry["version"])
+
+    def shown_out_of_sync() -> bool:
+        return httpx.get(second.url + "/healthz").json()["rule_set"]["sync"] == {
+            "kind": "redis", "shared_version": entry["version"], "in_sync": False}
+    within(SYNC_SECONDS, shown_out_of_sync)
+    assert decision(second)[1] == running
+    assert "rules_sync_rejected version=badbadbadbadbad0" in second.log()
