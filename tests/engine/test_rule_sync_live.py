@@ -130,6 +130,7 @@ def test_while_redis_is_down_instances_serve_and_refuse_changes_then_converge_on
     refused = admin(second, "PUT", "/admin/rules/30-log", {"source": LOG_ONLY})
     assert refused.status_code == 503 and refused.json()["error"] == "store_unavailable"
     assert decision(first) == ("deny", version) and decision(second) == ("deny", version)
+    within(3.0, lambda: "rules_sync_unavailable" in first.log())  # logged once, not at every check
 
     redis_process.start(port)  # a new, empty redis-server on the same port
 
@@ -140,6 +141,7 @@ def test_while_redis_is_down_instances_serve_and_refuse_changes_then_converge_on
     changed = admin(second, "PUT", "/admin/rules/30-log", {"source": LOG_ONLY})
     assert changed.status_code == 200, changed.text
     within(SYNC_SECONDS, lambda: decision(first)[1] == changed.json()["version"])
+    assert first.log().count("rules_sync_unavailable") == 1 and "rules_sync_restored" in first.log()
 
 
 def test_a_flushed_redis_is_seeded_again_and_changes_still_reach_every_instance(
@@ -201,3 +203,14 @@ def test_a_shared_set_that_does_not_compile_here_is_refused_and_shown_out_of_syn
     within(SYNC_SECONDS, shown_out_of_sync)
     assert decision(second)[1] == running
     assert "rules_sync_rejected version=badbadbadbadbad0" in second.log()
+
+
+def test_without_redis_an_instance_shows_a_local_rule_set(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, write_config(tmp_path))
+    try:
+        server.wait_ready()
+        assert httpx.get(server.url + "/healthz").json()["rule_set"]["sync"] == {"kind": "local"}
+        assert admin(server, "GET", "/admin/rules").json()["sync"] == {"kind": "local"}
+        assert put_deny_all(server)
+    finally:
+        server.stop()
