@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.config import ConfigError, Settings, load_settings
@@ -39,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rules = commands.add_parser("rules", help="work with the rules folder")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True)
-    check = rules_commands.add_parser("check", help="compile every rule and report errors")
+    check = rules_commands.add_parser("check", help="compile every rule and report errors as file:line: message")
+    check.add_argument("dir", nargs="?", help="rules folder (default: rules.dir)")
     check.add_argument("--config")
     test = rules_commands.add_parser("test", help="run the rule tests (DIR/tests/*.yaml) and print each result")
     test.add_argument("dir", nargs="?", help="rules folder (default: rules.dir)")
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                 from engine.rules_cli import test_rules
 
                 return test_rules(_settings(args.config), args.dir)
-            return _check_rules(_settings(args.config))
+            return _check_rules(_settings(args.config), args.dir)
         if args.command == "evaluate":
             from engine.rules_cli import evaluate_locally
 
@@ -129,12 +132,30 @@ def serve(app: Starlette, settings: Settings, host: str, port: int) -> None:
                 timeout_graceful_shutdown=settings.http.shutdown_timeout_seconds)
 
 
-def _check_rules(settings: Settings) -> int:
-    rule_set = load_rule_set(settings.path(settings.rules.dir), settings.rules, settings.sandbox.limits())
+def _check_rules(settings: Settings, folder: str | None) -> int:
+    """Exit 1 with one `file:line: message` per error (as compilers print them) when a rule is refused."""
+    directory = Path(folder) if folder else settings.path(settings.rules.dir)
+    try:
+        rule_set = load_rule_set(directory, settings.rules, settings.sandbox.limits())
+    except RuleSetRejected as exc:
+        for error in exc.errors:
+            print(_file_line(directory, error), file=sys.stderr)
+        return 1
     print(f"rule set {rule_set.version}: {len(rule_set.rules)} rules compile")
     for rule in rule_set.rules:
         print(f"  {rule.id}  on_error={rule.on_error}  {rule.summary}")
     return 0
+
+
+_RULE_ERROR = re.compile(r"(?P<rule>[^:\s]+): Line (?P<line>[0-9]+): (?P<message>.*)", re.DOTALL)
+
+
+def _file_line(directory: Path, error: str) -> str:
+    """`10-bad: Line 2: message` as `rules/10-bad.py:2: message`; other errors as they are."""
+    found = _RULE_ERROR.fullmatch(error)
+    if found is None:
+        return error
+    return f"{directory / (found['rule'] + '.py')}:{found['line']}: {found['message']}"
 
 
 def _write_demo_geoip(path: str) -> int:

@@ -24,7 +24,9 @@ ACTION = re.compile(r"[a-z][a-z0-9_]{0,63}")  # context.action: "login", "transa
 # Ids the engine hands out (usr_, fac_, challenge and enrollment ids: secrets.token_urlsafe).
 OPAQUE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 BASE32_SECRET = re.compile(r"[A-Z2-7]{16,128}=*")
-RULE_ID = re.compile(r"(?P<order>[0-9]{2,})-(?P<name>[a-z0-9][a-z0-9-]*)")  # the stem of rules/NN-name.py
+# The stem of rules/NN-name.py. Bounded: the order is an int (int() refuses 4,300 digits), and
+# the id is a file name, a log label and a metric label.
+RULE_ID = re.compile(r"(?P<order>[0-9]{2,9})-(?P<name>[a-z0-9][a-z0-9-]{0,63})")
 # A DNS name (letters, digits, hyphens, underscores; no empty label, no hyphen at a label's ends),
 # optionally fully qualified. No port, path, user info or spaces: rules build URLs from it.
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"

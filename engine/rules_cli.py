@@ -14,14 +14,19 @@ from engine import policy, rule_tests, signals
 from engine.clock import SystemClock
 from engine.config import Settings
 from engine.geo import open_locator
-from engine.pipeline import outcome_of
+from engine.pipeline import RuleSetRejected, outcome_of
 from engine.rule_ops import load_folder
 
 
 def test_rules(settings: Settings, directory: str | None) -> int:
     """Print each fixture's pass/fail; 1 when any fails, else 0."""
     folder = Path(directory) if directory else settings.path(settings.rules.dir)
-    snapshot = load_folder(folder, settings)
+    try:
+        snapshot = load_folder(folder, settings)
+    except RuleSetRejected as exc:  # a set that does not compile fails every test it has
+        for error in exc.errors:
+            print(f"FAIL  {error}")
+        return 1
     runner = rule_tests.in_process_runner(settings.sandbox.limits())
     results = asyncio.run(rule_tests.run_fixtures(snapshot.rule_set, folder, settings.mfa, runner))
     for result in results:

@@ -20,14 +20,33 @@ def test_rules_check_lists_the_example_rules() -> None:
     assert "20-require-mfa-outside-home  on_error=deny  Require a second factor outside the US and Canada" in result.stdout
 
 
-def test_rules_check_reports_every_error_and_fails(tmp_path: Path) -> None:
+def test_rules_check_reports_every_error_as_file_line_message_and_exits_1(tmp_path: Path) -> None:
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "10-bad.py").write_text("def rule(user, context):\n    return open('/etc/passwd')\n")
+    (tmp_path / "rules" / "20-worse.py").write_text("import os\ndef rule(user, context):\n    pass\n")
     (tmp_path / "config.yaml").write_text("rules: {dir: rules}\n")
     result = run("rules", "check", "--config", str(tmp_path / "config.yaml"))
-    assert result.returncode == 2
-    assert "the rule set was rejected" in result.stderr
-    assert "10-bad: Line 2:" in result.stderr
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert f"{tmp_path / 'rules' / '10-bad.py'}:2: name 'open' is not available to rules" in lines
+    assert any(line.startswith(f"{tmp_path / 'rules' / '20-worse.py'}:1: ") for line in lines)
+
+
+def test_rules_check_takes_the_folder_as_an_argument(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "10-ok.py").write_text('"""Fine."""\ndef rule(user, context):\n    pass\n')
+    assert run("rules", "check", str(tmp_path / "mine")).returncode == 0
+    (tmp_path / "mine" / "20-bad.py").write_text("def rule(user, context):\n    eval('1')\n")
+    failed = run("rules", "check", str(tmp_path / "mine"))
+    assert (failed.returncode, failed.stderr.splitlines()[0].split(":")[1]) == (1, "2")
+
+
+def test_rules_test_fails_with_exit_1_when_a_rule_does_not_compile(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "10-bad.py").write_text("def rule(user, context):\n    return open('x')\n")
+    result = run("rules", "test", str(tmp_path / "rules"))
+    assert result.returncode == 1
+    assert "FAIL" in result.stdout
 
 
 def test_a_config_error_stops_serve_with_the_dotted_path(tmp_path: Path) -> None:

@@ -339,3 +339,15 @@ def test_a_rule_near_the_source_size_limit_can_be_uploaded(client: ServiceClient
     too_big = LOG_ONLY + padding * (70_000 // len(padding))
     errors = assert_rejected(call(client, "PUT", "/admin/rules/60-big", {"source": too_big}))
     assert errors[0]["rule"] == "60-big"
+
+
+@pytest.mark.parametrize("rule_id", ["9" * 5000 + "-x", "10-" + "a" * 65, "1234567890-x"])
+def test_a_rule_id_too_long_to_be_one_is_a_400_not_a_500(client: ServiceClient, rule_id: str) -> None:
+    source = 'def rule(user, context):\n    pass\n'
+    answers = [
+        client.request("PUT", f"/admin/rules/{rule_id}", json={"source": source}, headers=admin_auth()),
+        client.post("/admin/rules", json={"rules": {rule_id: source}}, headers=admin_auth()),
+        client.post("/admin/rules/dry-run", json={"rules": {rule_id: source}, "user": {"user_id": "u-1"},
+                                                  "context": {}}, headers=admin_auth()),
+    ]
+    assert [answer.status_code for answer in answers] == [400, 400, 400]
