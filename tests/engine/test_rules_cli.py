@@ -44,8 +44,8 @@ def test_rules_test_reports_a_broken_rule_like_check(tmp_path: Path) -> None:
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "10-bad.py").write_text("import os\n")
     result = run("rules", "test", str(tmp_path / "rules"))
-    assert result.returncode == 2
-    assert "10-bad: Line 1:" in result.stderr
+    assert result.returncode == 1  # issue 8: rules test exits 1 on failure, a set that does not compile too
+    assert "FAIL  10-bad: Line 1:" in result.stdout
 
 
 def test_evaluate_prints_the_decision_and_trace_without_a_server(tmp_path: Path) -> None:
