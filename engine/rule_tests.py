@@ -1,4 +1,4 @@
-"""Rule tests: fixtures beside the rules (`rules/tests/*.yaml`), run in-process against a candidate set.
+"""Rule tests: fixtures beside the rules (`rules/tests/*.yaml`), run against a candidate set.
 
 A fixture file holds a list of fixtures (or one), each:
 
@@ -12,7 +12,9 @@ A fixture file holds a list of fixtures (or one), each:
     reason: ...          optional
 
 The decision is taken as /v1/evaluate takes it (signals.collect, the rules, policy.decide), with
-the configured `mfa` settings, on the in-process runner: fixtures are the operator's own data.
+the configured `mfa` settings, on the runner the caller gives: the service's own executor for a
+change through the API (the rules may be untrusted: the worker pool in production), the
+in-process runner for `mfa-engine rules test` (the operator's own folder).
 A failure is data (FixtureFailure), never an exception.
 """
 
