@@ -55,12 +55,7 @@ def build_record(decision_id: str, endpoint: Endpoint, at: datetime, user_id: st
         "rules": [trace.to_plain() for trace in evaluation.trace],
         "signals": {"ip_country": context["connection"]["ip_country"], "action": context["action"],
                     **context["risk"]},
-        "decision": decision.decision,
-        "reason": decision.reason,
-        "factors": decision.factors_plain(),
-        "default_factor_source": decision.default_source,
-        "enrollment_required": decision.enrollment_required,
-        "enroll_after": list(decision.enroll_after),
+        **decision.to_plain(),
         "provider": outcome["provider"],
         "failed_rules": list(outcome.get("failed_rules", ())),
     }

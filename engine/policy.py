@@ -36,6 +36,20 @@ class Decision:
     def factors_plain(self) -> list[dict[str, Any]]:
         return [{"type": name, "default": index == 0} for index, name in enumerate(self.factors)]
 
+    def to_plain(self) -> dict[str, Any]:
+        return {"decision": self.decision, "reason": self.reason, "factors": self.factors_plain(),
+                "default_factor_source": self.default_source, "enrollment_required": self.enrollment_required,
+                "enroll_after": list(self.enroll_after)}
+
+
+def answer(decision: Decision, outcome: dict[str, Any], version: str, trace: Sequence[Any]) -> dict[str, Any]:
+    """The answer of /v1/evaluate (and of a dry run, and `mfa-engine evaluate`): the decision, the
+    provider the rules allow ("any": no restriction) and the rule that named it, the claims
+    (none when denied), the rule-set version and each rule's trace."""
+    return {**decision.to_plain(), "provider": outcome["provider"], "provider_set_by": outcome.get("provider_set_by"),
+            "claims": outcome["claims"] if decision.decision != "deny" else {},
+            "rule_set": {"version": version}, "trace": [entry.to_plain() for entry in trace]}
+
 
 def decide(outcome: dict[str, Any], enrolled: Sequence[str] | None, settings: MfaSettings) -> Decision:
     """`enrolled` is the user's factors in preference order, or None when unknown."""

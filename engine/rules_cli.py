@@ -54,12 +54,8 @@ def evaluate_locally(settings: Settings, rules: str, user_path: str, context_pat
         geo.close()
     outcome = outcome_of(snapshot.rule_set, report)
     decision = policy.decide(outcome, user.get("factors"), settings.mfa)
-    print(orjson.dumps({
-        "decision": decision.decision, "reason": decision.reason, "factors": decision.factors_plain(),
-        "default_factor_source": decision.default_source, "enrollment_required": decision.enrollment_required,
-        "claims": outcome["claims"] if decision.decision != "deny" else {},
-        "rule_set": {"version": snapshot.version}, "trace": [trace.to_plain() for trace in report.trace],
-    }, option=orjson.OPT_INDENT_2).decode())
+    print(orjson.dumps(policy.answer(decision, outcome, snapshot.version, report.trace),
+                       option=orjson.OPT_INDENT_2).decode())
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from engine import policy
 from engine.http.auth import require_bearer
 from engine.http.bodies import read_json
 from engine.http.render import json_response
@@ -22,21 +23,8 @@ async def evaluate(request: Request) -> Response:
     body = await read_json(request, services.settings.http.max_body_bytes)
     result = await services.flow.evaluate(parse_evaluate(body))
     decision, evaluation = result.decision, result.evaluation
-    return json_response({
-        "decision_id": result.decision_id,
-        "decision": decision.decision,
-        "reason": decision.reason,
-        "factors": decision.factors_plain(),
-        "default_factor_source": decision.default_source,
-        "enrollment_required": decision.enrollment_required,
-        "enroll_after": list(decision.enroll_after),
-        # The one factor the rules allow ("any": no restriction), and the rule that named it.
-        "provider": evaluation.outcome["provider"],
-        "provider_set_by": evaluation.outcome.get("provider_set_by"),
-        "claims": evaluation.outcome["claims"] if decision.decision != "deny" else {},
-        "rule_set": {"version": evaluation.version},
-        "trace": [trace.to_plain() for trace in evaluation.trace],
-    })
+    return json_response({"decision_id": result.decision_id,
+                          **policy.answer(decision, evaluation.outcome, evaluation.version, evaluation.trace)})
 
 
 async def healthz(request: Request) -> Response:

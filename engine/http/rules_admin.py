@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from engine import policy
 from engine.errors import InvalidRequest
 from engine.http import schema
 from engine.http.admin import admin_services
@@ -123,18 +124,6 @@ async def dry_run(request: Request) -> Response:
     services = admin_services(request)
     body = await _body(services, request, DRY_RUN)
     result = await services.rules.dry_run(body.get("rules"), body["user"], body.get("context", {}))
-    decision, outcome = result.decision, result.outcome
-    return json_response({
-        "decision": decision.decision,
-        "reason": decision.reason,
-        "factors": decision.factors_plain(),
-        "default_factor_source": decision.default_source,
-        "enrollment_required": decision.enrollment_required,
-        "enroll_after": list(decision.enroll_after),
-        "provider": outcome["provider"],
-        "provider_set_by": outcome.get("provider_set_by"),
-        "claims": outcome["claims"] if decision.decision != "deny" else {},
-        "rule_set": {"version": result.version},
-        "trace": [trace.to_plain() for trace in result.trace],  # per rule: outcome, duration_us, logs
-        "dry_run": True,
-    })
+    # As /v1/evaluate answers; the trace carries each rule's outcome, duration_us and logs.
+    return json_response({**policy.answer(result.decision, result.outcome, result.version, result.trace),
+                          "dry_run": True})
