@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -147,13 +146,12 @@ def _check_rules(settings: Settings, folder: str | None) -> int:
     return 0
 
 
-_RULE_ERROR = re.compile(r"(?P<rule>[^:\s]+): Line (?P<line>[0-9]+): (?P<message>.*)", re.DOTALL)
-
-
 def _file_line(directory: Path, error: str) -> str:
     """`10-bad: Line 2: message` as `rules/10-bad.py:2: message`; other errors as they are."""
-    found = _RULE_ERROR.fullmatch(error)
-    if found is None:
+    from engine.rule_ops import error_plain
+
+    found = error_plain(error, {error.split(":", 1)[0]: ""})
+    if found["line"] is None:
         return error
     return f"{directory / (found['rule'] + '.py')}:{found['line']}: {found['message']}"
 

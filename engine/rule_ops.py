@@ -101,7 +101,7 @@ def build_snapshot(sources: Mapping[str, str], disabled: frozenset[str], setting
         running = every if not disabled else build_rule_set(
             {rule_id: source for rule_id, source in sources.items() if rule_id not in disabled}, settings.rules, limits)
     except RuleSetRejected as exc:
-        raise RulesRejected([_error_plain(error, sources) for error in exc.errors]) from exc
+        raise RulesRejected([error_plain(error, sources) for error in exc.errors]) from exc
     version = every.version if not disabled else hashlib.sha256(
         f"{every.version}\0{','.join(sorted(disabled))}".encode()).hexdigest()[:16]
     summaries = {rule.id: rule.summary for rule in every.rules}
@@ -125,7 +125,8 @@ def load_folder(directory: Path, settings: Settings) -> Snapshot:
         raise RuleSetRejected([f"{e['rule']}: {e['message']}" for e in exc.errors]) from exc
 
 
-def _error_plain(error: str, sources: Mapping[str, str]) -> dict[str, Any]:
+def error_plain(error: str, sources: Mapping[str, str]) -> dict[str, Any]:
+    """`10-bad: Line 2: message` (the sandbox's compile errors) as {rule, line, message}."""
     match = _ERROR.fullmatch(error)
     if match is None or match["rule"] not in sources:
         return {"rule": None, "line": None, "message": error}
