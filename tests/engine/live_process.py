@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import h11
 import httpx
 import orjson
+import uvicorn
 import yaml
 
 from tests.engine.service import ADMIN_TOKEN, API_KEY, SECRET_KEY, SIGNING_KEY
@@ -204,3 +206,19 @@ class RawResponse:
 
     def json(self) -> Any:
         return orjson.loads(self.body)
+
+
+def serve_in_thread(app: object) -> tuple[uvicorn.Server, threading.Thread, str]:
+    """A uvicorn on a thread of this process, on a free port: (server, thread, base url).
+    Stop it with `server.should_exit = True` and `thread.join()`."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",  # type: ignore[arg-type]
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, thread, f"http://127.0.0.1:{port}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -10,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from engine.app import create_app
+from tests.engine.live_process import serve_in_thread
 from tests.engine.service import DE_IP, US_IP, auth, evaluate_body, make_settings
 
 pytestmark = pytest.mark.slow
@@ -37,17 +36,8 @@ def rule(user, context):
 def server_url(tmp_path: Path) -> Iterator[str]:
     settings = make_settings(tmp_path, HOSTILE_RULES, isolation="process",
                              sandbox={"workers": 2, "pipeline_timeout_ms": 300, "kill_grace_ms": 300})
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
+    server, thread, url = serve_in_thread(create_app(settings))
+    yield url
     server.should_exit = True
     thread.join(10)
 

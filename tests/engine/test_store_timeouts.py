@@ -10,7 +10,6 @@ of a redis-server of the test's own (never the shared one).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,12 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from engine.app import create_app
 from engine.clock import FrozenClock
 from engine.config import ConfigError, StoreSettings, load_settings
 from engine.sms.recording import RecordingSmsGateway
+from tests.engine.live_process import serve_in_thread
 from tests.engine.login_harness import START, totp_now
 from tests.engine.redis_process import RedisProcess, redis_process  # noqa: F401 - the fixture
 from tests.engine.service import DE_IP, admin_auth, auth, make_settings
@@ -42,27 +41,13 @@ class LiveService:
     factor_id: str
 
 
-def serve(app: object) -> tuple[uvicorn.Server, threading.Thread, str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",  # type: ignore[arg-type]
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
 def live(tmp_path: Path, redis_process: RedisProcess) -> Iterator[LiveService]:  # noqa: F811
     """alice (with an authenticator app) on a live service whose store is the test's own Redis."""
     settings = make_settings(tmp_path, redis_url=redis_process.url)
     assert settings.store.timeout_ms == 500  # the default is what is tested
     app = create_app(settings, clock=FrozenClock(START), gateway=RecordingSmsGateway())
-    server, thread, url = serve(app)
+    server, thread, url = serve_in_thread(app)
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
             user = client.post("/admin/users", json={"username": "alice", "password": PASSWORD}, headers=admin_auth())
