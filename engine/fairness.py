@@ -51,5 +51,5 @@ class FairShares:
                     del self._held[held]
 
     def in_progress(self) -> int:
-        """Distinct users and clients holding a share now (for /healthz and tests)."""
+        """Distinct users, clients and addresses holding a share now: every share is given back."""
         return len(self._held)

@@ -57,13 +57,12 @@ def decide(outcome: dict[str, Any], enrolled: Sequence[str] | None, settings: Mf
         return Decision("deny", outcome["deny_reason"] or "access_denied")
     if not outcome["mfa_required"]:
         return Decision("allow", None)
-    ordered, source = order_factors(outcome["factors"], enrolled, settings.factors)
-    if outcome["provider"] != "any":
-        ordered = [name for name in ordered if name == outcome["provider"]]
+    usable, source = order_factors(outcome["factors"], enrolled, settings.factors)
+    ordered = usable if outcome["provider"] == "any" else [name for name in usable if name == outcome["provider"]]
     if ordered:
         return Decision("mfa", "rule_requires_mfa", tuple(ordered), source)
     if enrolled:
-        return _verify_then_enroll(outcome, enrolled, settings)
+        return _verify_then_enroll(outcome, usable, source, settings)
     if settings.when_no_factor == "deny":
         return Decision("deny", "no_enrolled_factor")
     enrollable = _enrollable(outcome, settings)
@@ -80,10 +79,11 @@ def _enrollable(outcome: dict[str, Any], settings: MfaSettings) -> tuple[str, ..
                  if name != RECOVERY_FACTOR_ID and outcome["provider"] in ("any", name))
 
 
-def _verify_then_enroll(outcome: dict[str, Any], enrolled: Sequence[str], settings: MfaSettings) -> Decision:
-    """The user has factors, none of the required type: enrolling one on the password alone
-    would let a password thief add their own, so the user passes one of theirs first."""
-    existing, source = order_factors(outcome["factors"], enrolled, settings.factors)
+def _verify_then_enroll(outcome: dict[str, Any], existing: Sequence[str], source: str | None,
+                        settings: MfaSettings) -> Decision:
+    """The user has factors (`existing`: their usable ones, in order), none of the required type:
+    enrolling one on the password alone would let a password thief add their own, so the user
+    passes one of theirs first."""
     enrollable = _enrollable(outcome, settings)
     if not existing or not enrollable:
         return Decision("deny", "no_usable_factor")

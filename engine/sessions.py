@@ -62,7 +62,7 @@ class Sessions:
         """The token of a finished login. `proof` (the TOTP step or recovery code `factor` was
         passed with) is spent in the login's own transaction; raises InvalidCode, issuing
         nothing, when it was spent already (a replay the challenge store no longer knew)."""
-        amr = list(after_factor(data, factor)["amr"] if factor is not None else data["amr"])
+        amr = [*data["amr"], factor.type] if factor is not None else list(data["amr"])
         # acr names the assurance reached: a password alone, or a password and a second factor.
         acr = "mfa" if len(amr) > 1 else "pwd"
         used = factor.factor_id if factor is not None and factor.factor_id != RECOVERY_FACTOR_ID else None
