@@ -23,7 +23,7 @@ import dataclasses
 import hashlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,10 @@ from sandbox.runner import ProgramTrace
 log = logging.getLogger("engine.rule_ops")
 
 _ERROR = re.compile(r"(?P<rule>[^:\s]+): (?:Line (?P<line>[0-9]+): )?(?P<message>.*)", re.DOTALL)
+
+
+# A change's result: the rule sources and the ids of the disabled ones.
+Change = tuple[Mapping[str, str], frozenset[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,33 +170,43 @@ class RuleOps:
                 return entry
         raise NotFound("no such rule")
 
+    # Each change is a function of the set it applies to, called under the lock: two changes
+    # at once (PUT a, PUT b) each see the other's result, and neither is lost.
+
     async def put(self, rule_id: str, source: str, enabled: bool | None) -> Activation:
         check_rule_id(rule_id)
-        sources = self.active.sources() | {rule_id: source}
-        disabled = self.active.disabled()
-        if enabled is not None:
-            disabled = disabled - {rule_id} if enabled else disabled | {rule_id}
-        return await self._activate(sources, disabled, "put")
+
+        def change(active: Snapshot) -> Change:
+            disabled = active.disabled()
+            if enabled is not None:
+                disabled = disabled - {rule_id} if enabled else disabled | {rule_id}
+            return active.sources() | {rule_id: source}, disabled
+        return await self._activate(change, "put")
 
     async def set_enabled(self, rule_id: str, enabled: bool) -> Activation:
-        self.get(rule_id)
-        disabled = self.active.disabled() - {rule_id} if enabled else self.active.disabled() | {rule_id}
-        return await self._activate(self.active.sources(), disabled, "patch")
+        def change(active: Snapshot) -> Change:
+            self.get(rule_id)
+            return active.sources(), active.disabled() - {rule_id} if enabled else active.disabled() | {rule_id}
+        return await self._activate(change, "patch")
 
     async def delete(self, rule_id: str) -> Activation:
-        self.get(rule_id)
-        sources = {key: value for key, value in self.active.sources().items() if key != rule_id}
-        return await self._activate(sources, self.active.disabled() - {rule_id}, "delete")
+        def change(active: Snapshot) -> Change:
+            self.get(rule_id)
+            return ({key: value for key, value in active.sources().items() if key != rule_id},
+                    active.disabled() - {rule_id})
+        return await self._activate(change, "delete")
 
     async def apply(self, changes: Mapping[str, str], replace: bool) -> Activation:
         for rule_id in changes:
             check_rule_id(rule_id, f"rules.{rule_id}" if len(rule_id) <= 64 else "rules")
-        sources = dict(changes) if replace else self.active.sources() | dict(changes)
-        return await self._activate(sources, self.active.disabled() & sources.keys(), "apply")
+
+        def change(active: Snapshot) -> Change:
+            sources = dict(changes) if replace else active.sources() | dict(changes)
+            return sources, active.disabled() & sources.keys()
+        return await self._activate(change, "apply")
 
     async def reload(self) -> Activation:
-        sources, disabled = _read_folder(self.directory)
-        return await self._activate(sources, disabled, "reload")
+        return await self._activate(lambda active: _read_folder(self.directory), "reload")
 
     def versions(self) -> list[dict[str, Any]]:
         return [{"version": e["version"], "activated_at": e["activated_at"], "by": e["by"],
@@ -204,7 +218,7 @@ class RuleOps:
             if entry["version"] == version:
                 sources = {rule["id"]: rule["source"] for rule in entry["rules"]}
                 disabled = frozenset(rule["id"] for rule in entry["rules"] if not rule["enabled"])
-                return await self._activate(sources, disabled, "rollback")
+                return await self._activate(lambda active: (sources, disabled), "rollback")
         raise NotFound("no such version")
 
     async def dry_run(self, changes: Mapping[str, str] | None, user: dict[str, Any],
@@ -220,8 +234,9 @@ class RuleOps:
         decision = policy.decide(outcome, user.get("factors"), self.settings.mfa)
         return DryRun(decision, outcome, report.trace, snapshot.version)
 
-    async def _activate(self, sources: Mapping[str, str], disabled: frozenset[str], by: str) -> Activation:
+    async def _activate(self, change: Callable[[Snapshot], Change], by: str) -> Activation:
         async with self._lock:
+            sources, disabled = change(self.active)
             candidate = build_snapshot(sources, disabled, self.settings)
             failures = rule_tests.failures_of(await rule_tests.run_fixtures(
                 candidate.rule_set, self.directory, self.settings.mfa, self.executor))
