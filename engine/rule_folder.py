@@ -15,19 +15,12 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 DISABLED_FILE = "disabled.txt"
 HISTORY_FILE = ".versions.json"
 HISTORY_KEPT = 100
-
-
-@dataclass(frozen=True, slots=True)
-class FolderRules:
-    sources: dict[str, str]
-    disabled: frozenset[str]
 
 
 def read_disabled(directory: Path) -> frozenset[str]:

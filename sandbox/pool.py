@@ -22,7 +22,7 @@ import orjson
 from sandbox.errors import CompileFailed, SandboxError, SandboxUnavailable
 from sandbox.limits import Limits
 from sandbox.programs import ProgramSet
-from sandbox.runner import NOT_RUN, OUTCOME_NAMES, RUNNING, ProgramTrace, RunReport
+from sandbox.runner import NOT_RUN, OUTCOME_NAMES, RUNNING, SANDBOX_FAILURE, ProgramTrace, RunReport
 from sandbox.worker import MAX_FRAME_BYTES, PROGRESS_BYTES, RECEIVED_INDEX, len_prefixed
 
 log = logging.getLogger("sandbox.pool")
@@ -353,7 +353,7 @@ class WorkerPool:
                 f"worker killed: {why}" if killed else None, (),
             ))
         if not traces or traces[-1].outcome != "killed":
-            traces.append(ProgramTrace("<sandbox>", "killed", elapsed_us, f"worker killed: {why}", ()))
+            traces.append(ProgramTrace(SANDBOX_FAILURE, "killed", elapsed_us, f"worker killed: {why}", ()))
         return RunReport(None, tuple(traces))
 
     def _replace(self, dead: _Worker) -> None:

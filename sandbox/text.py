@@ -77,7 +77,7 @@ def display(obj: object, max_chars: int, safe_repr: frozenset[type] = frozenset(
             return describe(only, max_chars, safe_repr) if isinstance(obj, KeyError) else display(only, max_chars, safe_repr)
         return describe(args, max_chars, safe_repr)
     if kind in _PLAIN or kind in safe_repr:
-        return str(obj)
+        return str(obj)[:max_chars]
     if kind is types.MappingProxyType:
         obj = dict(obj)  # type: ignore[call-overload]  # str() of a mapping proxy is its mapping's
     return describe(obj, max_chars, safe_repr)

@@ -140,12 +140,14 @@ def _encode(reply: dict[str, Any]) -> bytes:
     """The reply's frame body; a reply that cannot be encoded becomes a failed evaluation."""
     import orjson
 
+    from sandbox.runner import SANDBOX_FAILURE
+
     try:
         return orjson.dumps(reply)
     except (TypeError, orjson.JSONEncodeError):
         # Text from a rule is validated where the rule produces it; this is the backstop.
         return orjson.dumps({"result": None, "logs_dropped": 0,
-                             "trace": [["<sandbox>", "error", 0, "the evaluation's output could not be encoded", []]]})
+                             "trace": [[SANDBOX_FAILURE, "error", 0, "the evaluation's output could not be encoded", []]]})
 
 
 def main(argv: list[str]) -> int:
@@ -212,7 +214,8 @@ def main(argv: list[str]) -> int:
                 "logs_dropped": report.logs_dropped,
             }
         write_frame(replies, _encode(reply))
-        gc.collect()
+        if request["op"] == "run":
+            gc.collect()  # a load collected already, before freezing its programs
 
 
 if __name__ == "__main__":

@@ -63,7 +63,10 @@ class RedisRuleSync:
             raise StoreUnavailable("the rule store is unavailable") from exc
         if raw is None:
             return None
-        entry: dict[str, Any] = orjson.loads(raw)
+        try:
+            entry: dict[str, Any] = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:  # written by something else: as unreadable as a store that is down
+            raise StoreUnavailable("the shared rule set in the store is unreadable") from exc
         return entry
 
     async def publish(self, entry: Mapping[str, Any], expected: str | None) -> bool:

@@ -128,34 +128,6 @@ CHANNELS: tuple[Channel, ...] = (
                         ipaddress.ip_address("10.0.0.1").is_private,
                     ]
             """),
-    channel("strptime_format_cache",
-            "strptime caches compiled formats process-wide", """
-            def rule(data, out):
-                if data["role"] == "write":
-                    datetime.datetime.strptime("2026", "%Y")
-                    datetime.datetime.strptime(data["secret"][:4], "%Y%m")
-                else:
-                    out["seen"] = [str(datetime.datetime.strptime("2026-11", "%Y-%m"))]
-            """),
-    channel("generator_suspended_outside_finally",
-            "a generator left suspended (here in try/except, which the compiler allows) is collected "
-            "later: closing it must run no rule code", """
-            def tally(box):
-                try:
-                    while True:
-                        box.append(1)
-                        yield len(box)
-                except Exception:
-                    box.append("caught")
-            def rule(data, out):
-                if data["role"] == "write":
-                    box = []
-                    generator = tally(box)
-                    box.append(generator)
-                    next(generator)
-                else:
-                    out["seen"] = ["quiet"]
-            """),
     channel("memory_left_in_a_reference_cycle",
             "a rule's reference cycle outlived its evaluation until a collection: the next "
             "evaluation on that worker ran out of memory where it otherwise would not", """
