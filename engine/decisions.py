@@ -58,12 +58,11 @@ def build_record(decision_id: str, endpoint: Endpoint, at: datetime, user_id: st
         "signals": {"ip_country": context["connection"]["ip_country"], "action": context["action"],
                     **context["risk"]},
         **decision.to_plain(),
-        "provider": outcome["provider"],
-        "failed_rules": list(outcome.get("failed_rules", ())),
+        "provider": outcome.provider,
+        "failed_rules": list(outcome.failed_rules),
     }
-    for name in ("required_by", "provider_set_by"):
-        if outcome.get(name) is not None:
-            record[name] = outcome[name]
+    if outcome.provider_set_by is not None:
+        record["provider_set_by"] = outcome.provider_set_by
     return record
 
 

@@ -165,8 +165,8 @@ class Flow:
         decision_id = await self.decisions.record("login", now, user.user_id, request.client_id, payload,
                                                   evaluation, decision)
         log.info("login decision=%s user_id=%s rule_set=%s provider=%s provider_set_by=%s decision_id=%s",
-                 decision.decision, user.user_id, evaluation.version, evaluation.outcome["provider"],
-                 evaluation.outcome.get("provider_set_by"), decision_id)
+                 decision.decision, user.user_id, evaluation.version, evaluation.outcome.provider,
+                 evaluation.outcome.provider_set_by, decision_id)
         if decision.decision == "deny":
             raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id)
         answer = await self._after_rules(request, user, factors, payload, evaluation, decision, now)
@@ -179,7 +179,7 @@ class Flow:
         timestamp = now.timestamp()
         ip = request.context.get("ip")
         country = payload["context"]["connection"]["ip_country"]
-        data = login_data(int(timestamp), evaluation.outcome["claims"], request.context.get("device_id"),
+        data = login_data(int(timestamp), evaluation.outcome.claims, request.context.get("device_id"),
                           country, ip)
         if decision.decision == "allow":
             return await self.sessions.complete(user.user_id, data, None, now)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from engine.config import RulesSettings
 from engine.fairness import FairShares
 from engine.formats import RULE_ID
-from engine.rule_host import failure_result
+from engine.outcome import MalformedOutcome, Outcome
 from sandbox.errors import CompileFailed
 from sandbox.limits import Limits
 from sandbox.programs import ProgramSet, ProgramSource, compile_set
@@ -63,7 +63,7 @@ class RuleSet:
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    outcome: dict[str, Any]
+    outcome: Outcome
     trace: tuple[ProgramTrace, ...]
     version: str
 
@@ -116,17 +116,22 @@ def load_rule_set(directory: Path, settings: RulesSettings, limits: Limits) -> R
     return build_rule_set(sources, settings, limits)
 
 
-def outcome_of(rule_set: RuleSet, report: RunReport) -> dict[str, Any]:
-    """The run's outcome; when the evaluation itself died, the fail-closed one."""
+def outcome_of(rule_set: RuleSet, report: RunReport) -> Outcome:
+    """The run's outcome; when the evaluation itself died, or answered something that is not an
+    outcome, the fail-closed one."""
     if report.result is not None:
-        return report.result
+        try:
+            return Outcome.from_plain(report.result)
+        except MalformedOutcome as exc:
+            log.error("outcome_malformed version=%s error=%s", rule_set.version, exc)
+            return Outcome.failed([rule.id for rule in rule_set.rules], "deny")
     on_error = {rule.id: rule.on_error for rule in rule_set.rules}
     failed = [t.name for t in report.trace if t.outcome != "ok"]
     modes = [on_error.get(name, "deny") for name in failed]
     # A dead worker took the earlier rules' effects with it: with nothing to build on,
     # only an explicit require_mfa on every failed rule keeps the login going.
     mode = "require_mfa" if modes and all(m == "require_mfa" for m in modes) else "deny"
-    return failure_result(failed, mode)
+    return Outcome.failed(failed, mode)
 
 
 def _on_error(rule_id: str, settings: RulesSettings) -> str:

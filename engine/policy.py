@@ -20,6 +20,7 @@ from typing import Any
 
 from engine.config import MfaSettings
 from engine.offers import RECOVERY_FACTOR_ID
+from engine.outcome import Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,23 +43,28 @@ class Decision:
                 "enroll_after": list(self.enroll_after)}
 
 
-def answer(decision: Decision, outcome: dict[str, Any], version: str, trace: Sequence[Any]) -> dict[str, Any]:
+def answer(decision: Decision, outcome: Outcome, version: str, trace: Sequence[Any]) -> dict[str, Any]:
     """The answer of /v1/evaluate (and of a dry run, and `mfa-engine evaluate`): the decision, the
-    provider the rules allow ("any": no restriction) and the rule that named it, the claims
-    (none when denied), the rule-set version and each rule's trace."""
-    return {**decision.to_plain(), "provider": outcome["provider"], "provider_set_by": outcome.get("provider_set_by"),
-            "claims": outcome["claims"] if decision.decision != "deny" else {},
+    provider the rules allow ("any": no restriction) and the rule that named it, what the rules
+    ask of the caller (claims, where to return, metadata to save: none when denied, as a denied
+    login saves nothing), the rule-set version and each rule's trace."""
+    denied = decision.decision == "deny"
+    return {**decision.to_plain(), "provider": outcome.provider, "provider_set_by": outcome.provider_set_by,
+            "claims": {} if denied else dict(outcome.claims),
+            "return_to": None if denied else outcome.return_to,
+            "metadata_updates": {} if denied else {kind: dict(changes)
+                                                   for kind, changes in outcome.metadata_updates.items()},
             "rule_set": {"version": version}, "trace": [entry.to_plain() for entry in trace]}
 
 
-def decide(outcome: dict[str, Any], enrolled: Sequence[str] | None, settings: MfaSettings) -> Decision:
+def decide(outcome: Outcome, enrolled: Sequence[str] | None, settings: MfaSettings) -> Decision:
     """`enrolled` is the user's factors in preference order, or None when unknown."""
-    if outcome["denied"]:
-        return Decision("deny", outcome["deny_reason"] or "access_denied")
-    if not outcome["mfa_required"]:
+    if outcome.denied:
+        return Decision("deny", outcome.deny_reason or "access_denied")
+    if not outcome.mfa_required:
         return Decision("allow", None)
-    usable, source = order_factors(outcome["factors"], enrolled, settings.factors)
-    ordered = usable if outcome["provider"] == "any" else [name for name in usable if name == outcome["provider"]]
+    usable, source = order_factors(outcome.factors, enrolled, settings.factors)
+    ordered = usable if outcome.provider == "any" else [name for name in usable if name == outcome.provider]
     if ordered:
         return Decision("mfa", "rule_requires_mfa", tuple(ordered), source)
     if enrolled:
@@ -73,13 +79,13 @@ def decide(outcome: dict[str, Any], enrolled: Sequence[str] | None, settings: Mf
     return Decision("mfa", "enrollment_required", enrollment_required=True, enroll_after=enrollable)
 
 
-def _enrollable(outcome: dict[str, Any], settings: MfaSettings) -> tuple[str, ...]:
+def _enrollable(outcome: Outcome, settings: MfaSettings) -> tuple[str, ...]:
     """The factor types a user may enroll to meet this requirement."""
     return tuple(name for name in settings.factors
-                 if name != RECOVERY_FACTOR_ID and outcome["provider"] in ("any", name))
+                 if name != RECOVERY_FACTOR_ID and outcome.provider in ("any", name))
 
 
-def _verify_then_enroll(outcome: dict[str, Any], existing: Sequence[str], source: str | None,
+def _verify_then_enroll(outcome: Outcome, existing: Sequence[str], source: str | None,
                         settings: MfaSettings) -> Decision:
     """The user has factors (`existing`: their usable ones, in order), none of the required type:
     enrolling one on the password alone would let a password thief add their own, so the user

@@ -107,17 +107,6 @@ class RuleBinding:
         }
 
 
-def failure_result(failed_rules: list[str], on_error: str) -> dict[str, Any]:
-    """The outcome when an evaluation died as a whole (its worker was killed)."""
-    return {
-        "denied": on_error != "require_mfa",
-        "deny_reason": None if on_error == "require_mfa" else "rule_failed",
-        "mfa_required": True, "provider": "any", "provider_set_by": None, "allow_remember_browser": False,
-        "factors": [],
-        "return_to": None, "claims": {}, "failed_rules": failed_rules,
-    }
-
-
 class RuleHost:
     access = AccessPolicy(
         readable={

@@ -34,6 +34,7 @@ from engine.config import Settings
 from engine.errors import Conflict, InvalidRequest, NotFound, RulesRejected, ServiceUnavailable
 from engine.formats import RULE_ID
 from engine.geo import GeoLocator
+from engine.outcome import Outcome
 from engine.pipeline import (
     Executor, Pipeline, RuleSet, RuleSetRejected, build_rule_set, load_rule_set, outcome_of,
 )
@@ -83,7 +84,7 @@ class Activation:
 @dataclass(frozen=True, slots=True)
 class DryRun:
     decision: policy.Decision
-    outcome: dict[str, Any]
+    outcome: Outcome
     trace: tuple[ProgramTrace, ...]
     version: str
 

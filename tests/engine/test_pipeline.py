@@ -84,9 +84,9 @@ def evaluate(runner: SyncRunner, loop: LoopThread, rules: dict[str, str], settin
 
 def test_a_failing_rule_denies_by_default(rule_runner: SyncRunner, loop_thread: LoopThread) -> None:
     outcome = evaluate(rule_runner, loop_thread, {"10-broken": BROKEN, "20-mfa": MFA}, RulesSettings())
-    assert outcome["denied"] is True
-    assert outcome["deny_reason"] == "rule_failed"
-    assert outcome["failed_rules"] == ["10-broken"]
+    assert outcome.denied is True
+    assert outcome.deny_reason == "rule_failed"
+    assert outcome.failed_rules == ("10-broken",)
 
 
 def test_a_failing_rule_can_require_mfa_instead_and_later_rules_still_run(
@@ -95,8 +95,8 @@ def test_a_failing_rule_can_require_mfa_instead_and_later_rules_still_run(
     settings = RulesSettings(on_error_by_rule={"10-broken": "require_mfa"})
     disable = '"""Tries to switch MFA off."""\n\ndef rule(user, context):\n    context.multifactor.disable()\n'
     outcome = evaluate(rule_runner, loop_thread, {"10-broken": BROKEN, "20-disable": disable}, settings)
-    assert outcome["denied"] is False
-    assert outcome["mfa_required"] is True
+    assert outcome.denied is False
+    assert outcome.mfa_required is True
 
 
 def test_a_killed_evaluation_fails_closed_with_what_the_trace_knows(rule_pool: WorkerPool, loop_thread: LoopThread) -> None:
@@ -106,9 +106,9 @@ def test_a_killed_evaluation_fails_closed_with_what_the_trace_knows(rule_pool: W
                                            TEST_LIMITS), rule_pool)
         evaluation = loop_thread.call(pipeline.evaluate(rule_payload()))
         assert [t.outcome for t in evaluation.trace] == ["ok", "killed"]
-        assert evaluation.outcome["denied"] is denied
-        assert evaluation.outcome["mfa_required"] is True
-        assert evaluation.outcome["failed_rules"] == ["20-hang"]
+        assert evaluation.outcome.denied is denied
+        assert evaluation.outcome.mfa_required is True
+        assert evaluation.outcome.failed_rules == ("20-hang",)
 
 
 def test_an_in_flight_evaluation_finishes_on_the_rule_set_it_started_with(
@@ -123,5 +123,5 @@ def test_an_in_flight_evaluation_finishes_on_the_rule_set_it_started_with(
     pipeline.rule_set = build_rule_set({"10-allow": ALLOW}, RulesSettings(), TEST_LIMITS)
     evaluation = pending.result(10)
     assert evaluation.version == old.version
-    assert evaluation.outcome["mfa_required"] is True
-    assert loop_thread.call(pipeline.evaluate(rule_payload())).outcome["mfa_required"] is False
+    assert evaluation.outcome.mfa_required is True
+    assert loop_thread.call(pipeline.evaluate(rule_payload())).outcome.mfa_required is False

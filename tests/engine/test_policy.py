@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from engine.config import MfaSettings
+from engine.outcome import Outcome
 from engine.policy import decide, order_factors
 
 
-def outcome(**changes: Any) -> dict[str, Any]:
-    base = {"denied": False, "deny_reason": None, "mfa_required": True, "provider": "any", "factors": []}
-    return base | changes
+def outcome(**changes: Any) -> Outcome:
+    return Outcome(**{"denied": False, "deny_reason": None, "mfa_required": True, "provider": "any",
+                      "factors": (), **changes})
 
 
 def test_a_denial_wins_over_everything() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from engine.rule_host import HOST as RULE_HOST
-from engine.rule_host import failure_result
+from engine.outcome import MalformedOutcome, Outcome
 from sandbox.inprocess import InProcessRunner
 from sandbox.runner import RunReport
 from tests.conftest import TEST_LIMITS, LoopThread, SyncRunner, rule_payload
@@ -345,16 +345,31 @@ def test_a_rule_that_returns_a_value_fails_closed(rule_runner: SyncRunner) -> No
 
 
 @pytest.mark.parametrize("on_error", ["deny", "require_mfa"])
-def test_a_dead_evaluation_has_the_same_shape_as_a_rule_result_and_fails_closed(rule_runner: SyncRunner,
-                                                                               on_error: str) -> None:
+def test_a_live_result_parses_as_an_outcome_and_a_dead_evaluation_fails_closed(rule_runner: SyncRunner,
+                                                                              on_error: str) -> None:
+    live = Outcome.from_plain(result_of(run(rule_runner, "pass")))
+
+    dead = Outcome.failed(["10-rule"], on_error)
+
+    assert (live.denied, live.mfa_required, live.failed_rules) == (False, False, ())
+    assert dead.mfa_required is True
+    assert dead.allow_remember_browser is False
+    assert dead.failed_rules == ("10-rule",)
+    assert (dead.denied, dead.deny_reason) == ((True, "rule_failed") if on_error == "deny" else (False, None))
+
+
+@pytest.mark.parametrize("change", [
+    {"denied": "no"}, {"mfa_required": 1}, {"factors": "otp"}, {"factors": [1]}, {"claims": []},
+    {"return_to": 5}, {"metadata_updates": {"app_metadata": []}}, {"failed_rules": None},
+])
+def test_a_reply_that_is_not_an_outcome_is_refused_not_guessed_at(rule_runner: SyncRunner,
+                                                                  change: dict[str, Any]) -> None:
     live = result_of(run(rule_runner, "pass"))
 
-    dead = failure_result(["10-rule"], on_error)
-
-    assert dead.keys() == live.keys()
-    assert dead["mfa_required"] is True
-    assert dead["allow_remember_browser"] is False
-    assert (dead["denied"], dead["deny_reason"]) == ((True, "rule_failed") if on_error == "deny" else (False, None))
+    with pytest.raises(MalformedOutcome):
+        Outcome.from_plain({**live, **change})
+    with pytest.raises(MalformedOutcome):
+        Outcome.from_plain({key: value for key, value in live.items() if key != "denied"})
 
 
 # -- deny ---------------------------------------------------------------------------------
