@@ -154,10 +154,13 @@ class Multifactor:
     def __repr__(self) -> str:
         return "<multifactor>"
 
-    def enable(self, provider: str = "any", allow_remember_browser: bool = False) -> None:
+    def enable(self, provider: str = "any", allow_remember_browser: bool = False, *,
+               allowRememberBrowser: bool | None = None) -> None:
         """Require a second factor. `provider` names the one factor allowed; "any" (the default)
         keeps whatever an earlier rule named, so a rule asking for "a" factor (a new device)
         cannot widen one that asked for the authenticator (a transaction)."""
+        if allowRememberBrowser is not None:
+            allow_remember_browser = allowRememberBrowser
         if provider != "any":
             provider = _factor_name(provider)
         if type(allow_remember_browser) is not bool:
