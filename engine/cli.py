@@ -5,18 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.config import ConfigError, Settings, load_settings
+from engine.config import CONFIG_PATH_VARIABLE, ConfigError, Settings, load_settings
 from engine.pipeline import RuleSetRejected, load_rule_set
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 log = logging.getLogger("engine.cli")
+LOCAL_CONFIG = "config.yaml"
 
 
 def _ascii_int(low: int, high: int) -> Callable[[str], int]:
@@ -29,68 +32,92 @@ def _ascii_int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mfa-engine", description="Adaptive-MFA policy engine")
+def _parser() -> argparse.ArgumentParser:
+    # One --config for every command, accepted before or after any subcommand: each parser gets
+    # it from this parent, with SUPPRESS so that a level without it leaves the others' value.
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument("--config", default=argparse.SUPPRESS, metavar="PATH",
+                        help="config file (default: $MFA_CONFIG, else ./config.yaml, else built-in defaults)")
+
+    def command(group: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+                help: str) -> argparse.ArgumentParser:
+        return group.add_parser(name, parents=[config], help=help)
+
+    parser = argparse.ArgumentParser(prog="mfa-engine", description="Adaptive-MFA policy engine", parents=[config],
+                                     epilog="Every command says on stderr which config file it read.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the HTTP service")
-    serve.add_argument("--config", help="config file (default: $MFA_CONFIG, else built-in defaults)")
+    serve = command(commands, "serve", help="run the HTTP service")
     serve.add_argument("--host", help="listen address (overrides server.host)")
     serve.add_argument("--port", type=_ascii_int(1, 65_535), help="listen port (overrides server.port)")
 
-    rules = commands.add_parser("rules", help="work with the rules folder")
+    rules = command(commands, "rules", help="work with the rules folder")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True)
-    check = rules_commands.add_parser("check", help="compile every rule and report errors as file:line: message")
+    check = command(rules_commands, "check", help="compile every rule and report errors as file:line: message")
     check.add_argument("dir", nargs="?", help="rules folder (default: rules.dir)")
-    check.add_argument("--config")
-    test = rules_commands.add_parser("test", help="run the rule tests (DIR/tests/*.yaml) and print each result")
+    test = command(rules_commands, "test", help="run the rule tests (DIR/tests/*.yaml) and print each result")
     test.add_argument("dir", nargs="?", help="rules folder (default: rules.dir)")
-    test.add_argument("--config")
 
-    evaluate = commands.add_parser("evaluate", help="a local dry run: the decision and trace as JSON, no server")
+    evaluate = command(commands, "evaluate", help="a local dry run: the decision and trace as JSON, no server")
     evaluate.add_argument("--rules", required=True, help="rules folder")
     evaluate.add_argument("--user", required=True, help="JSON file: the `user` of POST /v1/evaluate")
     evaluate.add_argument("--context", help="JSON file: the `context` of POST /v1/evaluate")
-    evaluate.add_argument("--config")
 
-    users = commands.add_parser("users", help="manage users in the directory")
-    users.add_argument("--config")
+    users = command(commands, "users", help="manage users in the directory")
     user_commands = users.add_subparsers(dest="users_command", required=True)
-    add = user_commands.add_parser("add", help="create a user (the password is read from stdin or a prompt)")
+    add = command(user_commands, "add", help="create a user (the password is read from stdin or a prompt)")
     add.add_argument("username")
     add.add_argument("--email")
     add.add_argument("--phone", help="E.164 phone number, e.g. +14155550123")
     add.add_argument("--name")
-    listing = user_commands.add_parser("list", help="list users")
+    listing = command(user_commands, "list", help="list users")
     listing.add_argument("--limit", type=_ascii_int(1, 1_000), default=100)
-    reset = user_commands.add_parser("reset-mfa", help="remove every factor and recovery code of a user and clear "
-                                                       "the lockout streak (in Redis, when store.redis_url is set)")
+    reset = command(user_commands, "reset-mfa", help="remove every factor and recovery code of a user and clear "
+                                                     "the lockout streak (in Redis, when store.redis_url is set)")
     reset.add_argument("user", help="username or user id")
 
-    geoip = commands.add_parser("geoip", help="GeoIP databases")
+    geoip = command(commands, "geoip", help="GeoIP databases")
     geoip_commands = geoip.add_subparsers(dest="geoip_command", required=True)
-    demo = geoip_commands.add_parser("write-demo", help="write a demo database on the documentation ranges")
+    demo = command(geoip_commands, "write-demo", help="write a demo database on the documentation ranges")
     demo.add_argument("path")
+    return parser
 
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "serve":
-            return _serve(args)
-        if args.command == "rules":
-            if args.rules_command == "test":
-                from engine.rules_cli import test_rules
 
-                return test_rules(_settings(args.config), args.dir)
-            return _check_rules(_settings(args.config), args.dir)
-        if args.command == "evaluate":
-            from engine.rules_cli import evaluate_locally
+@dataclass(frozen=True, slots=True)
+class ConfigSource:
+    """The config file a command reads (None: built-in defaults) and how it was found."""
 
-            return evaluate_locally(_settings(args.config), args.rules, args.user, args.context)
-        if args.command == "users":
-            from engine.users_cli import run_users_command
+    path: Path | None
+    how: str
 
-            return asyncio.run(run_users_command(_settings(args.config), args))
+    def describe(self) -> str:
+        if self.path is None:
+            return f"using built-in defaults (no --config, {CONFIG_PATH_VARIABLE} unset); {self.how}"
+        return f"using config {self.path} ({self.how})"
+
+
+def find_config(option: str | None, environ: Mapping[str, str], cwd: Path) -> ConfigSource:
+    """--config, else $MFA_CONFIG, else ./config.yaml (what `./dev serve` runs on), else none."""
+    if option:
+        return ConfigSource(Path(cwd, option).absolute(), "from --config")
+    if environ.get(CONFIG_PATH_VARIABLE):
+        return ConfigSource(Path(cwd, environ[CONFIG_PATH_VARIABLE]).absolute(), f"from {CONFIG_PATH_VARIABLE}")
+    if (cwd / LOCAL_CONFIG).is_file():
+        return ConfigSource((cwd / LOCAL_CONFIG).absolute(), "found in the current directory")
+    return ConfigSource(None, f"no {LOCAL_CONFIG} in {cwd.absolute()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "geoip":  # reads no config
         return _write_demo_geoip(args.path)
+    config = find_config(getattr(args, "config", None), os.environ, Path.cwd())
+    # On stderr, so that stdout stays machine-readable (evaluate prints JSON). serve says it
+    # first (it runs until stopped); the others last, so that their first lines stay their own.
+    if args.command == "serve":
+        print(config.describe(), file=sys.stderr, flush=True)
+    try:
+        return _run(args, config)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
@@ -99,18 +126,40 @@ def main(argv: list[str] | None = None) -> int:
         for error in exc.errors:
             print(f"  {error}", file=sys.stderr)
         return 2
+    finally:
+        if args.command != "serve":
+            print(config.describe(), file=sys.stderr)
 
 
-def _settings(path: str | None) -> Settings:
-    return load_settings(path)
+def _run(args: argparse.Namespace, config: ConfigSource) -> int:
+    settings = load_settings(config.path)
+    if args.command == "serve":
+        return _serve(args, settings)
+    if args.command == "rules":
+        if args.rules_command == "test":
+            from engine.rules_cli import test_rules
+
+            return test_rules(settings, args.dir)
+        return _check_rules(settings, args.dir)
+    if args.command == "evaluate":
+        from engine.rules_cli import evaluate_locally
+
+        return evaluate_locally(settings, args.rules, args.user, args.context)
+    from engine.users_cli import run_users_command
+
+    return asyncio.run(run_users_command(settings, args))
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from engine.app import create_app
 
-    settings = _settings(args.config)
     configure_logging(settings)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except FileNotFoundError as exc:  # the GeoIP database: `./dev serve` writes the demo one first
+        hint = f" (write the demo one: mfa-engine geoip write-demo {exc.filename})" if exc.filename else ""
+        print(f"cannot start: {exc.strerror}: {exc.filename}{hint}", file=sys.stderr)
+        return 2
     serve(app, settings, args.host or settings.server.host, args.port or settings.server.port)
     return 0
 

@@ -13,7 +13,7 @@ import orjson
 from engine import policy, rule_tests, signals
 from engine.clock import SystemClock
 from engine.config import Settings
-from engine.geo import open_locator
+from engine.geo import GeoLocator, open_locator
 from engine.pipeline import RuleSetRejected, outcome_of
 from engine.rule_ops import load_folder
 
@@ -44,8 +44,7 @@ def evaluate_locally(settings: Settings, rules: str, user_path: str, context_pat
     if user is None or context is None:
         return 2
     snapshot = load_folder(Path(rules), settings)
-    database = settings.geoip.database
-    geo = open_locator(str(settings.path(database)) if database else None)
+    geo = _locator(settings)
     try:
         payload = signals.collect(user, context, geo, SystemClock().now())
         runner = rule_tests.in_process_runner(settings.sandbox.limits())
@@ -57,6 +56,17 @@ def evaluate_locally(settings: Settings, rules: str, user_path: str, context_pat
     print(orjson.dumps(policy.answer(decision, outcome, snapshot.version, report.trace),
                        option=orjson.OPT_INDENT_2).decode())
     return 0
+
+
+def _locator(settings: Settings) -> GeoLocator:
+    """The configured GeoIP database; a local dry run goes on without one that is missing (a
+    checkout where `./dev serve` has not yet written the demo database), and says so."""
+    path = settings.path(settings.geoip.database) if settings.geoip.database else None
+    if path is not None and not path.is_file():
+        print(f"geoip.database {path.absolute()} not found: evaluating without GeoIP (ip_country is None; "
+              f"write the demo one with `mfa-engine geoip write-demo {path}`)", file=sys.stderr)
+        path = None
+    return open_locator(str(path) if path else None)
 
 
 def _read_object(path: str, what: str) -> dict[str, Any] | None:
