@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine import rule_lint
 from engine.config import RulesSettings
 from engine.fairness import FairShares
 from engine.formats import RULE_ID
@@ -69,11 +71,9 @@ class Evaluation:
 
 
 def build_rule_set(sources: Mapping[str, str], settings: RulesSettings, limits: Limits) -> RuleSet:
-    """Compile {rule id: source} in id order; raise RuleSetRejected listing every error."""
-    errors = [f"{rule_id}: the name must look like NN-name (digits, a dash, lower-case letters, digits, dashes)"
-              for rule_id in sources if RULE_ID.fullmatch(rule_id) is None]
-    if errors:
-        raise RuleSetRejected(errors)
+    """Compile {rule id: source} in id order; raise RuleSetRejected listing every error of every
+    rule, rule by rule in line order: a misnamed id, compile errors, and mistakes against the
+    rule API (engine/rule_lint.py). One rule's error never hides another's."""
     ordered = sorted(sources.items())
     program_sources = tuple(
         ProgramSource(rule_id, source, {"rule": rule_id, "on_error": _on_error(rule_id, settings)})
@@ -84,9 +84,12 @@ def build_rule_set(sources: Mapping[str, str], settings: RulesSettings, limits: 
         digest.update(f"{item.name}\0{item.meta['on_error']}\0{item.source}\0".encode("utf-8", "surrogatepass"))
     program_set = ProgramSet(digest.hexdigest()[:16], program_sources)
     try:
-        programs = compile_set(program_set, limits)
+        programs, compile_errors = compile_set(program_set, limits), []
     except CompileFailed as exc:
-        raise RuleSetRejected(list(exc.errors)) from exc
+        programs, compile_errors = (), list(exc.errors)
+    errors = _errors_by_rule(ordered, compile_errors, limits)
+    if errors:
+        raise RuleSetRejected(errors)
     rules = tuple(
         Rule(program.name, program.compiled.summary.splitlines()[0] if program.compiled.summary else "",
              program.meta["on_error"])
@@ -95,8 +98,35 @@ def build_rule_set(sources: Mapping[str, str], settings: RulesSettings, limits: 
     return RuleSet(program_set.version, rules, program_set)
 
 
+def _errors_by_rule(ordered: list[tuple[str, str]], compile_errors: list[str], limits: Limits) -> list[str]:
+    """Errors about the whole set first, then each rule's ("<id>: Line N: message") in line order."""
+    by_rule: dict[str, list[str]] = {rule_id: [] for rule_id, _ in ordered}
+    errors: list[str] = []
+    for error in compile_errors:
+        rule_id = error.split(": ", 1)[0]
+        (by_rule[rule_id] if rule_id in by_rule else errors).append(error)
+    for rule_id, source in ordered:
+        if RULE_ID.fullmatch(rule_id) is None:
+            errors.append(f"{rule_id}: the name must look like NN-name (digits, a dash, lower-case letters, digits, "
+                          "dashes)")
+        # Over the size limit the compiler says so; the lint does not read it.
+        if len(source) <= limits.max_source_bytes:
+            by_rule[rule_id].extend(f"{rule_id}: {message}" for message in rule_lint.lint(source))
+        errors.extend(sorted(by_rule[rule_id], key=lambda error: _line_of(rule_id, error)))
+    return errors
+
+
+def _line_of(rule_id: str, error: str) -> int:
+    line = _LINE.match(error, len(rule_id) + 2)
+    return int(line[1]) if line else 0
+
+
+_LINE = re.compile(r"Line ([0-9]+): ")
+
+
 def load_rule_set(directory: Path, settings: RulesSettings, limits: Limits) -> RuleSet:
-    """Read `directory`'s rule files; files that are not `.py` are ignored, misnamed `.py` files rejected."""
+    """Read `directory`'s rule files; files that are not `.py` are ignored, misnamed `.py` files rejected.
+    A file that cannot be read is reported with the errors of all the others."""
     if not directory.is_dir():
         raise RuleSetRejected([f"{directory}: the rules directory does not exist"])
     sources: dict[str, str] = {}
@@ -111,9 +141,13 @@ def load_rule_set(directory: Path, settings: RulesSettings, limits: Limits) -> R
             errors.append(f"{path.stem}: Line 1: source is not valid UTF-8")
         except OSError as exc:
             errors.append(f"{path.stem}: cannot read ({exc.strerror})")
+    try:
+        rule_set = build_rule_set(sources, settings, limits)
+    except RuleSetRejected as exc:
+        raise RuleSetRejected(errors + exc.errors) from exc
     if errors:
         raise RuleSetRejected(errors)
-    return build_rule_set(sources, settings, limits)
+    return rule_set
 
 
 def outcome_of(rule_set: RuleSet, report: RunReport) -> Outcome:
