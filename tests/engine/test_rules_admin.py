@@ -145,6 +145,20 @@ def test_every_error_of_every_rule_is_reported(client: ServiceClient) -> None:
     assert {e["rule"] for e in errors} == {"05-one", "06-two"}
 
 
+def test_a_mistake_against_the_rule_api_is_a_422_naming_the_line_and_the_real_name(
+        client: ServiceClient, tmp_path: Path) -> None:
+    source = ('"""Other-product habits."""\n\n\ndef rule(user, context):\n    client = context.clientID\n'
+              '    context.multifactor = {"provider": "any", "allowRememberBrowser": False}\n')
+    errors = assert_rejected(call(client, "PUT", "/admin/rules/05-habits", {"source": source}))
+    assert errors == [
+        {"rule": "05-habits", "line": 5,
+         "message": "context.clientID is not part of the rule API; did you mean context.client.client_id?"},
+        {"rule": "05-habits", "line": 6,
+         "message": "context.multifactor is read-only in the rule API; did you mean context.multifactor.enable(...)?"},
+    ]
+    assert not (tmp_path / "rules" / "05-habits.py").exists()
+
+
 def test_a_rule_that_fails_its_fixture_is_rejected(client: ServiceClient, tmp_path: Path) -> None:
     (tmp_path / "rules" / "tests" / "home.yaml").write_text(HOME_FIXTURE)
     errors = assert_rejected(call(client, "PUT", "/admin/rules/05-maintenance", {"source": DENY_ALL}))
