@@ -17,6 +17,7 @@ def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
 def test_rules_check_lists_the_example_rules() -> None:
     result = run("rules", "check", "--config", "config.yaml")
     assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"checked rules in {REPO / 'rules'}: 5 rules compile")
     assert "20-require-mfa-outside-home  on_error=deny  Require a second factor outside the US and Canada" in result.stdout
 
 
@@ -28,8 +29,32 @@ def test_rules_check_reports_every_error_as_file_line_message_and_exits_1(tmp_pa
     result = run("rules", "check", "--config", str(tmp_path / "config.yaml"))
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    assert f"{tmp_path / 'rules' / '10-bad.py'}:2: name 'open' is not available to rules" in lines
-    assert any(line.startswith(f"{tmp_path / 'rules' / '20-worse.py'}:1: ") for line in lines)
+    assert "10-bad.py:2: name 'open' is not available to rules" in lines
+    assert any(line.startswith("20-worse.py:1: ") for line in lines)
+    assert f"checked rules in {tmp_path / 'rules'}: " in result.stdout
+
+
+def test_rules_check_reports_every_mistake_of_every_file_in_one_run(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "10-geo.py").write_text(
+        '"""Geo."""\ndef rule(user, context):\n    context.idToken["https://e.example/c"] = 1\n')
+    (tmp_path / "rules" / "Misnamed.py").write_text("def rule(user, context):\n    context.clientID\n")
+    (tmp_path / "rules" / "20-habits.py").write_text(
+        "def rule(u, ctx):\n    ctx.multifactor.enable(allowRememberBrowser=True)\n"
+        "    ctx.multifactor.enable(allowRemember=True)\n    u.multifactor\n")
+    result = run("rules", "check", "rules", cwd=tmp_path)
+    assert result.returncode == 1
+    # Every command also says on stderr which config it read ("using ..."): not an error line.
+    assert [line for line in result.stderr.splitlines() if not line.startswith("using ")] == [
+        "10-geo.py:3: context.idToken is not part of the rule API; did you mean context.claims?",
+        "20-habits.py:3: context.multifactor.enable() has no keyword argument 'allowRemember'; did you mean "
+        "allowRememberBrowser?",
+        "20-habits.py:4: user.multifactor is not part of the rule API; did you mean user.factors or "
+        "context.multifactor?",
+        "Misnamed.py: the name must look like NN-name (digits, a dash, lower-case letters, digits, dashes)",
+        "Misnamed.py:2: context.clientID is not part of the rule API; did you mean context.client.client_id?",
+    ]
+    assert result.stdout.startswith(f"checked rules in {tmp_path / 'rules'}: 5 errors in 3 files")
 
 
 def test_rules_check_takes_the_folder_as_an_argument(tmp_path: Path) -> None:
