@@ -22,10 +22,13 @@ class Authenticated:
     expires_in: int
     amr: tuple[str, ...]
     decision_id: str | None = None  # set on the answer of /v1/login (engine/decisions.py)
+    return_to: str | None = None  # where a rule asked the application to send the user next
 
     def to_plain(self) -> dict[str, Any]:
         plain = {"status": "authenticated", "user_id": self.user_id, "token": self.token, "token_type": "Bearer",
                  "expires_in": self.expires_in, "amr": list(self.amr)}
+        if self.return_to is not None:
+            plain["return_to"] = self.return_to
         return plain if self.decision_id is None else plain | {"decision_id": self.decision_id}
 
 
@@ -35,10 +38,10 @@ PASSWORD_METHOD = "pwd"
 
 
 def login_data(auth_time: int, claims: Mapping[str, Any], device_id: str | None, country: str | None,
-               ip: str | None) -> dict[str, Any]:
+               ip: str | None, return_to: str | None = None) -> dict[str, Any]:
     """What a challenge carries from the password step to the end of the login."""
     return {"amr": [PASSWORD_METHOD], "auth_time": auth_time, "claims": dict(claims), "device_id": device_id,
-            "country": country, "ip": ip}
+            "country": country, "ip": ip, "return_to": return_to}
 
 
 def after_factor(login: Mapping[str, Any], factor: ChallengeFactor) -> dict[str, Any]:
@@ -72,4 +75,4 @@ class Sessions:
             raise InvalidCode("the code is wrong or the challenge is no longer valid")
         token = self.tokens.issue(user_id, amr, acr, int(data["auth_time"]), data.get("claims") or {},
                                   int(now.timestamp()))
-        return Authenticated(user_id, token, self.ttl_seconds, tuple(amr))
+        return Authenticated(user_id, token, self.ttl_seconds, tuple(amr), return_to=data.get("return_to"))

@@ -50,6 +50,7 @@ def make_settings(
     mfa: Mapping[str, Any] | None = None,
     sms: Mapping[str, Any] | None = None,
     login: Mapping[str, Any] | None = None,
+    environment: str = "development",
 ) -> Settings:
     """Settings on a fresh rules folder: the repository's example rules, or `rules` ({id: source})."""
     rules_dir = tmp_path / "rules"
@@ -65,6 +66,7 @@ def make_settings(
     sandbox_settings = SandboxSettings(isolation=isolation, rule_timeout_ms=100, pipeline_timeout_ms=300,
                                        kill_grace_ms=300)
     return Settings(
+        environment=environment,
         base_dir=str(tmp_path),
         directory=DirectorySettings(url=f"sqlite:///{tmp_path / 'mfa.db'}"),
         store=StoreSettings(redis_url=redis_url),
