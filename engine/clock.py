@@ -11,6 +11,26 @@ class Clock(Protocol):
         """An aware UTC datetime."""
 
 
+# The instants a caller may set as `now` (the dry run, rule fixtures, `mfa-engine evaluate --now`):
+# as the HTTP schema bounds dates, so that rules can add a year or subtract a century.
+EARLIEST_NOW = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_NOW = datetime(9000, 12, 31, 23, 59, 59, tzinfo=UTC)
+NOW_FORMAT = "must be an ISO 8601 date-time (naive means UTC) between 1900 and 9000"
+
+
+def parse_now(text: str) -> datetime:
+    """`text` as the aware UTC datetime rules see as context.now; a naive time is UTC (as
+    engine.rule_api.timestamp reads it), never the host's zone. ValueError(NOW_FORMAT) otherwise."""
+    try:
+        parsed = datetime.fromisoformat(text)
+        instant = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError(NOW_FORMAT) from None
+    if not EARLIEST_NOW <= instant <= LATEST_NOW:
+        raise ValueError(NOW_FORMAT)
+    return instant
+
+
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)

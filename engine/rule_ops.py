@@ -25,6 +25,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -223,13 +224,14 @@ class RuleOps:
         raise NotFound("no such version")
 
     async def dry_run(self, changes: Mapping[str, str] | None, user: dict[str, Any],
-                      context: dict[str, Any]) -> DryRun:
-        """Evaluate the active set changed by `changes` on the executor; nothing is activated or recorded."""
+                      context: dict[str, Any], now: datetime | None = None) -> DryRun:
+        """Evaluate the active set changed by `changes` on the executor, at `now` (default: the
+        clock's); nothing is activated or recorded."""
         for rule_id in changes or {}:
             check_rule_id(rule_id, f"rules.{rule_id}" if len(rule_id) <= 64 else "rules")
         snapshot = self.active if not changes else build_snapshot(
             self.active.sources() | dict(changes), self.active.disabled(), self.settings)
-        payload = signals.collect(user, context, self.geo, self.clock.now())
+        payload = signals.collect(user, context, self.geo, self.clock.now() if now is None else now)
         report = await self.executor.run(snapshot.rule_set.programs, payload)
         outcome = outcome_of(snapshot.rule_set, report)
         decision = policy.decide(outcome, user.get("factors"), self.settings.mfa)

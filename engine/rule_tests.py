@@ -6,7 +6,7 @@ A fixture file holds a list of fixtures (or one), each:
     user: {user_id: u-1, logins_count: 3, known_countries: [US], ...}     as in POST /v1/evaluate
     context: {ip: 203.0.113.7, device_id: dev-1, ...}                       as in POST /v1/evaluate
     country: US          what GeoIP says about context.ip (optional; default: nothing known)
-    now: "2026-01-01T12:00:00+00:00"                                        optional; default below
+    now: "2026-01-01T12:00:00+00:00"     optional: context.now (ISO 8601, naive means UTC); default below
     decision: allow      allow | mfa | deny
     factors: [otp, sms]  optional: the offered factors, in order
     reason: ...          optional
@@ -22,13 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from engine import policy, signals
+from engine.clock import NOW_FORMAT, parse_now
 from engine.config import MfaSettings
 from engine.geo import GeoFacts
 from engine.pipeline import Executor, RuleSet, outcome_of
@@ -111,7 +112,23 @@ def _shape_problem(entry: Any) -> str | None:
         return "user and context must be mappings"
     if entry["decision"] not in ("allow", "mfa", "deny"):
         return "decision must be allow, mfa or deny"
+    try:
+        _now_of(entry)
+    except ValueError:
+        return f"now {NOW_FORMAT}"
     return None
+
+
+def _now_of(fixture: Mapping[str, Any]) -> datetime:
+    """The fixture's `now`: quoted text, or the date or datetime YAML reads from an unquoted one."""
+    value = fixture.get("now")
+    if value is None:
+        return DEFAULT_NOW
+    if isinstance(value, date):  # datetime too
+        value = value.isoformat()
+    if not isinstance(value, str):
+        raise ValueError(NOW_FORMAT)
+    return parse_now(value)
 
 
 async def run_fixtures(rule_set: RuleSet, rules_dir: Path, mfa: MfaSettings,
@@ -139,9 +156,8 @@ async def _run_one(executor: Executor, rule_set: RuleSet, label: str, fixture: M
              mfa: MfaSettings) -> FixtureResult:
     name = str(fixture["name"])
     try:
-        now = datetime.fromisoformat(str(fixture["now"])) if "now" in fixture else DEFAULT_NOW
         payload = signals.collect(fixture["user"], fixture.get("context") or {},
-                                  _FixedLocator(fixture.get("country")), now)
+                                  _FixedLocator(fixture.get("country")), _now_of(fixture))
         report = await executor.run(rule_set.programs, payload)
         decision = policy.decide(outcome_of(rule_set, report), fixture["user"].get("factors"), mfa)
     except Exception as exc:  # a fixture that cannot run fails; it never takes the caller down

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engine import policy
+from engine import formats, policy
+from engine.clock import NOW_FORMAT, parse_now
 from engine.errors import InvalidRequest
 from engine.http import schema
 from engine.http.admin import admin_services
@@ -39,7 +41,21 @@ PUT_RULE = schema.obj({"source": _source, "enabled": schema.boolean}, frozenset(
 PATCH_RULE = schema.obj({"enabled": schema.boolean}, frozenset({"enabled"}))
 APPLY = schema.obj({"rules": _sources, "replace": schema.boolean}, frozenset({"rules"}))
 ROLLBACK = schema.obj({"version": schema.text(64)}, frozenset({"version"}))
-DRY_RUN = schema.obj({"rules": _sources, "user": schema.USER, "context": schema.CONTEXT}, frozenset({"user"}))
+
+
+def _now(value: Any, path: str) -> datetime:
+    # Text an identifier may hold first: fromisoformat takes "2026-01-01T00:00:00\n+00:00" (schema.timestamp).
+    if type(value) is not str or len(value) > 64 or not formats.is_identifier(value):
+        raise InvalidRequest(NOW_FORMAT, field=path)
+    try:
+        return parse_now(value)
+    except ValueError:
+        raise InvalidRequest(NOW_FORMAT, field=path) from None
+
+
+# `now` sets the dry run's clock (time-of-day and weekday rules); /v1/evaluate refuses it (unknown field).
+DRY_RUN = schema.obj({"rules": _sources, "user": schema.USER, "context": schema.CONTEXT, "now": _now},
+                     frozenset({"user"}))
 
 
 async def _body(services: Services, request: Request, check: schema.Check) -> dict[str, Any]:
@@ -123,7 +139,7 @@ async def rollback(request: Request) -> Response:
 async def dry_run(request: Request) -> Response:
     services = admin_services(request)
     body = await _body(services, request, DRY_RUN)
-    result = await services.rules.dry_run(body.get("rules"), body["user"], body.get("context", {}))
+    result = await services.rules.dry_run(body.get("rules"), body["user"], body.get("context", {}), body.get("now"))
     # As /v1/evaluate answers; the trace carries each rule's outcome, duration_us and logs.
     return json_response({**policy.answer(result.decision, result.outcome, result.version, result.trace),
                           "dry_run": True})
