@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine import metadata
+
+
 class MalformedOutcome(ValueError):
     """The sandbox answered something that is not an outcome."""
 
@@ -27,8 +30,11 @@ class Outcome:
     factors: tuple[str, ...] = ()  # the rules' add_factor order
     return_to: str | None = None
     claims: Mapping[str, Any] = field(default_factory=dict)
-    # {"app_metadata": {key: value or None}, "user_metadata": {...}}: None deletes the key.
-    metadata_updates: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # {"app_metadata": {key: value or None}, "user_metadata": {...}}, both kinds always: None
+    # deletes the key. Saved when a login completes (engine/sessions.py); /v1/evaluate hands
+    # them to the caller.
+    metadata_updates: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {
+        kind: {} for kind in metadata.KINDS})
     failed_rules: tuple[str, ...] = ()
 
     @classmethod
@@ -53,13 +59,25 @@ class Outcome:
                 factors=tuple(_typed(name, str) for name in _typed(plain["factors"], list)),
                 return_to=_optional(plain.get("return_to"), str),
                 claims=_typed(plain["claims"], dict),
-                metadata_updates={kind: _typed(changes, dict)
-                                  for kind, changes in _typed(plain.get("metadata_updates", {}), dict).items()},
+                metadata_updates=_metadata_updates(plain["metadata_updates"]),
                 failed_rules=tuple(_typed(name, str) for name in _typed(plain["failed_rules"], list)),
             )
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MalformedOutcome(f"not an outcome: {type(exc).__name__}") from None
         return outcome
+
+
+def _metadata_updates(value: Any) -> dict[str, dict[str, Any]]:
+    """Both kinds and nothing else, each change as a rule could make it (engine/metadata.py):
+    a worker gone wrong must not put in the directory what a rule could not."""
+    if type(value) is not dict or set(value) != set(metadata.KINDS):
+        raise TypeError("metadata_updates")
+    updates = {kind: {metadata.check_key(key): metadata.plain_value(item)
+                      for key, item in _typed(value[kind], dict).items()} for kind in metadata.KINDS}
+    for kind, changes in updates.items():
+        if metadata.size(changes) > metadata.MAX_BYTES:
+            raise ValueError(kind)
+    return updates
 
 
 def _typed(value: Any, kind: type) -> Any:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine import metadata
 from engine.config import MfaSettings
 from engine.offers import RECOVERY_FACTOR_ID
 from engine.outcome import Outcome
@@ -46,14 +47,14 @@ class Decision:
 def answer(decision: Decision, outcome: Outcome, version: str, trace: Sequence[Any]) -> dict[str, Any]:
     """The answer of /v1/evaluate (and of a dry run, and `mfa-engine evaluate`): the decision, the
     provider the rules allow ("any": no restriction) and the rule that named it, what the rules
-    ask of the caller (claims, where to return, metadata to save: none when denied, as a denied
-    login saves nothing), the rule-set version and each rule's trace."""
+    ask of the caller (claims, where to return, metadata to save: both kinds, always, None values
+    deleting keys; empty when denied, as a denied login saves nothing), the rule-set version and each rule's trace."""
     denied = decision.decision == "deny"
     return {**decision.to_plain(), "provider": outcome.provider, "provider_set_by": outcome.provider_set_by,
             "claims": {} if denied else dict(outcome.claims),
             "return_to": None if denied else outcome.return_to,
-            "metadata_updates": {} if denied else {kind: dict(changes)
-                                                   for kind, changes in outcome.metadata_updates.items()},
+            "metadata_updates": {kind: {} if denied else dict(outcome.metadata_updates.get(kind, {}))
+                                 for kind in metadata.KINDS},
             "rule_set": {"version": version}, "trace": [entry.to_plain() for entry in trace]}
 
 

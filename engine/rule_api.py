@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from engine.metadata import MetadataChanges
 from sandbox.plain import freeze
 from sandbox.text import describe, join_display, valid_unicode
 
@@ -322,7 +323,28 @@ def _plain_size(value: object, depth: int) -> int:
     raise ValueError(f"claim values must be plain data, not {kind.__name__}")
 
 
-class Context(_Record):
+class _Remembering(_Record):
+    """Rules that remember: the part of `context` that changes the user's metadata (engine/metadata.py).
+
+    What a rule sets is saved only when the login completes; the engine's binding supplies
+    `_metadata` and rolls it back with the rest of a failed rule's changes."""
+
+    __slots__ = ("_metadata",)
+    _metadata: MetadataChanges
+
+    def set_app_metadata(self, key: object, value: object) -> None:
+        """Set (None: delete) `key` in the user's app_metadata once the login completes."""
+        self._metadata.set("app_metadata", key, value)
+
+    def set_user_metadata(self, key: object, value: object) -> None:
+        """Set (None: delete) `key` in the user's user_metadata once the login completes."""
+        self._metadata.set("user_metadata", key, value)
+
+    setAppMetadata = set_app_metadata
+    setUserMetadata = set_user_metadata
+
+
+class Context(_Remembering):
     __slots__ = ("connection", "request", "client", "action", "stats", "risk", "authentication", "now",
                  "multifactor", "claims", "_denial", "_log")
     connection: Connection

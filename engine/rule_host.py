@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
+from engine.metadata import MetadataChanges
 from engine.rule_api import (
     Authentication, Claims, Client, Connection, Context, Geo, Method, Multifactor, Request, Risk, Stats, User,
     timestamp,
@@ -62,6 +63,7 @@ class RuleBinding:
     def __init__(self, payload: Mapping[str, Any], log: Callable[[str], None]) -> None:
         self.user = _build_user(payload["user"])
         self.context = _build_context(payload["context"], log)
+        object.__setattr__(self.context, "_metadata", MetadataChanges(self.user))
         self.args = (self.user, self.context)
         self.failed_rules: list[str] = []
 
@@ -70,12 +72,15 @@ class RuleBinding:
         add_factor budget, so a long pipeline of ordinary rules never runs out, and the rule's
         id, so the outcome can say which rule set the provider."""
         self.context.multifactor._begin_rule(meta.get("rule"))
-        return (self.context.multifactor._state(), dict(self.context.claims._values), self.context._denial)
+        return (self.context.multifactor._state(), dict(self.context.claims._values), self.context._denial,
+                self.context._metadata.state())
 
     def restore(self, checkpoint: object) -> None:
-        multifactor, claims, denial = cast(tuple[tuple[Any, ...], dict[str, Any], "str | None"], checkpoint)
+        multifactor, claims, denial, metadata = cast(tuple[tuple[Any, ...], dict[str, Any], "str | None", object],
+                                                     checkpoint)
         self.context.multifactor._load(multifactor)
         self.context.claims._values = claims
+        self.context._metadata.load(metadata)
         # A denial the failing rule made before it broke stands: rolling it back could only
         # open the login further.
         object.__setattr__(self.context, "_denial", denial or self.context._denial)
@@ -103,6 +108,7 @@ class RuleBinding:
             "factors": list(multifactor.factors),
             "return_to": multifactor.return_to,
             "claims": thaw(self.context.claims._values),
+            "metadata_updates": self.context._metadata.plain(),
             "failed_rules": list(self.failed_rules),
         }
 
@@ -115,7 +121,8 @@ class RuleHost:
             Client: frozenset(Client.__slots__), Stats: frozenset(Stats.__slots__),
             Risk: frozenset(Risk.__slots__), Method: frozenset(Method.__slots__),
             Authentication: frozenset(Authentication.__slots__),
-            Context: frozenset({"connection", "request", "client", "action", "stats", "risk", "authentication",
+            Context: frozenset({"set_app_metadata", "set_user_metadata", "setAppMetadata", "setUserMetadata",
+                                "connection", "request", "client", "action", "stats", "risk", "authentication",
                                 "now", "multifactor", "claims", "deny", "log", "denied"}),
             Multifactor: frozenset({"enable", "add_factor", "addFactor", "disable", "required", "factors",
                                     "provider", "allow_remember_browser", "return_to", "returnTo"}),

@@ -24,6 +24,7 @@ REQUIRE_MFA = {"on_error": "require_mfa"}
 ALLOWED: dict[str, Any] = {
     "denied": False, "deny_reason": None, "mfa_required": False, "provider": "any", "provider_set_by": None,
     "allow_remember_browser": False, "factors": [], "return_to": None, "claims": {}, "failed_rules": [],
+    "metadata_updates": {"app_metadata": {}, "user_metadata": {}},
 }
 FAILED = {**ALLOWED, "denied": True, "deny_reason": "rule_failed", "failed_rules": ["10-rule"]}
 

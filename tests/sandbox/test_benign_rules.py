@@ -19,6 +19,7 @@ from tests.conftest import SyncRunner, rule_payload
 ALLOWED: dict[str, Any] = {
     "denied": False, "deny_reason": None, "mfa_required": False, "provider": "any", "provider_set_by": None,
     "allow_remember_browser": False, "factors": [], "return_to": None, "claims": {}, "failed_rules": [],
+    "metadata_updates": {"app_metadata": {}, "user_metadata": {}},
 }
 
 SPRINGFIELD = {"country": "US", "city": "Springfield", "latitude": 39.8, "longitude": -89.6, "accuracy_radius": 50}
