@@ -1,4 +1,4 @@
-"""GeoIP lookups: country and, where the database has it, city and coordinates of an IP address."""
+"""GeoIP lookups: country and, where the database has them, city, coordinates, subdivision and time zone of an IP address."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ class GeoFacts:
     """What the database says about one address; None where it says nothing.
 
     `country` is ISO 3166 alpha-2 in upper case; `accuracy_radius` is in kilometres (MaxMind's unit).
+    `country_name` and `city` are the English names. `continent` is the two-letter code (EU, NA,
+    AS, AF, OC, SA, AN). `subdivision` is the ISO 3166-2 code of the most specific subdivision
+    without its country prefix, as the databases store it ("IL" for US-IL, "75" for the Paris
+    department rather than its region "IDF"); a subdivision with a name but no code (DB-IP Lite)
+    is None, because a name would never equal the code a rule compares with. `time_zone` is the
+    IANA name ("Europe/Berlin"). Country databases have no city, coordinates, subdivision or
+    time zone.
     """
 
     country: str | None
@@ -37,10 +44,16 @@ class GeoFacts:
     latitude: float | None
     longitude: float | None
     accuracy_radius: int | None
+    country_name: str | None = None
+    continent: str | None = None
+    subdivision: str | None = None
+    time_zone: str | None = None
 
     def to_plain(self) -> dict[str, str | float | int | None]:
         return {"country": self.country, "city": self.city, "latitude": self.latitude,
-                "longitude": self.longitude, "accuracy_radius": self.accuracy_radius}
+                "longitude": self.longitude, "accuracy_radius": self.accuracy_radius,
+                "country_name": self.country_name, "continent": self.continent,
+                "subdivision": self.subdivision, "time_zone": self.time_zone}
 
 
 class GeoLocator(Protocol):
@@ -106,11 +119,14 @@ class MaxMindLocator:
         record = self._reader.city(address)
         location = record.location
         return GeoFacts(_country_code(record.country.iso_code), record.city.name,
-                        location.latitude, location.longitude, location.accuracy_radius)
+                        location.latitude, location.longitude, location.accuracy_radius,
+                        record.country.name, record.continent.code,
+                        record.subdivisions.most_specific.iso_code, location.time_zone)
 
     def _read_country(self, address: IPv4Address | IPv6Address) -> GeoFacts:
         record = self._reader.country(address)
-        return GeoFacts(_country_code(record.country.iso_code), None, None, None, None)
+        return GeoFacts(_country_code(record.country.iso_code), None, None, None, None,
+                        record.country.name, record.continent.code)
 
 
 class NoGeoLocator:

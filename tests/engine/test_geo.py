@@ -8,19 +8,29 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 import pytest
+from mmdb_writer import MMDBWriter
+from netaddr import IPSet
 
-from engine.geo import GeoFacts, GeoLocator, MaxMindLocator, NoGeoLocator, open_locator
-from engine.demo_geoip import UNKNOWN_IPV4, UNKNOWN_IPV6, write_city_db, write_country_db
+from engine.geo import CACHE_SIZE, GeoFacts, GeoLocator, MaxMindLocator, NoGeoLocator, open_locator
+from engine.demo_geoip import UNKNOWN_IPV4, UNKNOWN_IPV6, CityEntry, write_city_db, write_country_db
 
 Networks = tuple[IPv4Network | IPv6Network, ...]
 DOCUMENTATION: Networks = tuple(
     ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
 OpenLocator = Callable[..., GeoLocator]
 
-SPRINGFIELD = GeoFacts("US", "Springfield", 39.8, -89.65, 50)
-BERLIN = GeoFacts("DE", "Berlin", 52.52, 13.405, 20)
-TORONTO = GeoFacts("CA", "Toronto", 43.65, -79.38, 10)
-PARIS = GeoFacts("FR", "Paris", 48.857, 2.352, 100)
+SPRINGFIELD = GeoFacts("US", "Springfield", 39.8, -89.65, 50, "United States", "NA", "IL", "America/Chicago")
+BERLIN = GeoFacts("DE", "Berlin", 52.52, 13.405, 20, "Germany", "EU", "BE", "Europe/Berlin")
+TORONTO = GeoFacts("CA", "Toronto", 43.65, -79.38, 10, "Canada", "NA", "ON", "America/Toronto")
+# Two levels of subdivision (region IDF, department 75): the most specific one is kept.
+PARIS = GeoFacts("FR", "Paris", 48.857, 2.352, 100, "France", "EU", "75", "Europe/Paris")
+# What a Country database says: no city, coordinates, subdivision or time zone.
+COUNTRY_ONLY = {
+    "US": GeoFacts("US", None, None, None, None, "United States", "NA"),
+    "DE": GeoFacts("DE", None, None, None, None, "Germany", "EU"),
+    "CA": GeoFacts("CA", None, None, None, None, "Canada", "NA"),
+    "FR": GeoFacts("FR", None, None, None, None, "France", "EU"),
+}
 
 
 @pytest.fixture
@@ -44,7 +54,7 @@ def locator_for() -> Iterator[OpenLocator]:
 ])
 def test_a_country_database_gives_only_the_country_of_ipv4_and_ipv6_addresses(
         locator_for: OpenLocator, country_db: str, ip: str, country: str) -> None:
-    assert locator_for(country_db).lookup(ip) == GeoFacts(country, None, None, None, None)
+    assert locator_for(country_db).lookup(ip) == COUNTRY_ONLY[country]
 
 
 @pytest.mark.parametrize(("ip", "facts"), [
@@ -62,8 +72,8 @@ def test_every_supported_country_database_type_is_read_with_the_country_reader(
     write_country_db(path, database_type)
     locator = locator_for(path)
     assert isinstance(locator, MaxMindLocator)
-    assert locator.lookup("203.0.113.7") == GeoFacts("US", None, None, None, None)
-    assert locator.lookup("2001:db8:1::1") == GeoFacts("FR", None, None, None, None)
+    assert locator.lookup("203.0.113.7") == COUNTRY_ONLY["US"]
+    assert locator.lookup("2001:db8:1::1") == COUNTRY_ONLY["FR"]
 
 
 @pytest.mark.parametrize("database_type", ["GeoIP2-City", "GeoLite2-City", "DBIP-City-Lite"])
@@ -76,14 +86,43 @@ def test_every_supported_city_database_type_is_read_with_the_city_reader(
     assert locator.lookup("2001:db8:1::1") == PARIS
 
 
-def test_a_city_record_without_city_or_location_still_gives_the_country(
+def test_a_city_record_without_city_location_subdivision_or_time_zone_still_gives_the_country(
         locator_for: OpenLocator, tmp_path: Path) -> None:
     path = str(tmp_path / "city.mmdb")
-    write_city_db(path, entries={"203.0.113.0/24": ("US", None, None, None, None),
-                                 "198.51.100.0/24": ("DE", None, 51.0, 9.0, 1000)})
+    write_city_db(path, entries={"203.0.113.0/24": CityEntry("US", None, None, None, None),
+                                 "198.51.100.0/24": CityEntry("DE", None, 51.0, 9.0, 1000)})
     locator = locator_for(path)
-    assert locator.lookup("203.0.113.7") == GeoFacts("US", None, None, None, None)
-    assert locator.lookup("198.51.100.7") == GeoFacts("DE", None, 51.0, 9.0, 1000)
+    assert locator.lookup("203.0.113.7") == COUNTRY_ONLY["US"]
+    assert locator.lookup("198.51.100.7") == GeoFacts("DE", None, 51.0, 9.0, 1000, "Germany", "EU")
+
+
+def test_a_time_zone_without_coordinates_is_still_given(locator_for: OpenLocator, tmp_path: Path) -> None:
+    # DB-IP's and MaxMind's records may carry location.time_zone alone.
+    path = str(tmp_path / "city.mmdb")
+    write_city_db(path, "DBIP-City-Lite",
+                  entries={"203.0.113.0/24": CityEntry("US", None, None, None, None, time_zone="America/New_York")})
+    assert locator_for(path).lookup("203.0.113.7") == GeoFacts(
+        "US", None, None, None, None, "United States", "NA", None, "America/New_York")
+
+
+def test_a_database_without_names_or_continents_leaves_them_none(locator_for: OpenLocator, tmp_path: Path) -> None:
+    # The writer knows names and continents of US, DE, CA and FR only: NL is written bare.
+    country_path, city_path = str(tmp_path / "country.mmdb"), str(tmp_path / "city.mmdb")
+    write_country_db(country_path, entries={"203.0.113.0/24": "NL"})
+    write_city_db(city_path, entries={"203.0.113.0/24": CityEntry("NL", "Amsterdam", 52.37, 4.9, 5)})
+    assert locator_for(country_path).lookup("203.0.113.7") == GeoFacts("NL", None, None, None, None)
+    assert locator_for(city_path).lookup("203.0.113.7") == GeoFacts("NL", "Amsterdam", 52.37, 4.9, 5)
+
+
+@pytest.mark.parametrize("database", ["country_db", "city_db"])
+def test_repeated_lookups_of_one_address_are_answered_from_the_cache(
+        locator_for: OpenLocator, request: pytest.FixtureRequest, database: str) -> None:
+    locator = locator_for(request.getfixturevalue(database))
+    assert isinstance(locator, MaxMindLocator)
+    first = locator.lookup("203.0.113.7")
+    assert locator.lookup("203.0.113.7") is first
+    info = locator.lookup.cache_info()  # type: ignore[attr-defined]
+    assert (info.hits, info.misses, info.maxsize) == (1, 1, CACHE_SIZE)
 
 
 @pytest.mark.parametrize("ip", [UNKNOWN_IPV4, "192.0.2.128", UNKNOWN_IPV6, "2001:db8::1"])
@@ -154,7 +193,7 @@ def test_an_ipv6_address_against_an_ipv4_only_database_is_unknown(locator_for: O
     write_country_db(path, entries={"203.0.113.0/24": "US"}, ip_version=4)
     locator = locator_for(path)
     assert locator.lookup("2001:db8:1::42") is None
-    assert locator.lookup("203.0.113.7") == GeoFacts("US", None, None, None, None)
+    assert locator.lookup("203.0.113.7") == COUNTRY_ONLY["US"]
 
 
 @pytest.mark.parametrize("ip", [
@@ -170,7 +209,8 @@ def test_country_codes_are_upper_case_alpha_2_or_none(
         locator_for: OpenLocator, tmp_path: Path, stored: str, expected: str | None) -> None:
     path = str(tmp_path / "country.mmdb")
     write_country_db(path, entries={"203.0.113.0/24": stored})
-    assert locator_for(path).lookup("203.0.113.7") == GeoFacts(expected, None, None, None, None)
+    facts = locator_for(path).lookup("203.0.113.7")
+    assert facts is not None and facts.country == expected
 
 
 @pytest.mark.parametrize("path", [None, ""])
@@ -204,4 +244,28 @@ def test_geo_facts_become_the_plain_data_rules_receive(locator_for: OpenLocator,
     facts = locator_for(city_db).lookup("203.0.113.7")
     assert facts is not None
     assert facts.to_plain() == {"country": "US", "city": "Springfield", "latitude": 39.8,
-                                "longitude": -89.65, "accuracy_radius": 50}
+                                "longitude": -89.65, "accuracy_radius": 50, "country_name": "United States",
+                                "continent": "NA", "subdivision": "IL", "time_zone": "America/Chicago"}
+
+
+def test_country_facts_become_plain_data_with_none_where_the_database_says_nothing(
+        locator_for: OpenLocator, country_db: str) -> None:
+    facts = locator_for(country_db).lookup("198.51.100.7")
+    assert facts is not None
+    assert facts.to_plain() == {"country": "DE", "city": None, "latitude": None, "longitude": None,
+                                "accuracy_radius": None, "country_name": "Germany", "continent": "EU",
+                                "subdivision": None, "time_zone": None}
+
+
+def test_a_subdivision_without_an_iso_code_is_none_not_its_name(locator_for: OpenLocator, tmp_path: Path) -> None:
+    # DB-IP Lite names subdivisions without codes; a name would not compare with the codes
+    # MaxMind gives ("Illinois" vs "IL"), so rules see None and decide what unknown means.
+    path = str(tmp_path / "dbip-city.mmdb")
+    writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="DBIP-City-Lite", languages=["en"])
+    writer.insert_network(IPSet(["203.0.113.0/24"]), {
+        "country": {"iso_code": "US", "names": {"en": "United States"}}, "continent": {"code": "NA"},
+        "subdivisions": [{"names": {"en": "Illinois"}}], "city": {"names": {"en": "Springfield"}},
+        "location": {"latitude": 39.8, "longitude": -89.65, "time_zone": "America/Chicago"}})
+    writer.to_db_file(path)
+    assert locator_for(path).lookup("203.0.113.7") == GeoFacts(
+        "US", "Springfield", 39.8, -89.65, None, "United States", "NA", None, "America/Chicago")
