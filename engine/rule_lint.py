@@ -292,7 +292,8 @@ def _read_only(path: str, key: str | None) -> str:
     message = f"{path} is read-only in the rule API"
     hint = WRITE_IDIOMS.get(path)
     if hint is not None and _exists(hint.split("(", 1)[0]):
-        return f"{message}; did you mean {hint.format(key=repr(key) if key else 'key')}?"
+        call = hint.format(key='"' + key + '"' if key else "key")
+        return f"{message}; did you mean {call}?"
     return message
 
 

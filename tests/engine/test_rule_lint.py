@@ -86,6 +86,7 @@ def test_the_parameters_may_have_any_name_and_aliases_are_followed() -> None:
 def test_writing_a_user_metadata_field_points_at_the_api_that_saves_it() -> None:
     [message] = rule_lint.lint(rule("user.app_metadata.plan = 'pro'"))
     assert message.startswith("Line 2: user.app_metadata is read-only in the rule API")
+    assert message.endswith('; did you mean context.set_app_metadata("plan", value)?')
 
 
 def test_the_camel_case_keyword_of_enable_is_accepted_and_means_allow_remember_browser(
