@@ -85,6 +85,10 @@ class _Value:
 
 
 _Ref = _Api | _Method | _Value
+# Nodes with nothing below them to check or bind: skipped fast (the lint runs on every load).
+_LEAVES: frozenset[type] = frozenset({ast.Name, ast.Constant, *ast.expr_context.__subclasses__(),
+                                      *ast.operator.__subclasses__(), *ast.unaryop.__subclasses__(),
+                                      *ast.cmpop.__subclasses__(), *ast.boolop.__subclasses__()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +198,8 @@ class _RuleChecker:
         self.found.append((getattr(node, "lineno", 1), getattr(node, "col_offset", 0), message))
 
     def visit(self, node: ast.AST, shadowed: frozenset[str]) -> None:
+        if type(node) in _LEAVES:
+            return
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             for default in (*node.args.defaults, *node.args.kw_defaults):
                 if default is not None:
@@ -343,6 +349,12 @@ def _bindings(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> 
     pending: list[ast.AST] = list(function.body) if isinstance(function.body, list) else [function.body]
     while pending:
         node = pending.pop()
+        if type(node) is ast.Name:
+            if type(node.ctx) is not ast.Load:
+                counts[node.id] += 1
+            continue
+        if type(node) in _LEAVES:
+            continue
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             counts[node.name] += 1
             continue
@@ -352,9 +364,7 @@ def _bindings(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> 
             # Only an assignment expression binds in the enclosing function from inside.
             counts.update(n.target.id for n in ast.walk(node) if isinstance(n, ast.NamedExpr))
             continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            counts[node.id] += 1
-        elif isinstance(node, ast.ExceptHandler) and node.name:
+        if isinstance(node, ast.ExceptHandler) and node.name:
             counts[node.name] += 1
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             counts.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
