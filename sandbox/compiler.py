@@ -4,11 +4,15 @@ RestrictedPython does the heavy lifting; `_RulePolicy` narrows it further:
 - no classes, `global`, `nonlocal`, `with`, `except*`: none is needed by a rule and each
   widens what guards must think about (metaclasses, shared scopes, context managers,
   CVE-2025-22153);
+- `import re` and `from datetime import timedelta as td` become plain assignments from
+  `_import_("re")` and `_import_("datetime", "timedelta")`, which hand out the pre-imported
+  facades and their members: no import machinery runs for a rule. Any other module or name,
+  a relative or a star import is refused here, with its line;
 - every loop body, function body and comprehension item calls `_tick_()`, so the step
   budget and the deadline are checked even in code that never returns;
 - `*`, `**` and `<<` go through `_mul_`, `_pow_` and `_lshift_`, which refuse results
   larger than the limits (`'a' * 10**10` fails before it allocates); `%` goes through
-  `_mod_`, which refuses printf-style string formatting (its widths allocate);
+  `_mod_`, which sizes printf-style string formatting before it builds it (formatting.py);
 - f-string format specs are literal text with small numbers, for the same reason, and every
   f-string field goes through `_format_`, which gives objects neutral text (no addresses)
   and bounds date formats;
@@ -22,6 +26,7 @@ RestrictedPython does the heavy lifting; `_RulePolicy` narrows it further:
 from __future__ import annotations
 
 import ast
+import difflib
 import re
 import symtable
 from collections.abc import Iterable
@@ -33,6 +38,7 @@ from RestrictedPython.compile import compile_restricted_exec
 from RestrictedPython.transformer import RestrictingNodeTransformer
 
 from sandbox import ledger
+from sandbox.formatting import MAX_WIDTH_DIGITS
 
 # Trojan Source (CVE-2021-42574): bidirectional controls make code read differently
 # from how it runs; a reviewer must see what executes.
@@ -42,11 +48,16 @@ _CODING_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+", re.MULTILI
 
 _GUARDED_OPERATORS = {ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_", ast.Mod: "_mod_"}
 # A format spec's width and precision allocate (f"{'':>{10**9}}" is a gigabyte), as the
-# str.ljust and format() the ledger denies do: specs must be literal, numbers this short.
-_MAX_FORMAT_DIGITS = 3
+# str.ljust and format() the ledger denies do: specs must be literal, numbers this short
+# (the cap str.format and % check at run time).
+_MAX_FORMAT_DIGITS = MAX_WIDTH_DIGITS
 # Global names a rule may use without defining them: the ledger's builtins and modules,
 # and `print`/`printed`, which RestrictedPython rewrites to the trace collector.
 AVAILABLE_NAMES = frozenset(ledger.ALLOWED_BUILTINS) | frozenset(ledger.MODULE_MEMBERS) | {"print", "printed"}
+_MODULE_NAMES = list(ledger.MODULE_MEMBERS)
+IMPORTABLE = f"rules may import only {', '.join(_MODULE_NAMES[:-1])} and {_MODULE_NAMES[-1]}"
+# Names a rule author may reach for to import something: the message says how rules import.
+_IMPORT_FUNCTIONS = frozenset({"__import__", "importlib"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +142,8 @@ def _check_free_names(tree: ast.Module, text: str, name: str, available: frozens
     errors = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in missing:
-            errors.append(f"Line {node.lineno}: name {node.id!r} is not available to rules")
+            how = f"; {IMPORTABLE}, with import statements" if node.id in _IMPORT_FUNCTIONS else ""
+            errors.append(f"Line {node.lineno}: name {node.id!r} is not available to rules{how}")
             missing.discard(node.id)
     return errors
 
@@ -183,6 +195,14 @@ def _suspends(node: ast.AST) -> Iterable[ast.AST]:
             yield from _suspends(nested)
 
 
+def _offer(name: str, module: str, members: dict[str, object]) -> str:
+    """A suggestion for a misspelled name, or the names the module offers."""
+    close = difflib.get_close_matches(name.lstrip("_"), sorted(members), n=1)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f": {module} offers {', '.join(sorted(members))}"
+
+
 def _tick_call() -> ast.Expr:
     return ast.Expr(ast.Call(func=ast.Name("_tick_", ast.Load()), args=[], keywords=[]))
 
@@ -199,12 +219,40 @@ class _RulePolicy(RestrictingNodeTransformer):
         self._reject(node, "Class definitions")
         return node
 
-    def visit_Import(self, node: ast.Import) -> ast.AST:
-        self.error(node, "Imports are not allowed in rules; re, math, datetime and ipaddress are pre-imported.")
-        return node
+    def visit_Import(self, node: ast.Import) -> ast.AST | list[ast.stmt]:
+        refused = [alias.name for alias in node.names if alias.name not in ledger.MODULE_MEMBERS]
+        if refused:
+            self.error(node, f"import of '{refused[0]}' is not allowed in rules; {IMPORTABLE}")
+            return node
+        return [self._bind(node, alias.asname or alias.name, alias.name, None) for alias in node.names]
 
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
-        return self.visit_Import(node)  # type: ignore[arg-type]
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST | list[ast.stmt]:
+        module = node.module or ""
+        if node.level:
+            self.error(node, f"relative imports are not allowed in rules; {IMPORTABLE}")
+            return node
+        if module not in ledger.MODULE_MEMBERS:
+            self.error(node, f"import of '{module}' is not allowed in rules; {IMPORTABLE}")
+            return node
+        members = ledger.MODULE_MEMBERS[module]
+        if any(alias.name == "*" for alias in node.names):
+            self.error(node, f"'from {module} import *' is not allowed in rules: name what you import; {IMPORTABLE}")
+            return node
+        unknown = [alias.name for alias in node.names if alias.name not in members]
+        if unknown:
+            self.error(node, f"cannot import '{unknown[0]}' from {module} in rules"
+                             f"{_offer(unknown[0], module, members)}; {IMPORTABLE}")
+            return node
+        return [self._bind(node, alias.asname or alias.name, module, alias.name) for alias in node.names]
+
+    def _bind(self, node: ast.stmt, target: str, module: str, member: str | None) -> ast.stmt:
+        """`target = _import_(module[, member])`: the facade or its member, as pre-imported."""
+        self.check_name(node, target)  # `import re as _getattr_` would replace a guard
+        arguments: list[ast.expr] = [ast.Constant(module)]
+        if member is not None:
+            arguments.append(ast.Constant(member))
+        call = ast.Call(func=ast.Name("_import_", ast.Load()), args=arguments, keywords=[])
+        return ast.copy_location(ast.Assign(targets=[ast.Name(target, ast.Store())], value=call), node)
 
     def visit_Global(self, node: ast.Global) -> ast.AST:
         self._reject(node, "Global statements")

@@ -36,6 +36,8 @@ from re import _compiler  # type: ignore[attr-defined]  # compile() without re's
 from types import MappingProxyType
 from typing import Any
 
+from sandbox.errors import SizeExceeded
+
 
 class Facade:
     """A module stand-in: only the listed members, read-only."""
@@ -164,9 +166,189 @@ def escape(pattern: object) -> str:
     return re.escape(_text(pattern))
 
 
+# As sandbox.limits.Limits.max_string_length by default; the guards bind the configured limit.
+MAX_RESULT_CHARS = 1_000_000
+_Replacement = Callable[[re.Match[str]], str]
+
+
+def bounded_sub(compiled: re.Pattern[str], repl: object, string: object, count: object = 0,
+                max_chars: int = MAX_RESULT_CHARS) -> tuple[str, int]:
+    """Pattern.subn with the result counted as it grows: the replacement repeats per match
+    (re.sub('', 'x' * 1000, s) is a thousand times s), so each one is sized before it is
+    made and added. A callable `repl` is rule code, under the rule's budget like any other;
+    templates are expanded here, never through the stdlib's template cache."""
+    text = _text(string)
+    if type(count) is not int:
+        raise TypeError("count must be an int")
+    replace = _replacement(compiled, repl, max_chars)
+    if count < 0:  # as CPython 3.11: a negative count replaces nothing
+        return text, 0
+    parts: list[str] = []
+    size = done = last = 0
+    for found in compiled.finditer(text):
+        if count and done >= count:
+            break
+        start, end = found.span()
+        replacement = replace(found, max_chars - size - (start - last))
+        size += start - last + len(replacement)
+        if size > max_chars:
+            raise _too_long(max_chars)
+        parts += (text[last:start], replacement)
+        last, done = end, done + 1
+    if size + len(text) - last > max_chars:
+        raise _too_long(max_chars)
+    parts.append(text[last:])
+    return "".join(parts), done
+
+
+def _replacement(compiled: re.Pattern[str], repl: object, max_chars: int) -> Callable[[re.Match[str], int], str]:
+    """What replaces each match, given the room left: a template's expansion is sized before it is built."""
+    if callable(repl):
+        def call(found: re.Match[str], room: int) -> str:
+            replacement = repl(found)
+            if type(replacement) is not str:
+                raise TypeError(f"expected str instance, {type(replacement).__name__} found")
+            return replacement
+        return call
+    if type(repl) is not str:
+        raise TypeError(f"expected str or callable, not {type(repl).__name__}")
+    pieces = _parse_template(repl, compiled)
+
+    def expand(found: re.Match[str], room: int) -> str:
+        size = 0
+        for piece in pieces:
+            size += len(piece) if isinstance(piece, str) else _group_size(found, piece)
+        if size > room:
+            raise _too_long(max_chars)
+        return "".join(piece if isinstance(piece, str) else found.group(piece) or "" for piece in pieces)
+    return expand
+
+
+def _too_long(max_chars: int) -> SizeExceeded:
+    return SizeExceeded(f"substitution result over {max_chars} characters")
+
+
+def _group_size(found: re.Match[str], group: int) -> int:
+    start, end = found.span(group)
+    return end - start if start >= 0 else 0
+
+
+_TEMPLATE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
+_OCTAL = frozenset("01234567")
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def _parse_template(template: str, compiled: re.Pattern[str]) -> list[str | int]:
+    """A replacement template as literal text and group numbers, with the stdlib's escapes and errors."""
+    pieces: list[str | int] = []
+    literal: list[str] = []
+    index, end = 0, len(template)
+
+    def group(number: int, at: int) -> None:
+        if number > compiled.groups:
+            raise re.error(f"invalid group reference {number}", template, at)
+        pieces.append("".join(literal))
+        literal.clear()
+        pieces.append(number)
+
+    while index < end:
+        character = template[index]
+        if character != "\\":
+            literal.append(character)
+            index += 1
+            continue
+        if index + 1 >= end:
+            raise re.error("bad escape (end of pattern)", template, index)
+        escape = template[index + 1]
+        if escape == "g":
+            index = _named_group(template, index + 2, compiled, group)
+        elif escape == "0":
+            digits = template[index + 1:index + 4]
+            digits = digits[:1] + "".join(_takewhile_octal(digits[1:]))
+            literal.append(chr(int(digits, 8) & 0xFF))
+            index += 1 + len(digits)
+        elif escape in _ASCII_DIGITS:
+            index = _numbered_group(template, index, literal, group)
+        elif escape in _TEMPLATE_ESCAPES:
+            literal.append(_TEMPLATE_ESCAPES[escape])
+            index += 2
+        elif escape.isascii() and escape.isalpha():
+            raise re.error(f"bad escape \\{escape}", template, index)
+        else:
+            literal.append("\\" + escape)
+            index += 2
+    pieces.append("".join(literal))
+    return [piece for piece in pieces if piece != ""]
+
+
+def _takewhile_octal(text: str) -> list[str]:
+    taken = []
+    for character in text:
+        if character not in _OCTAL:
+            break
+        taken.append(character)
+    return taken
+
+
+def _numbered_group(template: str, index: int, literal: list[str], group: Callable[[int, int], None]) -> int:
+    """`\\1`, `\\12` (a group) or `\\123` (an octal escape when all three digits are octal)."""
+    first, end = template[index + 1], len(template)
+    if index + 2 < end and template[index + 2] in _ASCII_DIGITS:
+        second = template[index + 2]
+        if first in _OCTAL and second in _OCTAL and index + 3 < end and template[index + 3] in _OCTAL:
+            value = int(template[index + 1:index + 4], 8)
+            if value > 0o377:
+                raise re.error(f"octal escape value \\{template[index + 1:index + 4]} outside of range 0-0o377",
+                               template, index)
+            literal.append(chr(value))
+            return index + 4
+        group(int(first + second), index + 1)
+        return index + 3
+    group(int(first), index + 1)
+    return index + 2
+
+
+def _named_group(template: str, at: int, compiled: re.Pattern[str], group: Callable[[int, int], None]) -> int:
+    """`\\g<name>` or `\\g<number>` starting after the `g`; the index after the `>`."""
+    if at >= len(template) or template[at] != "<":
+        raise re.error("missing <", template, at)
+    close = template.find(">", at + 1)
+    if close < 0:
+        raise re.error("missing >, unterminated name", template, at + 1)
+    name = template[at + 1:close]
+    if not name:
+        raise re.error("missing group name", template, at + 1)
+    if name.isascii() and name.isdigit():
+        group(int(name), at + 1)
+    elif name.isidentifier():
+        if name not in compiled.groupindex:
+            raise IndexError(f"unknown group name '{name}'")
+        group(compiled.groupindex[name], at + 1)
+    else:
+        raise re.error(f"bad character in group name '{name}'", template, at + 1)
+    return close + 1
+
+
+def substitutions(max_chars: int) -> dict[str, Callable[..., Any]]:
+    """The facade's `sub` and `subn`, with results of at most `max_chars` characters."""
+
+    def sub(pattern: object, repl: object, string: object, count: object = 0, flags: object = 0) -> str:
+        return bounded_sub(compile(pattern, flags), repl, string, count, max_chars)[0]
+
+    def subn(pattern: object, repl: object, string: object, count: object = 0, flags: object = 0) -> tuple[str, int]:
+        return bounded_sub(compile(pattern, flags), repl, string, count, max_chars)
+
+    return {"sub": sub, "subn": subn}
+
+
+_DEFAULT_SUBSTITUTIONS = substitutions(MAX_RESULT_CHARS)
+sub = _DEFAULT_SUBSTITUTIONS["sub"]
+subn = _DEFAULT_SUBSTITUTIONS["subn"]
+
+
 RE_MEMBERS: dict[str, object] = {
     "compile": compile, "escape": escape, "findall": findall, "finditer": finditer, "fullmatch": fullmatch,
-    "match": match, "search": search, "split": split,
+    "match": match, "search": search, "split": split, "sub": sub, "subn": subn,
     **{name: int(getattr(re, name)) for name in
        ("IGNORECASE", "I", "MULTILINE", "M", "DOTALL", "S", "VERBOSE", "X", "ASCII", "A", "NOFLAG")},
     "error": re.error,

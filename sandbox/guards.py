@@ -2,8 +2,8 @@
 
 RestrictedPython rewrites `a.b` to `_getattr_(a, "b")`, `a[k]` to `_getitem_(a, k)`,
 `for x in y` to `for x in _getiter_(y)`, `a[k] = v` and `a.b = v` to `_write_(a)...`;
-our compiler adds `_tick_()`, `_mul_`, `_pow_`, `_lshift_`, `_mod_` and `_format_` (every
-f-string field). This module implements them
+our compiler adds `_tick_()`, `_mul_`, `_pow_`, `_lshift_`, `_mod_`, `_format_` (every
+f-string field) and `_import_` (every import statement). This module implements them
 from the tables in ledger.py plus the host's AccessPolicy, and keeps them lean: they run
 on every attribute access of every rule.
 """
@@ -27,6 +27,7 @@ from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack
 from sandbox import facades, ledger, text
 from sandbox.errors import SizeExceeded
 from sandbox.facades import Facade
+from sandbox.formatting import TextFormatter
 from sandbox.limits import Limits
 
 
@@ -66,16 +67,27 @@ class Guards:
             (datetime.datetime, "strptime"): _strptime,
             (re.Pattern, "findall"): facades.bounded_findall,
             (re.Pattern, "split"): facades.bounded_split,
+            (re.Pattern, "sub"): self._pattern_sub,
+            (re.Pattern, "subn"): self._pattern_subn,
+            (str, "format"): self._format,
+            (str, "format_map"): self._format_map,
         }
         self._bounded_class_methods: dict[tuple[type, str], Callable[..., Any]] = {
             **{(kind, "strftime"): functools.partial(_strftime_of, kind)
                for kind in (datetime.datetime, datetime.date, datetime.time)},
             (datetime.datetime, "strptime"): functools.partial(_strptime, datetime.datetime),
+            (str, "format"): functools.partial(_unbound_str, self._format),
+            (str, "format_map"): functools.partial(_unbound_str, self._format_map),
         }
         # Reprs that are neutral by contract: the host's own types, and the facades.
         self._safe_repr = frozenset(policy.readable) | {Facade}
         self.builtins = self._build_builtins()
         self.getattr = self._make_getattr()
+        self._formatter = TextFormatter(self.format_field, self.getitem, limits.max_string_length)
+        # One facade per module, bound to these limits: pre-imported names and import
+        # statements (`_import_`) hand out these very objects.
+        self._facades = {name: Facade(name, {**members, **self._limited_members(name)})
+                         for name, members in ledger.MODULE_MEMBERS.items()}
         self.static_globals: dict[str, object] = {
             "__builtins__": self.builtins,
             "__name__": "rule",
@@ -92,8 +104,22 @@ class Guards:
             "_lshift_": self.lshift,
             "_mod_": self.mod,
             "_format_": self.format_field,
-            **{name: Facade(name, members) for name, members in ledger.MODULE_MEMBERS.items()},
+            "_import_": self.import_name,
+            **self._facades,
         }
+
+    def _limited_members(self, module: str) -> dict[str, object]:
+        if module != "re":
+            return {}
+        return dict(facades.substitutions(self.limits.max_string_length))
+
+    def import_name(self, module: str, name: str | None = None) -> object:
+        """What `import module` or `from module import name` binds; the compiler has already
+        refused every other module and name, this refuses them again."""
+        facade = self._facades.get(module)
+        if facade is None or (name is not None and name not in facade.members):
+            raise ImportError(f"{module if name is None else module + '.' + name} is not available to rules")
+        return facade if name is None else facade.members[name]
 
     def globals_for(self, tick: Callable[[], bool], print_factory: Callable[..., object]) -> dict[str, object]:
         """Fresh globals for one run of one rule: nothing a rule writes survives the run."""
@@ -205,10 +231,10 @@ class Guards:
         return value << shift
 
     def mod(self, left: Any, right: Any) -> Any:
-        # printf-style widths allocate ('%*s' % (10**9, '') is a gigabyte), like the
-        # str.ljust and format() the ledger denies; f-strings cover formatting.
-        if type(left) is str:
-            raise TypeError("%-formatting of strings is not available to rules; use an f-string")
+        # printf-style widths allocate ('%*s' % (10**9, '') is a gigabyte): formatting.py
+        # sizes every field and the whole result first.
+        if isinstance(left, str):
+            return self._formatter.percent(left, right)
         return left % right
 
     # -- text --------------------------------------------------------------------------
@@ -229,8 +255,8 @@ class Guards:
         """One f-string field, `f"{value!conversion:spec}"`: neutral text, bounded specs."""
         if conversion == _CONVERSION_REPR:
             value = self.neutral_repr(value)
-        elif conversion == _CONVERSION_ASCII:
-            value = ascii(self.neutral_repr(value))[1:-1]
+        elif conversion == _CONVERSION_ASCII:  # ascii() is repr() with non-ASCII escaped
+            value = self.neutral_repr(value).encode("ascii", "backslashreplace").decode("ascii")
         elif conversion == _CONVERSION_STR or type(value) not in _FORMATTABLE:
             value = self.neutral_str(value)
         elif spec and type(value) in _TIMES:
@@ -250,6 +276,19 @@ class Guards:
         if size > self.limits.max_string_length:
             raise SizeExceeded(f"joined string of {size} characters")
         return separator.join(parts)
+
+    def _format(self, template: str, *args: object, **kwargs: object) -> str:
+        return self._formatter.format(template, args, kwargs)
+
+    def _format_map(self, template: str, mapping: object) -> str:
+        return self._formatter.format_map(template, mapping)
+
+    def _pattern_sub(self, compiled: re.Pattern[str], repl: object, string: object, count: object = 0) -> str:
+        return facades.bounded_sub(compiled, repl, string, count, self.limits.max_string_length)[0]
+
+    def _pattern_subn(self, compiled: re.Pattern[str], repl: object, string: object,
+                      count: object = 0) -> tuple[str, int]:
+        return facades.bounded_sub(compiled, repl, string, count, self.limits.max_string_length)
 
     def _replace(self, text: str, old: str, new: str, count: int = -1) -> str:
         if type(old) is str and type(new) is str:
@@ -391,6 +430,12 @@ def _internal_import(name: str, globals: object = None, locals: object = None, f
     if level != 0 or name not in ledger.INTERNAL_IMPORTS:
         raise ImportError(f"import of {name!r} is not available to rules")
     return importlib.import_module(name)
+
+
+def _unbound_str(method: Callable[..., str], template: object, *args: object, **kwargs: object) -> str:
+    if type(template) is not str:
+        raise TypeError(f"descriptor needs a 'str' object but received a '{type(template).__name__}'")
+    return method(template, *args, **kwargs)
 
 
 def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -4,8 +4,9 @@ ledger covers every name of `builtins`, so a new Python cannot add an unreviewed
 
 Attribute access is an allow-list by exact type: a name absent from a type's entry is
 refused, whatever it is. That is what closes the dunder walks, frame and generator
-internals (CVE-2023-37271), `str.format` traversal (CVE-2023-41039, CVE-2026-76825) and
-exception attributes that carry objects (`AttributeError.obj`, CVE-2024-47532).
+internals (CVE-2023-37271) and exception attributes that carry objects (`AttributeError.obj`,
+CVE-2024-47532). `str.format` and `format_map` are handed out only as the guards' own
+(formatting.py), which refuses field traversal (CVE-2023-41039, CVE-2026-76825).
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ DENIED_BUILTINS: dict[str, str] = {
     **_deny("memoryview bytearray bytes", "raw buffers; bytes() of an int allocates that many bytes"),
     **_deny("id hash", "expose memory addresses or per-process hash seeds; no rule needs them"),
     **_deny("iter aiter anext", "raw iterators would skip the iteration guard"),
-    **_deny("format", "format specs allocate by a width argument; f-strings cover formatting"),
+    **_deny("format", "format specs allocate by a width argument; f-strings, str.format and % cover "
+                      "formatting with bounded specs"),
     **_deny("slice complex ascii", "not needed by rules; keeps the surface small"),
     **_deny("exit quit copyright credits license", "interactive helpers; exit raises SystemExit"),
     **_deny("__name__ __doc__ __package__ __debug__ NotImplemented Ellipsis", "module internals and sentinels"),
@@ -108,8 +110,10 @@ INTERNAL_IMPORTS: dict[str, str] = {
 
 # -- modules --------------------------------------------------------------------------
 
-# Modules are never imported by rules: the facades in facades.py are pre-bound global names,
-# stand-ins with strict argument types that share no cache with the standard library.
+# The facades in facades.py: pre-bound global names, and what `import re` or `from re import
+# compile` binds (the compiler turns import statements into `_import_` calls and refuses any
+# other module or name): stand-ins with strict argument types that share no cache with the
+# standard library.
 # `random` is absent (rules must be deterministic and secrets come from `secrets` in the
 # host), and so is `string` (string.Formatter resolves fields by attribute traversal).
 MODULE_MEMBERS: dict[str, dict[str, object]] = facades.MODULES
@@ -120,7 +124,8 @@ MODULE_MEMBERS: dict[str, dict[str, object]] = facades.MODULES
 # checks that each is listed here.
 STDLIB_CACHES: dict[str, str] = {
     "re._cache": "never used by rules: the re facade compiles through facades._compiled",
-    "re._compile_repl": "templates of re.sub/Match.expand, which the ledger denies",
+    "re._compile_repl": "never used by rules: the facade's sub/subn expand templates with their own parser "
+                        "(facades._parse_template), and Match.expand is denied",
     "facades._patterns": "the facade's own, emptied when each evaluation starts: every pattern object "
                          "a rule gets was made in its own evaluation (or, at module level, for its rule set)",
     "re.RegexFlag._value2member_map_": "the enum keeps a pseudo-member for every flag combination ever "
@@ -149,8 +154,6 @@ STDLIB_CACHES: dict[str, str] = {
 
 # Names refused on every type, whatever the allow-lists below would say.
 DENIED_ATTRIBUTES: dict[str, str] = {
-    "format": "str.format resolves {0.attr} fields with plain getattr (CVE-2023-41039)",
-    "format_map": "as format",
     "mro": "reaches BaseException and object, and from there everything",
     "now": "rules read the time from context.now, never the clock",
     "utcnow": "as now", "today": "as now",
@@ -164,9 +167,6 @@ DENIED_ATTRIBUTES: dict[str, str] = {
     "mapping": "dict views expose the mapping they view",
     "with_traceback": "tracebacks lead to frames",
     "translate": "a table of long replacements multiplies the string, past the size guards",
-    "sub": "the replacement repeats per match: re.sub('a', 'b' * 10**5, 'a' * 1000) is 10**8 "
-           "characters, past the size guards",
-    "subn": "as sub",
 }
 
 
@@ -200,7 +200,9 @@ ATTRIBUTES: dict[type, frozenset[str]] = {
     type({}.keys()): frozenset({"isdisjoint"}), type({}.items()): frozenset({"isdisjoint"}),
     type({}.values()): frozenset(),
     range: frozenset({"start", "stop", "step", "count", "index"}),
-    re.Pattern: frozenset("match search fullmatch findall finditer split pattern flags groups "
+    # sub/subn are bounded by the guards (facades.bounded_sub): the replacement repeats per
+    # match, so re.sub('a', 'b' * 10**5, 'a' * 1000) would be 10**8 characters.
+    re.Pattern: frozenset("match search fullmatch findall finditer split sub subn pattern flags groups "
                           "groupindex".split()),
     re.Match: frozenset("group groups groupdict start end span string re pos endpos lastindex lastgroup".split()),
     datetime.datetime: _DATETIME,

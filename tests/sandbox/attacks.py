@@ -63,9 +63,22 @@ def read_only(kind: str, line: int) -> Fails:
     return fails("error", f"TypeError: '{kind}' object is read-only for rules (line {line})")
 
 
-def percent_refused(line: int) -> Fails:
-    message = "%-formatting of strings is not available to rules; use an f-string"
-    return fails("error", f"TypeError: {message} (line {line})")
+IMPORTABLE = "rules may import only re, math, datetime and ipaddress"
+FORMATTED_TOO_LONG = fails("error", "SizeExceeded: formatted text over 1000000 characters")
+SUBSTITUTED_TOO_LONG = fails("error", "SizeExceeded: substitution result over 1000000 characters")
+
+
+def too_wide(line: int) -> Fails:
+    """%-formatting and str.format refuse widths and precisions past the f-string cap, before allocating."""
+    return fails("error", f"ValueError: format widths and precisions are at most 999 in rules (line {line})")
+
+
+def traversal(field: str, line: int) -> Fails:
+    return fails("error", f"ValueError: field traversal is not available in rules: {{{field}}} (line {line})")
+
+
+def import_refused(module: str, line: int) -> Rejected:
+    return Rejected(line, f"import of '{module}' is not allowed in rules; {IMPORTABLE}")
 
 
 def unavailable(name: str, line: int) -> Rejected:
@@ -222,17 +235,71 @@ CORPUS: tuple[Attack, ...] = (
            "CVE-2023-41039: str.format resolves {0.__class__} with plain getattr", """
            def rule(data, out):
                out["leak"] = "{0.__class__}".format(data)
-           """, denied("str", "format", 2)),
+           """, traversal("0.__class__", 2)),
     attack("str_format_map_field_traversal",
            "CVE-2023-41039: format_map resolves fields the same way", """
            def rule(data, out):
                out["leak"] = "{payload.__class__}".format_map({"payload": data})
-           """, denied("str", "format_map", 2)),
+           """, traversal("payload.__class__", 2)),
     attack("str_format_through_the_class",
            "CVE-2026-76825: str.format reached through the class instead of an instance", """
            def rule(data, out):
                out["leak"] = str.format("{0.__class__.__mro__}", data)
-           """, denied("type", "format", 2)),
+           """, traversal("0.__class__.__mro__", 2)),
+    attack("str_format_item_traversal",
+           "CVE-2023-41039: {0[key]} subscripts with plain __getitem__, past the item guard", """
+           def rule(data, out):
+               out["leak"] = "{0[nested]}".format(data)
+           """, traversal("0[nested]", 2)),
+    attack("str_format_index_traversal", "{0[0]}: the same with an index", """
+           def rule(data, out):
+               out["leak"] = "{0[0]}".format([data])
+           """, traversal("0[0]", 2)),
+    attack("str_format_keyword_traversal", "{x.y}: traversal from a keyword argument", """
+           def rule(data, out):
+               out["leak"] = "{x.keys}".format(x=data)
+           """, traversal("x.keys", 2)),
+    attack("str_format_traversal_inside_a_nested_spec", "a traversal hidden in a nested format spec", """
+           def rule(data, out):
+               out["leak"] = "{0:{0.__class__}}".format(data)
+           """, traversal("0.__class__", 2)),
+    attack("str_format_literal_width",
+           "str.format's spec allocates by its width, as f-strings' do", """
+           def rule(data, out):
+               out["size"] = len("{:>1000000000}".format(""))
+           """, too_wide(2)),
+    attack("str_format_width_from_a_keyword",
+           "a nested replacement field takes the width from the arguments", """
+           def rule(data, out):
+               out["size"] = len("{:>{w}}".format("", w=10 ** 9))
+           """, too_wide(2)),
+    attack("str_format_whole_spec_from_an_argument",
+           "the whole spec substituted from an argument is checked after substitution", """
+           def rule(data, out):
+               out["size"] = len("{:{}}".format("", ">1000000000"))
+           """, too_wide(2)),
+    attack("str_format_precision_from_an_argument", "precision is checked like width", """
+           def rule(data, out):
+               out["size"] = len("{:.{}f}".format(1.0, 10 ** 6))
+           """, too_wide(2)),
+    attack("str_format_spec_nested_twice", "nesting past one level, as CPython refuses it", """
+           def rule(data, out):
+               out["x"] = "{:{:{}}}".format(1, 2, 3)
+           """, fails("error", "ValueError: Max string recursion exceeded (line 2)")),
+    attack("str_format_repeated_fields", "one argument repeated by many fields", """
+           def rule(data, out):
+               out["size"] = len(("{0}" * 100000).format("x" * 100))
+           """, FORMATTED_TOO_LONG),
+    attack("str_format_map_repeated_fields", "format_map repeats a value the same way", """
+           def rule(data, out):
+               out["size"] = len(("{k}" * 100000).format_map({"k": "x" * 100}))
+           """, FORMATTED_TOO_LONG),
+    attack("str_format_date_width",
+           "a date's spec is a strftime format, also through str.format", """
+           def rule(data, out):
+               when = datetime.datetime(2026, 1, 1)
+               out["x"] = "{:%999Y}".format(when)
+           """, fails("error", "ValueError: date format widths are at most 2 digits in rules (line 3)")),
     attack("string_formatter",
            "CVE-2026-76825: string.Formatter().get_field traverses like str.format", """
            def rule(data, out):
@@ -264,13 +331,47 @@ CORPUS: tuple[Attack, ...] = (
            "printf-style '%*s' takes its width from the arguments", """
            def rule(data, out):
                out["size"] = len("%*s" % (10 ** 9, ""))
-           """, percent_refused(2)),
+           """, too_wide(2)),
     attack("percent_format_in_place",
            "%= is the same formatting through the in-place operator", """
            def rule(data, out):
                text = "%1000000000s"
                text %= ""
-           """, percent_refused(3)),
+           """, too_wide(3)),
+    attack("percent_format_zero_padded_width", "a zero-padded width is the same allocation", """
+           def rule(data, out):
+               out["x"] = "%0999999d" % 1
+           """, too_wide(2)),
+    attack("percent_format_precision", "a float's precision allocates digits", """
+           def rule(data, out):
+               out["x"] = "%.1000f" % 1.0
+           """, too_wide(2)),
+    attack("percent_format_precision_from_arguments", "'%.*f' takes its precision from the arguments", """
+           def rule(data, out):
+               out["x"] = "%.*f" % (10 ** 9, 1.0)
+           """, too_wide(2)),
+    attack("percent_format_negative_star_width", "a negative star width is a left-justified width", """
+           def rule(data, out):
+               out["x"] = "%*s" % (-10 ** 9, "")
+           """, too_wide(2)),
+    attack("percent_format_width_digits_past_int_parsing", "a width of many digits is refused unparsed", """
+           def rule(data, out):
+               out["x"] = ("%" + "9" * 5000 + "d") % 1
+           """, too_wide(2)),
+    attack("percent_format_repeated_fields", "many %s fields over long values", """
+           def rule(data, out):
+               out["size"] = len(("%s" * 100000) % tuple(["x" * 100] * 100000))
+           """, FORMATTED_TOO_LONG),
+    attack("percent_format_mapping_repeated", "one mapping key repeated by many fields", """
+           def rule(data, out):
+               out["size"] = len(("%(k)s" * 100000) % {"k": "x" * 100})
+           """, FORMATTED_TOO_LONG),
+    attack("percent_format_repr_of_a_function", "%r must not show an address", """
+           def rule(data, out):
+               out["r"] = "%r %s" % (rule, rule)
+               out["stop"] = True
+               raise ValueError(out["r"])
+           """, fails("error", "ValueError: <function rule> <function rule> (line 4)")),
     # -- exception objects (CVE-2024-47532) --------------------------------------------------
     attack("attribute_error_obj",
            "CVE-2024-47532: AttributeError.obj hands back the object the guard refused", """
@@ -409,23 +510,111 @@ CORPUS: tuple[Attack, ...] = (
            import os
            def rule(data, out):
                os.system("id")
-           """, Rejected(1, "Imports are not allowed in rules; re, math, datetime and ipaddress are pre-imported.")),
+           """, import_refused("os", 1)),
     attack("from_import_inside_the_rule",
            "from-imports inside a function", """
            def rule(data, out):
                from subprocess import run
                run(["id"])
-           """, Rejected(2, "Imports are not allowed in rules; re, math, datetime and ipaddress are pre-imported.")),
+           """, import_refused("subprocess", 2)),
+    attack("import_a_submodule_of_a_facade", "re.foo would be a real module lookup", """
+           import re.foo
+           def rule(data, out):
+               pass
+           """, import_refused("re.foo", 1)),
+    attack("import_a_facade_and_a_real_module", "one refused name refuses the statement", """
+           def rule(data, out):
+               import re, sys
+           """, import_refused("sys", 2)),
+    attack("relative_import", "a relative import resolves against the host's package", """
+           from . import guards
+           def rule(data, out):
+               pass
+           """, Rejected(1, f"relative imports are not allowed in rules; {IMPORTABLE}")),
+    attack("star_import", "a star import would bind names nobody reviewed", """
+           from math import *
+           def rule(data, out):
+               pass
+           """, Rejected(1, f"'from math import *' is not allowed in rules: name what you import; {IMPORTABLE}")),
+    attack("from_facade_import_private", "the real module's private compile, with its shared cache", """
+           from re import _compile
+           def rule(data, out):
+               pass
+           """, Rejected(1, f"cannot import '_compile' from re in rules (did you mean 'compile'?); {IMPORTABLE}")),
+    attack("from_facade_import_a_module_it_uses", "datetime's own import of sys", """
+           def rule(data, out):
+               from datetime import sys
+           """, Rejected(2, "cannot import 'sys' from datetime in rules: datetime offers MAXYEAR, MINYEAR, UTC, "
+                            f"date, datetime, time, timedelta, timezone; {IMPORTABLE}")),
+    attack("from_facade_import_a_denied_member", "math.factorial is left out of the facade (seconds of C time)", """
+           from math import factorial
+           def rule(data, out):
+               pass
+           """, Rejected(1, "cannot import 'factorial' from math in rules: math offers acos, asin, atan, atan2, ceil, "
+                            "copysign, cos, degrees, e, exp, fabs, floor, fmod, gcd, hypot, inf, isclose, isfinite, "
+                            "isinf, isnan, isqrt, log, log10, log2, nan, pi, radians, sin, sqrt, tan, tau, trunc; "
+                            f"{IMPORTABLE}")),
+    attack("import_as_a_guard_name", "binding an import to _getattr_ would replace the attribute guard", """
+           import re as _getattr_
+           def rule(data, out):
+               pass
+           """, underscore_variable("_getattr_", 1)),
+    attack("from_import_as_a_guard_name", "the same through a from-import", """
+           def rule(data, out):
+               from math import floor as _write_
+           """, underscore_variable("_write_", 2)),
+    attack("imported_facade_dict", "import re, then the facade's __dict__", """
+           import re
+           def rule(data, out):
+               out["members"] = str(re.__dict__)
+           """, underscore_attribute("__dict__", 3)),
+    attack("imported_function_globals", "a facade function imported by name, then its __globals__", """
+           from re import compile as c
+           def rule(data, out):
+               out["globals"] = str(c.__globals__)
+           """, underscore_attribute("__globals__", 3)),
+    attack("imported_clock_method_owner", "datetime.now's __self__ is the class, and now the clock", """
+           import datetime
+           def rule(data, out):
+               out["x"] = str(datetime.datetime.now.__self__)
+           """, underscore_attribute("__self__", 3)),
+    attack("imported_class_reads_the_clock", "datetime imported by name is the class, without now()", """
+           from datetime import datetime
+           def rule(data, out):
+               out["now"] = str(datetime.now())
+           """, denied("type", "now", 3)),
+    attack("assign_to_an_imported_facade", "replacing a facade member would change it for every evaluation", """
+           import re
+           def rule(data, out):
+               re.compile = None
+           """, read_only("Facade", 3)),
+    attack("assign_to_a_facade_imported_twice_under_another_name", "the second import is the same facade", """
+           import re
+           def rule(data, out):
+               import re as again
+               again.compile = None
+           """, read_only("Facade", 4)),
+    attack("assign_to_an_imported_class", "a class imported by name is shared by every evaluation", """
+           from datetime import timedelta
+           def rule(data, out):
+               timedelta.days = 5
+           """, read_only("type", 3)),
+    attack("import_after_shadowing", "a shadowed name imported again is the facade again, still read-only", """
+           math = {"pi": 3}
+           def rule(data, out):
+               import math
+               math.pi = 3
+           """, read_only("Facade", 4)),
     attack("dunder_import",
            "__import__ called by name", """
            def rule(data, out):
                __import__("os").system("id")
-           """, unavailable("__import__", 2)),
+           """, Rejected(2, f"name '__import__' is not available to rules; {IMPORTABLE}, with import statements")),
     attack("importlib",
            "importlib.import_module as a pre-imported name", """
            def rule(data, out):
                importlib.import_module("os")
-           """, unavailable("importlib", 2)),
+           """, Rejected(2, f"name 'importlib' is not available to rules; {IMPORTABLE}, with import statements")),
     attack("eval_call", "eval of attacker-built source", """
            def rule(data, out):
                eval("__import__('os')")
@@ -701,11 +890,46 @@ CORPUS: tuple[Attack, ...] = (
     attack("regex_substitution_amplification", "re.sub repeats its replacement per match", """
            def rule(data, out):
                out["size"] = len(re.sub("a", "b" * 100000, "a" * 1000))
-           """, fails("error", "AttributeError: module re has no member 'sub' available to rules (line 2)")),
+           """, SUBSTITUTED_TOO_LONG),
     attack("pattern_substitution_amplification", "Pattern.sub, the same through a compiled pattern", """
            def rule(data, out):
                out["size"] = len(re.compile("a").sub("b" * 100000, "a" * 1000))
-           """, denied("Pattern", "sub", 2)),
+           """, SUBSTITUTED_TOO_LONG),
+    attack("regex_subn_amplification", "re.subn, the same with a count", """
+           def rule(data, out):
+               out["size"] = re.subn("a", "b" * 100000, "a" * 1000)[1]
+           """, SUBSTITUTED_TOO_LONG),
+    attack("regex_empty_pattern_amplification", "an empty pattern matches between every two characters", """
+           def rule(data, out):
+               out["size"] = len(re.sub("", "x" * 1000, "a" * 10000))
+           """, SUBSTITUTED_TOO_LONG),
+    attack("regex_group_reference_amplification", "one long group repeated by its template", """
+           def rule(data, out):
+               out["size"] = len(re.sub("(a+)", "\\\\1" * 1000, "a" * 10000))
+           """, SUBSTITUTED_TOO_LONG),
+    attack("regex_named_group_amplification", "the same through \\g<name>", """
+           def rule(data, out):
+               out["size"] = len(re.compile("(?P<all>a+)").sub("\\\\g<all>" * 1000, "a" * 10000))
+           """, SUBSTITUTED_TOO_LONG),
+    attack("regex_callable_replacement_amplification", "a function returns a long replacement per match", """
+           def rule(data, out):
+               out["size"] = len(re.sub("", lambda found: "x" * 1000, "a" * 10000))
+           """, SUBSTITUTED_TOO_LONG),
+    attack("regex_callable_replacement_never_returns", "a replacement function is rule code, under the budget", """
+           def spin(found):
+               while True:
+                   pass
+           def rule(data, out):
+               out["x"] = re.sub("a", spin, "a")
+           """, Fails("timeout", BUDGET_EXHAUSTED)),
+    attack("regex_callable_replacement_returns_an_object", "a replacement must be text", """
+           def rule(data, out):
+               out["x"] = re.sub("a", lambda found: data, "a")
+           """, fails("error", "TypeError: expected str instance, mappingproxy found (line 2)")),
+    attack("regex_substitution_count_is_an_int", "count is an int, as documented", """
+           def rule(data, out):
+               out["x"] = re.sub("a", "b", "aaa", 1.5)
+           """, fails("error", "TypeError: count must be an int (line 2)")),
     attack("ljust_width", "ljust allocates by its width", """
            def rule(data, out):
                out["wide"] = "a".ljust(10 ** 9)

@@ -383,6 +383,30 @@ def rule(user, context):
     print(user, context, context.multifactor, context.claims)
 '''
 
+EVERYDAY_FORMS = r'''
+"""Imports, %-formatting, str.format and re.sub, as rule authors write them elsewhere."""
+
+import re
+from datetime import timedelta
+from ipaddress import ip_address, ip_network
+
+OFFICE = ip_network("198.51.100.0/24")
+MASK = re.compile(r"(?<=.)[^@](?=[^@]*@)")
+
+
+def rule(user, context):
+    from math import floor
+    masked = MASK.sub("*", user.email or "")
+    where = "office" if ip_address(context.connection.ip) in OFFICE else "elsewhere"
+    context.log("%-8s|%s (%s)" % (user.username, masked, where))
+    idle = (context.now - user.last_login) / timedelta(days=1)
+    context.log("{:>5.1f} days idle, {count:,} logins".format(idle, count=user.logins_count * 100))
+    context.log("floor %(f)d of %(idle).2f" % {"f": floor(idle), "idle": idle})
+    if where != "office":
+        context.multifactor.enable()
+        context.log(re.sub(r"(\w+)@(\w+)", r"\2:\1", "%s@%s" % (user.username, context.connection.ip_country)))
+'''
+
 SESSION_METHODS = '''
 """Summarise the methods completed in this session into a namespaced claim."""
 
@@ -622,6 +646,15 @@ CORPUS = [
                               "client 'Example App' action login",
                               "logins=   0 ratio=0% verified=False",
                               "<user> <context> <multifactor> <claims>")}),
+    # Imports and the formatting forms rule authors know from elsewhere.
+    Benign("imports_percent_and_str_format_in_the_office", {"95-everyday-forms": EVERYDAY_FORMS},
+           rule_payload(connection=connection("198.51.100.7", "US")),
+           logs={"95-everyday-forms": ("alice   |a****@example.com (office)", "  7.1 days idle, 1,200 logins",
+                                       "floor 7 of 7.08")}),
+    Benign("imports_percent_str_format_and_re_sub_elsewhere", {"95-everyday-forms": EVERYDAY_FORMS},
+           rule_payload(connection=connection("203.0.113.9", "FR", PARIS)), {"mfa_required": True},
+           {"95-everyday-forms": ("alice   |a****@example.com (elsewhere)", "  7.1 days idle, 1,200 logins",
+                                  "floor 7 of 7.08", "FR:alice")}),
     # Rule-owned dicts and lists built and mutated.
     Benign("session_methods_are_counted_into_a_claim", {"90-session-methods": SESSION_METHODS},
            rule_payload(authentication=methods(("pwd", "2026-11-27T09:50:00+00:00"),

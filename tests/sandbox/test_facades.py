@@ -147,3 +147,71 @@ def test_time_zone_names_are_short() -> None:
     assert facades.timezone(datetime.timedelta(0)) is datetime.UTC
     with pytest.raises(ValueError):
         facades.timezone(datetime.timedelta(0), "a" * 65)
+
+
+# -- re.sub / re.subn ----------------------------------------------------------------------------
+
+SUBSTITUTIONS: list[tuple[str, Any, str, int]] = [
+    (r"\d", "#", "a1b22c", 0), (r"(\w+)@(\w+)", r"\2 at \1", "alice@example bob@test", 0),
+    (r"(?P<user>\w+)@", r"\g<user>#", "alice@x", 0), (r"(\w)(\w)", r"\g<2>\g<1>", "abcd", 0),
+    ("a", "b", "aaaa", 2), ("x*", "-", "abxd", 0), ("", "-", "abc", 0), (r"(a)|b", r"[\1]", "ab", 0),
+    ("a", r"\n\t\\\a\b\f\v\r", "a", 0), ("a", r"\101\0\07\1234", "a", 0), ("a", "\\-\\.", "aa", 0), ("(.)", r"\1\1", "ab", 0),
+    ("a", "é", "bab", 0), (r"(?P<x>a)", r"\g<0>!", "a", 0), ("a", "b", "aaa", -1), ("a", "", "banana", 0),
+    ("[aeiou]", lambda found: found.group(0).upper(), "education", 0), ("q", "z", "abc", 0),
+]
+
+
+@pytest.mark.parametrize(("pattern", "repl", "string", "count"), SUBSTITUTIONS, ids=repr)
+def test_substitutions_give_the_stdlib_s_answer(pattern: str, repl: Any, string: str, count: int) -> None:
+    assert facades.sub(pattern, repl, string, count) == re.sub(pattern, repl, string, count=count)
+    assert facades.subn(pattern, repl, string, count) == re.subn(pattern, repl, string, count=count)
+    compiled = facades.compile(pattern)
+    assert facades.bounded_sub(compiled, repl, string, count, 10**6) == (re.sub(pattern, repl, string, count=count),
+                                                                         re.subn(pattern, repl, string, count=count)[1])
+
+
+@pytest.mark.parametrize(("pattern", "repl"), [
+    ("(a)", r"\2"), ("a", r"\q"), ("(?P<x>a)", r"\g<y>"), ("a", r"\g<x"), ("a", "\\"), ("a", r"\g<>"),
+    ("a", r"\g<1a>"), ("a", r"\400"), ("a", r"\g<-1>"), ("a", r"\gx"), ("(a)", r"\g<2>"),
+    ("(a)", r"\10"),
+], ids=repr)
+def test_bad_templates_fail_as_the_stdlib_s(pattern: str, repl: str) -> None:
+    with pytest.raises(Exception) as expected:
+        re.sub(pattern, repl, "a")
+    with pytest.raises(type(expected.value)) as raised:
+        facades.sub(pattern, repl, "a")
+    assert str(raised.value) == str(expected.value)
+
+
+def test_substitution_results_are_checked_as_they_grow() -> None:
+    from sandbox.errors import SizeExceeded
+
+    assert facades.bounded_sub(facades.compile("a"), "bb", "a" * 50, 0, 100) == ("b" * 100, 50)
+    calls = []
+
+    def long_replacement(found: re.Match[str]) -> str:
+        calls.append(found)
+        return "x" * 40
+
+    with pytest.raises(SizeExceeded, match="substitution result over 100 characters"):
+        facades.bounded_sub(facades.compile(""), long_replacement, "a" * 1000, 0, 100)
+    assert len(calls) == 3
+    with pytest.raises(SizeExceeded):
+        facades.bounded_sub(facades.compile("(a+)"), r"\1" * 1000, "a" * 1000, 0, 10**5)
+
+
+def test_substitution_arguments_are_taken_as_documented() -> None:
+    with pytest.raises(TypeError, match="expected str instance, int found"):
+        facades.sub("a", lambda found: 1, "a")
+    with pytest.raises(TypeError, match="count must be an int"):
+        facades.sub("a", "b", "a", 1.0)
+    with pytest.raises(TypeError):
+        facades.sub("a", b"b", "a")
+    with pytest.raises(TypeError):
+        facades.sub("a", "b", b"a")
+
+
+def test_templates_never_reach_the_stdlib_s_template_cache() -> None:
+    re._compile_repl.cache_clear()  # type: ignore[attr-defined]
+    facades.sub("(a)", r"[\1]", "aa")
+    assert re._compile_repl.cache_info().currsize == 0  # type: ignore[attr-defined]

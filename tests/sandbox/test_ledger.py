@@ -128,8 +128,17 @@ def test_rules_own_only_the_mutable_containers_they_build_never_the_frozen_host_
 
 def test_allocating_and_clock_methods_are_denied_by_name() -> None:
     # Each of these allocates by an argument, or reads the clock, on some allowed type.
-    assert {"center", "ljust", "rjust", "zfill", "expandtabs", "translate", "format", "format_map",
-            "now", "utcnow", "today", "sub", "subn"} <= ledger.DENIED_ATTRIBUTES.keys()
+    assert {"center", "ljust", "rjust", "zfill", "expandtabs", "translate", "now", "utcnow",
+            "today"} <= ledger.DENIED_ATTRIBUTES.keys()
+
+
+def test_formatting_and_substitution_are_reachable_only_through_their_bounded_guards() -> None:
+    guards = Guards(AccessPolicy(), Limits())
+    bound = {(str, "format"), (str, "format_map"), (re.Pattern, "sub"), (re.Pattern, "subn")}
+
+    assert {name for kind, name in bound if name not in ledger.ATTRIBUTES[kind]} == set()
+    assert bound <= guards._bounded_methods.keys()
+    assert ledger.MODULE_MEMBERS["re"]["sub"] is not re.sub and ledger.MODULE_MEMBERS["re"]["subn"] is not re.subn
 
 
 def _stdlib_caches() -> set[str]:
@@ -163,3 +172,12 @@ def test_every_stdlib_cache_the_facades_reach_is_in_the_ledger_with_its_reason()
     assert {"re._cache", "ipaddress._BaseV4._netmask_cache", "_strptime._regex_cache"} <= caches
     assert caches - ledger.STDLIB_CACHES.keys() == set()
     assert [name for name, reason in ledger.STDLIB_CACHES.items() if not reason.strip()] == []
+
+
+def test_every_bounded_method_readable_on_its_class_is_bounded_there_too() -> None:
+    # `str.format(template, ...)` through the class must not reach the unguarded method.
+    guards = Guards(AccessPolicy(), Limits())
+    unbounded = {(kind, name) for kind, name in guards._bounded_methods
+                 if name in ledger.CLASS_ATTRIBUTES.get(kind, frozenset())
+                 and (kind, name) not in guards._bounded_class_methods}
+    assert unbounded == set()
