@@ -38,6 +38,7 @@ from engine.pipeline import Executor, Pipeline
 from engine.rule_follower import RuleFollower
 from engine.rule_host import HOST, HOST_PATH
 from engine.rule_ops import RuleOps, load_folder
+from engine.rule_settings import SettingsVault
 from engine import rule_watch
 from engine.services import Services
 from engine.sessions import Sessions
@@ -172,11 +173,12 @@ class Overrides:
 def create_app(settings: Settings, **overrides: object) -> Starlette:
     """Raises engine.pipeline.RuleSetRejected for a rule set that does not compile."""
     given = Overrides(**overrides)  # type: ignore[arg-type]
-    snapshot = load_folder(settings.path(settings.rules.dir), settings)
+    keyring = build_keyring(settings)
+    vault = SettingsVault(keyring)  # rule settings are sealed at rest like TOTP secrets
+    snapshot = load_folder(settings.path(settings.rules.dir), settings, vault)
     executor = given.executor or build_executor(settings)
     geo = given.geo or build_geo(settings)
     clock = given.clock or SystemClock()
-    keyring = build_keyring(settings)
     directory = build_directory(settings, keyring)
     store = given.store or build_store(settings)
     gateway = given.gateway or build_gateway(settings)
@@ -193,7 +195,7 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
                 keyring=keyring, sessions=sessions, sms_sender=sms_sender, decisions=decisions)
     enrollment = Enrollment(flow, directory, store, keyring, tokens, sessions, sms_sender, settings.mfa, clock)
     rule_sync = build_rule_sync(settings)
-    rules = RuleOps(settings, pipeline, executor, geo, clock, snapshot, rule_sync)
+    rules = RuleOps(settings, pipeline, executor, geo, clock, snapshot, rule_sync, vault)
     rules.record_startup()
     follower = RuleFollower(rules)
     services = Services(settings, flow, enrollment, pipeline, executor, geo, directory, store, passwords, tokens,

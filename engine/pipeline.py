@@ -21,6 +21,7 @@ from engine.config import RulesSettings
 from engine.fairness import FairShares
 from engine.formats import RULE_ID
 from engine.outcome import MalformedOutcome, Outcome
+from engine.rule_settings import NO_SETTINGS, RuleSettings, redact_report
 from sandbox.errors import CompileFailed
 from sandbox.limits import Limits
 from sandbox.programs import ProgramSet, ProgramSource, compile_set
@@ -61,6 +62,7 @@ class RuleSet:
     version: str
     rules: tuple[Rule, ...]
     programs: ProgramSet
+    settings: RuleSettings = NO_SETTINGS  # what rules read as context.settings (engine/rule_settings.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,15 @@ def load_rule_set(directory: Path, settings: RulesSettings, limits: Limits) -> R
     return rule_set
 
 
+async def run_rules(executor: Executor, rule_set: RuleSet, payload: dict[str, Any]) -> RunReport:
+    """Run `rule_set` on `payload` with its settings; the one way rules are run (the pipeline, dry
+    runs, fixtures, the CLI), so secret settings are redacted from every report before anyone reads it."""
+    settings = rule_set.settings
+    if settings.entries:
+        payload = {**payload, "settings": settings.plain}
+    return redact_report(await executor.run(rule_set.programs, payload), settings)
+
+
 def outcome_of(rule_set: RuleSet, report: RunReport) -> Outcome:
     """The run's outcome; when the evaluation itself died, or answered something that is not an
     outcome, the fail-closed one."""
@@ -186,7 +197,7 @@ class Pipeline:
         context = payload["context"]
         with self.shares.hold(payload["user"].get("user_id"), context["client"].get("client_id"),
                               context["connection"].get("ip")):
-            report = await self.executor.run(rule_set.programs, payload)
+            report = await run_rules(self.executor, rule_set, payload)
         outcome = outcome_of(rule_set, report)
         for trace in report.trace:
             if trace.outcome != "ok":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -289,6 +289,47 @@ class Claims:
         return "<claims>"
 
 
+class Settings:
+    """`context.settings`: the rule settings set through the admin API, read-only like a frozen
+    dict (a missing key raises KeyError; `get` takes a default). Values are frozen plain data."""
+
+    __slots__ = ("_values",)
+    _values: Mapping[str, Any]
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_values", values)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("context.settings is read-only")
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(tuple(self._values))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self._values)
+
+    def values(self) -> tuple[Any, ...]:
+        return tuple(self._values.values())
+
+    def items(self) -> tuple[tuple[str, Any], ...]:
+        return tuple(self._values.items())
+
+    def __repr__(self) -> str:
+        return "<settings>"
+
+
 def _plain_size(value: object, depth: int) -> int:
     """Approximate JSON size of plain data; raises for anything that is not plain data."""
     kind = type(value)
@@ -346,7 +387,7 @@ class _Remembering(_Record):
 
 class Context(_Remembering):
     __slots__ = ("connection", "request", "client", "action", "stats", "risk", "authentication", "now",
-                 "multifactor", "claims", "_denial", "_log")
+                 "multifactor", "claims", "settings", "_denial", "_log")
     connection: Connection
     request: Request
     client: Client
@@ -357,6 +398,7 @@ class Context(_Remembering):
     now: datetime
     multifactor: Multifactor
     claims: Claims
+    settings: Settings
     _denial: str | None
     _log: Callable[[str], None]
 
@@ -379,4 +421,4 @@ class Context(_Remembering):
 
 # The rule API's own types print as "<user>", "<claims>"...: no addresses, nothing nested.
 _NEUTRAL_REPRS = frozenset({User, Geo, Connection, Request, Client, Stats, Risk, Method, Authentication,
-                            Multifactor, Claims, Context})
+                            Multifactor, Claims, Settings, Context})

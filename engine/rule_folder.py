@@ -3,6 +3,8 @@
     rules/NN-name.py      one rule each; the file name is the rule id
     rules/disabled.txt    ids of rules kept but not run, one a line (`#` starts a comment)
     rules/tests/*.yaml    rule tests (engine/rule_tests.py); never written here
+    rules/settings.json   the rule settings, every value sealed (engine/rule_settings.py):
+                          {"format": 1, "settings": {key: {"secret", "updated_at", "sealed"}}}
     rules/.versions.json  the last HISTORY_KEPT activations with their full sources, newest last
 
 Every write is a temporary file in the same folder, fsynced, renamed over the old one, then the
@@ -20,6 +22,8 @@ from typing import Any
 
 DISABLED_FILE = "disabled.txt"
 HISTORY_FILE = ".versions.json"
+SETTINGS_FILE = "settings.json"
+SETTINGS_FORMAT = 1
 HISTORY_KEPT = 100
 
 
@@ -47,6 +51,27 @@ def write_rules(directory: Path, sources: Mapping[str, str], disabled: frozenset
                           + manifest.encode())
     elif manifest_path.exists():
         manifest_path.unlink()
+    _fsync_directory(directory)
+
+
+def read_settings(directory: Path) -> Any:
+    """The sealed settings as stored (None without a file); ValueError for a file that is not ours."""
+    path = directory / SETTINGS_FILE
+    if not path.is_file():
+        return None
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(stored, dict) or stored.get("format") != SETTINGS_FORMAT:
+        raise ValueError(f"{SETTINGS_FILE} is not in format {SETTINGS_FORMAT}")
+    return stored.get("settings")
+
+
+def write_settings(directory: Path, sealed: Mapping[str, Any]) -> None:
+    """Make the folder hold `sealed` (no file when there are no settings)."""
+    path = directory / SETTINGS_FILE
+    if sealed:
+        _write_atomically(path, json.dumps({"format": SETTINGS_FORMAT, "settings": dict(sealed)}, indent=1).encode())
+    elif path.exists():
+        path.unlink()
     _fsync_directory(directory)
 
 

@@ -12,8 +12,8 @@ from typing import Any, cast
 
 from engine.metadata import MetadataChanges
 from engine.rule_api import (
-    Authentication, Claims, Client, Connection, Context, Geo, Method, Multifactor, Request, Risk, Stats, User,
-    timestamp,
+    Authentication, Claims, Client, Connection, Context, Geo, Method, Multifactor, Request, Risk, Settings, Stats,
+    User, timestamp,
 )
 from sandbox.guards import AccessPolicy
 from sandbox.plain import freeze, thaw
@@ -33,7 +33,8 @@ def _build_user(data: Mapping[str, Any]) -> User:
     })
 
 
-def _build_context(data: Mapping[str, Any], log: Callable[[str], None]) -> Context:
+def _build_context(data: Mapping[str, Any], log: Callable[[str], None],
+                   settings: Mapping[str, Any] | None = None) -> Context:
     connection = data.get("connection") or {}
     geo = connection.get("geo")
     authentication = data.get("authentication") or {}
@@ -52,6 +53,7 @@ def _build_context(data: Mapping[str, Any], log: Callable[[str], None]) -> Conte
         now=timestamp(data["now"]),
         multifactor=Multifactor(),
         claims=Claims(),
+        settings=Settings(freeze(settings or {})),
         _denial=None,
         _log=log,
     )
@@ -62,7 +64,7 @@ class RuleBinding:
 
     def __init__(self, payload: Mapping[str, Any], log: Callable[[str], None]) -> None:
         self.user = _build_user(payload["user"])
-        self.context = _build_context(payload["context"], log)
+        self.context = _build_context(payload["context"], log, payload.get("settings"))
         object.__setattr__(self.context, "_metadata", MetadataChanges(self.user))
         self.args = (self.user, self.context)
         self.failed_rules: list[str] = []
@@ -123,12 +125,14 @@ class RuleHost:
             Authentication: frozenset(Authentication.__slots__),
             Context: frozenset({"set_app_metadata", "set_user_metadata", "setAppMetadata", "setUserMetadata",
                                 "connection", "request", "client", "action", "stats", "risk", "authentication",
-                                "now", "multifactor", "claims", "deny", "log", "denied"}),
+                                "now", "multifactor", "claims", "settings", "deny", "log", "denied"}),
             Multifactor: frozenset({"enable", "add_factor", "addFactor", "disable", "required", "factors",
                                     "provider", "allow_remember_browser", "return_to", "returnTo"}),
             Claims: frozenset({"get", "keys"}),
+            Settings: frozenset({"get", "keys", "values", "items"}),
         },
-        subscriptable=frozenset({Claims}),
+        subscriptable=frozenset({Claims, Settings}),
+        iterable=frozenset({Settings}),
         writable=frozenset({Claims, Multifactor}),
     )
 

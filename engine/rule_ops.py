@@ -37,7 +37,10 @@ from engine.formats import RULE_ID
 from engine.geo import GeoLocator
 from engine.outcome import Outcome
 from engine.pipeline import (
-    Executor, Pipeline, RuleSet, RuleSetRejected, build_rule_set, load_rule_set, outcome_of,
+    Executor, Pipeline, RuleSet, RuleSetRejected, build_rule_set, load_rule_set, outcome_of, run_rules,
+)
+from engine.rule_settings import (
+    NO_SETTINGS, RuleSettings, Setting, SettingsVault, UnreadableSettings, check_key, check_value,
 )
 from engine.stores.rule_sync import LocalRuleSync, RuleSync
 from sandbox.runner import ProgramTrace
@@ -47,8 +50,8 @@ log = logging.getLogger("engine.rule_ops")
 _ERROR = re.compile(r"(?P<rule>[^:\s]+): (?:Line (?P<line>[0-9]+): )?(?P<message>.*)", re.DOTALL)
 
 
-# A change's result: the rule sources and the ids of the disabled ones.
-Change = tuple[Mapping[str, str], frozenset[str]]
+# A change's result: the rule sources, the ids of the disabled ones, and the settings.
+Change = tuple[Mapping[str, str], frozenset[str], RuleSettings]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +101,10 @@ def check_rule_id(rule_id: str, field: str = "id") -> str:
     return rule_id
 
 
-def build_snapshot(sources: Mapping[str, str], disabled: frozenset[str], settings: Settings) -> Snapshot:
-    """Compile every rule (disabled ones too, so a later enable cannot fail); raise RulesRejected."""
+def build_snapshot(sources: Mapping[str, str], disabled: frozenset[str], settings: Settings,
+                   rule_settings: RuleSettings = NO_SETTINGS, vault: SettingsVault | None = None) -> Snapshot:
+    """Compile every rule (disabled ones too, so a later enable cannot fail); raise RulesRejected.
+    Settings change the version through the vault's MAC (never a plain hash of their values)."""
     limits = settings.sandbox.limits()
     unknown = sorted(disabled - sources.keys())
     try:
@@ -118,17 +123,37 @@ def build_snapshot(sources: Mapping[str, str], disabled: frozenset[str], setting
     if unknown:
         raise RulesRejected([{"rule": rule_id, "line": None, "message": "disabled, but there is no such rule"}
                              for rule_id in unknown])
-    return Snapshot(version, entries, dataclasses.replace(running, version=version))
+    if rule_settings.entries:
+        if vault is None:
+            raise RulesRejected([{"rule": rule_folder.SETTINGS_FILE, "line": None,
+                                  "message": "settings need the secret key (secrets.key)"}])
+        version = hashlib.sha256(f"{version}\0settings\0{vault.digest(rule_settings)}".encode()).hexdigest()[:16]
+    return Snapshot(version, entries, dataclasses.replace(running, version=version, settings=rule_settings))
 
 
-def load_folder(directory: Path, settings: Settings) -> Snapshot:
-    """The folder's rules and `disabled` manifest as a snapshot; raise RuleSetRejected (startup, CLI)."""
+def load_folder(directory: Path, settings: Settings, vault: SettingsVault | None = None) -> Snapshot:
+    """The folder's rules, `disabled` manifest and settings as a snapshot; raise RuleSetRejected (startup, CLI)."""
     every = load_rule_set(directory, settings.rules, settings.sandbox.limits())
     sources = {program.name: program.source for program in every.programs.sources}
     try:
-        return build_snapshot(sources, rule_folder.read_disabled(directory), settings)
+        return build_snapshot(sources, rule_folder.read_disabled(directory), settings,
+                              _read_settings(directory, vault), vault)
     except RulesRejected as exc:
         raise RuleSetRejected([f"{e['rule']}: {e['message']}" for e in exc.errors]) from exc
+
+
+def _read_settings(directory: Path, vault: SettingsVault | None) -> RuleSettings:
+    """The folder's settings; RulesRejected for a file that is not ours or does not decrypt here."""
+    try:
+        stored = rule_folder.read_settings(directory)
+        if stored is None:
+            return NO_SETTINGS
+        if vault is None:
+            raise UnreadableSettings("settings need the secret key (secrets.key)")
+        return vault.open(stored)
+    except (OSError, ValueError) as exc:  # UnreadableSettings is a ValueError; its message names no value
+        message = str(exc) if isinstance(exc, UnreadableSettings) else f"cannot be read ({type(exc).__name__})"
+        raise RulesRejected([{"rule": rule_folder.SETTINGS_FILE, "line": None, "message": message}]) from exc
 
 
 def error_plain(error: str, sources: Mapping[str, str]) -> dict[str, Any]:
@@ -144,7 +169,7 @@ class RuleOps:
     """The use cases of rule changes on one instance; `active` is the snapshot the pipeline runs."""
 
     def __init__(self, settings: Settings, pipeline: Pipeline, executor: Executor, geo: GeoLocator, clock: Clock,
-                 active: Snapshot, sync: RuleSync | None = None) -> None:
+                 active: Snapshot, sync: RuleSync | None = None, vault: SettingsVault | None = None) -> None:
         self.settings = settings
         self.directory = settings.path(settings.rules.dir)
         self.pipeline = pipeline
@@ -153,6 +178,7 @@ class RuleOps:
         self.clock = clock
         self.active = active
         self.sync: RuleSync = sync or LocalRuleSync()
+        self.vault = vault  # None: settings cannot be stored (tests, tools without the secret key)
         self.shared_version: str | None = None  # as last seen in the shared store
         self._settled: str | None = None  # the last shared version followed or refused here
         self._lock = asyncio.Lock()
@@ -182,20 +208,21 @@ class RuleOps:
             disabled = active.disabled()
             if enabled is not None:
                 disabled = disabled - {rule_id} if enabled else disabled | {rule_id}
-            return active.sources() | {rule_id: source}, disabled
+            return active.sources() | {rule_id: source}, disabled, active.rule_set.settings
         return await self._activate(change, "put")
 
     async def set_enabled(self, rule_id: str, enabled: bool) -> Activation:
         def change(active: Snapshot) -> Change:
             self.get(rule_id)
-            return active.sources(), active.disabled() - {rule_id} if enabled else active.disabled() | {rule_id}
+            return (active.sources(), active.disabled() - {rule_id} if enabled else active.disabled() | {rule_id},
+                    active.rule_set.settings)
         return await self._activate(change, "patch")
 
     async def delete(self, rule_id: str) -> Activation:
         def change(active: Snapshot) -> Change:
             self.get(rule_id)
             return ({key: value for key, value in active.sources().items() if key != rule_id},
-                    active.disabled() - {rule_id})
+                    active.disabled() - {rule_id}, active.rule_set.settings)
         return await self._activate(change, "delete")
 
     async def apply(self, changes: Mapping[str, str], replace: bool) -> Activation:
@@ -204,11 +231,34 @@ class RuleOps:
 
         def change(active: Snapshot) -> Change:
             sources = dict(changes) if replace else active.sources() | dict(changes)
-            return sources, active.disabled() & sources.keys()
+            return sources, active.disabled() & sources.keys(), active.rule_set.settings
         return await self._activate(change, "apply")
 
     async def reload(self) -> Activation:
-        return await self._activate(lambda active: _read_folder(self.directory), "reload")
+        return await self._activate(lambda active: (*_read_folder(self.directory),
+                                                    _read_settings(self.directory, self.vault)), "reload")
+
+    def setting(self, key: str) -> Setting:
+        found = self.active.rule_set.settings.get(check_key(key))
+        if found is None:
+            raise NotFound("no such setting")
+        return found
+
+    async def put_setting(self, key: str, value: Any, secret: bool) -> Activation:
+        """A settings change is a rule-set change: a new version, in the history, shared."""
+        setting = Setting(check_key(key), check_value(value, secret), secret, self.clock.now().isoformat())
+
+        def change(active: Snapshot) -> Change:
+            return active.sources(), active.disabled(), active.rule_set.settings.with_setting(setting)
+        return await self._activate(change, "settings")
+
+    async def delete_setting(self, key: str) -> Activation:
+        check_key(key)
+
+        def change(active: Snapshot) -> Change:
+            self.setting(key)
+            return active.sources(), active.disabled(), active.rule_set.settings.without(key)
+        return await self._activate(change, "settings")
 
     def versions(self) -> list[dict[str, Any]]:
         return [{"version": e["version"], "activated_at": e["activated_at"], "by": e["by"],
@@ -220,7 +270,8 @@ class RuleOps:
             if entry["version"] == version:
                 sources = {rule["id"]: rule["source"] for rule in entry["rules"]}
                 disabled = frozenset(rule["id"] for rule in entry["rules"] if not rule["enabled"])
-                return await self._activate(lambda active: (sources, disabled), "rollback")
+                settings = self._open(entry.get("settings"))
+                return await self._activate(lambda active: (sources, disabled, settings), "rollback")
         raise NotFound("no such version")
 
     async def dry_run(self, changes: Mapping[str, str] | None, user: dict[str, Any],
@@ -230,17 +281,18 @@ class RuleOps:
         for rule_id in changes or {}:
             check_rule_id(rule_id, f"rules.{rule_id}" if len(rule_id) <= 64 else "rules")
         snapshot = self.active if not changes else build_snapshot(
-            self.active.sources() | dict(changes), self.active.disabled(), self.settings)
+            self.active.sources() | dict(changes), self.active.disabled(), self.settings,
+            self.active.rule_set.settings, self.vault)
         payload = signals.collect(user, context, self.geo, self.clock.now() if now is None else now)
-        report = await self.executor.run(snapshot.rule_set.programs, payload)
+        report = await run_rules(self.executor, snapshot.rule_set, payload)
         outcome = outcome_of(snapshot.rule_set, report)
         decision = policy.decide(outcome, user.get("factors"), self.settings.mfa)
         return DryRun(decision, outcome, report.trace, snapshot.version)
 
     async def _activate(self, change: Callable[[Snapshot], Change], by: str) -> Activation:
         async with self._lock:
-            sources, disabled = change(self.active)
-            candidate = build_snapshot(sources, disabled, self.settings)
+            sources, disabled, rule_settings = change(self.active)
+            candidate = build_snapshot(sources, disabled, self.settings, rule_settings, self.vault)
             failures = rule_tests.failures_of(await rule_tests.run_fixtures(
                 candidate.rule_set, self.directory, self.settings.mfa, self.executor))
             if failures:
@@ -285,7 +337,8 @@ class RuleOps:
                 rules = entry["rules"]
                 sources = {str(rule["id"]): str(rule["source"]) for rule in rules}
                 disabled = frozenset(str(rule["id"]) for rule in rules if not rule["enabled"])
-                candidate = build_snapshot(sources, disabled, self.settings)
+                candidate = build_snapshot(sources, disabled, self.settings, self._open(entry.get("settings")),
+                                           self.vault)
             except RulesRejected as exc:
                 log.error("rules_sync_rejected version=%s errors=%s", version, exc.errors)
                 self._settled = version  # refused once per version: logged once, not at every check
@@ -304,6 +357,7 @@ class RuleOps:
         """Write the folder and the history; a failure is a 503 when the folder is the only copy."""
         try:
             rule_folder.write_rules(self.directory, snapshot.sources(), snapshot.disabled())
+            rule_folder.write_settings(self.directory, entry.get("settings") or {})
             rule_folder.append_history(self.directory, entry)
         except (OSError, ValueError) as exc:  # ValueError: a history file that is not JSON
             log.error("rules_not_written type=%s", type(exc).__name__)
@@ -322,8 +376,25 @@ class RuleOps:
         rule_folder.append_history(self.directory, self._entry(snapshot, by))
 
     def _entry(self, snapshot: Snapshot, by: str) -> dict[str, Any]:
-        return {"version": snapshot.version, "activated_at": self.clock.now().isoformat(), "by": by,
-                "rules": [{"id": e.id, "enabled": e.enabled, "source": e.source} for e in snapshot.entries]}
+        """A history entry, also what the shared store holds: settings only sealed."""
+        entry: dict[str, Any] = {
+            "version": snapshot.version, "activated_at": self.clock.now().isoformat(), "by": by,
+            "rules": [{"id": e.id, "enabled": e.enabled, "source": e.source} for e in snapshot.entries]}
+        if snapshot.rule_set.settings.entries and self.vault is not None:
+            entry["settings"] = self.vault.seal(snapshot.rule_set.settings)
+        return entry
+
+    def _open(self, stored: Any) -> RuleSettings:
+        """Settings of a history or shared entry; RulesRejected when they cannot be opened here."""
+        if stored is None:
+            return NO_SETTINGS
+        if self.vault is None:
+            raise RulesRejected([{"rule": rule_folder.SETTINGS_FILE, "line": None,
+                                  "message": "settings need the secret key (secrets.key)"}])
+        try:
+            return self.vault.open(stored)
+        except UnreadableSettings as exc:
+            raise RulesRejected([{"rule": rule_folder.SETTINGS_FILE, "line": None, "message": str(exc)}]) from exc
 
 
 def _read_folder(directory: Path) -> tuple[dict[str, str], frozenset[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from engine.http import admin, decisions, endpoints, mfa, rules_admin
+from engine.http import admin, decisions, endpoints, mfa, rules_admin, settings_admin
 from engine.http.admin import admin_only
 
 # Every /admin route needs the admin token: declared here once, by admin_only, for all of them.
@@ -25,6 +25,10 @@ ADMIN = [
     ("/rules/versions", rules_admin.list_versions, "GET", "admin_rule_versions"),
     ("/rules/rollback", rules_admin.rollback, "POST", "admin_rollback_rules"),
     ("/rules/dry-run", rules_admin.dry_run, "POST", "admin_dry_run_rules"),
+    ("/rules/settings", settings_admin.list_settings, "GET", "admin_list_rule_settings"),
+    ("/rules/settings/{key}", settings_admin.get_setting, "GET", "admin_get_rule_setting"),
+    ("/rules/settings/{key}", settings_admin.put_setting, "PUT", "admin_put_rule_setting"),
+    ("/rules/settings/{key}", settings_admin.delete_setting, "DELETE", "admin_delete_rule_setting"),
     ("/rules/{rule_id}", rules_admin.get_rule, "GET", "admin_get_rule"),
     ("/rules/{rule_id}", rules_admin.put_rule, "PUT", "admin_put_rule"),
     ("/rules/{rule_id}", rules_admin.patch_rule, "PATCH", "admin_patch_rule"),
@@ -42,6 +46,9 @@ ROUTES = [
     Route("/.well-known/jwks.json", mfa.jwks, methods=["GET"], name="jwks"),
     *(Route(f"/admin{path}", admin_only(endpoint), methods=[method], name=name)
       for path, endpoint, method, name in ADMIN),
+    # A settings path that is no key (`a/b`, `../x`) is a 400 naming `key`.
+    Route("/admin/rules/settings/{key_path:path}", admin_only(settings_admin.bad_setting_path),
+          methods=["GET", "PUT", "DELETE"], name="admin_bad_rule_setting_path"),
     # Last: a path that is no rule id (`a/b`, `../x`) is a 400 naming `id`, not a routing 404.
     Route("/admin/rules/{rule_path:path}", admin_only(rules_admin.bad_rule_path),
           methods=["GET", "PUT", "PATCH", "DELETE"], name="admin_bad_rule_path"),

@@ -63,3 +63,96 @@ def test_no_password_code_secret_or_token_appears_in_logs_or_error_bodies(
         assert secret not in logged
         for body in bodies:
             assert secret not in body
+
+
+# Rule settings (issue 9): a secret set through the admin API and read by rules that try every
+# way out: a log line, print, a claim, return_to, a deny reason, an exception's message.
+SETTING_SECRET = "s3cret-'quoted'-\\value-0123456789"
+URL_SECRET = "url-safe-secret-9876543210"
+LEAKY_RULES = {
+    "10-leaks-into-the-trace": '''"""Writes the secret everywhere it can on a login."""
+
+
+def rule(user, context):
+    secret = context.settings["api_key"]
+    if context.action == "login":
+        context.log("the key is", secret)
+        print("printed:", secret)
+        context.claims["https://example.com/key"] = {"nested": [secret, "before " + secret + " after"]}
+        context.multifactor.return_to = "https://example.com/?k=" + context.settings["url_key"]
+''',
+    "20-denies-with-it": '''"""Denies with the secret as reason."""
+
+
+def rule(user, context):
+    if context.action == "transaction":
+        context.deny("reason " + context.settings["api_key"])
+''',
+    "30-raises-with-it": '''"""Raises an exception carrying the secret."""
+
+
+def rule(user, context):
+    if context.action == "change_profile":
+        raise ValueError("boom " + repr(context.settings["api_key"]) + " " + context.settings["api_key"])
+''',
+}
+
+
+@pytest.mark.parametrize("isolation", ["inprocess", "process"])
+def test_a_rule_setting_secret_never_leaves_the_engine(tmp_path: Path, loop_thread: LoopThread,
+                                                       caplog: pytest.LogCaptureFixture, isolation: str) -> None:
+    import base64
+
+    from engine.app import create_app
+    from tests.engine.asgi import ServiceClient
+    from tests.engine.service import admin_auth, auth, evaluate_body, make_settings
+
+    caplog.set_level(logging.DEBUG)
+    settings = make_settings(tmp_path, LEAKY_RULES, isolation=isolation)
+    answers: list[str] = []
+    with ServiceClient(create_app(settings), loop_thread) as client:
+        def admin(method: str, path: str, body: object = None) -> str:
+            response = client.request(method, path, json=body, headers=admin_auth())
+            answers.append(response.text)
+            return response.text
+
+        admin("PUT", "/admin/rules/settings/api_key", {"value": SETTING_SECRET, "secret": True})
+        admin("PUT", "/admin/rules/settings/url_key", {"value": URL_SECRET, "secret": True})
+        admin("PUT", "/admin/rules/settings/api_key", {"value": SETTING_SECRET, "secret": "yes"})  # a 400
+        admin("PUT", "/admin/rules/settings/api_key", {"value": SETTING_SECRET, "secret": True, "x": 1})
+        admin("PUT", "/admin/rules/settings/bad%20key", {"value": SETTING_SECRET, "secret": True})
+        seen: dict[str, dict[str, object]] = {}
+        for action in ("login", "transaction", "change_profile"):
+            body = evaluate_body()
+            body["context"]["action"] = action
+            evaluated = client.post("/v1/evaluate", json=body, headers=auth())
+            answers.append(evaluated.text)
+            seen[action] = evaluated.json()
+            admin("GET", f"/admin/decisions/{evaluated.json()['decision_id']}")
+            admin("POST", "/admin/rules/dry-run", body)
+        admin("GET", "/admin/rules/settings")
+        admin("GET", "/admin/rules/settings/api_key")
+        admin("GET", "/admin/rules/versions")
+        admin("GET", "/admin/rules")
+        admin("POST", "/admin/users", {"username": "alice", "password": PASSWORD})
+        login = client.post("/v1/login", json={"username": "alice", "password": PASSWORD, "client_id": "app-1",
+                                               "context": {"ip": "203.0.113.7", "device_id": "dev-1"}},
+                            headers=auth())
+        answers.append(login.text)
+        for token in (value for value in login.json().values() if isinstance(value, str) and value.count(".") == 2):
+            answers += [base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode("latin-1")
+                        for part in token.split(".")[:2]]
+
+    # The rules did run and did read the secret: what they wrote is there, the secret is not.
+    login_claim = seen["login"]["claims"]["https://example.com/key"]  # type: ignore[index]
+    assert login_claim == {"nested": ["[redacted]", "before [redacted] after"]}
+    assert seen["login"]["return_to"] == "https://example.com/?k=[redacted]"
+    assert seen["transaction"]["reason"] == "reason [redacted]"
+    assert seen["change_profile"]["reason"] == "rule_failed"
+    assert "[redacted]" in seen["login"]["trace"][0]["logs"][0]  # type: ignore[index]
+    assert "[redacted]" in (seen["change_profile"]["trace"][-1]["error"] or "")  # type: ignore[index]
+    logged = "\n".join(record.getMessage() + repr(record.args) for record in caplog.records)
+    forms = (SETTING_SECRET, repr(SETTING_SECRET)[1:-1], "s3cret-", URL_SECRET)
+    for text in [*answers, logged]:
+        for form in forms:
+            assert form not in text, text
