@@ -86,4 +86,26 @@ CREATE TABLE known_countries (
 -- the challenge store (a Redis restart without persistence, a restart on the memory store).
 ALTER TABLE factors ADD COLUMN last_totp_step INTEGER;
 """, seed_last_totp_steps),
+    (3, """
+-- What the built-in triggers (engine/triggers.py) read from a user's complete logins, written by
+-- engine/stores/login_events.py: the last one (coordinates in integer microdegrees: exact, and
+-- TEXT and INTEGER columns only) and when each client was last logged in to.
+CREATE TABLE last_logins (
+    user_id TEXT PRIMARY KEY REFERENCES users (user_id) ON DELETE CASCADE,
+    at TEXT NOT NULL,
+    device_id TEXT,
+    country TEXT,
+    latitude_micro INTEGER,
+    longitude_micro INTEGER,
+    accuracy_radius_km INTEGER,
+    client_id TEXT
+);
+CREATE TABLE known_clients (
+    user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+    client_id TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (user_id, client_id)
+);
+""", None),
 )
