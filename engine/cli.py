@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from engine.clock import parse_now
 from engine.config import CONFIG_PATH_VARIABLE, ConfigError, Settings, load_settings
-from engine.pipeline import RuleSetRejected, load_rule_set
+from engine.pipeline import RuleSetRejected
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -150,7 +150,9 @@ def _run(args: argparse.Namespace, config: ConfigSource) -> int:
             from engine.rules_cli import test_rules
 
             return test_rules(settings, args.dir)
-        return _check_rules(settings, args.dir)
+        from engine.rules_cli import check_rules
+
+        return check_rules(settings, args.dir)
     if args.command == "evaluate":
         from engine.rules_cli import evaluate_locally
 
@@ -188,31 +190,6 @@ def serve(app: Starlette, settings: Settings, host: str, port: int) -> None:
     # (a client stalled mid-body among them), and the lifespan stops the sandbox workers.
     uvicorn.run(app, host=host, port=port, log_level=settings.logging.level.lower(),
                 timeout_graceful_shutdown=settings.http.shutdown_timeout_seconds)
-
-
-def _check_rules(settings: Settings, folder: str | None) -> int:
-    """Exit 1 with one `file:line: message` per error (as compilers print them) when a rule is refused."""
-    directory = Path(folder) if folder else settings.path(settings.rules.dir)
-    try:
-        rule_set = load_rule_set(directory, settings.rules, settings.sandbox.limits())
-    except RuleSetRejected as exc:
-        for error in exc.errors:
-            print(_file_line(directory, error), file=sys.stderr)
-        return 1
-    print(f"rule set {rule_set.version}: {len(rule_set.rules)} rules compile")
-    for rule in rule_set.rules:
-        print(f"  {rule.id}  on_error={rule.on_error}  {rule.summary}")
-    return 0
-
-
-def _file_line(directory: Path, error: str) -> str:
-    """`10-bad: Line 2: message` as `rules/10-bad.py:2: message`; other errors as they are."""
-    from engine.rule_ops import error_plain
-
-    found = error_plain(error, {error.split(":", 1)[0]: ""})
-    if found["line"] is None:
-        return error
-    return f"{directory / (found['rule'] + '.py')}:{found['line']}: {found['message']}"
 
 
 def _write_demo_geoip(path: str) -> int:

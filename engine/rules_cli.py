@@ -1,4 +1,4 @@
-"""`mfa-engine rules test` and `mfa-engine evaluate`: rule tests and local dry runs, without a server."""
+"""`mfa-engine rules check|test` and `mfa-engine evaluate`: checks, rule tests and local dry runs, without a server."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from engine import policy, rule_tests, signals
 from engine.clock import SystemClock
 from engine.config import Settings
 from engine.geo import GeoLocator, open_locator
-from engine.pipeline import RuleSetRejected, outcome_of
-from engine.rule_ops import load_folder
+from engine.pipeline import RuleSetRejected, load_rule_set, outcome_of
+from engine.rule_ops import error_plain, load_folder
 
 
 def test_rules(settings: Settings, directory: str | None) -> int:
@@ -82,3 +82,34 @@ def _read_object(path: str, what: str) -> dict[str, Any] | None:
         print(f"{path}: the {what} must be a JSON object", file=sys.stderr)
         return None
     return value
+
+
+def check_rules(settings: Settings, directory: str | None) -> int:
+    """Compile and lint every rule of the folder: 0 when all are fine, else 1 with every error of
+    every file on stderr as `file:line: message` (the file as named in the folder), as compilers
+    print them. The summary line names the folder that was checked."""
+    folder = (Path(directory) if directory else settings.path(settings.rules.dir)).absolute()
+    try:
+        rule_set = load_rule_set(folder, settings.rules, settings.sandbox.limits())
+    except RuleSetRejected as exc:
+        files = {path.stem: path.name for path in folder.glob("*.py")} if folder.is_dir() else {}
+        located = [error_plain(error, files) for error in exc.errors]
+        for error, found in zip(exc.errors, located, strict=True):
+            print(_file_line(files, found) if found["rule"] else error, file=sys.stderr)
+        in_files = len({found["rule"] for found in located} - {None})
+        print(f"checked rules in {folder}: {_count(len(located), 'error')}"
+              + (f" in {_count(in_files, 'file')}" if in_files else ""))
+        return 1
+    print(f"checked rules in {folder}: {_count(len(rule_set.rules), 'rule')} compile (rule set {rule_set.version})")
+    for rule in rule_set.rules:
+        print(f"  {rule.id}  on_error={rule.on_error}  {rule.summary}")
+    return 0
+
+
+def _file_line(files: dict[str, str], found: dict[str, Any]) -> str:
+    name = files[found["rule"]]
+    return f"{name}:{found['line']}: {found['message']}" if found["line"] else f"{name}: {found['message']}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
