@@ -36,7 +36,7 @@ from engine.http.routes import ROUTES
 from engine.passwords import PasswordHasher
 from engine.pipeline import Executor, Pipeline
 from engine.rule_follower import RuleFollower
-from engine.rule_host import HOST, HOST_PATH
+from engine.rule_host import host_for
 from engine.rule_ops import RuleOps, load_folder
 from engine.rule_settings import SettingsVault
 from engine import rule_watch
@@ -66,9 +66,10 @@ log = logging.getLogger("engine.app")
 
 def build_executor(settings: Settings) -> Executor:
     limits = settings.sandbox.limits()
+    host, host_path = host_for(settings.environment)
     if settings.sandbox.isolation == "inprocess":
-        return InProcessRunner(HOST, limits)
-    return WorkerPool(HOST_PATH, limits, size=settings.sandbox.workers,
+        return InProcessRunner(host, limits)
+    return WorkerPool(host_path, limits, size=settings.sandbox.workers,
                       queue_timeout_ms=settings.sandbox.queue_timeout_ms)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from engine.metadata import MetadataChanges
 from sandbox.plain import freeze
@@ -107,6 +108,29 @@ class Authentication(_Record):
     __slots__ = ("methods",)
 
 
+# Hosts a development return_to may name over plain http: the developer's own machine.
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+# Text browsers read differently from urlsplit: "https://good\\@evil" goes to evil in a browser.
+_URL_TRAPS = frozenset("\\ \t\r\n\x00<>\"`{}|^")
+
+
+def return_url_allowed(url: str, http_localhost: bool) -> bool:
+    """An absolute https URL with a host, or (development) http to this machine; never one with
+    a user name or password (`https://good.example@evil.example` leads to evil.example)."""
+    if any(char in _URL_TRAPS or ord(char) < 0x20 or ord(char) == 0x7F for char in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        return False
+    if parts.username is not None or parts.password is not None or not parts.hostname:
+        return False
+    if parts.scheme == "https":
+        return True
+    return http_localhost and parts.scheme == "http" and parts.hostname in LOCAL_HOSTS
+
+
 def _factor_name(value: object) -> str:
     if type(value) is not str or value not in FACTOR_ALIASES:
         raise ValueError(f"unknown factor {describe(value, 100)}; known factors: {', '.join(FACTOR_ALIASES)}")
@@ -123,7 +147,7 @@ class Multifactor:
     """
 
     __slots__ = ("_required", "_forced", "_provider", "_provider_set_by", "_allow_remember_browser", "_factors",
-                 "_calls", "_return_to", "_rule")
+                 "_calls", "_return_to", "_rule", "_http_localhost")
     WRITABLE = frozenset({"return_to", "returnTo"})
     _required: bool
     _forced: bool
@@ -134,8 +158,10 @@ class Multifactor:
     _calls: int
     _return_to: str | None
     _rule: str | None  # the id of the rule now running (the host says, RuleBinding.checkpoint)
+    _http_localhost: bool  # whether return_to may be http://localhost (development)
 
-    def __init__(self) -> None:
+    def __init__(self, http_localhost: bool = False) -> None:
+        object.__setattr__(self, "_http_localhost", http_localhost)
         object.__setattr__(self, "_forced", False)
         object.__setattr__(self, "_rule", None)
         for name, value in (("_factors", ()), ("_calls", 0), ("_return_to", None)):
@@ -221,6 +247,10 @@ class Multifactor:
     def return_to(self, url: object) -> None:
         if url is not None and (type(url) is not str or len(url) > MAX_URL_LENGTH or not valid_unicode(url)):
             raise ValueError(f"return_to must be a string of at most {MAX_URL_LENGTH} characters")
+        if url is not None and not return_url_allowed(url, self._http_localhost):
+            raise ValueError("return_to must be an https:// URL with a host and no user name or password"
+                             + (" (or http://localhost)" if self._http_localhost else
+                                "; http://localhost is accepted in development only"))
         object.__setattr__(self, "_return_to", url)
 
     returnTo = return_to

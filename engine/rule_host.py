@@ -33,7 +33,7 @@ def _build_user(data: Mapping[str, Any]) -> User:
     })
 
 
-def _build_context(data: Mapping[str, Any], log: Callable[[str], None],
+def _build_context(data: Mapping[str, Any], log: Callable[[str], None], http_localhost: bool,
                    settings: Mapping[str, Any] | None = None) -> Context:
     connection = data.get("connection") or {}
     geo = connection.get("geo")
@@ -51,7 +51,7 @@ def _build_context(data: Mapping[str, Any], log: Callable[[str], None],
             for m in authentication.get("methods") or ()
         )),
         now=timestamp(data["now"]),
-        multifactor=Multifactor(),
+        multifactor=Multifactor(http_localhost),
         claims=Claims(),
         settings=Settings(freeze(settings or {})),
         _denial=None,
@@ -62,9 +62,9 @@ def _build_context(data: Mapping[str, Any], log: Callable[[str], None],
 class RuleBinding:
     """One evaluation: the objects handed to every rule, and the outcome they add up to."""
 
-    def __init__(self, payload: Mapping[str, Any], log: Callable[[str], None]) -> None:
+    def __init__(self, payload: Mapping[str, Any], log: Callable[[str], None], http_localhost: bool = False) -> None:
         self.user = _build_user(payload["user"])
-        self.context = _build_context(payload["context"], log, payload.get("settings"))
+        self.context = _build_context(payload["context"], log, http_localhost, payload.get("settings"))
         object.__setattr__(self.context, "_metadata", MetadataChanges(self.user))
         self.args = (self.user, self.context)
         self.failed_rules: list[str] = []
@@ -136,9 +136,21 @@ class RuleHost:
         writable=frozenset({Claims, Multifactor}),
     )
 
+    def __init__(self, *, development: bool = False) -> None:
+        # Development lets rules send users back to http://localhost; production only to https.
+        self.development = development
+
     def bind(self, payload: Mapping[str, Any], log: Callable[[str], None]) -> RuleBinding:
-        return RuleBinding(payload, log)
+        return RuleBinding(payload, log, http_localhost=self.development)
 
 
+# Workers load their host by dotted path (sandbox/worker.py), so each environment has its own.
 HOST = RuleHost()
 HOST_PATH = "engine.rule_host:HOST"
+DEVELOPMENT_HOST = RuleHost(development=True)
+DEVELOPMENT_HOST_PATH = "engine.rule_host:DEVELOPMENT_HOST"
+
+
+def host_for(environment: str) -> tuple[RuleHost, str]:
+    """The host and its dotted path for `environment` ("development" or "production")."""
+    return (DEVELOPMENT_HOST, DEVELOPMENT_HOST_PATH) if environment == "development" else (HOST, HOST_PATH)

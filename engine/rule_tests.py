@@ -32,8 +32,8 @@ from engine import policy, signals
 from engine.clock import NOW_FORMAT, parse_now
 from engine.config import MfaSettings
 from engine.geo import GeoFacts
-from engine.pipeline import Executor, RuleSet, outcome_of
-from engine.rule_host import HOST
+from engine.pipeline import Executor, RuleSet, outcome_of, run_rules
+from engine.rule_host import host_for
 from sandbox.inprocess import InProcessRunner
 from sandbox.limits import Limits
 
@@ -144,8 +144,8 @@ async def run_fixtures(rule_set: RuleSet, rules_dir: Path, mfa: MfaSettings,
     return results
 
 
-def in_process_runner(limits: Limits) -> InProcessRunner:
-    return InProcessRunner(HOST, limits)
+def in_process_runner(limits: Limits, environment: str = "production") -> InProcessRunner:
+    return InProcessRunner(host_for(environment)[0], limits)
 
 
 def failures_of(results: list[FixtureResult]) -> list[FixtureFailure]:
@@ -158,7 +158,7 @@ async def _run_one(executor: Executor, rule_set: RuleSet, label: str, fixture: M
     try:
         payload = signals.collect(fixture["user"], fixture.get("context") or {},
                                   _FixedLocator(fixture.get("country")), _now_of(fixture))
-        report = await executor.run(rule_set.programs, payload)
+        report = await run_rules(executor, rule_set, payload)
         decision = policy.decide(outcome_of(rule_set, report), fixture["user"].get("factors"), mfa)
     except Exception as exc:  # a fixture that cannot run fails; it never takes the caller down
         return FixtureResult(label, name, False, f"cannot run: {type(exc).__name__}: {exc}")

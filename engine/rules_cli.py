@@ -28,7 +28,7 @@ def test_rules(settings: Settings, directory: str | None) -> int:
         for error in exc.errors:
             print(f"FAIL  {error}")
         return 1
-    runner = rule_tests.in_process_runner(settings.sandbox.limits())
+    runner = rule_tests.in_process_runner(settings.sandbox.limits(), settings.environment)
     results = asyncio.run(rule_tests.run_fixtures(snapshot.rule_set, folder, settings.mfa, runner))
     for result in results:
         mark = "pass" if result.passed else "FAIL"

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from engine.rule_host import DEVELOPMENT_HOST, host_for
 from engine.rule_host import HOST as RULE_HOST
 from engine.outcome import MalformedOutcome, Outcome
 from sandbox.inprocess import InProcessRunner
@@ -612,6 +613,56 @@ def test_return_to_must_be_a_string_of_at_most_2048_characters(rule_runner: Sync
     report = run(rule_runner, f"context.multifactor.returnTo = {value}")
 
     assert_failed_closed(report, "ValueError: return_to must be a string of at most 2048 characters (line 2)")
+
+
+HTTPS_ONLY = ("ValueError: return_to must be an https:// URL with a host and no user name or password; "
+              "http://localhost is accepted in development only (line 2)")
+
+
+@pytest.mark.parametrize("url", [
+    "https://app.example.com", "https://app.example.com:8443/a/b?x=1&y=%20#done", "https://[2001:db8::1]/",
+    "https://xn--bcher-kva.example/", "HTTPS://APP.EXAMPLE.COM/",
+])
+def test_return_to_takes_https_urls(rule_runner: SyncRunner, url: str) -> None:
+    report = run(rule_runner, f"context.multifactor.return_to = {url!r}")
+
+    assert assert_ok(report)["return_to"] == url
+
+
+@pytest.mark.parametrize("url", [
+    "http://app.example.com/", "http://localhost:3000/callback", "javascript:alert(1)", "//evil.example/",
+    "/relative/path", "app.example.com", "https://", "https:///path", "https://good.example@evil.example/",
+    "https://user:pw@app.example.com/", "https://good.example\\@evil.example/", "https://app.example.com:99999/",
+    "https://app.example.com:port/", "https://app example.com/", "https://app.example.com/\n", "data:text/html,x",
+    "ftp://app.example.com/", "https://app.example.com/\x00", "\thttps://app.example.com/",
+])
+def test_return_to_refuses_anything_but_an_https_url_with_a_host(rule_runner: SyncRunner, url: str) -> None:
+    report = run(rule_runner, f"context.multifactor.returnTo = {url!r}")
+
+    assert_failed_closed(report, HTTPS_ONLY)
+
+
+@pytest.mark.parametrize("url", ["http://localhost:3000/callback", "http://127.0.0.1/x", "http://[::1]:8080/"])
+def test_development_also_takes_http_to_this_machine(loop_thread: LoopThread, url: str) -> None:
+    runner = SyncRunner(InProcessRunner(DEVELOPMENT_HOST, TEST_LIMITS), loop_thread)
+
+    assert assert_ok(run(runner, f"context.multifactor.return_to = {url!r}"))["return_to"] == url
+
+
+@pytest.mark.parametrize("url", ["http://app.example.com/", "http://localhost.evil.example/", "http://10.0.0.1/"])
+def test_development_takes_no_other_plain_http(loop_thread: LoopThread, url: str) -> None:
+    runner = SyncRunner(InProcessRunner(DEVELOPMENT_HOST, TEST_LIMITS), loop_thread)
+
+    report = run(runner, f"context.multifactor.return_to = {url!r}")
+
+    assert [(t.outcome, t.error) for t in report.trace] == [("error", (
+        "ValueError: return_to must be an https:// URL with a host and no user name or password "
+        "(or http://localhost) (line 2)"))]
+
+
+def test_each_environment_has_its_host() -> None:
+    assert host_for("production") == (RULE_HOST, "engine.rule_host:HOST")
+    assert host_for("development") == (DEVELOPMENT_HOST, "engine.rule_host:DEVELOPMENT_HOST")
 
 
 # -- time ---------------------------------------------------------------------------------
