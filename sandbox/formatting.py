@@ -106,6 +106,8 @@ class TextFormatter:
                        conversion: str) -> str:
         if width is not None and width < 0:
             flags, width = flags + "-", -width
+        if precision is not None and precision < 0:  # as CPython: a negative star precision is 0
+            precision = 0
         if (width or 0) > MAX_WIDTH or (precision or 0) > MAX_WIDTH:
             raise _too_wide()
         layout = "%" + flags + ("" if width is None else str(width)) + ("" if precision is None else f".{precision}")

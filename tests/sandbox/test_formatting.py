@@ -39,6 +39,7 @@ PERCENT = [
     '"%s" % datetime.date(2026, 11, 27)',
     '"%s|%r" % (ipaddress.ip_address("192.0.2.1"), ipaddress.ip_network("192.0.2.0/24"))',
     '"%3d%%" % 42',
+    '"%.*f|%*s|" % (-1, 1.5, -3, "a")',
 ]
 BRACES = [
     '"{} {}".format("a", "b")',
