@@ -278,3 +278,19 @@ def test_settings_run_on_the_worker_pool_too(tmp_path: Path, loop_thread: LoopTh
         claims = evaluate(pooled)["claims"]
         assert claims["https://example.com/region"] == "eu-west"
         assert claims["https://example.com/secret_length"] == len(SECRET)
+
+
+def test_fixtures_and_the_cli_read_the_folder_settings(tmp_path: Path, loop_thread: LoopThread,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.rules_cli import test_rules
+
+    gate = '"""Open only in open mode."""\n\n\ndef rule(user, context):\n    if context.settings.get("mode") != "open":\n        context.deny("closed")\n'
+    settings = make_settings(tmp_path, {"50-gate": gate})
+    with ServiceClient(create_app(settings), loop_thread) as service:
+        put(service, "mode", "open")
+        (tmp_path / "rules" / "tests").mkdir()
+        (tmp_path / "rules" / "tests" / "gate.yaml").write_text(
+            "- name: open mode lets users in\n  user: {user_id: u-1}\n  decision: allow\n")
+        assert put(service, "other", 1)["version"]  # the fixture runs on the candidate, with its settings
+    assert test_rules(settings, None) == 0
+    assert "1 passed, 0 failed" in capsys.readouterr().out
