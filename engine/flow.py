@@ -180,7 +180,8 @@ class Flow:
         ip = request.context.get("ip")
         country = payload["context"]["connection"]["ip_country"]
         data = login_data(int(timestamp), evaluation.outcome.claims, request.context.get("device_id"),
-                          country, ip, evaluation.outcome.return_to)
+                          country, ip, evaluation.outcome.return_to,
+                          evaluation.outcome.metadata_updates)
         if decision.decision == "allow":
             return await self.sessions.complete(user.user_id, data, None, now)
         locked = await self.store.lockout_remaining(user.user_id, timestamp, self.mfa.lockout_threshold)

@@ -38,10 +38,15 @@ PASSWORD_METHOD = "pwd"
 
 
 def login_data(auth_time: int, claims: Mapping[str, Any], device_id: str | None, country: str | None,
-               ip: str | None, return_to: str | None = None) -> dict[str, Any]:
-    """What a challenge carries from the password step to the end of the login."""
+               ip: str | None, return_to: str | None = None,
+               metadata_updates: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """What a challenge carries from the password step to the end of the login. The rules'
+    metadata changes wait here (plain JSON, at most 16 KiB per kind: engine/metadata.py) and
+    are saved only by `Sessions.complete`: a login that is abandoned or fails its factor saves
+    nothing."""
     return {"amr": [PASSWORD_METHOD], "auth_time": auth_time, "claims": dict(claims), "device_id": device_id,
-            "country": country, "ip": ip, "return_to": return_to}
+            "country": country, "ip": ip, "return_to": return_to,
+            "metadata_updates": {kind: dict(changes) for kind, changes in (metadata_updates or {}).items()}}
 
 
 def after_factor(login: Mapping[str, Any], factor: ChallengeFactor) -> dict[str, Any]:
@@ -70,7 +75,7 @@ class Sessions:
         acr = "mfa" if len(amr) > 1 else "pwd"
         used = factor.factor_id if factor is not None and factor.factor_id != RECOVERY_FACTOR_ID else None
         if not await self.directory.record_login(user_id, now, data.get("device_id"), data.get("country"), used,
-                                                 proof):
+                                                 proof, data.get("metadata_updates")):
             log.warning("verify_refused reason=proof_spent user_id=%s", user_id)
             raise InvalidCode("the code is wrong or the challenge is no longer valid")
         token = self.tokens.issue(user_id, amr, acr, int(data["auth_time"]), data.get("claims") or {},

@@ -112,11 +112,15 @@ class UserDirectory(Protocol):
     async def delete_user(self, user_id: str) -> bool: ...
 
     async def record_login(self, user_id: str, now: datetime, device_id: str | None, country: str | None,
-                           factor_id: str | None = None, proof: FactorProof | None = None) -> bool:
+                           factor_id: str | None = None, proof: FactorProof | None = None,
+                           metadata_updates: Mapping[str, Mapping[str, Any]] | None = None) -> bool:
         """logins_count + 1, last_login, remember the device and country, (with `factor_id`) mark
-        the factor used as mark_factor_used does, and (with `proof`) spend the proof as
-        spend_proof does, all in one write. False, with nothing written, when the proof was
-        already spent: the login must not complete."""
+        the factor used as mark_factor_used does, (with `proof`) spend the proof as spend_proof
+        does, and (with `metadata_updates`, {"app_metadata": {key: value or None}, ...}) merge the
+        rules' changes key by key into the metadata stored now (engine/metadata.py; None deletes;
+        a kind the merge would take past metadata.MAX_BYTES is skipped with a warning), all in
+        one write. False, with nothing written, when the proof was already spent: the login must
+        not complete."""
 
     async def spend_proof(self, user_id: str, factor_id: str | None, proof: FactorProof, now: datetime) -> bool:
         """Spend a passed factor's proof outside a completed login (a factor passed before an

@@ -8,6 +8,7 @@ upserts as INSERT ... ON CONFLICT.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import sqlite3
 import threading
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from engine import metadata
 from engine.crypto import Keyring
 from engine.formats import USERNAME
 from engine.stores.sql_schema import MIGRATIONS
@@ -29,6 +31,8 @@ from engine.stores.directory import (
     UserRecord,
     username_key,
 )
+
+log = logging.getLogger("engine.stores.sqlite")
 
 FACTOR_TYPES = frozenset({"otp", "sms"})
 FACTOR_STATUSES = frozenset({"pending", "active"})
@@ -250,7 +254,8 @@ class SqliteDirectory:
     # Login history
 
     async def record_login(self, user_id: str, now: datetime, device_id: str | None, country: str | None,
-                           factor_id: str | None = None, proof: FactorProof | None = None) -> bool:
+                           factor_id: str | None = None, proof: FactorProof | None = None,
+                           metadata_updates: Mapping[str, Mapping[str, Any]] | None = None) -> bool:
         """Without a proof, does nothing for an unknown (e.g. just deleted) user; a proof of a
         deleted user's factor is refused. One transaction, so one sync to disk per completed
         login, the factor's use and proof included."""
@@ -259,17 +264,19 @@ class SqliteDirectory:
             try:
                 with self._transaction():
                     self._spend_or_roll_back(user_id, factor_id, proof, at)
-                    self._record_login(user_id, at, device_id, country, factor_id)
+                    if self._record_login(user_id, at, device_id, country, factor_id) and metadata_updates:
+                        self._save_metadata(user_id, metadata_updates)
             except _AlreadySpent:
                 return False
         return True
 
     def _record_login(self, user_id: str, at: str, device_id: str | None, country: str | None,
-                      factor_id: str | None) -> None:
+                      factor_id: str | None) -> bool:
+        """False for an unknown user (nothing written)."""
         updated = self._db.execute("UPDATE users SET logins_count = logins_count + 1, last_login = ?"
                                    " WHERE user_id = ?", (at, user_id))
         if updated.rowcount == 0:
-            return
+            return False
         if factor_id is not None:
             self._mark_factor_used(factor_id, at)
         if device_id is not None:
@@ -280,6 +287,28 @@ class SqliteDirectory:
             self._db.execute("INSERT INTO known_countries (user_id, country, first_seen, last_seen)"
                              " VALUES (?, ?, ?, ?) ON CONFLICT (user_id, country)"
                              " DO UPDATE SET last_seen = excluded.last_seen", (user_id, country, at, at))
+        return True
+
+    def _save_metadata(self, user_id: str, updates: Mapping[str, Mapping[str, Any]]) -> None:
+        """A completed login's metadata changes, merged key by key into what is stored now (not
+        what the rules read at the password step: an administrator's change to another key in
+        between stays). The rule checked the bound against the older value; a kind the merge
+        would now take past it is skipped, since the login has completed and stands."""
+        row = self._db.execute("SELECT app_metadata, user_metadata FROM users WHERE user_id = ?",
+                               (user_id,)).fetchone()
+        for kind in metadata.KINDS:
+            changes = updates.get(kind)
+            if not changes:
+                continue
+            merged = metadata.merge(json.loads(row[kind]), changes)
+            size = metadata.size(merged)
+            if size > metadata.MAX_BYTES:
+                # Metadata is user data: the key names and values stay out of the log.
+                log.warning("metadata_not_saved reason=too_large user_id=%s kind=%s bytes=%d limit=%d", user_id,
+                            kind, size, metadata.MAX_BYTES)
+                continue
+            # The column is one of metadata.KINDS, never text from the caller.
+            self._db.execute(f"UPDATE users SET {kind} = ? WHERE user_id = ?", (_json(merged), user_id))
 
     async def login_history(self, user_id: str) -> LoginHistory:
         with self._lock:
