@@ -11,24 +11,26 @@ from typing import Any
 
 import orjson
 
-from engine import policy, rule_tests, signals
+from engine import policy, rule_folder, rule_tests, signals
 from engine.clock import SystemClock
 from engine.config import Settings
+from engine.crypto import Keyring
 from engine.geo import GeoLocator, open_locator
-from engine.pipeline import RuleSetRejected, load_rule_set, outcome_of
+from engine.pipeline import RuleSetRejected, load_rule_set, outcome_of, run_rules
 from engine.rule_ops import error_plain, load_folder
+from engine.rule_settings import SettingsVault
 
 
 def test_rules(settings: Settings, directory: str | None) -> int:
     """Print each fixture's pass/fail; 1 when any fails, else 0."""
     folder = Path(directory) if directory else settings.path(settings.rules.dir)
     try:
-        snapshot = load_folder(folder, settings)
+        snapshot = load_folder(folder, settings, _vault(folder, settings))
     except RuleSetRejected as exc:  # a set that does not compile fails every test it has
         for error in exc.errors:
             print(f"FAIL  {error}")
         return 1
-    runner = rule_tests.in_process_runner(settings.sandbox.limits())
+    runner = rule_tests.in_process_runner(settings.sandbox.limits(), settings.environment)
     results = asyncio.run(rule_tests.run_fixtures(snapshot.rule_set, folder, settings.mfa, runner))
     for result in results:
         mark = "pass" if result.passed else "FAIL"
@@ -46,12 +48,12 @@ def evaluate_locally(settings: Settings, rules: str, user_path: str, context_pat
     context = _read_object(context_path, "context") if context_path else {}
     if user is None or context is None:
         return 2
-    snapshot = load_folder(Path(rules), settings)
+    snapshot = load_folder(Path(rules), settings, _vault(Path(rules), settings))
     geo = _locator(settings)
     try:
         payload = signals.collect(user, context, geo, SystemClock().now() if now is None else now)
         runner = rule_tests.in_process_runner(settings.sandbox.limits())
-        report = asyncio.run(runner.run(snapshot.rule_set.programs, payload))
+        report = asyncio.run(run_rules(runner, snapshot.rule_set, payload))
     finally:
         geo.close()
     outcome = outcome_of(snapshot.rule_set, report)
@@ -59,6 +61,16 @@ def evaluate_locally(settings: Settings, rules: str, user_path: str, context_pat
     print(orjson.dumps(policy.answer(decision, outcome, snapshot.version, report.trace),
                        option=orjson.OPT_INDENT_2).decode())
     return 0
+
+
+def _vault(folder: Path, settings: Settings) -> SettingsVault | None:
+    """The keyring's vault when the folder has settings (sealed with the service's secrets.key, or the
+    development key as engine/app.py builds it); None otherwise, so a folder without any needs no key."""
+    if not (folder / rule_folder.SETTINGS_FILE).is_file():
+        return None
+    if settings.secrets.key:
+        return SettingsVault(Keyring.from_setting(settings.secrets.key))
+    return SettingsVault(Keyring.load_or_create_dev_key(settings.path("var/dev-secret.key")))
 
 
 def _locator(settings: Settings) -> GeoLocator:
