@@ -18,7 +18,8 @@ Text fields, and the characters each kind may carry (engine/formats.py says why;
                or line separators (formats.is_secret_text). Refused when a password is set and
                at login alike: no password with a control character can exist.
   free data    `app_metadata`, `user_metadata`: JSON objects the application owns, bounded by
-               depth and body size, handed to rules as data and never used as an identifier.
+               depth and body size (and, stored through the admin API, by the 16 KiB rules are
+               held to: engine/metadata.py), handed to rules as data, never used as an identifier.
 
 A refusal is 400 `invalid_request` with `field`, like every other schema error.
 """
@@ -33,7 +34,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from engine import formats
+from engine import formats, metadata
 from engine.errors import InvalidRequest
 from engine.flow import EvaluateRequest
 from engine.rule_api import FACTOR_ALIASES
@@ -129,6 +130,19 @@ def json_object(value: Any, path: str) -> dict[str, Any]:
         raise InvalidRequest("must be a JSON object", field=path)
     _check_depth(value, path, MAX_METADATA_DEPTH)
     return value
+
+
+def stored_metadata(value: Any, path: str) -> dict[str, Any]:
+    """A user's metadata as the directory keeps it: at most metadata.MAX_BYTES as JSON, the bound
+    rules are held to when they change it (docs/rules.md, 'Rules that remember')."""
+    checked = json_object(value, path)
+    try:
+        too_large = metadata.size(checked) > metadata.MAX_BYTES
+    except ValueError:  # text JSON cannot carry (a lone surrogate)
+        raise InvalidRequest("must be plain JSON data", field=path) from None
+    if too_large:
+        raise InvalidRequest(f"must be at most {metadata.MAX_BYTES} bytes as JSON", field=path)
+    return checked
 
 
 def _check_depth(value: Any, path: str, depth: int) -> None:
@@ -250,7 +264,7 @@ USER_TOKEN = obj({"user_token": text(8192)}, frozenset({"user_token"}))
 
 _PROFILE: dict[str, Check] = {
     "email": text(320), "email_verified": boolean, "name": text(256, kind=_FREE), "phone_number": _PHONE,
-    "app_metadata": json_object, "user_metadata": json_object,
+    "app_metadata": stored_metadata, "user_metadata": stored_metadata,
 }
 NEW_USER = obj({"username": text(128, formats.USERNAME), "password": _PASSWORD, **_PROFILE},
                frozenset({"username", "password"}))

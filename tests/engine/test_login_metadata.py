@@ -188,3 +188,28 @@ def test_pending_changes_wait_in_the_challenge_as_json(service: LoginService, re
         client.close()
         assert data["metadata_updates"] == {"app_metadata": {"visits": 2}, "user_metadata": {"last_country": "DE"}}
     assert stored(service, user_id)["app_metadata"] == {"plan": "pro", "visits": 1}
+
+
+def test_the_admin_api_holds_stored_metadata_to_the_same_16_kib(service: LoginService) -> None:
+    # {"blob":"..."}: 11 bytes around the text.
+    exact = service.post("/admin/users", {"username": "bob", "password": "correct horse battery staple",
+                                          "user_metadata": {"blob": "x" * (16_384 - 11)}}, admin_auth())
+    over = service.post("/admin/users", {"username": "carol", "password": "correct horse battery staple",
+                                         "app_metadata": {"blob": "é" * 8_187}}, admin_auth())
+    changed = service.client.request("PATCH", f"/admin/users/{exact.json()['user_id']}", headers=admin_auth(),
+                                     json={"user_metadata": {"blob": "x" * (16_384 - 10)}})
+
+    assert exact.status_code == 201, exact.text
+    assert (over.status_code, over.json()["error"], over.json()["field"]) == (400, "invalid_request", "app_metadata")
+    assert over.json()["message"] == "must be at most 16384 bytes as JSON"
+    assert (changed.status_code, changed.json()["field"]) == (400, "user_metadata")
+
+
+def test_a_decision_record_keeps_no_metadata_values(service: LoginService) -> None:
+    user_with_sms(service)
+
+    login = service.login(ip=DE_IP).json()
+    record = service.client.get(f"/admin/decisions/{login['decision_id']}", headers=admin_auth())
+
+    assert record.status_code == 200, record.text
+    assert "metadata" not in record.text and "last_country" not in record.text and "visits" not in record.text
