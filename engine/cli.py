@@ -1,4 +1,5 @@
-"""The `mfa-engine` command: serve the API, check and test rules, evaluate locally, write the demo GeoIP database."""
+"""The `mfa-engine` command: serve the API, check and test rules, evaluate locally, manage users, reset the
+quickstart's demo data, write the demo GeoIP database."""
 
 from __future__ import annotations
 
@@ -79,10 +80,15 @@ def _parser() -> argparse.ArgumentParser:
                                                      "the lockout streak (in Redis, when store.redis_url is set)")
     reset.add_argument("user", help="username or user id")
 
+    demo = command(commands, "demo", help="the README quickstart's demo data")
+    demo_commands = demo.add_subparsers(dest="demo_command", required=True)
+    command(demo_commands, "reset", help="remove the quickstart's user alice and its var/ files, so that it "
+                                         "runs again from the top (refused on anything else)")
+
     geoip = command(commands, "geoip", help="GeoIP databases")
     geoip_commands = geoip.add_subparsers(dest="geoip_command", required=True)
-    demo = command(geoip_commands, "write-demo", help="write a demo database on the documentation ranges")
-    demo.add_argument("path")
+    write_demo = command(geoip_commands, "write-demo", help="write a demo database on the documentation ranges")
+    write_demo.add_argument("path")
     return parser
 
 
@@ -157,6 +163,10 @@ def _run(args: argparse.Namespace, config: ConfigSource) -> int:
         from engine.rules_cli import evaluate_locally
 
         return evaluate_locally(settings, args.rules, args.user, args.context, args.now)
+    if args.command == "demo":
+        from engine.users_cli import run_demo_reset
+
+        return asyncio.run(run_demo_reset(settings))
     from engine.users_cli import run_users_command
 
     return asyncio.run(run_users_command(settings, args))

@@ -1,4 +1,5 @@
-"""`mfa-engine users add|list|reset-mfa`: the admin API's user use cases (engine/user_admin.py) from a terminal.
+"""`mfa-engine users add|list|reset-mfa` and `demo reset`: the admin API's user use cases (engine/user_admin.py)
+from a terminal.
 
 `reset-mfa` clears the lockout streak as `POST /admin/users/{id}/reset-mfa` does when
 `store.redis_url` is set; with the in-process store the streak lives in the running server's
@@ -10,37 +11,68 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from engine.app import build_directory, build_keyring, build_passwords, build_store
-from engine import formats
+from engine import demo, formats
 from engine.clock import SystemClock
 from engine.config import Settings
 from engine.errors import Conflict, EngineError, NotFound
 from engine.user_admin import UserAdmin
 
 
-async def run_users_command(settings: Settings, args: argparse.Namespace) -> int:
+@asynccontextmanager
+async def _user_admin(settings: Settings) -> AsyncIterator[UserAdmin]:
     directory = build_directory(settings, build_keyring(settings))
     store = build_store(settings)
-    users = UserAdmin(directory, store, build_passwords(settings), SystemClock(), settings.sms)
     try:
-        if args.users_command == "add":
-            return await _add(users, args)
-        if args.users_command == "list":
-            if args.limit < 1:
-                print("--limit must be 1 or more", file=sys.stderr)
-                return 2
-            for user in await users.list_users(args.limit, 0):
-                print(f"{user.user_id}  {user.username}  {user.email or '-'}  logins={user.logins_count}")
-            return 0
-        return await _reset(users, args.user, shared_store=bool(settings.store.redis_url))
-    except EngineError as exc:  # the store or directory cannot answer (a Redis that is down: 503)
-        print(f"{exc.code}: {exc}", file=sys.stderr)
-        return 1
+        yield UserAdmin(directory, store, build_passwords(settings), SystemClock(), settings.sms)
     finally:
         await store.close()
         await directory.close()
+
+
+async def run_users_command(settings: Settings, args: argparse.Namespace) -> int:
+    async with _user_admin(settings) as users:
+        try:
+            return await _users_command(users, settings, args)
+        except EngineError as exc:  # the store or directory cannot answer (a Redis that is down: 503)
+            print(f"{exc.code}: {exc}", file=sys.stderr)
+            return 1
+
+
+async def run_demo_reset(settings: Settings) -> int:
+    """`mfa-engine demo reset` (engine/demo.py): says what it removed; exit 1 when it refuses."""
+    async with _user_admin(settings) as users:
+        try:
+            result = await demo.reset(users, settings)
+        except EngineError as exc:
+            print(f"{exc.code}: {exc}", file=sys.stderr)
+            return 1
+    if result.refusal:
+        print(f"demo reset refused: {result.refusal}", file=sys.stderr)
+        return 1
+    for user in result.removed_users:
+        print(f"removed the demo user {user}, with its factors, recovery codes and login history")
+    for path in result.removed_files:
+        print(f"removed {path}")
+    if not result.removed_users and not result.removed_files:
+        print("no demo data to remove")
+    return 0
+
+
+async def _users_command(users: UserAdmin, settings: Settings, args: argparse.Namespace) -> int:
+    if args.users_command == "add":
+        return await _add(users, args)
+    if args.users_command == "list":
+        if args.limit < 1:
+            print("--limit must be 1 or more", file=sys.stderr)
+            return 2
+        for user in await users.list_users(args.limit, 0):
+            print(f"{user.user_id}  {user.username}  {user.email or '-'}  logins={user.logins_count}")
+        return 0
+    return await _reset(users, args.user, shared_store=bool(settings.store.redis_url))
 
 
 # The admin API's rules (engine/http/schema.py), so a terminal cannot create what HTTP refuses.
