@@ -13,6 +13,11 @@ RestrictedPython does the heavy lifting; `_RulePolicy` narrows it further:
 - `*`, `**` and `<<` go through `_mul_`, `_pow_` and `_lshift_`, which refuse results
   larger than the limits (`'a' * 10**10` fails before it allocates); `%` goes through
   `_mod_`, which sizes printf-style string formatting before it builds it (formatting.py);
+- `+`, `|` and `^` go through `_add_`, `_or_` and `_xor_`; f-strings through
+  `_join_fields_`, which measures the formatted fields before it joins them; unpacking in
+  list, tuple and set displays and in calls (`[*a, *b]`, `f(*a, *b)`) through `_splat_`,
+  and in dict displays (`{**a, **b}`) through `_merge_`; a slice assignment's target through
+  `_write_slice_` (growth.py: `s = s + s` doubles, whatever bound each operand meets);
 - f-string format specs are literal text with small numbers, for the same reason, and every
   f-string field goes through `_format_`, which gives objects neutral text (no addresses)
   and bounds date formats;
@@ -46,7 +51,8 @@ _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u20
 # PEP 263: a coding cookie would let the file be decoded as something other than UTF-8.
 _CODING_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+", re.MULTILINE)
 
-_GUARDED_OPERATORS = {ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_", ast.Mod: "_mod_"}
+_GUARDED_OPERATORS = {ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_", ast.Mod: "_mod_",
+                      ast.Add: "_add_", ast.BitOr: "_or_", ast.BitXor: "_xor_"}
 # A format spec's width and precision allocate (f"{'':>{10**9}}" is a gigabyte), as the
 # str.ljust and format() the ledger denies do: specs must be literal, numbers this short
 # (the cap str.format and % check at run time).
@@ -203,6 +209,31 @@ def _offer(name: str, module: str, members: dict[str, object]) -> str:
     return f": {module} offers {', '.join(sorted(members))}"
 
 
+def _call(guard: str, *arguments: ast.expr) -> ast.Call:
+    return ast.Call(func=ast.Name(guard, ast.Load()), args=list(arguments), keywords=[])
+
+
+def _splat_parts(elements: list[ast.expr]) -> list[ast.expr]:
+    """`a, b, *c, d` as `(a, b)`, `c`, `(d,)`: the parts `_splat_` concatenates, in order."""
+    parts: list[ast.expr] = []
+    run: list[ast.expr] = []
+    for element in elements:
+        if isinstance(element, ast.Starred):
+            if run:
+                parts.append(ast.Tuple(run, ast.Load()))
+                run = []
+            parts.append(element.value)
+        else:
+            run.append(element)
+    if run:
+        parts.append(ast.Tuple(run, ast.Load()))
+    return parts
+
+
+def _has_starred(elements: list[ast.expr]) -> bool:
+    return any(isinstance(element, ast.Starred) for element in elements)
+
+
 def _tick_call() -> ast.Expr:
     return ast.Expr(ast.Call(func=ast.Name("_tick_", ast.Load()), args=[], keywords=[]))
 
@@ -316,6 +347,71 @@ class _RulePolicy(RestrictingNodeTransformer):
                          args=[node.value, ast.Constant(node.conversion), ast.Constant(spec_text)], keywords=[])
         return ast.copy_location(ast.FormattedValue(value=ast.copy_location(field, node.value), conversion=-1,
                                                     format_spec=None), node)
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
+        # CPython joins an f-string's fields in C: twenty thousand fields of a long string fit
+        # in the source limit. A format spec (literal text only) stays as it is.
+        node = cast(ast.JoinedStr, super().visit_JoinedStr(node))
+        if not any(isinstance(part, ast.FormattedValue) for part in node.values):
+            return node
+        parts = [part.value if isinstance(part, ast.FormattedValue) else part for part in node.values]
+        return ast.copy_location(_call("_join_fields_", *parts), node)
+
+    def visit_List(self, node: ast.List) -> ast.AST:
+        return self._splat(cast(ast.List, super().visit_List(node)), "list")
+
+    def visit_Tuple(self, node: ast.Tuple) -> ast.AST:
+        return self._splat(cast(ast.Tuple, super().visit_Tuple(node)), "tuple")
+
+    def visit_Set(self, node: ast.Set) -> ast.AST:
+        return self._splat(cast(ast.Set, super().visit_Set(node)), "set")
+
+    def _splat(self, node: ast.List | ast.Tuple | ast.Set, kind: str) -> ast.AST:
+        if isinstance(node, (ast.List, ast.Tuple)) and not isinstance(node.ctx, ast.Load):
+            return node  # `a, *rest = value` unpacks through _iter_unpack_sequence_
+        if not _has_starred(node.elts):
+            return node
+        return ast.copy_location(_call("_splat_", ast.Constant(kind), *_splat_parts(node.elts)), node)
+
+    def visit_Dict(self, node: ast.Dict) -> ast.AST:
+        node = cast(ast.Dict, super().visit_Dict(node))
+        if all(key is not None for key in node.keys):
+            return node
+        # `{k: v, **a}` as `_merge_({k: v}, a)`: pairs and mappings in order, so evaluation
+        # order and which value wins are CPython's.
+        parts: list[ast.expr] = []
+        keys: list[ast.expr | None] = []
+        values: list[ast.expr] = []
+        for key, value in zip(node.keys, node.values):
+            if key is None:
+                if keys:
+                    parts.append(ast.Dict(keys, values))
+                    keys, values = [], []
+                parts.append(value)
+            else:
+                keys.append(key)
+                values.append(value)
+        if keys:
+            parts.append(ast.Dict(keys, values))
+        return ast.copy_location(_call("_merge_", *parts), node)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        node = cast(ast.Call, super().visit_Call(node))
+        if not _has_starred(node.args):
+            return node
+        # The arguments tuple is built by `_splat_` and unpacked once more by the call.
+        function, positional = (node.args[:1], node.args[1:]) \
+            if isinstance(node.func, ast.Name) and node.func.id == "_apply_" else ([], node.args)
+        splat = _call("_splat_", ast.Constant("arguments"), *_splat_parts(positional))
+        node.args = [*function, ast.copy_location(ast.Starred(splat, ast.Load()), node)]
+        return node
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        is_slice_store = isinstance(node.ctx, ast.Store) and isinstance(node.slice, ast.Slice)
+        node = cast(ast.Subscript, super().visit_Subscript(node))
+        if is_slice_store and isinstance(node.value, ast.Call):
+            node.value.func = ast.copy_location(ast.Name("_write_slice_", ast.Load()), node.value.func)
+        return node
 
     def visit_For(self, node: ast.For) -> ast.AST:
         node = cast(ast.For, super().visit_For(node))

@@ -3,7 +3,8 @@
 RestrictedPython rewrites `a.b` to `_getattr_(a, "b")`, `a[k]` to `_getitem_(a, k)`,
 `for x in y` to `for x in _getiter_(y)`, `a[k] = v` and `a.b = v` to `_write_(a)...`;
 our compiler adds `_tick_()`, `_mul_`, `_pow_`, `_lshift_`, `_mod_`, `_format_` (every
-f-string field) and `_import_` (every import statement). This module implements them
+f-string field), `_import_` (every import statement), and the growth checks of growth.py
+(`_add_`, `_or_`, `_xor_`, `_join_fields_`, `_splat_`, `_merge_`, `_write_slice_`). This module implements them
 from the tables in ledger.py plus the host's AccessPolicy, and keeps them lean: they run
 on every attribute access of every rule.
 """
@@ -28,6 +29,7 @@ from sandbox import facades, ledger, text
 from sandbox.errors import SizeExceeded
 from sandbox.facades import Facade
 from sandbox.formatting import TextFormatter
+from sandbox.growth import Growth
 from sandbox.limits import Limits
 
 
@@ -58,6 +60,7 @@ class Guards:
         self._subscriptable = ledger.SUBSCRIPTABLE | policy.subscriptable
         self._iterable = ledger.ITERABLE | policy.iterable
         self._writable = ledger.RULE_OWNED_CONTAINERS | policy.writable
+        self._growth = Growth(limits, self.getiter)
         # Methods whose result can outgrow the limits in one C call, by (type, name); on
         # instances they are bound to the instance, on classes they are taken as they are.
         self._bounded_methods: dict[tuple[type, str], Callable[..., Any]] = {
@@ -71,6 +74,8 @@ class Guards:
             (re.Pattern, "subn"): self._pattern_subn,
             (str, "format"): self._format,
             (str, "format_map"): self._format_map,
+            (list, "extend"): self._growth.extend,
+            **{(kind, name): self._growth.checked_method(name) for kind, name in _GROWING_METHODS},
         }
         self._bounded_class_methods: dict[tuple[type, str], Callable[..., Any]] = {
             **{(kind, "strftime"): functools.partial(_strftime_of, kind)
@@ -104,6 +109,13 @@ class Guards:
             "_lshift_": self.lshift,
             "_mod_": self.mod,
             "_format_": self.format_field,
+            "_add_": self._growth.add,
+            "_or_": self._growth.union,
+            "_xor_": self._growth.difference,
+            "_join_fields_": self._growth.join_fields,
+            "_splat_": self._growth.splat,
+            "_merge_": self._growth.merge,
+            "_write_slice_": self.write_slice,
             "_import_": self.import_name,
             **self._facades,
         }
@@ -191,6 +203,11 @@ class Guards:
         kind = type if id(obj) in self._stands_for else type(obj)
         raise TypeError(f"'{kind.__name__}' object is read-only for rules")
 
+    def write_slice(self, obj: Any) -> Any:
+        """`obj[a:b] = value`: a list's slice assignment can grow it (`l[:0] = l`)."""
+        target = self.write(obj)
+        return _SliceWriter(target, self._growth) if type(target) is list else target
+
     # -- size guards -------------------------------------------------------------------
 
     def materialize(self, iterable: Iterable[Any]) -> list[Any]:
@@ -202,9 +219,18 @@ class Guards:
         return items
 
     def mul(self, left: Any, right: Any) -> Any:
+        self._check_mul(left, right)
+        return left * right
+
+    def _mul_in_place(self, target: Any, times: Any) -> Any:
+        self._check_mul(target, times)
+        target *= times  # `l *= 2` repeats the list itself, as in CPython
+        return target
+
+    def _check_mul(self, left: Any, right: Any) -> None:
         kind_left, kind_right = type(left), type(right)
         if kind_left is float or kind_right is float:
-            return left * right
+            return
         if kind_left in _INTEGERS and kind_right in _INTEGERS:
             if left.bit_length() + right.bit_length() > self.limits.max_int_bits:
                 raise SizeExceeded(f"integer result over {self.limits.max_int_bits} bits")
@@ -212,12 +238,9 @@ class Guards:
             self._check_repeat(left, right)
         elif kind_left in _INTEGERS and kind_right in _SEQUENCES:
             self._check_repeat(right, left)
-        return left * right
 
     def _check_repeat(self, sequence: Any, times: int) -> None:
-        cap = self.limits.max_string_length if type(sequence) is str else self.limits.max_sequence_items
-        if len(sequence) * times > cap:
-            raise SizeExceeded(f"{type(sequence).__name__} of {len(sequence) * times} items; the limit is {cap}")
+        self._growth.check(type(sequence), len(sequence) * times)
 
     def pow(self, base: Any, exponent: Any, modulo: Any = None) -> Any:
         if modulo is None and type(base) in _INTEGERS and type(exponent) in _INTEGERS and exponent > 0:
@@ -268,7 +291,9 @@ class Guards:
 
     @functools.cached_property
     def _inplace(self) -> dict[str, Callable[[Any, Any], Any]]:
-        return {**_INPLACE, "*=": self.mul, "**=": self.pow, "<<=": self.lshift, "%=": self.mod}
+        growth = self._growth
+        return {**_INPLACE, "*=": self._mul_in_place, "**=": self.pow, "<<=": self.lshift, "%=": self.mod,
+                "+=": growth.add_in_place, "|=": growth.union_in_place, "^=": growth.difference_in_place}
 
     def _join(self, separator: str, iterable: Iterable[Any]) -> str:
         parts = self.materialize(iterable)
@@ -315,10 +340,10 @@ class Guards:
             sorted=lambda iterable, *, key=None, reverse=False: sorted(m(iterable), key=key, reverse=reverse),
             reversed=lambda sequence: list(reversed(m(sequence))),
             enumerate=lambda iterable, start=0: list(enumerate(m(iterable), start)),
-            zip=lambda *iterables, strict=False: list(zip(*map(m, iterables), strict=strict)),
-            map=lambda function, *iterables: list(map(function, *map(m, iterables))),
+            zip=lambda *iterables, strict=False: list(zip(*self._growth.read_all(iterables), strict=strict)),
+            map=lambda function, *iterables: list(map(function, *self._growth.read_all(iterables))),
             filter=lambda function, iterable: list(filter(function, m(iterable))),
-            sum=lambda iterable, start=0: sum(m(iterable), start),
+            sum=lambda iterable, start=0: self._growth.sum(m(iterable), start),
             any=lambda iterable: any(m(iterable)),
             all=lambda iterable: all(m(iterable)),
             min=functools.partial(_extreme, min, m),
@@ -339,6 +364,7 @@ class Guards:
         else:
             result = dict(self.materialize(source))
         result.update(items)
+        self._growth.check(dict, len(result))
         return result
 
     def _round(self, number: Any, ndigits: Any = None) -> Any:
@@ -416,6 +442,11 @@ def _strptime(owner: Any, value: object, spec: object) -> Any:
     return datetime.datetime.strptime(value, _check_time_format(spec))
 
 
+# Methods that grow a set or dict by the items of other collections (list.extend, which
+# can double a list by itself, is measured first).
+_GROWING_METHODS = ((set, "update"), (set, "union"), (set, "symmetric_difference"),
+                    (set, "symmetric_difference_update"), (frozenset, "union"),
+                    (frozenset, "symmetric_difference"), (dict, "update"))
 _INTEGERS = frozenset({int, bool})
 _SEQUENCES = frozenset({str, list, tuple})
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
@@ -423,6 +454,19 @@ _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
     "%=": operator.imod, ">>=": operator.irshift, "|=": operator.ior, "^=": operator.ixor,
     "&=": operator.iand, "@=": operator.imatmul,
 }
+
+
+class _SliceWriter:
+    """What `_write_slice_` hands a list's slice assignment: the assignment, measured first."""
+
+    __slots__ = ("_target", "_growth")
+
+    def __init__(self, target: list[Any], growth: Growth) -> None:
+        self._target = target
+        self._growth = growth
+
+    def __setitem__(self, key: object, value: object) -> None:
+        self._growth.assign_slice(self._target, key, value)
 
 
 def _internal_import(name: str, globals: object = None, locals: object = None, fromlist: object = (),

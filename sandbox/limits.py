@@ -6,11 +6,20 @@
 | pipeline_timeout_ms    | calls, comprehension items)               | worker at pipeline deadline + kill grace  |
 | max_steps              | StepsExceeded                             | same                                      |
 | memory_mb              | not enforced (trusted rule sets only)     | RLIMIT_AS on the worker: MemoryError      |
-| max_sequence_items     | guarded list/tuple/sorted/... and `*`     | same                                      |
-| max_string_length      | guarded `*`, str.replace, str.join        | same                                      |
+| max_sequence_items     | guarded list/tuple/sorted/..., `*`, and   | same                                      |
+|                        | growth.py: `+`/`+=` of lists and tuples,  |                                           |
+|                        | unpacking, call arguments, extend, slice  |                                           |
+|                        | assignment, sum, zip/map (in all), and    |                                           |
+|                        | sets/dicts from `|`, `^`, update, union   |                                           |
+| max_string_length      | guarded `*`, str.replace, str.join, `+`,  | same                                      |
+|                        | `+=` and f-strings (growth.py)            |                                           |
 | max_int_bits           | guarded `**`, `*`, `<<`                   | same                                      |
 | max_log_lines          | further lines are dropped and counted     | same                                      |
 | max_output_bytes       | log text past the cap is dropped          | same                                      |
+
+Strings, lists, tuples and call arguments are measured before they are built (concatenation
+repeats: `s = s + s` doubles each step); sets and dicts, which keep one copy of each key,
+are checked once built.
 
 C code that runs long without returning (a catastrophic regular expression) cannot be
 interrupted from Python: only the worker process's hard deadline stops it.

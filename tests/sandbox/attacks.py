@@ -107,6 +107,17 @@ FLAGS = ("ValueError: flags must be 0 or a combination of re.IGNORECASE, re.MULT
 CAPPED_MEMORY_MB = 64
 
 SIZE_INT = fails("error", "SizeExceeded: integer result over 65536 bits")
+
+
+def string_too_long(size: int) -> Fails:
+    """A string result past max_string_length, refused before it is built."""
+    return fails("error", f"SizeExceeded: str of {size} characters; the limit is 1000000")
+
+
+def too_many(kind: str, size: int) -> Fails:
+    """A collection (or a call's arguments) past max_sequence_items."""
+    return fails("error", f"SizeExceeded: {kind} of {size} items; the limit is 100000")
+
 KILLED = fails("killed", "worker killed: deadline exceeded")
 OUT_OF_MEMORY = fails("error", "MemoryError: the rule ran out of memory")
 
@@ -813,10 +824,11 @@ CORPUS: tuple[Attack, ...] = (
                out["big"] = pow(3, 2 ** 16000, 2 ** 16000 + 1) > 1
            """, KILLED, runners=PROCESS_ONLY),
     attack("ipv6_address_space_by_unpacking",
-           "[*network] enumerates ::/0 without the iteration guard", """
+           "[*network] enumerated ::/0 without the iteration guard (the worker was killed); unpacking "
+           "now goes through it", """
            def rule(data, out):
                out["count"] = len([*ipaddress.ip_network("::/0")])
-           """, KILLED, runners=PROCESS_ONLY),
+           """, fails("error", "TypeError: 'IPv6Network' object is not iterable by rules (line 2)")),
     attack("network_iteration",
            "for-loops over a network go through the iteration guard", """
            def rule(data, out):
@@ -848,12 +860,12 @@ CORPUS: tuple[Attack, ...] = (
     attack("string_repetition", "'a' * 10**10 is ten gigabytes", """
            def rule(data, out):
                out["big"] = "a" * 10 ** 10
-           """, fails("error", "SizeExceeded: str of 10000000000 items; the limit is 1000000")),
+           """, string_too_long(10000000000)),
     attack("string_repetition_in_place", "*= is the same repetition", """
            def rule(data, out):
                text = "a"
                text *= 10 ** 10
-           """, fails("error", "SizeExceeded: str of 10000000000 items; the limit is 1000000")),
+           """, string_too_long(10000000000)),
     attack("tower_of_powers", "10**10**10 has ten billion digits", """
            def rule(data, out):
                out["big"] = 10 ** 10 ** 10 > 0
@@ -952,14 +964,216 @@ CORPUS: tuple[Attack, ...] = (
                items = [0]
                while True:
                    items = items + items
-           """, OUT_OF_MEMORY, runners=PROCESS_ONLY, capped_memory=True),
+           """, too_many("list", 131072)),
     attack("memory_by_doubling_a_string",
            "text += text: the whole address space before the deadline is ever checked", """
            def rule(data, out):
                text = "a" * 1000000
                while True:
                    text += text
+           """, string_too_long(2000000)),
+    attack("memory_by_keeping_many_long_strings",
+           "each string within the limit, a million characters more every step: only the address space "
+           "bounds what a rule keeps", """
+           def rule(data, out):
+               kept = []
+               while True:
+                   kept.append("a" * 999000 + str(len(kept)))
            """, OUT_OF_MEMORY, runners=PROCESS_ONLY, capped_memory=True),
+    # -- growth without `*`: each operand within the limits, the result past them ------------
+    attack("string_doubled_by_concatenation",
+           "s = s + s doubles a string each step: twelve steps from 900,000 characters was 3.6 GB in-process, "
+           "and a killed worker in a pool", """
+           def rule(data, out):
+               text = "x" * 900000
+               for step in range(3):
+                   text = text + text
+               out["size"] = len(text)
+           """, string_too_long(1800000)),
+    attack("string_doubled_in_place", "+= is the same concatenation", """
+           def rule(data, out):
+               text = "x" * 900000
+               for step in range(3):
+                   text += text
+               out["size"] = len(text)
+           """, string_too_long(1800000)),
+    attack("string_doubled_by_an_f_string", "f'{s}{s}' joins its fields in C, past every guard", """
+           def rule(data, out):
+               text = "x" * 900000
+               for step in range(3):
+                   text = f"{text}{text}"
+               out["size"] = len(text)
+           """, string_too_long(1800000)),
+    attack("f_string_of_many_fields",
+           "n fields of a long string are n times its length, n bounded only by the 64 KiB source", """
+           def rule(data, out):
+               text = "x" * 100000
+               out["size"] = len(f"<{text}{text}{text}{text}{text}{text}{text}{text}{text}{text}{text!s:>10}>")
+           """, string_too_long(1100002)),
+    attack("string_doubling_on_the_rule_api", "the reported form, on the real rule API", """
+           def rule(user, context):
+               s = "x" * 900000
+               for i in range(3):
+                   s = f"{s}{s}"
+               print(len(s))
+           """, string_too_long(1800000), host="rule"),
+    attack("list_doubled_by_concatenation", "l = l + l", """
+           def rule(data, out):
+               items = [0] * 60000
+               for step in range(3):
+                   items = items + items
+               out["size"] = len(items)
+           """, too_many("list", 120000)),
+    attack("list_doubled_in_place", "l += l extends the list by itself", """
+           def rule(data, out):
+               items = [0] * 60000
+               for step in range(3):
+                   items += items
+               out["size"] = len(items)
+           """, too_many("list", 120000)),
+    attack("list_repeated_in_place", "l *= n, the in-place repetition", """
+           def rule(data, out):
+               items = [0] * 60000
+               items *= 2
+               out["size"] = len(items)
+           """, too_many("list", 120000)),
+    attack("tuple_doubled_by_concatenation", "t = t + t", """
+           def rule(data, out):
+               items = (0,) * 60000
+               for step in range(3):
+                   items = items + items
+               out["size"] = len(items)
+           """, too_many("tuple", 120000)),
+    attack("tuple_doubled_in_place", "t += t", """
+           def rule(data, out):
+               items = (0,) * 60000
+               for step in range(3):
+                   items += items
+               out["size"] = len(items)
+           """, too_many("tuple", 120000)),
+    attack("list_extended_by_itself", "l.extend(l) in one C call", """
+           def rule(data, out):
+               items = [0] * 60000
+               for step in range(3):
+                   items.extend(items)
+               out["size"] = len(items)
+           """, too_many("list", 120000)),
+    attack("list_extended_by_a_generator", "extend consumes a generator past the count of items", """
+           def rule(data, out):
+               items = [0] * 60000
+               items.extend(item for item in items)
+               out["size"] = len(items)
+           """, fails("error", "SizeExceeded: more than 100000 items")),
+    attack("list_doubled_by_slice_assignment", "l[len(l):] = l is extend by another name", """
+           def rule(data, out):
+               items = [0] * 60000
+               for step in range(3):
+                   items[len(items):] = items
+               out["size"] = len(items)
+           """, too_many("list", 120000)),
+    attack("list_doubled_by_slice_insertion", "l[:0] = l, at the front", """
+           def rule(data, out):
+               items = [0] * 60000
+               items[:0] = items
+               out["size"] = len(items)
+           """, too_many("list", 120000)),
+    attack("list_doubled_by_unpacking", "[*l, *l] builds the list in C", """
+           def rule(data, out):
+               items = [0] * 60000
+               for step in range(3):
+                   items = [*items, *items]
+               out["size"] = len(items)
+           """, too_many("list", 120000)),
+    attack("tuple_doubled_by_unpacking", "(*t, *t)", """
+           def rule(data, out):
+               items = (0,) * 60000
+               for step in range(3):
+                   items = (*items, *items)
+               out["size"] = len(items)
+           """, too_many("tuple", 120000)),
+    attack("call_arguments_doubled_by_unpacking", "f(*l, *l) builds its argument tuple in C", """
+           def rule(data, out):
+               items = [0] * 60000
+               out["size"] = max(*items, *items)
+           """, too_many("arguments", 120000)),
+    attack("unpacking_a_string_into_a_list", "[*s] is a list of one-character strings", """
+           def rule(data, out):
+               out["size"] = len([*("x" * 1000000)])
+           """, too_many("list", 1000000)),
+    attack("sum_of_lists", "sum(lists, []) concatenates in C, one copy per item", """
+           def rule(data, out):
+               items = [0] * 60000
+               out["size"] = len(sum([items, items], []))
+           """, too_many("list", 120000)),
+    attack("sum_of_many_short_lists",
+           "sum of 100,000 one-item lists copies the growing list each time: seconds of one C call", """
+           def rule(data, out):
+               out["size"] = len(sum([[0]] * 100000, [0]))
+           """, too_many("list", 100001)),
+    attack("sum_of_tuples", "sum(tuples, ())", """
+           def rule(data, out):
+               items = (0,) * 60000
+               out["size"] = len(sum([items, items], ()))
+           """, too_many("tuple", 120000)),
+    attack("zip_of_one_list_many_times", "zip(*[l] * k) read l k times: k copies of the list", """
+           def rule(data, out):
+               items = list(range(50000))
+               out["size"] = len(zip(*[items] * 3))
+           """, fails("error", "SizeExceeded: more than 100000 items")),
+    attack("map_of_one_list_many_times", "map(f, *[l] * k), the same", """
+           def rule(data, out):
+               items = list(range(50000))
+               out["size"] = len(map(max, *[items] * 3))
+           """, fails("error", "SizeExceeded: more than 100000 items")),
+    attack("set_union", "a | b of two large sets", """
+           def rule(data, out):
+               first, second = set(range(60000)), set(range(60000, 120000))
+               out["size"] = len(first | second)
+           """, too_many("set", 120000)),
+    attack("set_union_in_place", "a |= b", """
+           def rule(data, out):
+               first, second = set(range(60000)), set(range(60000, 120000))
+               first |= second
+               out["size"] = len(first)
+           """, too_many("set", 120000)),
+    attack("set_unpacking", "{*a, *b}", """
+           def rule(data, out):
+               first, second = set(range(60000)), set(range(60000, 120000))
+               out["size"] = len({*first, *second})
+           """, too_many("set", 120000)),
+    attack("set_update", "a.update(b)", """
+           def rule(data, out):
+               first, second = set(range(60000)), set(range(60000, 120000))
+               first.update(second)
+               out["size"] = len(first)
+           """, too_many("set", 120000)),
+    attack("set_union_method", "a.union(b)", """
+           def rule(data, out):
+               first, second = set(range(60000)), set(range(60000, 120000))
+               out["size"] = len(first.union(second))
+           """, too_many("set", 120000)),
+    attack("dict_union", "a | b of two large dicts", """
+           def rule(data, out):
+               first, second = dict(enumerate(range(60000))), dict(enumerate(range(60000), 60000))
+               out["size"] = len(first | second)
+           """, too_many("dict", 120000)),
+    attack("dict_unpacking", "{**a, **b}", """
+           def rule(data, out):
+               first, second = dict(enumerate(range(60000))), dict(enumerate(range(60000), 60000))
+               out["size"] = len({**first, **second})
+           """, too_many("dict", 120000)),
+    attack("dict_constructor_with_keywords", "dict(a, **b)", """
+           def rule(data, out):
+               first = dict(enumerate(range(99000)))
+               second = {str(key): 0 for key in range(2000)}
+               out["size"] = len(dict(first, **second))
+           """, too_many("dict", 101000)),
+    attack("dict_update", "a.update(b)", """
+           def rule(data, out):
+               first, second = dict(enumerate(range(60000))), dict(enumerate(range(60000), 60000))
+               first.update(second)
+               out["size"] = len(first)
+           """, too_many("dict", 120000)),
     # -- host data and shared objects ---------------------------------------------------------
     attack("write_into_the_payload", "data['k'] = ... would change the host's input", """
            def rule(data, out):
