@@ -180,9 +180,11 @@ def test_the_sweep_covers_every_field_of_every_body_schema() -> None:
 
 
 # Rule bodies carry source code, where a trailing line break is normal: engine/http/rules_admin.py
-# validates them and tests/engine/test_rules_admin.py sweeps their fields.
+# validates them and tests/engine/test_rules_admin.py sweeps their fields. A rule setting's value
+# is any JSON the rules read (engine/http/settings_admin.py; tests/engine/test_rule_settings.py).
 RULE_ROUTES = {"admin_apply_rules", "admin_reload_rules", "admin_rollback_rules", "admin_dry_run_rules",
-               "admin_put_rule", "admin_patch_rule", "admin_bad_rule_path"}
+               "admin_put_rule", "admin_patch_rule", "admin_bad_rule_path", "admin_put_rule_setting",
+               "admin_bad_rule_setting_path"}
 
 
 def _all_leaves(value: Any, path: str = "") -> Iterator[str]:
