@@ -52,7 +52,7 @@ def evaluate_locally(settings: Settings, rules: str, user_path: str, context_pat
     geo = _locator(settings)
     try:
         payload = signals.collect(user, context, geo, SystemClock().now() if now is None else now)
-        runner = rule_tests.in_process_runner(settings.sandbox.limits())
+        runner = rule_tests.in_process_runner(settings.sandbox.limits(), settings.environment)
         report = asyncio.run(run_rules(runner, snapshot.rule_set, payload))
     finally:
         geo.close()
