@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from engine.metadata import MetadataChanges
@@ -34,6 +34,8 @@ MAX_CLAIM_DEPTH = 4
 MAX_REASON_LENGTH = 200
 MAX_URL_LENGTH = 2048
 MAX_CLAIM_INTEGER = 2**53 - 1
+# completed_within(minutes=...): up to a leap year; a session's methods are never older than its token.
+MAX_FRESHNESS_MINUTES = 366 * 24 * 60
 # What one log() argument or one value named in an error message may take: the trace keeps
 # at most the sandbox's max_output_bytes (16 KiB by default) of an evaluation's lines anyway.
 MAX_TEXT_OF_A_VALUE = 16_384
@@ -102,10 +104,36 @@ class Risk(_Record):
 
 class Method(_Record):
     __slots__ = ("name", "timestamp")
+    name: str
+    timestamp: datetime | None
 
 
 class Authentication(_Record):
-    __slots__ = ("methods",)
+    __slots__ = ("methods", "_now")
+    methods: tuple[Method, ...]
+    _now: datetime
+
+    def completed_within(self, minutes: object, factors: object = None) -> bool:
+        """Whether one of `factors` (default: any; never the password, which is no factor) was
+        completed in the last `minutes` before `context.now`, the boundary included. Freshness
+        is by time: a factor passed at 10:00 is not within 5 minutes at 10:06."""
+        if isinstance(minutes, bool) or not isinstance(minutes, int | float):
+            raise TypeError("completed_within(minutes=...) takes a number")
+        if not 0 <= minutes <= MAX_FRESHNESS_MINUTES:  # NaN fails this too
+            raise ValueError(f"completed_within(minutes=...) must be 0 to {MAX_FRESHNESS_MINUTES}")
+        wanted = frozenset(FACTORS) if factors is None else _factor_names(factors)
+        cutoff = self._now - timedelta(minutes=minutes)
+        return any(FACTOR_ALIASES.get(method.name, "") in wanted and method.timestamp is not None
+                   and method.timestamp >= cutoff for method in self.methods)
+
+
+def _factor_names(factors: object) -> frozenset[str]:
+    if type(factors) not in (list, tuple):
+        raise TypeError("completed_within(factors=...) takes a list of factor names")
+    names = cast("list[object] | tuple[object, ...]", factors)
+    if not 0 < len(names) <= MAX_FACTOR_CALLS:
+        raise ValueError(f"completed_within(factors=...) must name 1 to {MAX_FACTOR_CALLS} factors")
+    return frozenset(_factor_name(name) for name in names)
 
 
 # Hosts a development return_to may name over plain http: the developer's own machine.

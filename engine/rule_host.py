@@ -38,6 +38,7 @@ def _build_context(data: Mapping[str, Any], log: Callable[[str], None], http_loc
     connection = data.get("connection") or {}
     geo = connection.get("geo")
     authentication = data.get("authentication") or {}
+    now = timestamp(data["now"])
     return Context(
         connection=Connection(ip=connection.get("ip"), ip_country=connection.get("ip_country"),
                               geo=Geo(**geo) if geo else None),
@@ -49,8 +50,8 @@ def _build_context(data: Mapping[str, Any], log: Callable[[str], None], http_loc
         authentication=Authentication(methods=tuple(
             Method(name=m["name"], timestamp=timestamp(m.get("timestamp")))
             for m in authentication.get("methods") or ()
-        )),
-        now=timestamp(data["now"]),
+        ), _now=now),
+        now=now,
         multifactor=Multifactor(http_localhost),
         claims=Claims(),
         settings=Settings(freeze(settings or {})),
@@ -122,7 +123,7 @@ class RuleHost:
             Connection: frozenset(Connection.__slots__), Request: frozenset(Request.__slots__),
             Client: frozenset(Client.__slots__), Stats: frozenset(Stats.__slots__),
             Risk: frozenset(Risk.__slots__), Method: frozenset(Method.__slots__),
-            Authentication: frozenset(Authentication.__slots__),
+            Authentication: frozenset({"methods", "completed_within"}),
             Context: frozenset({"set_app_metadata", "set_user_metadata", "setAppMetadata", "setUserMetadata",
                                 "connection", "request", "client", "action", "stats", "risk", "authentication",
                                 "now", "multifactor", "claims", "settings", "deny", "log", "denied"}),
