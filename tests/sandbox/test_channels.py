@@ -20,8 +20,11 @@ from tests.conftest import TEST_LIMITS, LoopThread, SyncRunner, program_set
 from tests.sandbox.channels import CHANNELS, PREFIXES, SECRETS, Channel
 
 # A worker takes about 20 MiB; the memory channel's victim leaves 24 MiB in a cycle and its
-# attacker asks for 24 MiB more: under 64 MiB only if the victim's cycle was collected.
-CHANNEL_LIMITS = dataclasses.replace(TEST_LIMITS, memory_mb=64, kill_grace_ms=2000)
+# attacker asks for 24 MiB more: under 64 MiB only if the victim's cycle was collected. The
+# channels are about what an evaluation can learn, not about time: a second per rule keeps a
+# loaded machine (the re cache channels compile hundreds of patterns) from failing them by deadline.
+CHANNEL_LIMITS = dataclasses.replace(TEST_LIMITS, memory_mb=64, rule_timeout_ms=1000, pipeline_timeout_ms=2000,
+                                     kill_grace_ms=2000)
 
 
 @pytest.fixture(scope="module")
