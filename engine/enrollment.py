@@ -32,7 +32,6 @@ from engine.signals import mask_phone
 from engine.sms.sender import SmsSender
 from engine.stores.challenges import Challenge, ChallengeFactor, ChallengeStore
 from engine.stores.directory import FactorProof, UserDirectory
-from engine.tokens import InvalidToken as TokenRejected
 from engine.tokens import TokenIssuer
 
 log = logging.getLogger("engine.enrollment")
@@ -84,12 +83,8 @@ class Enrollment:
             return Principal(held.user_id, held.client_id, login, factors_allowed=None if allowed is None
                              else tuple(allowed))
         if user_token:
-            try:
-                claims = self.tokens.verify(user_token, int(now.timestamp()))
-            except TokenRejected as exc:
-                raise InvalidToken("the user token does not verify") from exc
-            if await self.directory.get_user(claims["sub"]) is None:
-                raise InvalidToken("the user token does not verify")
+            # Refused, as by a step-up, when the user is gone or their MFA was reset since.
+            claims = (await self.sessions.resume(user_token, now)).claims
             return Principal(claims["sub"], str(claims.get("azp") or ""), None, str(claims.get("acr", "pwd")))
         raise InvalidToken("an enrollment_token or a user_token is required")
 

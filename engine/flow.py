@@ -181,7 +181,7 @@ class Flow:
         country = payload["context"]["connection"]["ip_country"]
         data = login_data(int(timestamp), evaluation.outcome.claims, request.context.get("device_id"),
                           country, ip, evaluation.outcome.return_to,
-                          evaluation.outcome.metadata_updates)
+                          evaluation.outcome.metadata_updates, mfa_epoch=user.mfa_epoch)
         if decision.decision == "allow":
             return await self.sessions.complete(user.user_id, data, None, now)
         locked = await self.store.lockout_remaining(user.user_id, timestamp, self.mfa.lockout_threshold)
@@ -237,7 +237,7 @@ class Flow:
         """The user passed one of their factors; the requirement is a type they lacked at login.
         If they have enrolled it since (another session), ask for it; else, and only now, let
         them enroll it, with a token whose login records the factor just passed."""
-        data = after_factor(challenge.data, passed)
+        data = after_factor(challenge.data, passed, int(timestamp))
         wanted = tuple(data.pop("enroll_after"))
         arranged = tuple(offers.arrange(wanted, await self.directory.list_factors(challenge.user_id)))
         if arranged:

@@ -39,8 +39,9 @@ MAX_FRESHNESS_MINUTES = 366 * 24 * 60
 # What one log() argument or one value named in an error message may take: the trace keeps
 # at most the sandbox's max_output_bytes (16 KiB by default) of an evaluation's lines anyway.
 MAX_TEXT_OF_A_VALUE = 16_384
-# Registered JWT and OIDC claims the engine sets itself; rules may not forge them.
-RESERVED_CLAIMS = frozenset("iss sub aud exp nbf iat jti amr acr auth_time azp sid nonce at_hash".split())
+# Registered JWT and OIDC claims, and the engine's own (engine/tokens.py), which the engine sets; rules may not forge them.
+RESERVED_CLAIMS = frozenset("iss sub aud exp nbf iat jti amr acr auth_time azp sid nonce at_hash auth_methods "
+                            "mfa_epoch".split())
 
 
 def timestamp(value: str | None) -> datetime | None:

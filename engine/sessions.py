@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.errors import InvalidCode
+from engine.errors import InvalidCode, InvalidToken
 from engine.offers import RECOVERY_FACTOR_ID
 from engine.stores.challenges import ChallengeFactor
-from engine.stores.directory import FactorProof, UserDirectory
-from engine.tokens import TokenIssuer
+from engine.stores.directory import FactorProof, UserDirectory, UserRecord
+from engine.tokens import AUTH_METHODS, MFA_EPOCH, TokenIssuer
+from engine.tokens import InvalidToken as TokenRejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,23 +36,58 @@ class Authenticated:
 log = logging.getLogger("engine.sessions")
 
 PASSWORD_METHOD = "pwd"
+# The key of a challenge's data that marks a step-up (engine/flow.py: Flow.step_up): finishing it
+# issues a fresher token but is no login (nothing counted, learned or saved).
+STEP_UP = "step_up"
+
+Method = tuple[str, int]  # a method's name ("pwd", "otp", "sms", "recovery") and completion time (epoch s)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A user token the engine issued that still stands: its user, its claims, and its methods
+    with their completion times, in order (`amr` order; one entry per name, its latest time)."""
+
+    user: UserRecord
+    claims: Mapping[str, Any]
+    methods: tuple[Method, ...]
 
 
 def login_data(auth_time: int, claims: Mapping[str, Any], device_id: str | None, country: str | None,
                ip: str | None, return_to: str | None = None,
-               metadata_updates: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+               metadata_updates: Mapping[str, Mapping[str, Any]] | None = None, *,
+               mfa_epoch: int = 0) -> dict[str, Any]:
     """What a challenge carries from the password step to the end of the login. The rules'
     metadata changes wait here (plain JSON, at most 16 KiB per kind: engine/metadata.py) and
     are saved only by `Sessions.complete`: a login that is abandoned or fails its factor saves
-    nothing."""
-    return {"amr": [PASSWORD_METHOD], "auth_time": auth_time, "claims": dict(claims), "device_id": device_id,
+    nothing. `mfa_epoch` is the user's when the password passed: a reset meanwhile makes the
+    token refused."""
+    return {"amr": [PASSWORD_METHOD], "methods": [[PASSWORD_METHOD, auth_time]], "mfa_epoch": mfa_epoch,
+            "auth_time": auth_time, "claims": dict(claims), "device_id": device_id,
             "country": country, "ip": ip, "return_to": return_to,
             "metadata_updates": {kind: dict(changes) for kind, changes in (metadata_updates or {}).items()}}
 
 
-def after_factor(login: Mapping[str, Any], factor: ChallengeFactor) -> dict[str, Any]:
-    """The login's data once `factor` has been passed: its type joins the methods (amr)."""
-    return {**login, "amr": [*login["amr"], factor.type]}
+def after_factor(login: Mapping[str, Any], factor: ChallengeFactor, at: int) -> dict[str, Any]:
+    """The login's data once `factor` has been passed at `at`: its type joins the methods (amr)."""
+    methods = with_method(methods_of(login), factor.type, at)
+    return {**login, "amr": [name for name, _ in methods], "methods": [list(method) for method in methods]}
+
+
+def methods_of(login: Mapping[str, Any]) -> list[Method]:
+    """A challenge's methods; one created before they were kept has only `amr`, each method
+    then dated at the password (a completion time never later than the real one)."""
+    if "methods" in login:
+        return [(str(name), int(at)) for name, at in login["methods"]]
+    return [(str(name), int(login["auth_time"])) for name in login["amr"]]
+
+
+def with_method(methods: Sequence[Method], name: str, at: int) -> list[Method]:
+    """`methods` with `name` completed at `at`: a method passed again keeps its place and takes
+    the later time, so a token does not grow with each step-up."""
+    if all(known != name for known, _ in methods):
+        return [*methods, (name, at)]
+    return [(known, max(when, at) if known == name else when) for known, when in methods]
 
 
 def passed_a_factor(login: Mapping[str, Any]) -> bool:
@@ -67,17 +103,58 @@ class Sessions:
 
     async def complete(self, user_id: str, data: Mapping[str, Any], factor: ChallengeFactor | None,
                        now: datetime, proof: FactorProof | None = None) -> Authenticated:
-        """The token of a finished login. `proof` (the TOTP step or recovery code `factor` was
-        passed with) is spent in the login's own transaction; raises InvalidCode, issuing
-        nothing, when it was spent already (a replay the challenge store no longer knew)."""
-        amr = [*data["amr"], factor.type] if factor is not None else list(data["amr"])
+        """The token of a finished login (or step-up: `data[STEP_UP]`). `proof` (the TOTP step or
+        recovery code `factor` was passed with) is spent in the login's own transaction; raises
+        InvalidCode, issuing nothing, when it was spent already (a replay the challenge store no
+        longer knew)."""
+        methods = methods_of(data)
+        if factor is not None:
+            methods = with_method(methods, factor.type, int(now.timestamp()))
+        amr = [name for name, _ in methods]
         # acr names the assurance reached: a password alone, or a password and a second factor.
-        acr = "mfa" if len(amr) > 1 else "pwd"
+        acr = "mfa" if any(name != PASSWORD_METHOD for name in amr) else "pwd"
         used = factor.factor_id if factor is not None and factor.factor_id != RECOVERY_FACTOR_ID else None
-        if not await self.directory.record_login(user_id, now, data.get("device_id"), data.get("country"), used,
+        if data.get(STEP_UP):
+            await self._spend(user_id, factor, used, proof, now)
+        elif not await self.directory.record_login(user_id, now, data.get("device_id"), data.get("country"), used,
                                                  proof, data.get("metadata_updates")):
             log.warning("verify_refused reason=proof_spent user_id=%s", user_id)
             raise InvalidCode("the code is wrong or the challenge is no longer valid")
         token = self.tokens.issue(user_id, amr, acr, int(data["auth_time"]), data.get("claims") or {},
-                                  int(now.timestamp()))
+                                  int(now.timestamp()), methods=methods, mfa_epoch=int(data.get("mfa_epoch", 0)))
         return Authenticated(user_id, token, self.ttl_seconds, tuple(amr), return_to=data.get("return_to"))
+
+    async def _spend(self, user_id: str, factor: ChallengeFactor | None, used: str | None,
+                     proof: FactorProof | None, now: datetime) -> None:
+        """A step-up is no login: nothing is counted or learned and the rules' metadata changes
+        are not saved; the factor's proof is spent (InvalidCode if it was already) and the
+        factor marked used."""
+        if factor is not None and proof is not None and not await self.directory.spend_proof(
+                user_id, factor.factor_id, proof, now):
+            log.warning("verify_refused reason=proof_spent user_id=%s", user_id)
+            raise InvalidCode("the code is wrong or the challenge is no longer valid")
+        if used is not None:
+            await self.directory.mark_factor_used(used, now)
+
+    async def resume(self, user_token: str, now: datetime) -> Session:
+        """The session behind a user token; InvalidToken (401, one message for every reason)
+        when the token does not verify, its user is gone, or the user's MFA was reset after it
+        was issued (its mfa_epoch is older: whoever held it then may not be the user now)."""
+        try:
+            claims = self.tokens.verify(user_token, int(now.timestamp()))
+        except TokenRejected as exc:
+            raise InvalidToken("the user token does not verify") from exc
+        user = await self.directory.get_user(str(claims["sub"]))
+        if user is None or claims.get(MFA_EPOCH, 0) != user.mfa_epoch:
+            raise InvalidToken("the user token does not verify")
+        return Session(user, claims, tuple(_claimed_methods(claims)))
+
+
+def _claimed_methods(claims: Mapping[str, Any]) -> list[Method]:
+    """A token's methods; one issued before `auth_methods` existed has each `amr` method dated
+    at `auth_time` (never later than the real completion)."""
+    listed = claims.get(AUTH_METHODS)
+    if isinstance(listed, list):
+        return [(str(entry["name"]), int(entry["time"])) for entry in listed]
+    auth_time = int(claims.get("auth_time") or claims["iat"])
+    return [(str(name), auth_time) for name in claims.get("amr") or ()]

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jwt
@@ -24,11 +24,17 @@ log = logging.getLogger("engine.tokens")
 SYMMETRIC = "HS256"
 ASYMMETRIC = ("RS256", "ES256", "EdDSA")
 
+# The engine's own claims: each method of the session with the time it was completed
+# ([{"name": "pwd", "time": 1764237600}, {"name": "otp", "time": ...}], one entry per name, its latest
+# time; `amr` lists the same names), which a step-up reads back; and the user's MFA epoch when the
+# token was issued (an MFA reset moves it on, and older tokens are refused: engine/sessions.py).
+AUTH_METHODS = "auth_methods"
+MFA_EPOCH = "mfa_epoch"
 # Claims the engine sets or reads itself (RFC 7519 and OpenID Connect); a rule's `context.claims`
 # may never set them, or a rule could mint a token for another subject, audience, client
 # (enrollment reads `azp`) or lifetime, or fake the methods used. rule_api refuses the same names.
 REGISTERED_CLAIMS = frozenset({"sub", "iss", "aud", "exp", "nbf", "iat", "jti", "amr", "acr", "auth_time", "azp",
-                               "sid", "nonce", "at_hash"})
+                               "sid", "nonce", "at_hash", AUTH_METHODS, MFA_EPOCH})
 # Refused when missing from a presented token: verify checks each of them.
 _REQUIRED_CLAIMS = ["sub", "iss", "aud", "exp", "nbf", "iat", "jti"]
 
@@ -110,11 +116,12 @@ class TokenIssuer:
         return cls(issuer, audience, ttl_seconds, SYMMETRIC, secrets.token_urlsafe(48))
 
     def issue(self, user_id: str, amr: list[str], acr: str, auth_time: int, claims: Mapping[str, Any],
-              now: int) -> str:
+              now: int, *, methods: Sequence[tuple[str, int]] = (), mfa_epoch: int | None = None) -> str:
         """A signed token for `user_id`, valid from `now` for ttl_seconds.
 
         `claims` (a rule's `context.claims`) are added as they are, except registered names,
-        which are dropped with a warning naming them (never their values).
+        which are dropped with a warning naming them (never their values). `methods` (name,
+        completion time) become `auth_methods`, `mfa_epoch` the claim of that name, when given.
         """
         overriding = sorted(name for name in claims if name in REGISTERED_CLAIMS)
         if overriding:
@@ -124,6 +131,10 @@ class TokenIssuer:
         payload.update(sub=user_id, iss=self.issuer, aud=self.audience, iat=now, nbf=now,
                        exp=now + self.ttl_seconds, auth_time=auth_time, amr=list(amr), acr=acr,
                        jti=secrets.token_urlsafe(16))
+        if methods:
+            payload[AUTH_METHODS] = [{"name": name, "time": at} for name, at in methods]
+        if mfa_epoch is not None:
+            payload[MFA_EPOCH] = mfa_epoch
         headers = {"kid": self.kid} if self.kid is not None else None
         return jwt.encode(payload, self._signing_key, algorithm=self.algorithm, headers=headers)
 

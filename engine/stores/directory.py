@@ -56,6 +56,7 @@ class UserRecord:
     last_login: datetime | None
     logins_count: int
     preferred_factor: str | None  # factor type last used or chosen ("otp", "sms")
+    mfa_epoch: int = 0  # moved on by each MFA reset: tokens of an earlier epoch are refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,7 @@ class UserDirectory(Protocol):
     async def recovery_codes_left(self, user_id: str) -> int: ...
 
     async def reset_mfa(self, user_id: str) -> None:
-        """Delete every factor and recovery code of the user."""
+        """Delete every factor and recovery code of the user, and move the user's mfa_epoch on
+        (in one transaction): every token issued before is refused from then on."""
 
     async def close(self) -> None: ...

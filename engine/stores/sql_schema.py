@@ -108,4 +108,9 @@ CREATE TABLE known_clients (
     PRIMARY KEY (user_id, client_id)
 );
 """, None),
+    (4, """
+-- Moved on by every MFA reset; a token carries the epoch it was issued in (claim mfa_epoch), and
+-- one from an earlier epoch is refused (engine/sessions.py: Sessions.resume).
+ALTER TABLE users ADD COLUMN mfa_epoch INTEGER NOT NULL DEFAULT 0;
+""", None),
 )

@@ -39,7 +39,7 @@ FACTOR_STATUSES = frozenset({"pending", "active"})
 
 
 _USER_COLUMNS = ("user_id, username_display, email, email_verified, name, phone_number, app_metadata, "
-                 "user_metadata, created_at, last_login, logins_count, preferred_factor")
+                 "user_metadata, created_at, last_login, logins_count, preferred_factor, mfa_epoch")
 _FACTOR_COLUMNS = ("factor_id, user_id, type, status, phone_number, created_at, confirmed_at, last_used_at, "
                    "last_totp_step")
 
@@ -80,7 +80,7 @@ def _user(row: sqlite3.Row) -> UserRecord:
         email_verified=bool(row["email_verified"]), name=row["name"], phone_number=row["phone_number"],
         app_metadata=json.loads(row["app_metadata"]), user_metadata=json.loads(row["user_metadata"]),
         created_at=datetime.fromisoformat(row["created_at"]), last_login=_parse_time(row["last_login"]),
-        logins_count=row["logins_count"], preferred_factor=row["preferred_factor"],
+        logins_count=row["logins_count"], preferred_factor=row["preferred_factor"], mfa_epoch=row["mfa_epoch"],
     )
 
 
@@ -447,4 +447,5 @@ class SqliteDirectory:
         with self._lock, self._transaction():
             self._db.execute("DELETE FROM factors WHERE user_id = ?", (user_id,))
             self._db.execute("DELETE FROM recovery_codes WHERE user_id = ?", (user_id,))
-            self._db.execute("UPDATE users SET preferred_factor = NULL WHERE user_id = ?", (user_id,))
+            self._db.execute("UPDATE users SET preferred_factor = NULL, mfa_epoch = mfa_epoch + 1 WHERE user_id = ?",
+                             (user_id,))
