@@ -8,8 +8,10 @@ The rule-author documentation is docs/rules.md: keep both in step.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import operator
+import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -146,18 +148,47 @@ _URL_TRAPS = frozenset("\\ \t\r\n\x00<>\"`{}|^")
 def return_url_allowed(url: str, http_localhost: bool) -> bool:
     """An absolute https URL with a host, or (development) http to this machine; never one with
     a user name or password (`https://good.example@evil.example` leads to evil.example)."""
-    if any(char in _URL_TRAPS or ord(char) < 0x20 or ord(char) == 0x7F for char in url):
+    # ASCII only (other characters percent-encoded, as browsers send them): urlsplit's check of a
+    # non-ASCII host imports unicodedata, which a worker cannot, and IDNA hosts have an ASCII form.
+    if not url.isascii() or any(char in _URL_TRAPS or ord(char) < 0x20 or ord(char) == 0x7F for char in url):
         return False
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not one
     except ValueError:
         return False
-    if parts.username is not None or parts.password is not None or not parts.hostname:
+    if parts.username is not None or parts.password is not None or not _plain_host(parts.hostname):
         return False
     if parts.scheme == "https":
         return True
     return http_localhost and parts.scheme == "http" and parts.hostname in LOCAL_HOSTS
+
+
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def _plain_host(host: str | None) -> bool:
+    """A host every browser and every application reads the same way: ASCII DNS labels (IDNA
+    names in their xn-- form) or an IP address literal. Refused: non-ASCII and percent-escaped
+    hosts, which browsers normalise ("evil.example\u3002com"), IPv6 zone ids, and numbers that
+    are not a dotted-quad IPv4 address ("2130706433", "0x7f.1": other spellings of 127.0.0.1)."""
+    if not host or "%" in host:
+        return False
+    if ":" in host:  # urlsplit keeps an IPv6 literal's text without its brackets
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    labels = host.removesuffix(".").split(".")
+    if not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return False
+    if labels[-1].isdigit() or labels[-1].startswith("0x"):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+    return True
 
 
 def _factor_name(value: object) -> str:

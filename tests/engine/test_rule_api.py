@@ -621,7 +621,7 @@ HTTPS_ONLY = ("ValueError: return_to must be an https:// URL with a host and no 
 
 @pytest.mark.parametrize("url", [
     "https://app.example.com", "https://app.example.com:8443/a/b?x=1&y=%20#done", "https://[2001:db8::1]/",
-    "https://xn--bcher-kva.example/", "HTTPS://APP.EXAMPLE.COM/",
+    "https://xn--bcher-kva.example/", "HTTPS://APP.EXAMPLE.COM/", "https://192.0.2.7/", "https://app.example.com./",
 ])
 def test_return_to_takes_https_urls(rule_runner: SyncRunner, url: str) -> None:
     report = run(rule_runner, f"context.multifactor.return_to = {url!r}")
@@ -635,6 +635,11 @@ def test_return_to_takes_https_urls(rule_runner: SyncRunner, url: str) -> None:
     "https://user:pw@app.example.com/", "https://good.example\\@evil.example/", "https://app.example.com:99999/",
     "https://app.example.com:port/", "https://app example.com/", "https://app.example.com/\n", "data:text/html,x",
     "ftp://app.example.com/", "https://app.example.com/\x00", "\thttps://app.example.com/",
+    # Hosts browsers read otherwise than a string check does (found by the issue 9 review).
+    "https://evil.example\u200b.good.example/", "https://evil.example\u3002com/", "https://ex%61mple.com/",
+    "https://b\u00fccher.example/", "https://2130706433/", "https://0x7f.1/", "https://127.1/",
+    "https://[fe80::1%25eth0]/", "https://[::1%eth0]/", "https://-evil.example/", "https://evil-.example/",
+    "https://\ufeffapp.example.com/", "https://app..example.com/", "https://app_x.example.com/",
 ])
 def test_return_to_refuses_anything_but_an_https_url_with_a_host(rule_runner: SyncRunner, url: str) -> None:
     report = run(rule_runner, f"context.multifactor.returnTo = {url!r}")
