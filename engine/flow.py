@@ -22,12 +22,12 @@ import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from engine import offers, policy, signals, throttle
 from engine.clock import Clock
-from engine.config import Settings
+from engine.config import MfaSettings, Settings
 from engine.crypto import Keyring
 from engine.decisions import DecisionRecorder
 from engine.errors import (
@@ -44,6 +44,7 @@ from engine.passwords import PasswordHasher
 from engine.pipeline import Evaluation, Pipeline
 from engine.sessions import Authenticated, Sessions, after_factor, login_data
 from engine.sms.sender import SmsSender
+from engine.stores import login_events
 from engine.stores.challenges import Attempt, Challenge, ChallengeFactor, ChallengeStore
 from engine.stores.directory import FactorProof, FactorRecord, UserDirectory, UserRecord
 from sandbox import errors as sandbox_errors
@@ -81,11 +82,14 @@ class MfaRequired:
     offers: tuple[offers.Offer, ...]
     default_source: str | None
     decision_id: str | None = None  # set on the answer of /v1/login, not on a verify's follow-up
+    required_by: tuple[str, ...] | None = None  # the layers that required the factor (/v1/login)
 
     def to_plain(self) -> dict[str, Any]:
         plain = {"status": "mfa_required", "challenge_id": self.challenge_id, "expires_in": self.expires_in,
                  "factors": [offer.to_plain(index == 0) for index, offer in enumerate(self.offers)],
                  "default_factor_source": self.default_source}
+        if self.required_by is not None:
+            plain["required_by"] = list(self.required_by)
         return plain if self.decision_id is None else plain | {"decision_id": self.decision_id}
 
 
@@ -95,10 +99,13 @@ class EnrollmentRequired:
     expires_in: int
     factors_allowed: tuple[str, ...]
     decision_id: str | None = None  # set on the answer of /v1/login, not on a verify's follow-up
+    required_by: tuple[str, ...] | None = None  # the layers that required the factor (/v1/login)
 
     def to_plain(self) -> dict[str, Any]:
         plain = {"status": "mfa_enrollment_required", "enrollment_token": self.enrollment_token,
                  "expires_in": self.expires_in, "factors_allowed": list(self.factors_allowed)}
+        if self.required_by is not None:
+            plain["required_by"] = list(self.required_by)
         return plain if self.decision_id is None else plain | {"decision_id": self.decision_id}
 
 
@@ -139,9 +146,12 @@ class Flow:
 
     async def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
         now = self.clock.now()
-        payload = signals.collect(request.user, request.context, self.geo, now)
+        collected = signals.collect(request.user, request.context, self.geo, now, self.mfa,
+                                    signals.request_history(request.user, now))
+        payload = collected.payload
         evaluation = await self._run_rules(payload)
-        decision = policy.decide(evaluation.outcome, request.user.get("factors"), self.mfa)
+        decision = policy.decide(evaluation.outcome, request.user.get("factors"), self.mfa, collected.triggered,
+                                 action=payload["context"]["action"])
         decision_id = await self.decisions.record("evaluate", now, request.user["user_id"],
                                                   request.context.get("client_id"), payload, evaluation, decision)
         log.info("evaluate decision=%s user_id=%s rule_set=%s decision_id=%s", decision.decision,
@@ -157,11 +167,13 @@ class Flow:
         factors = await self.directory.list_factors(user.user_id)
         codes_left = await self.directory.recovery_codes_left(user.user_id)
         enrolled = offers.enrolled_types(user, factors, codes_left)
-        history = await self.directory.login_history(user.user_id)
-        payload = signals.collect(_rule_user(user, enrolled, history), request.context | {
-            "client_id": request.client_id}, self.geo, now)
+        summary = await self.directory.login_summary(user.user_id, now - timedelta(days=_history_days(self.mfa)))
+        collected = signals.collect(_rule_user(user, enrolled), request.context | {"client_id": request.client_id},
+                                    self.geo, now, self.mfa, login_events.history_for(summary, user.logins_count))
+        payload = collected.payload
         evaluation = await self._run_rules(payload)
-        decision = policy.decide(evaluation.outcome, enrolled, self.mfa)
+        # A /v1/login is a login whatever context.action says: the policy applies.
+        decision = policy.decide(evaluation.outcome, enrolled, self.mfa, collected.triggered)
         decision_id = await self.decisions.record("login", now, user.user_id, request.client_id, payload,
                                                   evaluation, decision)
         log.info("login decision=%s user_id=%s rule_set=%s provider=%s provider_set_by=%s decision_id=%s",
@@ -170,7 +182,7 @@ class Flow:
         if decision.decision == "deny":
             raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id)
         answer = await self._after_rules(request, user, factors, payload, evaluation, decision, now)
-        return dataclasses.replace(answer, decision_id=decision_id)
+        return dataclasses.replace(answer, decision_id=decision_id, required_by=decision.required_by)
 
     async def _after_rules(self, request: LoginRequest, user: UserRecord, factors: list[FactorRecord],
                            payload: dict[str, Any], evaluation: Evaluation, decision: policy.Decision,
@@ -182,6 +194,8 @@ class Flow:
         data = login_data(int(timestamp), evaluation.outcome.claims, request.context.get("device_id"),
                           country, ip, evaluation.outcome.return_to,
                           evaluation.outcome.metadata_updates, mfa_epoch=user.mfa_epoch)
+        # What this login teaches the triggers once it completes (engine/stores/login_events.py).
+        data |= {"client_id": request.client_id, "geo": _place(payload)}
         if decision.decision == "allow":
             return await self.sessions.complete(user.user_id, data, None, now)
         locked = await self.store.lockout_remaining(user.user_id, timestamp, self.mfa.lockout_threshold)
@@ -359,7 +373,19 @@ def _offered(challenge: Challenge, factor_id: str) -> Any:
     return next((factor for factor in challenge.factors if factor.factor_id == factor_id), None)
 
 
-def _rule_user(user: UserRecord, enrolled: list[str], history: Any) -> dict[str, Any]:
+def _history_days(mfa: MfaSettings) -> int:
+    """The widest window the history triggers look back over."""
+    return max(mfa.triggers.new_device.days, mfa.triggers.new_country.days)
+
+
+def _place(payload: dict[str, Any]) -> dict[str, Any] | None:
+    geo = payload["context"]["connection"]["geo"]
+    if not geo or geo.get("latitude") is None or geo.get("longitude") is None:
+        return None
+    return {"latitude": geo["latitude"], "longitude": geo["longitude"], "accuracy_radius": geo.get("accuracy_radius")}
+
+
+def _rule_user(user: UserRecord, enrolled: list[str]) -> dict[str, Any]:
     """The stored user as the rules' `user` (engine/signals.py masks the phone number)."""
     return {
         "user_id": user.user_id, "username": user.username, "email": user.email,
@@ -367,5 +393,4 @@ def _rule_user(user: UserRecord, enrolled: list[str], history: Any) -> dict[str,
         "created_at": user.created_at.isoformat(), "last_login": user.last_login.isoformat() if user.last_login else None,
         "logins_count": user.logins_count, "app_metadata": dict(user.app_metadata),
         "user_metadata": dict(user.user_metadata), "factors": enrolled,
-        "known_device_ids": sorted(history.device_ids), "known_countries": sorted(history.countries),
     }

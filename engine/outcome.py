@@ -26,6 +26,10 @@ class Outcome:
     mfa_required: bool
     provider: str = "any"  # the one factor type the rules allow; "any" is no restriction
     provider_set_by: str | None = None  # the id of the rule that named `provider`
+    # The ids of the rules that require the factor (their enable() holds, or they failed with
+    # on_error: require_mfa), in pipeline order: `rule:<id>` in the decision's required_by.
+    required_by_rules: tuple[str, ...] = ()
+    disable_ignored_by: tuple[str, ...] = ()  # rules whose disable() mfa.policy: required ignored
     allow_remember_browser: bool = False
     factors: tuple[str, ...] = ()  # the rules' add_factor order
     return_to: str | None = None
@@ -43,7 +47,7 @@ class Outcome:
         the login is denied, or (every failed rule's `on_error: require_mfa`) needs a factor."""
         deny = on_error != "require_mfa"
         return cls(denied=deny, deny_reason="rule_failed" if deny else None, mfa_required=True,
-                   failed_rules=tuple(failed_rules))
+                   required_by_rules=() if deny else tuple(failed_rules), failed_rules=tuple(failed_rules))
 
     @classmethod
     def from_plain(cls, plain: Mapping[str, Any]) -> Outcome:
@@ -55,6 +59,8 @@ class Outcome:
                 mfa_required=_typed(plain["mfa_required"], bool),
                 provider=_typed(plain["provider"], str),
                 provider_set_by=_optional(plain.get("provider_set_by"), str),
+                required_by_rules=_names(plain.get("required_by_rules", [])),
+                disable_ignored_by=_names(plain.get("disable_ignored_by", [])),
                 allow_remember_browser=_typed(plain["allow_remember_browser"], bool),
                 factors=tuple(_typed(name, str) for name in _typed(plain["factors"], list)),
                 return_to=_optional(plain.get("return_to"), str),
@@ -78,6 +84,10 @@ def _metadata_updates(value: Any) -> dict[str, dict[str, Any]]:
         if metadata.size(changes) > metadata.MAX_BYTES:
             raise ValueError(kind)
     return updates
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    return tuple(_typed(name, str) for name in _typed(value, list))
 
 
 def _typed(value: Any, kind: type) -> Any:

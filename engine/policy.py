@@ -1,5 +1,17 @@
 """From a pipeline outcome to a decision: allow, mfa (with ordered factors) or deny.
 
+Three layers may require the factor, and the decision names each that did (`required_by`):
+`policy` (`mfa.policy`), `trigger:<name>` (engine/triggers.py) and `rule:<id>`. By mode:
+
+  required   every login: `policy`; fired triggers and rules are named too; no rule can drop it
+  optional   `policy` for users with a factor (or whose enrollment is unknown); rules; triggers
+             are reported but require nothing, except `sensitive_actions`
+  adaptive   fired triggers and rules (the default)
+  never      rules only; triggers are reported but require nothing
+
+`required` and `optional` speak of logins: for another `context.action` (a step-up) only the
+triggers and rules decide. `countries.deny` refuses the login in every mode.
+
 Factor order has three layers, strongest last: the admin's default order (`mfa.factors`),
 the user's preferred order (their enrolled factors as given), and a rule's `add_factor`
 calls. Factors not enabled in config, or not enrolled by the user when enrollment is
@@ -14,6 +26,7 @@ usable. `mfa.when_no_factor` is only for users who have no factor at all.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +35,12 @@ from engine import metadata
 from engine.config import MfaSettings
 from engine.offers import RECOVERY_FACTOR_ID
 from engine.outcome import Outcome
+from engine.triggers import Triggered
+
+POLICY = "policy"
+# Triggers that require a factor in optional mode: they are about actions after the login,
+# of which optional says nothing.
+_OPTIONAL_TRIGGERS = frozenset({"sensitive_actions"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +53,12 @@ class Decision:
     # The types the user may enroll to meet the requirement: with "enrollment_required" at
     # once, with "verify_then_enroll" once they have passed one of `factors` (their own).
     enroll_after: tuple[str, ...] = ()
+    # The layers that required the factor: "policy", "trigger:<name>", "rule:<id>" (empty
+    # when none did); and whatever the policy and triggers noted for the trace.
+    required_by: tuple[str, ...] = ()
+    policy: str = "adaptive"
+    triggers_fired: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def factors_plain(self) -> list[dict[str, Any]]:
         return [{"type": name, "default": index == 0} for index, name in enumerate(self.factors)]
@@ -41,7 +66,8 @@ class Decision:
     def to_plain(self) -> dict[str, Any]:
         return {"decision": self.decision, "reason": self.reason, "factors": self.factors_plain(),
                 "default_factor_source": self.default_source, "enrollment_required": self.enrollment_required,
-                "enroll_after": list(self.enroll_after)}
+                "enroll_after": list(self.enroll_after), "required_by": list(self.required_by),
+                "policy": self.policy, "triggers_fired": list(self.triggers_fired), "notes": list(self.notes)}
 
 
 def answer(decision: Decision, outcome: Outcome, version: str, trace: Sequence[Any]) -> dict[str, Any]:
@@ -58,16 +84,59 @@ def answer(decision: Decision, outcome: Outcome, version: str, trace: Sequence[A
             "rule_set": {"version": version}, "trace": [entry.to_plain() for entry in trace]}
 
 
-def decide(outcome: Outcome, enrolled: Sequence[str] | None, settings: MfaSettings) -> Decision:
-    """`enrolled` is the user's factors in preference order, or None when unknown."""
+def decide(outcome: Outcome, enrolled: Sequence[str] | None, settings: MfaSettings,
+           triggered: Triggered | None = None, *, action: str = "login") -> Decision:
+    """`enrolled` is the user's factors in preference order, or None when unknown; `triggered`
+    what the built-in triggers found (None: not assessed); `action` the context's action."""
+    required_by, notes = requirements(outcome, enrolled, settings, triggered, action)
+    decision = _decide(outcome, enrolled, settings, triggered, required_by)
+    # A denial needs no factor: nothing required one.
+    return dataclasses.replace(decision, required_by=() if decision.decision == "deny" else required_by,
+                               policy=settings.policy, triggers_fired=triggered.fired if triggered else (),
+                               notes=notes)
+
+
+def requirements(outcome: Outcome, enrolled: Sequence[str] | None, settings: MfaSettings,
+                 triggered: Triggered | None, action: str = "login") -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The layers that require a second factor, and notes on what was ignored and why."""
+    notes = list(triggered.notes if triggered else ())
+    layers: list[str] = []
+    mode = settings.policy
+    has_factor = enrolled is None or bool(enrolled)
+    if action == "login" and (mode == "required" or (mode == "optional" and has_factor)):
+        layers.append(POLICY)
+        if mode == "optional" and enrolled is None:
+            notes.append("policy optional: user.factors unknown, counted as enrolled")
+    for name in triggered.fired if triggered else ():
+        if mode in ("required", "adaptive") or (mode == "optional" and name in _OPTIONAL_TRIGGERS):
+            layers.append(f"trigger:{name}")
+        else:
+            notes.append(f"trigger {name} fired; mfa.policy {mode}: it requires no factor")
+    if outcome.mfa_required:
+        # An outcome built without rule ids (not by the rule host) still requires the factor.
+        layers.extend(f"rule:{rule}" for rule in outcome.required_by_rules or ("unknown",))
+    notes.extend(f"rule {rule}: multifactor.disable() ignored: mfa.policy is required"
+                 for rule in outcome.disable_ignored_by)
+    return tuple(layers), tuple(notes)
+
+
+_REASONS = {"policy": "policy_requires_mfa", "trigger": "trigger_requires_mfa", "rule": "rule_requires_mfa"}
+
+
+def _decide(outcome: Outcome, enrolled: Sequence[str] | None, settings: MfaSettings,
+            triggered: Triggered | None, required_by: tuple[str, ...]) -> Decision:
     if outcome.denied:
         return Decision("deny", outcome.deny_reason or "access_denied")
-    if not outcome.mfa_required:
+    if triggered is not None and triggered.deny_reason is not None:
+        return Decision("deny", triggered.deny_reason)
+    if not required_by:
         return Decision("allow", None)
+    # The rules' reason whenever a rule asks (as before the policy layer existed).
+    reason = _REASONS["rule"] if outcome.mfa_required else _REASONS[required_by[0].split(":", 1)[0]]
     usable, source = order_factors(outcome.factors, enrolled, settings.factors)
     ordered = usable if outcome.provider == "any" else [name for name in usable if name == outcome.provider]
     if ordered:
-        return Decision("mfa", "rule_requires_mfa", tuple(ordered), source)
+        return Decision("mfa", reason, tuple(ordered), source)
     if enrolled:
         return _verify_then_enroll(outcome, usable, source, settings)
     if settings.when_no_factor == "deny":

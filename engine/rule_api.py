@@ -82,7 +82,8 @@ class User(_Record):
 
 
 class Geo(_Record):
-    __slots__ = ("country", "city", "latitude", "longitude", "accuracy_radius")
+    __slots__ = ("country", "city", "latitude", "longitude", "accuracy_radius", "country_name", "continent",
+                 "subdivision", "time_zone")
 
 
 class Connection(_Record):
@@ -102,7 +103,7 @@ class Stats(_Record):
 
 
 class Risk(_Record):
-    __slots__ = ("first_login", "new_device", "new_country")
+    __slots__ = ("first_login", "first_login_to_client", "new_device", "new_country", "travel_kmh")
 
 
 class Method(_Record):
@@ -203,11 +204,14 @@ class Multifactor:
     Requirements only get stricter as rules run: a later `enable()` keeps an earlier rule's
     provider restriction (only an explicit provider replaces it) and cannot allow a remembered
     browser an earlier `enable()` refused. `disable()` drops the requirement whole, restriction
-    and browser setting included. The rule that set the provider is recorded for the trace.
+    and browser setting included, except under `mfa.policy: required`, where it is ignored (and
+    the rule's trace says so). The rule that set the provider, and the rules whose `enable()` (or
+    failure, with `on_error: require_mfa`) require the factor, are recorded for the trace.
     """
 
     __slots__ = ("_required", "_forced", "_provider", "_provider_set_by", "_allow_remember_browser", "_factors",
-                 "_calls", "_return_to", "_rule", "_http_localhost")
+                 "_calls", "_return_to", "_rule", "_http_localhost", "_required_by", "_forced_by",
+                 "_policy_required", "_disable_ignored_by", "_note")
     WRITABLE = frozenset({"return_to", "returnTo"})
     _required: bool
     _forced: bool
@@ -219,18 +223,25 @@ class Multifactor:
     _return_to: str | None
     _rule: str | None  # the id of the rule now running (the host says, RuleBinding.checkpoint)
     _http_localhost: bool  # whether return_to may be http://localhost (development)
+    _required_by: tuple[str, ...]  # ids of the rules whose enable() holds, in pipeline order
+    _forced_by: tuple[str, ...]  # ids of the failed rules whose on_error is require_mfa
+    _policy_required: bool  # mfa.policy is required for this login: disable() is ignored
+    _disable_ignored_by: tuple[str, ...]  # ids of the rules whose disable() was ignored
+    _note: Callable[[str], None] | None  # the running rule's trace
 
-    def __init__(self, http_localhost: bool = False) -> None:
+    def __init__(self, http_localhost: bool = False, *, policy_required: bool = False,
+                 note: Callable[[str], None] | None = None) -> None:
         object.__setattr__(self, "_http_localhost", http_localhost)
         object.__setattr__(self, "_forced", False)
         object.__setattr__(self, "_rule", None)
-        for name, value in (("_factors", ()), ("_calls", 0), ("_return_to", None)):
+        for name, value in (("_factors", ()), ("_calls", 0), ("_return_to", None), ("_forced_by", ()),
+                            ("_policy_required", policy_required), ("_disable_ignored_by", ()), ("_note", note)):
             object.__setattr__(self, name, value)
         self._drop_requirement()
 
     def _drop_requirement(self) -> None:
         for name, value in (("_required", False), ("_provider", "any"), ("_provider_set_by", None),
-                            ("_allow_remember_browser", False)):
+                            ("_allow_remember_browser", False), ("_required_by", ())):
             object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -257,6 +268,8 @@ class Multifactor:
         if provider != "any":
             object.__setattr__(self, "_provider", provider)
             object.__setattr__(self, "_provider_set_by", self._rule)
+        if self._rule is not None and self._rule not in self._required_by:
+            object.__setattr__(self, "_required_by", (*self._required_by, self._rule))
         object.__setattr__(self, "_required", True)
         object.__setattr__(self, "_allow_remember_browser", allow_remember_browser)
 
@@ -279,7 +292,13 @@ class Multifactor:
 
     def disable(self) -> None:
         """Drop an earlier rule's requirement, with its provider and remembered-browser settings.
-        A failed rule's fail-closed requirement stays."""
+        A failed rule's fail-closed requirement stays; under `mfa.policy: required` nothing is dropped."""
+        if self._policy_required:
+            if self._rule is not None and self._rule not in self._disable_ignored_by:
+                object.__setattr__(self, "_disable_ignored_by", (*self._disable_ignored_by, self._rule))
+            if self._note is not None:
+                self._note("multifactor.disable() ignored: mfa.policy is required")
+            return
         self._drop_requirement()
 
     @property
@@ -315,8 +334,16 @@ class Multifactor:
 
     returnTo = return_to
 
-    def _force(self) -> None:
+    def _force(self, rule_id: str | None = None) -> None:
         object.__setattr__(self, "_forced", True)
+        if rule_id is not None and rule_id not in self._forced_by:
+            object.__setattr__(self, "_forced_by", (*self._forced_by, rule_id))
+
+    @property
+    def _required_by_rules(self) -> tuple[str, ...]:
+        """The rules that require the factor: their enable() holds, or they failed closed."""
+        held = self._required_by if self._required else ()
+        return (*held, *(rule for rule in self._forced_by if rule not in held))
 
     def _begin_rule(self, rule_id: str | None) -> None:
         """The host says which rule runs next: each gets its own add_factor budget, and a

@@ -34,17 +34,20 @@ def _build_user(data: Mapping[str, Any]) -> User:
 
 
 def _build_context(data: Mapping[str, Any], log: Callable[[str], None], http_localhost: bool,
-                   settings: Mapping[str, Any] | None = None) -> Context:
+                   settings: Mapping[str, Any] | None = None, policy: str | None = None) -> Context:
     connection = data.get("connection") or {}
     geo = connection.get("geo")
     authentication = data.get("authentication") or {}
+    action = data.get("action", "login")
+    # mfa.policy: required asks a factor of every login (engine/policy.py): no rule may drop it.
+    policy_required = policy == "required" and action == "login"
     now = timestamp(data["now"])
     return Context(
         connection=Connection(ip=connection.get("ip"), ip_country=connection.get("ip_country"),
                               geo=Geo(**geo) if geo else None),
         request=Request(**(data.get("request") or {})),
         client=Client(**(data.get("client") or {})),
-        action=data.get("action", "login"),
+        action=action,
         stats=Stats(**(data.get("stats") or {})),
         risk=Risk(**(data.get("risk") or {})),
         authentication=Authentication(methods=tuple(
@@ -52,7 +55,7 @@ def _build_context(data: Mapping[str, Any], log: Callable[[str], None], http_loc
             for m in authentication.get("methods") or ()
         ), _now=now),
         now=now,
-        multifactor=Multifactor(http_localhost),
+        multifactor=Multifactor(http_localhost, policy_required=policy_required, note=log),
         claims=Claims(),
         settings=Settings(freeze(settings or {})),
         _denial=None,
@@ -65,7 +68,8 @@ class RuleBinding:
 
     def __init__(self, payload: Mapping[str, Any], log: Callable[[str], None], http_localhost: bool = False) -> None:
         self.user = _build_user(payload["user"])
-        self.context = _build_context(payload["context"], log, http_localhost, payload.get("settings"))
+        self.context = _build_context(payload["context"], log, http_localhost, payload.get("settings"),
+                                      payload.get("policy"))
         object.__setattr__(self.context, "_metadata", MetadataChanges(self.user))
         self.args = (self.user, self.context)
         self.failed_rules: list[str] = []
@@ -92,7 +96,7 @@ class RuleBinding:
         """Fail closed: a broken rule denies the login, or (by config) forces a second factor."""
         self.failed_rules.append(meta["rule"])
         if meta.get("on_error") == "require_mfa":
-            self.context.multifactor._force()
+            self.context.multifactor._force(meta["rule"])
         else:
             object.__setattr__(self.context, "_denial", "rule_failed")
 
@@ -101,7 +105,7 @@ class RuleBinding:
 
     def result(self) -> dict[str, Any]:
         multifactor = self.context.multifactor
-        return {
+        result: dict[str, Any] = {
             "denied": self.context.denied,
             "deny_reason": self.context._denial,
             "mfa_required": multifactor.required,
@@ -114,6 +118,12 @@ class RuleBinding:
             "metadata_updates": self.context._metadata.plain(),
             "failed_rules": list(self.failed_rules),
         }
+        # Which rules require the factor (engine/outcome.py), written only when there are any.
+        for key, rules in (("required_by_rules", multifactor._required_by_rules),
+                           ("disable_ignored_by", multifactor._disable_ignored_by)):
+            if rules:
+                result[key] = list(rules)
+        return result
 
 
 class RuleHost:

@@ -283,10 +283,12 @@ class RuleOps:
         snapshot = self.active if not changes else build_snapshot(
             self.active.sources() | dict(changes), self.active.disabled(), self.settings,
             self.active.rule_set.settings, self.vault)
-        payload = signals.collect(user, context, self.geo, self.clock.now() if now is None else now)
-        report = await run_rules(self.executor, snapshot.rule_set, payload)
+        at = self.clock.now() if now is None else now
+        collected = signals.collect(user, context, self.geo, at, self.settings.mfa, signals.request_history(user, at))
+        report = await run_rules(self.executor, snapshot.rule_set, collected.payload)
         outcome = outcome_of(snapshot.rule_set, report)
-        decision = policy.decide(outcome, user.get("factors"), self.settings.mfa)
+        decision = policy.decide(outcome, user.get("factors"), self.settings.mfa, collected.triggered,
+                                 action=collected.payload["context"]["action"])
         return DryRun(decision, outcome, report.trace, snapshot.version)
 
     async def _activate(self, change: Callable[[Snapshot], Change], by: str) -> Activation:

@@ -156,10 +156,13 @@ async def _run_one(executor: Executor, rule_set: RuleSet, label: str, fixture: M
              mfa: MfaSettings) -> FixtureResult:
     name = str(fixture["name"])
     try:
-        payload = signals.collect(fixture["user"], fixture.get("context") or {},
-                                  _FixedLocator(fixture.get("country")), _now_of(fixture))
-        report = await run_rules(executor, rule_set, payload)
-        decision = policy.decide(outcome_of(rule_set, report), fixture["user"].get("factors"), mfa)
+        at = _now_of(fixture)
+        collected = signals.collect(fixture["user"], fixture.get("context") or {},
+                                    _FixedLocator(fixture.get("country")), at, mfa,
+                                    signals.request_history(fixture["user"], at))
+        report = await run_rules(executor, rule_set, collected.payload)
+        decision = policy.decide(outcome_of(rule_set, report), fixture["user"].get("factors"), mfa,
+                                 collected.triggered, action=collected.payload["context"]["action"])
     except Exception as exc:  # a fixture that cannot run fails; it never takes the caller down
         return FixtureResult(label, name, False, f"cannot run: {type(exc).__name__}: {exc}")
     problems = _compare(fixture, decision)

@@ -51,13 +51,15 @@ def evaluate_locally(settings: Settings, rules: str, user_path: str, context_pat
     snapshot = load_folder(Path(rules), settings, _vault(Path(rules), settings))
     geo = _locator(settings)
     try:
-        payload = signals.collect(user, context, geo, SystemClock().now() if now is None else now)
+        at = SystemClock().now() if now is None else now
+        collected = signals.collect(user, context, geo, at, settings.mfa, signals.request_history(user, at))
         runner = rule_tests.in_process_runner(settings.sandbox.limits(), settings.environment)
-        report = asyncio.run(run_rules(runner, snapshot.rule_set, payload))
+        report = asyncio.run(run_rules(runner, snapshot.rule_set, collected.payload))
     finally:
         geo.close()
     outcome = outcome_of(snapshot.rule_set, report)
-    decision = policy.decide(outcome, user.get("factors"), settings.mfa)
+    decision = policy.decide(outcome, user.get("factors"), settings.mfa, collected.triggered,
+                             action=collected.payload["context"]["action"])
     print(orjson.dumps(policy.answer(decision, outcome, snapshot.version, report.trace),
                        option=orjson.OPT_INDENT_2).decode())
     return 0

@@ -24,12 +24,15 @@ class Authenticated:
     amr: tuple[str, ...]
     decision_id: str | None = None  # set on the answer of /v1/login (engine/decisions.py)
     return_to: str | None = None  # where a rule asked the application to send the user next
+    required_by: tuple[str, ...] | None = None  # the layers that required a factor (/v1/login)
 
     def to_plain(self) -> dict[str, Any]:
         plain = {"status": "authenticated", "user_id": self.user_id, "token": self.token, "token_type": "Bearer",
                  "expires_in": self.expires_in, "amr": list(self.amr)}
         if self.return_to is not None:
             plain["return_to"] = self.return_to
+        if self.required_by is not None:
+            plain["required_by"] = list(self.required_by)
         return plain if self.decision_id is None else plain | {"decision_id": self.decision_id}
 
 
@@ -117,7 +120,8 @@ class Sessions:
         if data.get(STEP_UP):
             await self._spend(user_id, factor, used, proof, now)
         elif not await self.directory.record_login(user_id, now, data.get("device_id"), data.get("country"), used,
-                                                 proof, data.get("metadata_updates")):
+                                                 proof, data.get("metadata_updates"),
+                                                 client_id=data.get("client_id"), geo=data.get("geo")):
             log.warning("verify_refused reason=proof_spent user_id=%s", user_id)
             raise InvalidCode("the code is wrong or the challenge is no longer valid")
         token = self.tokens.issue(user_id, amr, acr, int(data["auth_time"]), data.get("claims") or {},

@@ -74,13 +74,15 @@ class PastLogin:
 @dataclass(frozen=True, slots=True)
 class History:
     """What complete logins of the user taught: `logins_count` from the user record; the rest from
-    login events (engine/stores/login_events.py). Times are aware."""
+    login events (engine/stores/login_events.py), or from the caller of /v1/evaluate, who may not
+    know some of it: None is unknown (the figure is None; the trigger fires, with a note: leaving a
+    list out must not avoid it). Times are aware."""
 
     logins_count: int
     last_login: PastLogin | None
-    device_last_seen: Mapping[str, datetime]
-    country_last_seen: Mapping[str, datetime]
-    clients: frozenset[str]
+    device_last_seen: Mapping[str, datetime] | None
+    country_last_seen: Mapping[str, datetime] | None
+    clients: frozenset[str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,23 +164,30 @@ def evaluate(settings: TriggersSettings, login: LoginFacts, history: History | N
 def _from_history(settings: TriggersSettings, login: LoginFacts, history: History, fired: set[str],
                   notes: list[str]) -> Risk:
     first_login = history.logins_count == 0
-    to_client = None if login.client_id is None else login.client_id not in history.clients
+    to_client = None
+    if login.client_id is not None and history.clients is not None:
+        to_client = login.client_id not in history.clients
     if settings.first_login.enabled:
         if first_login or (settings.first_login.per_client and to_client):
             fired.add("first_login")
         if settings.first_login.per_client and to_client is None:
-            notes.append("first_login per client skipped: no client_id")
+            notes.append("first_login per client skipped: " + (
+                "no client_id" if login.client_id is None else "known clients unknown"))
     new_device = _is_new(login.device_id, history.device_last_seen, login.at, settings.new_device.days)
     if settings.new_device.enabled:
         # The caller decides whether to send a device id: leaving it out must not avoid the trigger.
         if new_device is None:
-            notes.append("new_device: no device id, counted as new")
+            notes.append("new_device: " + ("no device id" if login.device_id is None else "known devices unknown")
+                         + ", counted as new")
         if new_device is not False:
             fired.add("new_device")
     new_country = _is_new(login.country, history.country_last_seen, login.at, settings.new_country.days)
     if settings.new_country.enabled:
         if new_country:
             fired.add("new_country")
+        elif new_country is None and login.country is not None:
+            fired.add("new_country")
+            notes.append("new_country: known countries unknown, counted as new")
         elif new_country is None and settings.unknown_location == "new":
             fired.add("new_country")
             notes.append("new_country: unknown location counted as new")
@@ -188,8 +197,8 @@ def _from_history(settings: TriggersSettings, login: LoginFacts, history: Histor
     return Risk(first_login, to_client, new_device, new_country, kmh)
 
 
-def _is_new(key: str | None, last_seen: Mapping[str, datetime], now: datetime, days: int) -> bool | None:
-    if key is None:
+def _is_new(key: str | None, last_seen: Mapping[str, datetime] | None, now: datetime, days: int) -> bool | None:
+    if key is None or last_seen is None:
         return None
     seen = last_seen.get(key)
     return seen is None or now - seen > timedelta(days=days)

@@ -81,6 +81,15 @@ def boolean(value: Any, path: str) -> bool:
     return value
 
 
+def degrees(limit: float) -> Check:
+    """A latitude (limit 90) or longitude (180) in degrees: a finite number within +-limit."""
+    def check(value: Any, path: str) -> float:
+        if type(value) not in (int, float) or not -limit <= value <= limit:  # NaN fails the range too
+            raise InvalidRequest(f"must be a number from -{limit:g} to {limit:g}", field=path)
+        return float(value)
+    return check
+
+
 def count(value: Any, path: str) -> int:
     if type(value) is not int or not 0 <= value <= 10**12:
         raise InvalidRequest("must be a non-negative integer", field=path)
@@ -221,7 +230,10 @@ USER = obj({
     "name": text(256, kind=_FREE), "phone_number": _PHONE, "created_at": timestamp, "last_login": timestamp,
     "logins_count": count, "app_metadata": json_object, "user_metadata": json_object, "factors": list_of(factor, 8),
     "groups": list_of(text(256), 256), "known_device_ids": list_of(text(256), 1000),
-    "known_countries": list_of(text(2, formats.COUNTRY), 300),
+    "known_countries": list_of(text(2, formats.COUNTRY), 300), "known_client_ids": list_of(text(256), 1000),
+    # Where the previous login was (with `last_login`, its time): impossible travel (engine/triggers.py).
+    "last_login_geo": obj({"latitude": degrees(90), "longitude": degrees(180), "accuracy_radius": count},
+                          frozenset({"latitude", "longitude"})),
 }, frozenset({"user_id"}))
 
 CONTEXT = obj({

@@ -11,7 +11,10 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # login_events imports this module's DirectoryError
+    from engine.stores.login_events import LoginSummary
 
 
 def username_key(username: str) -> str:
@@ -114,9 +117,11 @@ class UserDirectory(Protocol):
 
     async def record_login(self, user_id: str, now: datetime, device_id: str | None, country: str | None,
                            factor_id: str | None = None, proof: FactorProof | None = None,
-                           metadata_updates: Mapping[str, Mapping[str, Any]] | None = None) -> bool:
-        """logins_count + 1, last_login, remember the device and country, (with `factor_id`) mark
-        the factor used as mark_factor_used does, (with `proof`) spend the proof as spend_proof
+                           metadata_updates: Mapping[str, Mapping[str, Any]] | None = None, *,
+                           client_id: str | None = None, geo: Mapping[str, Any] | None = None) -> bool:
+        """logins_count + 1, last_login, the login event the triggers learn from (device, country,
+        client, `geo`'s latitude, longitude and accuracy_radius: engine/stores/login_events.py),
+        (with `factor_id`) mark the factor used as mark_factor_used does, (with `proof`) spend the proof as spend_proof
         does, and (with `metadata_updates`, {"app_metadata": {key: value or None}, ...}) merge the
         rules' changes key by key into the metadata stored now (engine/metadata.py; None deletes;
         a kind the merge would take past metadata.MAX_BYTES is skipped with a warning), all in
@@ -130,6 +135,9 @@ class UserDirectory(Protocol):
         with nothing written, when it was already spent."""
 
     async def login_history(self, user_id: str) -> LoginHistory: ...
+
+    async def login_summary(self, user_id: str, since: datetime) -> LoginSummary:
+        """What the user's complete logins taught (devices and countries seen since `since`)."""
 
     async def add_factor(self, user_id: str, factor_type: str, now: datetime, *, status: str = "pending",
                          phone_number: str | None = None, secret: str | None = None) -> FactorRecord: ...

@@ -20,6 +20,7 @@ from typing import Any
 from engine import metadata
 from engine.crypto import Keyring
 from engine.formats import USERNAME
+from engine.stores.login_events import LoginEvent, LoginSummary, read_summary, record_event
 from engine.stores.sql_schema import MIGRATIONS
 from engine.stores.directory import (
     DirectoryError,
@@ -255,23 +256,26 @@ class SqliteDirectory:
 
     async def record_login(self, user_id: str, now: datetime, device_id: str | None, country: str | None,
                            factor_id: str | None = None, proof: FactorProof | None = None,
-                           metadata_updates: Mapping[str, Mapping[str, Any]] | None = None) -> bool:
+                           metadata_updates: Mapping[str, Mapping[str, Any]] | None = None, *,
+                           client_id: str | None = None, geo: Mapping[str, Any] | None = None) -> bool:
         """Without a proof, does nothing for an unknown (e.g. just deleted) user; a proof of a
         deleted user's factor is refused. One transaction, so one sync to disk per completed
-        login, the factor's use and proof included."""
+        login, the factor's use and proof and the login event (what the triggers learn) included."""
         at = _time(now)
+        geo = geo or {}
+        event = LoginEvent(user_id, now, device_id, country, geo.get("latitude"), geo.get("longitude"),
+                           geo.get("accuracy_radius"), client_id)
         with self._lock:
             try:
                 with self._transaction():
                     self._spend_or_roll_back(user_id, factor_id, proof, at)
-                    if self._record_login(user_id, at, device_id, country, factor_id) and metadata_updates:
+                    if self._record_login(user_id, at, event, factor_id) and metadata_updates:
                         self._save_metadata(user_id, metadata_updates)
             except _AlreadySpent:
                 return False
         return True
 
-    def _record_login(self, user_id: str, at: str, device_id: str | None, country: str | None,
-                      factor_id: str | None) -> bool:
+    def _record_login(self, user_id: str, at: str, event: LoginEvent, factor_id: str | None) -> bool:
         """False for an unknown user (nothing written)."""
         updated = self._db.execute("UPDATE users SET logins_count = logins_count + 1, last_login = ?"
                                    " WHERE user_id = ?", (at, user_id))
@@ -279,14 +283,8 @@ class SqliteDirectory:
             return False
         if factor_id is not None:
             self._mark_factor_used(factor_id, at)
-        if device_id is not None:
-            self._db.execute("INSERT INTO known_devices (user_id, device_id, first_seen, last_seen)"
-                             " VALUES (?, ?, ?, ?) ON CONFLICT (user_id, device_id)"
-                             " DO UPDATE SET last_seen = excluded.last_seen", (user_id, device_id, at, at))
-        if country is not None:
-            self._db.execute("INSERT INTO known_countries (user_id, country, first_seen, last_seen)"
-                             " VALUES (?, ?, ?, ?) ON CONFLICT (user_id, country)"
-                             " DO UPDATE SET last_seen = excluded.last_seen", (user_id, country, at, at))
+        # Devices, countries, clients and the last login's place: only a complete login gets here.
+        record_event(self._db, event)
         return True
 
     def _save_metadata(self, user_id: str, updates: Mapping[str, Mapping[str, Any]]) -> None:
@@ -309,6 +307,10 @@ class SqliteDirectory:
                 continue
             # The column is one of metadata.KINDS, never text from the caller.
             self._db.execute(f"UPDATE users SET {kind} = ? WHERE user_id = ?", (_json(merged), user_id))
+
+    async def login_summary(self, user_id: str, since: datetime) -> LoginSummary:
+        with self._lock:
+            return read_summary(self._db, user_id, since)
 
     async def login_history(self, user_id: str) -> LoginHistory:
         with self._lock:

@@ -53,7 +53,8 @@ EXAMPLES: dict[str, tuple[str, str, dict[str, Any]]] = {
                  "name": "Alice A.", "phone_number": "+14155550123", "created_at": "2026-01-01T00:00:00+00:00",
                  "last_login": "2026-11-01T00:00:00+00:00", "logins_count": 3, "app_metadata": {"n": 1},
                  "user_metadata": {"n": 1}, "factors": ["otp"], "groups": ["staff"],
-                 "known_device_ids": ["dev-1"], "known_countries": ["US"]},
+                 "known_device_ids": ["dev-1"], "known_countries": ["US"], "known_client_ids": ["app-1"],
+                 "last_login_geo": {"latitude": 39.8, "longitude": -89.65, "accuracy_radius": 50}},
         "context": CONTEXT}),
     "login": ("POST", "/v1/login", {
         "username": "alice", "password": PASSWORD, "client_id": "app-1", "context": CONTEXT}),

@@ -142,7 +142,7 @@ def test_enable_records_the_provider_by_its_canonical_name(rule_runner: SyncRunn
     report = run(rule_runner, f"context.multifactor.enable(provider={provider!r})")
 
     set_by = None if recorded == "any" else "10-rule"
-    assert assert_ok(report) == {**ALLOWED, "mfa_required": True, "provider": recorded, "provider_set_by": set_by}
+    assert assert_ok(report) == {**ALLOWED, "mfa_required": True, "required_by_rules": ["10-rule"], "provider": recorded, "provider_set_by": set_by}
 
 
 def test_enable_with_an_unknown_provider_fails_the_rule_closed(rule_runner: SyncRunner) -> None:
@@ -154,7 +154,7 @@ def test_enable_with_an_unknown_provider_fails_the_rule_closed(rule_runner: Sync
 def test_allow_remember_browser_true_is_recorded(rule_runner: SyncRunner) -> None:
     report = run(rule_runner, "context.multifactor.enable(allow_remember_browser=True)")
 
-    assert assert_ok(report) == {**ALLOWED, "mfa_required": True, "allow_remember_browser": True}
+    assert assert_ok(report) == {**ALLOWED, "mfa_required": True, "required_by_rules": ["10-rule"], "allow_remember_browser": True}
 
 
 @pytest.mark.parametrize("value", ["1", "0", "'yes'", "None", "[True]"])
@@ -185,7 +185,7 @@ def test_a_failed_rules_forced_requirement_survives_a_later_disable(rule_runner:
         ("10-broken", "error", "RuntimeError: signal store unavailable (line 2)", ()),
         ("20-office", "ok", None, ("True",)),
     ]
-    assert report.result == {**ALLOWED, "mfa_required": True, "failed_rules": ["10-broken"]}
+    assert report.result == {**ALLOWED, "mfa_required": True, "required_by_rules": ["10-broken"], "failed_rules": ["10-broken"]}
 
 
 def test_a_failed_rules_forced_requirement_cannot_be_skipped_by_a_remembered_browser(
@@ -230,7 +230,7 @@ def test_a_later_enable_without_a_provider_keeps_an_earlier_restriction(rule_run
     }, rule_payload())
 
     assert report.trace[1].logs == ("otp",)
-    assert report.result == {**ALLOWED, "mfa_required": True, "provider": "otp", "provider_set_by": "30-step-up"}
+    assert report.result == {**ALLOWED, "mfa_required": True, "required_by_rules": ["30-step-up", "40-new-device"], "provider": "otp", "provider_set_by": "30-step-up"}
 
 
 def test_a_later_enable_with_provider_any_keeps_an_earlier_restriction(rule_runner: SyncRunner) -> None:
@@ -239,7 +239,7 @@ def test_a_later_enable_with_provider_any_keeps_an_earlier_restriction(rule_runn
         "40-new-device": rule("context.multifactor.enable(provider='any')"),
     }, rule_payload())
 
-    assert report.result == {**ALLOWED, "mfa_required": True, "provider": "otp", "provider_set_by": "30-step-up"}
+    assert report.result == {**ALLOWED, "mfa_required": True, "required_by_rules": ["30-step-up", "40-new-device"], "provider": "otp", "provider_set_by": "30-step-up"}
 
 
 def test_an_explicit_other_provider_replaces_the_restriction_and_the_result_names_its_rule(
@@ -250,7 +250,7 @@ def test_an_explicit_other_provider_replaces_the_restriction_and_the_result_name
         "60-phones-only": rule("context.multifactor.enable(provider='sms')"),
     }, rule_payload())
 
-    assert report.result == {**ALLOWED, "mfa_required": True, "provider": "sms", "provider_set_by": "60-phones-only"}
+    assert report.result == {**ALLOWED, "mfa_required": True, "required_by_rules": ["30-step-up", "60-phones-only"], "provider": "sms", "provider_set_by": "60-phones-only"}
 
 
 def test_disable_drops_the_restriction_with_the_requirement(rule_runner: SyncRunner) -> None:
@@ -260,7 +260,7 @@ def test_disable_drops_the_restriction_with_the_requirement(rule_runner: SyncRun
         "40-new-device": rule("context.multifactor.enable()"),
     }, rule_payload())
 
-    assert report.result == {**ALLOWED, "mfa_required": True, "provider": "any", "provider_set_by": None}
+    assert report.result == {**ALLOWED, "mfa_required": True, "required_by_rules": ["40-new-device"], "provider": "any", "provider_set_by": None}
 
 
 def test_a_later_enable_cannot_allow_a_remembered_browser_an_earlier_one_refused(rule_runner: SyncRunner) -> None:
@@ -271,7 +271,7 @@ def test_a_later_enable_cannot_allow_a_remembered_browser_an_earlier_one_refused
     }, rule_payload())
 
     assert report.trace[1].logs == ("False",)
-    assert report.result == {**ALLOWED, "mfa_required": True}
+    assert report.result == {**ALLOWED, "mfa_required": True, "required_by_rules": ["20-abroad", "35-business-hours"]}
 
 
 def test_a_later_enable_may_refuse_a_remembered_browser_an_earlier_one_allowed(rule_runner: SyncRunner) -> None:
@@ -280,7 +280,7 @@ def test_a_later_enable_may_refuse_a_remembered_browser_an_earlier_one_allowed(r
         "40-new-device": rule("context.multifactor.enable()"),
     }, rule_payload())
 
-    assert report.result == {**ALLOWED, "mfa_required": True}
+    assert report.result == {**ALLOWED, "mfa_required": True, "required_by_rules": ["35-business-hours", "40-new-device"]}
 
 
 def test_after_disable_a_new_requirement_may_allow_a_remembered_browser(rule_runner: SyncRunner) -> None:
@@ -290,7 +290,7 @@ def test_after_disable_a_new_requirement_may_allow_a_remembered_browser(rule_run
         "35-business-hours": rule("context.multifactor.enable(allow_remember_browser=True)"),
     }, rule_payload())
 
-    assert report.result == {**ALLOWED, "mfa_required": True, "allow_remember_browser": True}
+    assert report.result == {**ALLOWED, "mfa_required": True, "required_by_rules": ["35-business-hours"], "allow_remember_browser": True}
 
 
 def test_a_failed_rules_provider_and_its_name_are_rolled_back(rule_runner: SyncRunner) -> None:
@@ -299,7 +299,7 @@ def test_a_failed_rules_provider_and_its_name_are_rolled_back(rule_runner: SyncR
         "60-broken": rule("context.multifactor.enable(provider='sms')", "raise KeyError('plan')"),
     }, rule_payload(), REQUIRE_MFA)
 
-    assert report.result == {**ALLOWED, "mfa_required": True, "provider": "otp", "provider_set_by": "30-step-up",
+    assert report.result == {**ALLOWED, "mfa_required": True, "required_by_rules": ["30-step-up", "60-broken"], "provider": "otp", "provider_set_by": "30-step-up",
                              "failed_rules": ["60-broken"]}
 
 
@@ -318,7 +318,7 @@ def test_a_failing_rules_partial_changes_are_rolled_back(rule_runner: SyncRunner
     }, rule_payload(), REQUIRE_MFA)
 
     assert [(t.outcome, t.error) for t in report.trace] == [("ok", None), ("error", "KeyError: 'plan' (line 7)")]
-    assert report.result == {**ALLOWED, "mfa_required": True, "factors": ["sms"],
+    assert report.result == {**ALLOWED, "mfa_required": True, "required_by_rules": ["20-broken"], "factors": ["sms"],
                              "claims": {"https://example.com/a": 1}, "failed_rules": ["20-broken"]}
 
 

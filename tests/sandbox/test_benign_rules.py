@@ -681,5 +681,10 @@ def test_benign_rule_gives_exactly_the_expected_outcome(rule_runner: SyncRunner,
     assert [(t.name, t.outcome, t.error, t.logs) for t in report.trace] == [
         (name, "ok", None, case.logs.get(name, ())) for name in ran
     ]
-    assert report.result == {**ALLOWED, **case.expected}
+    result = dict(report.result or {})
+    # The rules that require the factor (issue 10's required_by), in pipeline order.
+    required_by = result.pop("required_by_rules", [])
+    assert result == {**ALLOWED, **case.expected}
+    assert bool(required_by) == result["mfa_required"]
+    assert required_by == [name for name in ran if name in required_by]
     assert report.logs_dropped == 0
