@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine import offers, policy, signals, throttle
+from engine import offers, policy, remembered, signals, throttle
 from engine.clock import Clock
 from engine.config import MfaSettings, Settings
 from engine.crypto import Keyring
@@ -73,6 +73,7 @@ class LoginRequest:
     password: str = field(repr=False)
     client_id: str
     context: dict[str, Any]
+    remember_token: str | None = field(default=None, repr=False)  # engine/remembered.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,7 @@ class Flow:
         self.sessions = sessions
         self.sms_sender = sms_sender
         self.decisions = decisions
+        self.remembered = remembered.RememberedBrowsers(directory, keyring, settings.mfa)
 
     async def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
         now = self.clock.now()
@@ -174,6 +176,10 @@ class Flow:
         evaluation = await self._run_rules(payload)
         # A /v1/login is a login whatever context.action says: the policy applies.
         decision = policy.decide(evaluation.outcome, enrolled, self.mfa, collected.triggered)
+        browser_id = await self.remembered.skip_factor(request.remember_token, user.user_id,
+                                                       request.context.get("device_id"), evaluation.outcome, decision, now)
+        if browser_id is not None:
+            decision = remembered.skipped(decision)
         decision_id = await self.decisions.record("login", now, user.user_id, request.client_id, payload,
                                                   evaluation, decision)
         log.info("login decision=%s user_id=%s rule_set=%s provider=%s provider_set_by=%s decision_id=%s",
@@ -182,6 +188,9 @@ class Flow:
         if decision.decision == "deny":
             raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id)
         answer = await self._after_rules(request, user, factors, payload, evaluation, decision, now)
+        if browser_id is not None and isinstance(answer, Authenticated):
+            log.info("login_remembered_browser user_id=%s browser_id=%s", user.user_id, browser_id)
+            answer = dataclasses.replace(answer, remembered_browser=True)
         return dataclasses.replace(answer, decision_id=decision_id, required_by=decision.required_by)
 
     async def _after_rules(self, request: LoginRequest, user: UserRecord, factors: list[FactorRecord],
@@ -196,6 +205,7 @@ class Flow:
                           evaluation.outcome.metadata_updates, mfa_epoch=user.mfa_epoch)
         # What this login teaches the triggers once it completes (engine/stores/login_events.py).
         data |= {"client_id": request.client_id, "geo": _place(payload)}
+        data |= self.remembered.offer(evaluation.outcome, request.context)
         if decision.decision == "allow":
             return await self.sessions.complete(user.user_id, data, None, now)
         locked = await self.store.lockout_remaining(user.user_id, timestamp, self.mfa.lockout_threshold)
@@ -276,10 +286,11 @@ class Flow:
                                         ip or challenge.data.get("ip"), now)
         return ChallengeStarted(factor_id, "sms", sent=True)
 
-    async def verify(self, challenge_id: str, factor_id: str, code: str,
-                     client_id: str | None = None) -> Authenticated | MfaRequired | EnrollmentRequired:
+    async def verify(self, challenge_id: str, factor_id: str, code: str, client_id: str | None = None,
+                     remember_browser: bool = False) -> Authenticated | MfaRequired | EnrollmentRequired:
         """`client_id`, when given, must be the client the login started for: a challenge
-        finished by another client is consumed and refused."""
+        finished by another client is consumed and refused. `remember_browser`: the user asks
+        for a remember token, given when the login allowed it (engine/remembered.py)."""
         now = self.clock.now()
         timestamp = now.timestamp()
         if factor_id == offers.RECOVERY_FACTOR_ID:
@@ -298,6 +309,8 @@ class Flow:
             log.info("verify_failed factor_type=%s", attempt.factor_type)
             raise InvalidCode("the code is wrong or the challenge is no longer valid")
         done = await self._finish(verdict.challenge, _offered(verdict.challenge, factor_id), proof, now)
+        if remember_browser and isinstance(done, Authenticated):
+            done = await self.remembered.attach(done, verdict.challenge.data, verdict.challenge.client_id, now)
         log.info("verify_succeeded user_id=%s factor_type=%s", verdict.challenge.user_id, attempt.factor_type)
         return done
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,9 @@ class Authenticated:
     decision_id: str | None = None  # set on the answer of /v1/login (engine/decisions.py)
     return_to: str | None = None  # where a rule asked the application to send the user next
     required_by: tuple[str, ...] | None = None  # the layers that required a factor (/v1/login)
+    remembered_browser: bool = False  # a remembered browser let this login skip its factor
+    remember_token: str | None = field(default=None, repr=False)  # engine/remembered.py
+    remember_token_expires_in: int | None = None
 
     def to_plain(self) -> dict[str, Any]:
         plain = {"status": "authenticated", "user_id": self.user_id, "token": self.token, "token_type": "Bearer",
@@ -33,6 +36,11 @@ class Authenticated:
             plain["return_to"] = self.return_to
         if self.required_by is not None:
             plain["required_by"] = list(self.required_by)
+        if self.remembered_browser:
+            plain["remembered_browser"] = True
+        if self.remember_token is not None:
+            plain |= {"remember_token": self.remember_token,
+                      "remember_token_expires_in": self.remember_token_expires_in}
         return plain if self.decision_id is None else plain | {"decision_id": self.decision_id}
 
 

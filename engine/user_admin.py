@@ -19,7 +19,7 @@ from engine.errors import Conflict, InvalidRequest, NotFound
 from engine.passwords import PasswordHasher
 from engine.sms.sender import check_country
 from engine.stores.challenges import ChallengeStore
-from engine.stores.directory import FactorRecord, NewUser, UserDirectory, UserExists, UserRecord
+from engine.stores.directory import FactorRecord, NewUser, RememberedBrowser, UserDirectory, UserExists, UserRecord
 
 log = logging.getLogger("engine.admin")
 
@@ -107,8 +107,26 @@ class UserAdmin:
         if not await self.directory.delete_factor(user.user_id, factor_id):
             raise NotFound("no such factor")
 
+    async def list_remembered_browsers(self, user_id: str) -> list[RememberedBrowser]:
+        """The user's unexpired remembered browsers (engine/remembered.py), newest first."""
+        user = await self.get_user(user_id)
+        return await self.directory.list_remembered_browsers(user.user_id, self.clock.now())
+
+    async def forget_remembered_browser(self, user_id: str, browser_id: str) -> None:
+        """Revoke one: its token stops working at the next login, on every instance."""
+        user = await self.get_user(user_id)
+        if not await self.directory.forget_remembered_browser(user.user_id, browser_id):
+            raise NotFound("no such remembered browser")
+        log.info("admin_remembered_browser_revoked user_id=%s browser_id=%s", user.user_id, browser_id)
+
+    async def forget_remembered_browsers(self, user_id: str) -> None:
+        user = await self.get_user(user_id)
+        revoked = await self.directory.forget_remembered_browsers(user.user_id)
+        log.info("admin_remembered_browsers_revoked user_id=%s count=%d", user.user_id, revoked)
+
     async def reset_mfa(self, user_id: str) -> UserRecord:
-        """Remove every factor and recovery code and clear the lockout streak (engine/stores/challenges.py)."""
+        """Remove every factor, recovery code and remembered browser and clear the lockout streak
+        (engine/stores/challenges.py)."""
         user = await self.get_user(user_id)
         # The store first: with the store down the reset is refused whole (503) rather than half
         # done (factors gone, the lockout streak kept). A retry repeats both harmlessly.

@@ -23,7 +23,7 @@ from engine.http.auth import presented_bearer
 from engine.http.bodies import read_json
 from engine.http.render import json_response
 from engine.services import Services
-from engine.stores.directory import FactorRecord, UserRecord
+from engine.stores.directory import FactorRecord, RememberedBrowser, UserRecord
 
 MAX_PAGE = 1000
 MAX_OFFSET = 1_000_000_000
@@ -92,6 +92,14 @@ def factor_plain(factor: FactorRecord) -> dict[str, Any]:
             "last_used_at": factor.last_used_at.isoformat() if factor.last_used_at else None}
 
 
+def remembered_plain(browser: RememberedBrowser) -> dict[str, Any]:
+    """Never the token: the directory does not hold it."""
+    return {"id": browser.browser_id, "device_id": browser.device_id, "user_agent": browser.user_agent,
+            "client_id": browser.client_id, "created_at": browser.created_at.isoformat(),
+            "expires_at": browser.expires_at.isoformat(),
+            "last_used_at": browser.last_used_at.isoformat() if browser.last_used_at else None}
+
+
 async def create_user(request: Request) -> Response:
     services = admin_services(request)
     body = schema.parse(schema.NEW_USER, await read_json(request, services.settings.http.max_body_bytes))
@@ -153,3 +161,22 @@ async def reset_mfa(request: Request) -> Response:
     services = admin_services(request)
     user = await services.users.reset_mfa(_path_id(request, "user_id", "user"))
     return json_response({"status": "reset", "user_id": user.user_id})
+
+
+async def list_remembered_browsers(request: Request) -> Response:
+    services = admin_services(request)
+    browsers = await services.users.list_remembered_browsers(_path_id(request, "user_id", "user"))
+    return json_response({"remembered_browsers": [remembered_plain(browser) for browser in browsers]})
+
+
+async def forget_remembered_browsers(request: Request) -> Response:
+    services = admin_services(request)
+    await services.users.forget_remembered_browsers(_path_id(request, "user_id", "user"))
+    return Response(status_code=204)
+
+
+async def forget_remembered_browser(request: Request) -> Response:
+    services = admin_services(request)
+    user_id = _path_id(request, "user_id", "user")
+    await services.users.forget_remembered_browser(user_id, _path_id(request, "browser_id", "remembered browser"))
+    return Response(status_code=204)

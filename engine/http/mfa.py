@@ -24,8 +24,11 @@ async def _body(request: Request, check: schema.Check) -> tuple[Services, dict[s
 
 async def login(request: Request) -> Response:
     services, body = await _body(request, schema.LOGIN)
+    context = body.get("context", {})
+    # The remember token is checked by the flow, never handed to the rules or their trace.
+    remember_token = context.pop("remember_token", None)
     result = await services.flow.login(
-        LoginRequest(body["username"], body["password"], body["client_id"], body.get("context", {})))
+        LoginRequest(body["username"], body["password"], body["client_id"], context, remember_token))
     return json_response(result.to_plain())
 
 
@@ -38,7 +41,8 @@ async def challenge(request: Request) -> Response:
 
 async def verify(request: Request) -> Response:
     services, body = await _body(request, schema.VERIFY)
-    done = await services.flow.verify(body["challenge_id"], body["factor_id"], body["code"], body.get("client_id"))
+    done = await services.flow.verify(body["challenge_id"], body["factor_id"], body["code"], body.get("client_id"),
+                                      remember_browser=body.get("remember_browser", False))
     return json_response(done.to_plain())
 
 

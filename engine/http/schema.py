@@ -262,12 +262,15 @@ def choice(*options: str) -> Check:
 _ID = text(128, formats.OPAQUE_ID)
 _PASSWORD = text(1024, kind=_SECRET)
 
-LOGIN = obj({"username": text(256), "password": _PASSWORD, "client_id": text(256), "context": CONTEXT},
+# Only a login takes a remember token (engine/remembered.py): evaluate, step-up and the factor
+# calls refuse one as an unknown field.
+_LOGIN_CONTEXT = obj({**CONTEXT.fields, "remember_token": text(512)})
+LOGIN = obj({"username": text(256), "password": _PASSWORD, "client_id": text(256), "context": _LOGIN_CONTEXT},
             frozenset({"username", "password", "client_id"}))
 CHALLENGE = obj({"challenge_id": _ID, "factor_id": _ID, "client_id": text(256), "context": CONTEXT},
                 frozenset({"challenge_id", "factor_id"}))
-VERIFY = obj({"challenge_id": _ID, "factor_id": _ID, "code": text(32), "client_id": text(256), "context": CONTEXT},
-             frozenset({"challenge_id", "factor_id", "code"}))
+VERIFY = obj({"challenge_id": _ID, "factor_id": _ID, "code": text(32), "client_id": text(256), "context": CONTEXT,
+              "remember_browser": boolean}, frozenset({"challenge_id", "factor_id", "code"}))
 # The phone is parsed and rewritten to E.164 by enrollment (it may be typed "+1 415 555 0123").
 ENROLL = obj({"factor": choice("otp", "totp", "sms"), "phone_number": text(32), "enrollment_token": _ID,
               "user_token": text(8192), "context": CONTEXT}, frozenset({"factor"}))

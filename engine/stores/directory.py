@@ -93,6 +93,21 @@ class FactorProof:
 
 
 @dataclass(frozen=True, slots=True)
+class RememberedBrowser:
+    """A browser whose logins may skip the second factor until `expires_at` (engine/remembered.py).
+    The token is not here: it is derived from `browser_id` under secrets.key when issued."""
+
+    browser_id: str
+    user_id: str
+    device_id: str
+    user_agent: str | None  # a label for the admin listing, as the browser sent it
+    client_id: str | None
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LoginHistory:
     device_ids: frozenset[str]
     countries: frozenset[str]
@@ -111,7 +126,8 @@ class UserDirectory(Protocol):
 
     async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> UserRecord | None:
         """Changes may hold email, email_verified, name, phone_number, app_metadata,
-        user_metadata, password_hash. Returns None for an unknown user."""
+        user_metadata, password_hash. Returns None for an unknown user. A new password_hash
+        forgets the user's remembered browsers in the same transaction."""
 
     async def delete_user(self, user_id: str) -> bool: ...
 
@@ -151,7 +167,9 @@ class UserDirectory(Protocol):
 
     async def activate_factor(self, factor_id: str, now: datetime) -> None: ...
 
-    async def delete_factor(self, user_id: str, factor_id: str) -> bool: ...
+    async def delete_factor(self, user_id: str, factor_id: str) -> bool:
+        """False unless the factor was the user's; a deleted factor forgets the user's remembered
+        browsers in the same transaction."""
 
     async def mark_factor_used(self, factor_id: str, now: datetime) -> None:
         """last_used_at, and the user's preferred_factor becomes this factor's type."""
@@ -167,7 +185,25 @@ class UserDirectory(Protocol):
     async def recovery_codes_left(self, user_id: str) -> int: ...
 
     async def reset_mfa(self, user_id: str) -> None:
-        """Delete every factor and recovery code of the user, and move the user's mfa_epoch on
-        (in one transaction): every token issued before is refused from then on."""
+        """Delete every factor, recovery code and remembered browser of the user, and move the
+        user's mfa_epoch on (in one transaction): every token issued before is refused from then on."""
+
+    async def remember_browser(self, browser: RememberedBrowser, max_per_user: int) -> bool:
+        """Keep `browser`, in place of any earlier one of the same user and device (whose token
+        stops working); the user's expired ones go, and the oldest past `max_per_user`. False,
+        with nothing written, for an unknown user."""
+
+    async def use_remembered_browser(self, browser_id: str, user_id: str, device_id: str, now: datetime) -> bool:
+        """Whether `browser_id` is remembered for this user and device and unexpired at `now`; if so
+        its last_used_at becomes `now`, in the same statement. Revoked, expired or foreign: False."""
+
+    async def list_remembered_browsers(self, user_id: str, now: datetime) -> list[RememberedBrowser]:
+        """The user's unexpired remembered browsers, newest first."""
+
+    async def forget_remembered_browser(self, user_id: str, browser_id: str) -> bool:
+        """False unless it existed and was the user's."""
+
+    async def forget_remembered_browsers(self, user_id: str) -> int:
+        """Forget all of them; how many there were."""
 
     async def close(self) -> None: ...

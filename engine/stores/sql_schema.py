@@ -113,4 +113,21 @@ CREATE TABLE known_clients (
 -- one from an earlier epoch is refused (engine/sessions.py: Sessions.resume).
 ALTER TABLE users ADD COLUMN mfa_epoch INTEGER NOT NULL DEFAULT 0;
 """, None),
+    (5, """
+-- Remembered browsers (engine/remembered.py): a login from one of these devices may skip the
+-- second factor until expires_at. The token itself is never stored: it is this id and a MAC of
+-- (id, user, device) under secrets.key, so a row alone cannot be turned into a token. Deleting
+-- the row revokes the token at once on every instance.
+CREATE TABLE remembered_browsers (
+    browser_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+    device_id TEXT NOT NULL,
+    user_agent TEXT,
+    client_id TEXT,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    last_used_at TEXT
+);
+CREATE INDEX remembered_browsers_by_user ON remembered_browsers (user_id, device_id);
+""", None),
 )

@@ -20,6 +20,7 @@ from typing import Any
 from engine import metadata
 from engine.crypto import Keyring
 from engine.formats import USERNAME
+from engine.stores import remembered_browsers
 from engine.stores.login_events import LoginEvent, LoginSummary, read_summary, record_event
 from engine.stores.sql_schema import MIGRATIONS
 from engine.stores.directory import (
@@ -28,6 +29,7 @@ from engine.stores.directory import (
     FactorRecord,
     LoginHistory,
     NewUser,
+    RememberedBrowser,
     UserExists,
     UserRecord,
     username_key,
@@ -245,6 +247,8 @@ class SqliteDirectory:
             if columns:
                 self._db.execute(f"UPDATE users SET {', '.join(f'{c} = ?' for c in columns)} WHERE user_id = ?",
                                  (*(_UPDATABLE[c](changes[c]) for c in columns), user_id))
+            if "password_hash" in changes:
+                remembered_browsers.forget_all(self._db, user_id)
             return self._get_user(user_id)
 
     async def delete_user(self, user_id: str) -> bool:
@@ -378,9 +382,12 @@ class SqliteDirectory:
 
     async def delete_factor(self, user_id: str, factor_id: str) -> bool:
         """False unless the factor exists and belongs to `user_id`."""
-        with self._lock:
-            return self._db.execute("DELETE FROM factors WHERE factor_id = ? AND user_id = ?",
-                                    (factor_id, user_id)).rowcount == 1
+        with self._lock, self._transaction():
+            deleted = self._db.execute("DELETE FROM factors WHERE factor_id = ? AND user_id = ?",
+                                       (factor_id, user_id)).rowcount == 1
+            if deleted:
+                remembered_browsers.forget_all(self._db, user_id)
+            return deleted
 
     async def mark_factor_used(self, factor_id: str, now: datetime) -> None:
         with self._lock, self._transaction():
@@ -451,3 +458,26 @@ class SqliteDirectory:
             self._db.execute("DELETE FROM recovery_codes WHERE user_id = ?", (user_id,))
             self._db.execute("UPDATE users SET preferred_factor = NULL, mfa_epoch = mfa_epoch + 1 WHERE user_id = ?",
                              (user_id,))
+            remembered_browsers.forget_all(self._db, user_id)
+
+    # Remembered browsers (engine/stores/remembered_browsers.py)
+
+    async def remember_browser(self, browser: RememberedBrowser, max_per_user: int) -> bool:
+        with self._lock, self._transaction():
+            return remembered_browsers.insert(self._db, browser, max_per_user)
+
+    async def use_remembered_browser(self, browser_id: str, user_id: str, device_id: str, now: datetime) -> bool:
+        with self._lock:
+            return remembered_browsers.use(self._db, browser_id, user_id, device_id, now)
+
+    async def list_remembered_browsers(self, user_id: str, now: datetime) -> list[RememberedBrowser]:
+        with self._lock:
+            return remembered_browsers.list_for(self._db, user_id, now)
+
+    async def forget_remembered_browser(self, user_id: str, browser_id: str) -> bool:
+        with self._lock:
+            return remembered_browsers.forget(self._db, user_id, browser_id)
+
+    async def forget_remembered_browsers(self, user_id: str) -> int:
+        with self._lock:
+            return remembered_browsers.forget_all(self._db, user_id)

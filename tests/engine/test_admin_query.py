@@ -98,7 +98,8 @@ def test_no_hostile_query_or_path_value_makes_an_admin_route_fail(service: Login
         factor = service.post(f"/admin/users/{user['user_id']}/factors",
                               {"type": "sms", "phone_number": "+14155550123"}, admin_auth()).json()
         return {"user_id": user["user_id"], "factor_id": factor["id"], "rule_id": "10-deny-blocked-users",
-                "rule_path": "a/b", "decision_id": "dec_0123", "key": "region", "key_path": "a/b"}
+                "rule_path": "a/b", "decision_id": "dec_0123", "key": "region", "key_path": "a/b",
+                "browser_id": "rmb_0123"}
 
     ids = fresh_ids()
     attempts = [("query", query) for query in HOSTILE_QUERIES]

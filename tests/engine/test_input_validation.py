@@ -57,12 +57,13 @@ EXAMPLES: dict[str, tuple[str, str, dict[str, Any]]] = {
                  "last_login_geo": {"latitude": 39.8, "longitude": -89.65, "accuracy_radius": 50}},
         "context": CONTEXT}),
     "login": ("POST", "/v1/login", {
-        "username": "alice", "password": PASSWORD, "client_id": "app-1", "context": CONTEXT}),
+        "username": "alice", "password": PASSWORD, "client_id": "app-1",
+        "context": {**CONTEXT, "remember_token": "rmb_0123.abcdef"}}),
     "mfa_challenge": ("POST", "/v1/mfa/challenge", {
         "challenge_id": "ch_0123", "factor_id": "fac_0123", "client_id": "app-1", "context": CONTEXT}),
     "mfa_verify": ("POST", "/v1/mfa/verify", {
         "challenge_id": "ch_0123", "factor_id": "fac_0123", "code": "123456", "client_id": "app-1",
-        "context": CONTEXT}),
+        "context": CONTEXT, "remember_browser": True}),
     "mfa_enroll": ("POST", "/v1/mfa/enroll", {
         "factor": "sms", "phone_number": "+14155550123", "enrollment_token": "tok_0123", "user_token": "aaa.bbb.ccc",
         "context": CONTEXT}),

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import LoopThread
 from tests.engine.login_harness import DE_IP, LoginService, start_service, totp_now
-from tests.engine.service import ADMIN_TOKEN, API_KEY, SECRET_KEY, SIGNING_KEY
+from tests.engine.service import ADMIN_TOKEN, API_KEY, SECRET_KEY, SIGNING_KEY, admin_auth
 
 PASSWORD = "tr0ub4dor-and-3-horses"
 PHONE = "+14155550123"
@@ -156,3 +157,45 @@ def test_a_rule_setting_secret_never_leaves_the_engine(tmp_path: Path, loop_thre
     for text in [*answers, logged]:
         for form in forms:
             assert form not in text, text
+
+
+# Remember this browser (issue 10): the token is a bearer credential for skipping the factor.
+REMEMBERING_RULES = {"10-remember": '''"""Every login needs a factor; a remembered browser may skip it."""
+
+
+def rule(user, context):
+    context.multifactor.enable(allow_remember_browser=True)
+'''}
+OTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def test_a_remember_token_never_appears_in_logs_records_or_other_answers(
+    tmp_path: Path, loop_thread: LoopThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for service in start_service(tmp_path, loop_thread, "memory", rules=REMEMBERING_RULES):
+        user = service.create_user(password=PASSWORD)
+        factor = service.post(f"/admin/users/{user['user_id']}/factors", {"type": "otp", "secret": OTP_SECRET},
+                              admin_auth()).json()
+
+        def login(token: str | None = None, device_id: str = "dev-1") -> Any:
+            context = {"device_id": device_id} | ({"remember_token": token} if token else {})
+            return service.post("/v1/login", {"username": "alice", "password": PASSWORD, "client_id": "app-1",
+                                              "context": context})
+
+        challenge = login().json()
+        token = service.post("/v1/mfa/verify", {"challenge_id": challenge["challenge_id"], "factor_id": factor["id"],
+                                                "code": totp_now(OTP_SECRET, service.clock.now()),
+                                                "remember_browser": True}).json()["remember_token"]
+        mac = token.split(".")[1]
+        answers = [login(token), login(token[:-1] + "x"), login(token, "dev-2"), login(token + "\n"),
+                   service.post("/v1/evaluate", {"user": {"user_id": user["user_id"]},
+                                                 "context": {"remember_token": token}}),
+                   service.client.get(f"/admin/users/{user['user_id']}/remembered-browsers", headers=admin_auth())]
+        assert answers[0].json()["remembered_browser"] is True
+        record = service.client.get(f"/admin/decisions/{answers[0].json()['decision_id']}", headers=admin_auth())
+        logged = "\n".join(record.getMessage() + repr(record.args) for record in caplog.records)
+        assert "login_remembered_browser" in logged
+        for text in (logged, record.text, *(answer.text for answer in answers)):
+            assert token not in text
+            assert mac not in text
