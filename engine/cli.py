@@ -125,8 +125,6 @@ def _instant(text: str) -> datetime:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "geoip":  # reads no config
-        return _write_demo_geoip(args.path)
     config = find_config(getattr(args, "config", None), os.environ, Path.cwd())
     # On stderr, so that stdout stays machine-readable (evaluate prints JSON). serve says it
     # first (it runs until stopped); the others last, so that their first lines stay their own.
@@ -148,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, config: ConfigSource) -> int:
-    settings = load_settings(config.path)
+    settings = load_settings(config.path)  # every command, geoip too, refuses a config it cannot read
+    if args.command == "geoip":
+        return _write_demo_geoip(args.path)
     if args.command == "serve":
         return _serve(args, settings)
     if args.command == "rules":

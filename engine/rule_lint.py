@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from engine.rule_api import Connection, Context, Geo, User
+from engine.rule_api import FACTOR_OPTIONS, Connection, Context, Geo, Multifactor, User
 from engine.rule_host import RuleHost
 
 ENTRY = "rule"
@@ -33,6 +33,10 @@ ROOTS: tuple[tuple[str, type], ...] = (("user", User), ("context", Context))
 
 # Rule-API objects held in attributes the classes do not annotate.
 _UNANNOTATED: dict[tuple[type, str], type] = {(Connection, "geo"): Geo}
+
+# Methods that take **options and check them when they run: the option names they accept, so a
+# misspelt one (`add_factor(name="otp")`) is reported at load time like any other keyword.
+_OPTIONS: dict[object, frozenset[str]] = {Multifactor.add_factor: frozenset().union(*FACTOR_OPTIONS.values())}
 
 # Other products' idioms, by the path a rule wrote: what to write here. A suggestion is only
 # made while its target exists in the rule API.
@@ -116,10 +120,12 @@ def _annotated_api_types(kind: type, api_types: frozenset[type]) -> dict[str, ty
 
 def _keywords(function: types.FunctionType) -> frozenset[str] | None:
     parameters = list(inspect.signature(function).parameters.values())[1:]  # after self
+    named = frozenset(p.name for p in parameters
+                      if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return None
-    return frozenset(p.name for p in parameters
-                     if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
+        options = _OPTIONS.get(function)
+        return None if options is None else named | options
+    return named
 
 
 def _build_model() -> dict[type, dict[str, _Member]]:

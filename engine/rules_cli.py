@@ -114,7 +114,15 @@ def check_rules(settings: Settings, directory: str | None) -> int:
         print(f"checked rules in {folder}: {_count(len(located), 'error')}"
               + (f" in {_count(in_files, 'file')}" if in_files else ""))
         return 1
-    print(f"checked rules in {folder}: {_count(len(rule_set.rules), 'rule')} compile (rule set {rule_set.version})")
+    try:  # the version the service runs: the enabled rules with the folder's settings
+        version = load_folder(folder, settings, _vault(folder, settings)).version
+    except RuleSetRejected as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        print(f"checked rules in {folder}: {_count(len(exc.errors), 'error')}")
+        return 1
+    verb = "compiles" if len(rule_set.rules) == 1 else "compile"
+    print(f"checked rules in {folder}: {_count(len(rule_set.rules), 'rule')} {verb} (rule set {version})")
     for rule in rule_set.rules:
         print(f"  {rule.id}  on_error={rule.on_error}  {rule.summary}")
     return 0

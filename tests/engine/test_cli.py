@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,19 @@ def test_rules_check_reports_every_mistake_of_every_file_in_one_run(tmp_path: Pa
         "Misnamed.py:2: context.clientID is not part of the rule API; did you mean context.client.client_id?",
     ]
     assert result.stdout.startswith(f"checked rules in {tmp_path / 'rules'}: 5 errors in 3 files")
+
+
+def test_rules_check_names_the_version_the_service_runs(tmp_path: Path) -> None:
+    """Disabled rules and the folder's settings are part of the version, as /healthz shows it."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "10-ok.py").write_text('"""Fine."""\ndef rule(user, context):\n    pass\n')
+    (tmp_path / "rules" / "20-off.py").write_text('"""Off."""\ndef rule(user, context):\n    pass\n')
+    (tmp_path / "rules" / "disabled.txt").write_text("20-off\n")
+    checked = run("rules", "check", "rules", cwd=tmp_path)
+    tested = run("rules", "test", "rules", cwd=tmp_path)
+    version = re.search(r"\(rule set ([0-9a-f]{16})\)", tested.stdout)
+    assert checked.returncode == 0 and version is not None, checked.stderr + tested.stdout
+    assert f"2 rules compile (rule set {version.group(1)})" in checked.stdout
 
 
 def test_rules_check_takes_the_folder_as_an_argument(tmp_path: Path) -> None:

@@ -148,3 +148,14 @@ def test_a_missing_config_file_is_an_error_naming_it(tmp_path: Path, elsewhere: 
     result = run("users", "list", "--config", str(tmp_path / "nope.yaml"), cwd=elsewhere)
     assert result.returncode == 2
     assert "cannot read the config file" in result.stderr
+
+
+def test_geoip_write_demo_reads_the_config_like_every_command(config: Path, tmp_path: Path, elsewhere: Path) -> None:
+    missing = run("geoip", "write-demo", str(tmp_path / "a.mmdb"), "--config", str(tmp_path / "nope.yaml"),
+                  cwd=elsewhere)
+    written = run("geoip", "--config", str(config), "write-demo", str(tmp_path / "b.mmdb"), cwd=elsewhere)
+
+    assert (missing.returncode, (tmp_path / "a.mmdb").exists()) == (2, False)
+    assert "cannot read the config file" in missing.stderr
+    assert written.returncode == 0 and (tmp_path / "b.mmdb").exists()
+    assert f"using config {config}" in written.stderr
