@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from sandbox.plain import freeze, thaw
+from sandbox.redaction import NO_REDACTION, Redactor
 from sandbox.text import valid_unicode
 
 KINDS = ("app_metadata", "user_metadata")
@@ -66,6 +67,17 @@ def plain_value(value: object, depth: int = MAX_DEPTH) -> Any:
     if any(type(key) is not str for key, _ in items):
         raise TypeError("metadata objects need string keys")
     return {plain_value(key, depth): plain_value(item, depth - 1) for key, item in items}
+
+
+def _redacted(plain: Any, redactor: Redactor) -> Any:
+    """A plain value (plain_value's copy: bounded depth) with `redactor`'s secrets out of its text and keys."""
+    if type(plain) is str:
+        return redactor(plain)
+    if type(plain) is list:
+        return [_redacted(item, redactor) for item in plain]
+    if type(plain) is dict:
+        return {redactor(key): _redacted(item, redactor) for key, item in plain.items()}
+    return plain
 
 
 def size(metadata: Mapping[str, Any]) -> int:
@@ -135,10 +147,11 @@ class MetadataChanges:
     cost nothing in the first but still travel to the save).
     """
 
-    __slots__ = ("_user", "_kinds", "_stored")
+    __slots__ = ("_user", "_kinds", "_stored", "_redactor")
 
-    def __init__(self, user: object) -> None:
+    def __init__(self, user: object, redactor: Redactor = NO_REDACTION) -> None:
         self._user = user
+        self._redactor = redactor  # secret settings: taken out of keys and values before the bounds
         # Per kind, once a rule changes it: (the changes, the user's metadata with them applied).
         self._kinds: dict[str, tuple[_Sized, _Sized]] = {}
         self._stored: dict[str, Any] = {}  # per kind, once changed: the user's view before any change
@@ -146,8 +159,10 @@ class MetadataChanges:
     def set(self, kind: str, key: object, value: object) -> None:
         """Raises TypeError or ValueError (the calling rule fails) for a bad key or value, or for
         metadata that would outgrow MAX_BYTES; nothing is changed then."""
-        key = check_key(key)
+        key = check_key(self._redactor(key) if type(key) is str else key)
         plain = plain_value(value)
+        if self._redactor:
+            plain = _redacted(plain, self._redactor)
         changes, merged = self._kinds.get(kind) or self._start(kind)
         stored_size = None if plain is None else _entry_size(key, plain)
         merged_size = merged.size_with(key, stored_size)

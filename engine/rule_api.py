@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from engine.metadata import MetadataChanges
 from sandbox.plain import freeze
+from sandbox.redaction import NO_REDACTION, Redactor
 from sandbox.text import describe, join_display, valid_unicode
 
 FACTORS = ("otp", "sms", "recovery")
@@ -194,8 +195,19 @@ def _plain_host(host: str | None) -> bool:
 
 def _factor_name(value: object) -> str:
     if type(value) is not str or value not in FACTOR_ALIASES:
-        raise ValueError(f"unknown factor {describe(value, 100)}; known factors: {', '.join(FACTOR_ALIASES)}")
+        raise ValueError(f"unknown factor {_shown(value)}; known factors: {', '.join(FACTOR_ALIASES)}")
     return FACTOR_ALIASES[value]
+
+
+MAX_SHOWN = 100
+
+
+def _shown(value: object) -> str:
+    """A value named in an error message: whole, or not at all. A cut inside a secret setting would
+    keep all but its last characters, which the redaction (made later, of the whole message) no
+    longer recognises."""
+    shown = describe(value, MAX_SHOWN)
+    return shown if len(shown) <= MAX_SHOWN else f"(a {type(value).__name__} too long to show)"
 
 
 class Multifactor:
@@ -211,7 +223,7 @@ class Multifactor:
 
     __slots__ = ("_required", "_forced", "_provider", "_provider_set_by", "_allow_remember_browser", "_factors",
                  "_calls", "_return_to", "_rule", "_http_localhost", "_required_by", "_forced_by",
-                 "_policy_required", "_disable_ignored_by", "_note")
+                 "_policy_required", "_disable_ignored_by", "_note", "_redactor")
     WRITABLE = frozenset({"return_to", "returnTo"})
     _required: bool
     _forced: bool
@@ -228,10 +240,12 @@ class Multifactor:
     _policy_required: bool  # mfa.policy is required for this login: disable() is ignored
     _disable_ignored_by: tuple[str, ...]  # ids of the rules whose disable() was ignored
     _note: Callable[[str], None] | None  # the running rule's trace
+    _redactor: Redactor  # secret settings, taken out of return_to before it is checked
 
     def __init__(self, http_localhost: bool = False, *, policy_required: bool = False,
-                 note: Callable[[str], None] | None = None) -> None:
+                 note: Callable[[str], None] | None = None, redactor: Redactor = NO_REDACTION) -> None:
         object.__setattr__(self, "_http_localhost", http_localhost)
+        object.__setattr__(self, "_redactor", redactor)
         object.__setattr__(self, "_forced", False)
         object.__setattr__(self, "_rule", None)
         for name, value in (("_factors", ()), ("_calls", 0), ("_return_to", None), ("_forced_by", ()),
@@ -324,6 +338,8 @@ class Multifactor:
 
     @return_to.setter
     def return_to(self, url: object) -> None:
+        if type(url) is str:
+            url = self._redactor(url)  # before the checks: the URL that is checked is the one handed back
         if url is not None and (type(url) is not str or len(url) > MAX_URL_LENGTH or not valid_unicode(url)):
             raise ValueError(f"return_to must be a string of at most {MAX_URL_LENGTH} characters")
         if url is not None and not return_url_allowed(url, self._http_localhost):
@@ -366,12 +382,15 @@ _MULTIFACTOR_STATE = operator.attrgetter(*Multifactor.__slots__)
 class Claims:
     """`context.claims`: namespaced claims for the issued token, plain data only."""
 
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "_redactor")
 
-    def __init__(self) -> None:
+    def __init__(self, redactor: Redactor = NO_REDACTION) -> None:
         self._values: dict[str, Any] = {}
+        self._redactor = redactor  # secret settings, taken out of names and values before their bounds
 
     def __setitem__(self, key: object, value: object) -> None:
+        if type(key) is str:
+            key = self._redactor(key)
         if type(key) is not str or not 0 < len(key) <= 200 or not valid_unicode(key):
             raise ValueError("claim names are strings of 1 to 200 characters")
         if key in RESERVED_CLAIMS:
@@ -380,30 +399,50 @@ class Claims:
             raise ValueError(f"claim {key!r} must be namespaced, e.g. 'https://example.com/{key}'")
         if key not in self._values and len(self._values) >= MAX_CLAIMS:
             raise ValueError(f"at most {MAX_CLAIMS} claims")
+        if self._redactor:
+            _plain_size(value, MAX_CLAIM_DEPTH)  # plain data, within the depth: then it can be walked
+            value = _redacted(value, self._redactor)
         if _plain_size(value, MAX_CLAIM_DEPTH) > MAX_CLAIM_SIZE:
             raise ValueError(f"claim {key!r} is larger than {MAX_CLAIM_SIZE} bytes")
         self._values[key] = freeze(value)
 
+    # A rule names a claim as it set it; the name kept is the redacted one.
     def __getitem__(self, key: str) -> Any:
-        return self._values[key]
+        return self._values[self._name(key)]
 
     def __delitem__(self, key: str) -> None:
-        del self._values[key]
+        del self._values[self._name(key)]
 
     def __contains__(self, key: object) -> bool:
-        return key in self._values
+        return self._name(key) in self._values
 
     def __len__(self) -> int:
         return len(self._values)
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._values.get(key, default)
+        return self._values.get(self._name(key), default)
 
     def keys(self) -> tuple[str, ...]:
         return tuple(self._values)
 
     def __repr__(self) -> str:
         return "<claims>"
+
+    def _name(self, key: Any) -> Any:
+        return self._redactor(key) if type(key) is str else key
+
+
+def _redacted(value: Any, redactor: Redactor) -> Any:
+    """Plain data (already checked to be, within its depth) with `redactor`'s secrets taken out of
+    its text and its keys; containers come back as lists and dicts."""
+    kind = type(value)
+    if kind is str:
+        return redactor(value)
+    if kind in (list, tuple):
+        return [_redacted(item, redactor) for item in value]
+    if kind in (dict, MappingProxyType):
+        return {redactor(key): _redacted(item, redactor) for key, item in value.items()}
+    return value
 
 
 class Settings:
@@ -504,7 +543,7 @@ class _Remembering(_Record):
 
 class Context(_Remembering):
     __slots__ = ("connection", "request", "client", "action", "stats", "risk", "authentication", "now",
-                 "multifactor", "claims", "settings", "_denial", "_log")
+                 "multifactor", "claims", "settings", "_denial", "_log", "_redactor")
     connection: Connection
     request: Request
     client: Client
@@ -518,6 +557,7 @@ class Context(_Remembering):
     settings: Settings
     _denial: str | None
     _log: Callable[[str], None]
+    _redactor: Redactor  # secret settings: taken out of reasons and log lines before they are cut
 
     def deny(self, reason: object = "access denied") -> None:
         """End the pipeline: the login is refused with `reason` (shown to the application)."""
@@ -526,10 +566,14 @@ class Context(_Remembering):
         if not valid_unicode(reason):
             raise ValueError("deny(reason) must be valid Unicode (it has a lone surrogate)")
         if self._denial is None:
-            object.__setattr__(self, "_denial", reason[:MAX_REASON_LENGTH])
+            object.__setattr__(self, "_denial", self._redactor.bounded(lambda count: reason[:count],
+                                                                       MAX_REASON_LENGTH))
 
     def log(self, *parts: object) -> None:
-        self._log(join_display(parts, " ", MAX_TEXT_OF_A_VALUE, _NEUTRAL_REPRS))
+        def render(count: int) -> str:
+            return join_display(parts, " ", count, _NEUTRAL_REPRS)
+
+        self._log(self._redactor.bounded(render, MAX_TEXT_OF_A_VALUE))
 
     @property
     def denied(self) -> bool:

@@ -17,6 +17,7 @@ from engine.rule_api import (
 )
 from sandbox.guards import AccessPolicy
 from sandbox.plain import freeze, thaw
+from sandbox.redaction import NO_REDACTION, Redactor
 
 
 def _build_user(data: Mapping[str, Any]) -> User:
@@ -34,7 +35,8 @@ def _build_user(data: Mapping[str, Any]) -> User:
 
 
 def _build_context(data: Mapping[str, Any], log: Callable[[str], None], http_localhost: bool,
-                   settings: Mapping[str, Any] | None = None, policy: str | None = None) -> Context:
+                   settings: Mapping[str, Any] | None = None, policy: str | None = None,
+                   redactor: Redactor = NO_REDACTION) -> Context:
     connection = data.get("connection") or {}
     geo = connection.get("geo")
     authentication = data.get("authentication") or {}
@@ -55,22 +57,32 @@ def _build_context(data: Mapping[str, Any], log: Callable[[str], None], http_loc
             for m in authentication.get("methods") or ()
         ), _now=now),
         now=now,
-        multifactor=Multifactor(http_localhost, policy_required=policy_required, note=log),
-        claims=Claims(),
+        multifactor=Multifactor(http_localhost, policy_required=policy_required, note=log,
+                                redactor=redactor),
+        claims=Claims(redactor),
         settings=Settings(freeze(settings or {})),
         _denial=None,
         _log=log,
+        _redactor=redactor,
     )
+
+
+def _secrets_of(payload: Mapping[str, Any]) -> Redactor:
+    """The values of the settings `payload["secret_keys"]` names (engine/pipeline.run_rules): every
+    text the rules hand back is redacted of them where it is made, before it is cut or measured."""
+    settings = payload.get("settings") or {}
+    return Redactor(settings.get(key) for key in payload.get("secret_keys") or ())
 
 
 class RuleBinding:
     """One evaluation: the objects handed to every rule, and the outcome they add up to."""
 
     def __init__(self, payload: Mapping[str, Any], log: Callable[[str], None], http_localhost: bool = False) -> None:
+        self.redactor = _secrets_of(payload)
         self.user = _build_user(payload["user"])
         self.context = _build_context(payload["context"], log, http_localhost, payload.get("settings"),
-                                      payload.get("policy"))
-        object.__setattr__(self.context, "_metadata", MetadataChanges(self.user))
+                                      payload.get("policy"), self.redactor)
+        object.__setattr__(self.context, "_metadata", MetadataChanges(self.user, self.redactor))
         self.args = (self.user, self.context)
         self.failed_rules: list[str] = []
 

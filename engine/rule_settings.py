@@ -13,33 +13,45 @@ The ciphertext is bound to "rule-setting:KEY" (moved to another key, it does not
 version digest of the settings is the keyring's MAC, never a hash of the values: a public short
 hash of a weak secret could be brute-forced.
 
-Redaction (`redact_report`): every path that runs rules (pipeline.run_rules) replaces each secret
-value, as text, in the trace (log lines, error messages) and in the outcome's free text (deny
-reason, claims, return_to, metadata updates) with REDACTED before anything is answered, recorded
-or logged. It matches text: a rule that transforms a secret (reversed, upper-cased, sliced,
-encoded) defeats it; a log line or reason cut at its length limit in the middle of a secret keeps
-the first part.
+Redaction happens inside the evaluation (sandbox/redaction.py): pipeline.run_rules names the
+secret keys in the payload (`secret_keys`), and the rules' binding takes every form of each secret
+value (raw, repr and ascii in both quote styles, JSON, re.escape, repr of those) out of log lines,
+error messages, deny reasons, claims, metadata and return_to where the rule writes them, before
+any cut or size check. `redact_report` is the second layer, on the report that comes back: it
+scrubs only free text (never the outcome's fixed keys) and logs a warning, without the text, if it
+finds anything, since that means the first layer missed it. It matches text: a rule that
+transforms a secret (reversed, upper-cased, sliced, encoded) defeats it (docs/rules.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.crypto import DecryptionError, Keyring
 from engine.errors import InvalidRequest
+from sandbox.redaction import REDACTED, Redactor
 from sandbox.runner import RunReport
 
 KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 MAX_SETTINGS = 100
 MAX_VALUE_BYTES = 4096  # the value as compact JSON (UTF-8)
 MAX_DEPTH = 8
-REDACTED = "[redacted]"
 _MAC_PURPOSE = "rule-settings"
+# The outcome's free text: what rules wrote. Everything else in it is the engine's (fixed keys,
+# flags, factor names, rule ids) and is never rewritten: "app_metadata" must stay a key even when a
+# secret is "data".
+FREE_TEXT = ("deny_reason", "return_to", "claims")
+
+# Deny reasons the engine writes itself (rule_host.RuleBinding.fail), never a rule's text.
+ENGINE_REASONS = frozenset({"rule_failed"})
+
+log = logging.getLogger("engine.rule_settings")
 
 
 class UnreadableSettings(ValueError):
@@ -60,11 +72,11 @@ class RuleSettings:
 
     entries: tuple[Setting, ...] = ()  # sorted by key
     plain: dict[str, Any] = field(init=False, compare=False, repr=False)
-    needles: tuple[str, ...] = field(init=False, compare=False, repr=False)
+    redactor: Redactor = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "plain", {entry.key: entry.value for entry in self.entries})
-        object.__setattr__(self, "needles", _needles(entry.value for entry in self.entries if entry.secret))
+        object.__setattr__(self, "redactor", Redactor(entry.value for entry in self.entries if entry.secret))
 
     def __repr__(self) -> str:
         return f"RuleSettings(keys={[entry.key for entry in self.entries]})"
@@ -142,41 +154,36 @@ class SettingsVault:
 
 
 def redact_report(report: RunReport, settings: RuleSettings) -> RunReport:
-    """`report` with every secret of `settings` replaced by REDACTED in its trace and free text."""
-    needles = settings.needles
-    if not needles:
+    """`report` with every secret of `settings` replaced by REDACTED in its trace and free text: the
+    second layer (the binding redacted where rules wrote, before cuts and bounds). A change here is a
+    miss of the first layer: logged as a warning naming where, never the text."""
+    redactor = settings.redactor
+    if not redactor:
         return report
-    trace = tuple(t._replace(error=None if t.error is None else _scrub(t.error, needles),
-                             logs=tuple(_scrub(line, needles) for line in t.logs)) for t in report.trace)
+    trace = tuple(t._replace(error=None if t.error is None else redactor(t.error),
+                             logs=tuple(redactor(line) for line in t.logs)) for t in report.trace)
     result = report.result
     if result is not None:
-        result = {**result, **{name: _scrub_plain(result[name], needles)
-                               for name in ("deny_reason", "return_to", "claims", "metadata_updates")
-                               if name in result}}
-    return dataclasses.replace(report, result=result, trace=trace)
+        result = {**result, **{name: _scrub_plain(result[name], redactor) for name in FREE_TEXT
+                               if name in result and not (name == "deny_reason" and result[name] in ENGINE_REASONS)}}
+        updates = result.get("metadata_updates")
+        if type(updates) is dict:
+            result["metadata_updates"] = {kind: _scrub_plain(changes, redactor) for kind, changes in updates.items()}
+    redacted = dataclasses.replace(report, result=result, trace=trace)
+    if redacted != report:
+        missed = [t.name for t, was in zip(trace, report.trace, strict=True) if t != was]
+        log.warning("secret_redacted_late rules=%s outcome=%s", ",".join(missed) or "-",
+                    result != report.result)
+    return redacted
 
 
-def _needles(secrets: Iterable[str]) -> tuple[str, ...]:
-    """Each secret as rules may write it: as it is, as repr() and JSON escape it; longest first."""
-    forms = {form for secret in secrets
-             for form in (secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]) if form}
-    return tuple(sorted(forms, key=len, reverse=True))
-
-
-def _scrub(text: str, needles: tuple[str, ...]) -> str:
-    for needle in needles:
-        if needle in text:
-            text = text.replace(needle, REDACTED)
-    return text
-
-
-def _scrub_plain(value: Any, needles: tuple[str, ...]) -> Any:
+def _scrub_plain(value: Any, redactor: Redactor) -> Any:
     if type(value) is str:
-        return _scrub(value, needles)
+        return redactor(value)
     if type(value) is list:
-        return [_scrub_plain(item, needles) for item in value]
+        return [_scrub_plain(item, redactor) for item in value]
     if type(value) is dict:
-        return {_scrub(key, needles) if type(key) is str else key: _scrub_plain(item, needles)
+        return {redactor(key) if type(key) is str else key: _scrub_plain(item, redactor)
                 for key, item in value.items()}
     return value
 
@@ -203,4 +210,4 @@ def _typed(value: Any, kind: type) -> Any:
     return value
 
 
-NO_SETTINGS = RuleSettings()  # after the helpers: __post_init__ calls _needles
+NO_SETTINGS = RuleSettings()

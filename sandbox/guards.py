@@ -31,6 +31,7 @@ from sandbox.facades import Facade
 from sandbox.formatting import TextFormatter
 from sandbox.growth import Growth
 from sandbox.limits import Limits
+from sandbox.redaction import NO_REDACTION, Redactor
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,9 +271,12 @@ class Guards:
             raise TypeError("str() takes one argument in rules (bytes are not available)")
         return text.display(obj, self.limits.max_string_length, self._safe_repr)
 
-    def join_for_print(self, items: tuple[object, ...], separator: object) -> str:
-        """print()'s line: no longer than the trace could keep."""
-        return text.join_display(items, separator, self.limits.max_output_bytes, self._safe_repr)
+    def join_for_print(self, items: tuple[object, ...], separator: object, redactor: Redactor = NO_REDACTION) -> str:
+        """print()'s line: no longer than the trace could keep, `redactor`'s secrets taken out first."""
+        def render(count: int) -> str:
+            return text.join_display(items, separator, count, self._safe_repr)
+
+        return redactor.bounded(render, self.limits.max_output_bytes)
 
     def format_field(self, value: object, conversion: int, spec: str) -> str:
         """One f-string field, `f"{value!conversion:spec}"`: neutral text, bounded specs."""

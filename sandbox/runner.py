@@ -23,6 +23,7 @@ from sandbox.errors import DeadlineExceeded, LimitExceeded, StepsExceeded
 from sandbox.facades import Facade
 from sandbox.guards import AccessPolicy, Guards
 from sandbox.limits import Limits
+from sandbox.redaction import NO_REDACTION, Redactor
 from sandbox.snapshot import Snapshot, take_snapshot
 from sandbox.text import display, printable, valid_unicode
 
@@ -43,6 +44,11 @@ class Binding(Protocol):
 
     @property
     def args(self) -> tuple[object, ...]: ...
+
+    @property
+    def redactor(self) -> Redactor:
+        """The secrets this evaluation's programs were handed: the runner takes them out of log lines
+        and error messages before it cuts them (sandbox/redaction.py)."""
 
     def checkpoint(self, meta: Mapping[str, Any]) -> object:
         """Called before each program runs (`meta` is its opaque metadata): the state to
@@ -144,6 +150,7 @@ class LogSink:
         self._bytes_left = limits.max_output_bytes
         self.current: list[str] = []
         self.dropped = 0
+        self.redactor = NO_REDACTION  # the binding's, once there is one
 
     def write(self, line: str) -> None:
         """Keep `line` for the running program's trace; raises ValueError (in the rule) for
@@ -153,7 +160,7 @@ class LogSink:
         if self._lines_left <= 0 or self._bytes_left <= 0:
             self.dropped += 1
             return
-        line = line[: self._bytes_left]
+        line = self.redactor.bounded(lambda count: line[:count], self._bytes_left)
         self._lines_left -= 1
         self._bytes_left -= len(line)
         self.current.append(line)
@@ -205,9 +212,13 @@ def run_programs(
         why = f"the input could not be bound for the rules ({type(exc).__name__})"
         return RunReport(None, (ProgramTrace(UNBOUND_INPUT, "error", 0, why, ()),))
     budget = Budget(limits.max_steps, clock)
+    redactor = sink.redactor = binding.redactor
+
+    def join_for_print(items: tuple[object, ...], separator: object) -> str:
+        return guards.join_for_print(items, separator, redactor)
 
     def print_factory(_getattr_: object = None) -> PrintToLog:
-        return PrintToLog(sink, guards.join_for_print)
+        return PrintToLog(sink, join_for_print)
 
     traces: list[ProgramTrace] = []
     try:
@@ -224,7 +235,7 @@ def run_programs(
             deadline = started + rule_timeout
             budget.start(deadline if deadline < pipeline_deadline else pipeline_deadline)
             namespace = guards.globals_for(tick, print_factory)
-            code, error = _run_one(program, namespace, args)
+            code, error = _run_one(program, namespace, args, redactor)
             # Break the globals <-> functions cycle now: nothing the rule built outlives it.
             namespace.clear()
             finished = clock()
@@ -232,6 +243,8 @@ def run_programs(
                 # Budgets are checked between steps; one long C call (a strftime, a sort) can
                 # pass the deadline without a step. A rule that overran is late, whatever it did.
                 code, error = TIMEOUT, "DeadlineExceeded: deadline exceeded"
+            if error is not None and redactor:
+                error = redactor(error)  # the sandbox's own words too: a one-letter secret is in them
             duration_us = int((finished - started) * 1e6)
             if code != OK:
                 binding.restore(saved)
@@ -284,7 +297,8 @@ def _calls_at_module_level(code: CodeType) -> bool:
     return any(instruction.opname.startswith("CALL") for instruction in dis.get_instructions(code))
 
 
-def _run_one(program: Program, namespace: dict[str, object], args: tuple[object, ...]) -> tuple[int, str | None]:
+def _run_one(program: Program, namespace: dict[str, object], args: tuple[object, ...],
+             redactor: Redactor = NO_REDACTION) -> tuple[int, str | None]:
     try:
         if program.snapshot is None:
             exec(program.compiled.code, namespace)
@@ -298,7 +312,7 @@ def _run_one(program: Program, namespace: dict[str, object], args: tuple[object,
     except RecursionError:
         return ERROR, "RecursionError: maximum recursion depth exceeded"
     except Exception as exc:
-        return ERROR, _describe(exc, program.name)
+        return ERROR, _describe(exc, program.name, redactor)
     if returned is not None:
         return ERROR, f"rule() returned a {type(returned).__name__}; rules act through context and return nothing"
     return OK, None
@@ -307,13 +321,20 @@ def _run_one(program: Program, namespace: dict[str, object], args: tuple[object,
 MAX_ERROR_CHARS = 500
 
 
-def _describe(exc: BaseException, filename: str) -> str:
-    """The trace's text for a failed rule: total (never raises), bounded, valid Unicode."""
+def _describe(exc: BaseException, filename: str, redactor: Redactor = NO_REDACTION) -> str:
+    """The trace's text for a failed rule: total (never raises), bounded, valid Unicode, with the
+    binding's secrets taken out before it is cut."""
     try:
         line = _rule_line(exc.__traceback__, filename)
-        where = f" (line {line})" if line else ""
-        head = printable(f"{type(exc).__name__}: {display(exc, MAX_ERROR_CHARS)}"[:MAX_ERROR_CHARS])
-        return head[: MAX_ERROR_CHARS - len(where)] + where
+        where = redactor(f" (line {line})") if line else ""  # the whole text is redacted: "e" is a secret too
+        name = type(exc).__name__
+
+        def render(count: int) -> str:
+            return f"{name}: {display(exc, count)}"[:count]
+
+        # A secret holds no lone surrogate, so printable() escapes none of its characters.
+        head = printable(redactor.bounded(render, MAX_ERROR_CHARS - len(where)))
+        return redactor.cut(head, MAX_ERROR_CHARS - len(where)) + where
     except BaseException:  # noqa: BLE001 - describing a failure must never become one (MemoryError...)
         return "the rule failed; its error could not be described"
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sandbox.guards import AccessPolicy
 from sandbox.plain import freeze, thaw
+from sandbox.redaction import Redactor
 
 
 class Scratch:
@@ -38,6 +39,7 @@ class ScratchBinding:
     def __init__(self, payload: Mapping[str, Any], log: Callable[[str], None]) -> None:
         self.out = Scratch()
         self.args = (freeze(payload.get("input", {})), self.out)
+        self.redactor = Redactor(payload.get("secrets", ()))  # text to keep out of logs and errors
         self.failures: list[Any] = []
 
     def checkpoint(self, meta: Mapping[str, Any]) -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LoopThread
+from engine.outcome import Outcome
+from engine.pipeline import Rule, RuleSet, outcome_of, run_rules
+from engine.rule_settings import RuleSettings, Setting, redact_report
+from sandbox.redaction import Redactor
+from sandbox.runner import ProgramTrace, RunReport
+from tests.conftest import LoopThread, SyncRunner, program_set, rule_payload
 from tests.engine.login_harness import DE_IP, LoginService, start_service, totp_now
 from tests.engine.service import ADMIN_TOKEN, API_KEY, SECRET_KEY, SIGNING_KEY, admin_auth
 
@@ -157,6 +163,217 @@ def test_a_rule_setting_secret_never_leaves_the_engine(tmp_path: Path, loop_thre
     for text in [*answers, logged]:
         for form in forms:
             assert form not in text, text
+
+
+# Redaction happens where rule text enters the result, before any cut or bound (the red team's
+# S1, S3, S4): a caller who pads the input so that a cut falls inside a secret learns nothing, every
+# textual form Python writes a secret in is replaced, and a very short secret over-redacts but
+# never breaks the outcome's shape or its bounds.
+CUT_SECRET = "pärtner-Kéy-0123456789abcdef"
+NOW = "2026-01-01T00:00:00+00:00"
+
+
+def run_with_secrets(rule_runner: SyncRunner, loop_thread: LoopThread, sources: dict[str, str],
+                     secrets: dict[str, str], payload: dict[str, Any] | None = None) -> tuple[RunReport, Outcome]:
+    """Run `sources` the way every caller does (pipeline.run_rules) with `secrets` as secret settings."""
+    settings = RuleSettings(tuple(Setting(key, value, True, NOW) for key, value in sorted(secrets.items())))
+    rule_set = RuleSet("v", tuple(Rule(name, "", "deny") for name in sources),
+                       program_set(sources, {"on_error": "deny"}), settings)
+    report = loop_thread.call(run_rules(rule_runner.runner, rule_set, payload or rule_payload()))
+    return report, outcome_of(rule_set, report)
+
+
+def answer_text(report: RunReport) -> str:
+    return json.dumps({"trace": [trace.to_plain() for trace in report.trace], "result": report.result},
+                      ensure_ascii=False)
+
+
+def assert_no_part_of(secret: str, text: str) -> None:
+    for length in range(2, len(secret) + 1):
+        assert secret[:length] not in text, (length, text[-200:])
+
+
+def padded(pad: int) -> dict[str, Any]:
+    return rule_payload({"user_id": "u-1", "user_metadata": {"p": "x" * pad}})
+
+
+def rule_of(body: str) -> str:
+    return f'"""A rule."""\n\n\ndef rule(user, context):\n    key = context.settings["k"]\n    {body}\n'
+
+
+# (rules, the length of the text the cut counts, the characters before the padding)
+CUTS = {
+    "the evaluation's log budget": ({"10-pad": rule_of('context.log(user.user_metadata["p"])'),
+                                     "20-key": rule_of('context.log("key", key)')}, 16_384, 4),
+    "context.log's cap of one value": ({"10-key": rule_of('context.log(user.user_metadata["p"] + key)')},
+                                       16_384, 0),
+    "print's cap": ({"10-key": rule_of('print(user.user_metadata["p"] + key)')}, 16_384, 0),
+    "deny's 200 characters": ({"10-key": rule_of('context.deny(user.user_metadata["p"] + key)')}, 200, 0),
+    "an error's 500 characters": ({"10-key": rule_of('raise ValueError(user.user_metadata["p"] + key)')},
+                                  500 - len(" (line 6)"), len("ValueError: ")),
+    "enable()'s description of a bad provider": (
+        {"10-key": rule_of('context.multifactor.enable(user.user_metadata["p"] + key)')}, 100, 1),
+    "add_factor()'s description of a bad factor": (
+        {"10-key": rule_of('context.multifactor.add_factor(user.user_metadata["p"] + key)')}, 100, 1),
+    "completed_within()'s description of a bad factor": (
+        {"10-key": rule_of('context.authentication.completed_within(5, [user.user_metadata["p"] + key])')}, 100, 1),
+}
+
+
+@pytest.mark.parametrize("cut", list(CUTS))
+def test_a_cut_the_caller_places_inside_a_secret_leaves_no_part_of_it(rule_runner: SyncRunner,
+                                                                      loop_thread: LoopThread, cut: str) -> None:
+    sources, limit, before = CUTS[cut]
+    start = limit - before - len(CUT_SECRET)
+    for pad in range(max(start - 3, 0), limit - before + 3):  # the cut falls at every offset of the secret
+        report, _ = run_with_secrets(rule_runner, loop_thread, sources, {"k": CUT_SECRET}, padded(pad))
+        assert_no_part_of(CUT_SECRET, answer_text(report))
+
+
+FORM_SECRETS = {"k1": "pässwörd-0123456789", "k2": "it's-a-secret-0123456789", "k3": "a.b+c-0123456789",
+                "k4": "tab\there-\U0001f511-0123456789"}
+FORMS = '''"""Writes the secrets in every form Python's text functions write them."""
+import re
+
+
+def rule(user, context):
+    s1, s2, s3, s4 = context.settings["k1"], context.settings["k2"], context.settings["k3"], context.settings["k4"]
+    context.log("%a" % s1)
+    context.log("{!a}".format(s1))
+    context.log(f"{s1!a}")
+    context.log(repr('Authorization: "Bearer ' + s2 + '"'))
+    context.log(re.compile(re.escape(s3)))
+    context.log(repr(repr(s2)))
+    context.log(repr(s2))
+    context.log(re.escape(s3))
+    context.log("%a" % s4)
+    context.log(repr([s4]))
+    context.log("%a" % repr(s4))
+    context.claims["https://example.com/r"] = repr(s2 + '"')
+    context.multifactor.return_to = "https://example.com/?k=%a" % s1
+    context.deny("{!a}".format(s4))
+'''
+
+
+def test_every_textual_form_of_a_secret_is_redacted(rule_runner: SyncRunner, loop_thread: LoopThread) -> None:
+    report, outcome = run_with_secrets(rule_runner, loop_thread, {"10-forms": FORMS}, FORM_SECRETS)
+    assert report.trace[0].outcome == "ok", report.trace[0].error
+    assert report.trace[0].logs == (
+        "'[redacted]'", "'[redacted]'", "'[redacted]'", "'Authorization: \"Bearer [redacted]\"'",
+        "re.compile('[redacted]')", "'\"[redacted]\"'", '"[redacted]"', "[redacted]", "'[redacted]'",
+        "['[redacted]']", "\"'[redacted]'\"")
+    assert outcome.claims == {"https://example.com/r": "'[redacted]\"'"}
+    assert outcome.return_to == "https://example.com/?k='[redacted]'"
+    assert outcome.deny_reason == "'[redacted]'"
+    assert "0123456789" not in answer_text(report)
+
+
+NO_OP = '"""Does nothing."""\n\n\ndef rule(user, context):\n    pass\n'
+SHORT_SECRET_RULE = '''"""Writes text full of a one-letter secret."""
+
+
+def rule(user, context):
+    context.set_app_metadata("note", user.user_metadata.get("bio", ""))
+    context.claims["https://example.com/e"] = "e"
+    context.deny("e" * 200)
+'''
+
+
+@pytest.mark.parametrize("secret", ["e", "data", "user", "app_metadata", "deny_reason"])
+def test_a_short_secret_never_breaks_the_outcome(rule_runner: SyncRunner, loop_thread: LoopThread,
+                                                  caplog: pytest.LogCaptureFixture, secret: str) -> None:
+    caplog.set_level(logging.WARNING)
+    _, outcome = run_with_secrets(rule_runner, loop_thread, {"10-no-op": NO_OP}, {"k": secret})
+    assert not outcome.denied and outcome.failed_rules == ()
+    assert set(outcome.metadata_updates) == {"app_metadata", "user_metadata"}
+    assert not [record for record in caplog.records if record.name in ("engine.pipeline", "engine.rule_settings")]
+
+
+def test_a_one_letter_secret_over_redacts_within_the_outcomes_shape(rule_runner: SyncRunner,
+                                                                    loop_thread: LoopThread) -> None:
+    payload = rule_payload({"user_id": "u-1", "user_metadata": {"bio": "e" * 4000}})
+    report, outcome = run_with_secrets(rule_runner, loop_thread, {"10-short": SHORT_SECRET_RULE}, {"k": "e"}, payload)
+    assert outcome.failed_rules == () and report.trace[0].outcome == "ok"
+    assert outcome.deny_reason == "[redacted]"
+    assert outcome.claims == {"https://[redacted]xampl[redacted].com/[redacted]": "[redacted]"}
+    assert outcome.metadata_updates["app_metadata"] == {"not[redacted]": "[redacted]"}
+
+
+BOUNDS = {
+    "deny reason": ('context.deny("ex" * 150)', None),
+    "claim value": ('context.claims["https://x.example/k"] = "ex" * 1000', "larger than 4096 bytes"),
+    "claim name": ('context.claims["https://x.example/" + "ex" * 90] = 1', "1 to 200 characters"),
+    "metadata value": ('context.set_app_metadata("note", "ex" * 5000)', "more than 16384"),
+    "metadata key": ('context.set_user_metadata("ex" * 90, 1)', "1 to 200 characters"),
+    "return_to": ('context.multifactor.return_to = "https://example.com/?q=" + "ex" * 300', "2048 characters"),
+}
+
+
+@pytest.mark.parametrize("bound", list(BOUNDS))
+def test_bounds_hold_after_redaction(rule_runner: SyncRunner, loop_thread: LoopThread, bound: str) -> None:
+    body, refused = BOUNDS[bound]
+    report, outcome = run_with_secrets(rule_runner, loop_thread, {"10-grows": rule_of(body)}, {"k": "e"})
+    if refused is None:
+        assert report.trace[0].outcome == "ok"
+        assert outcome.deny_reason is not None and len(outcome.deny_reason) <= 200
+        assert outcome.deny_reason.replace("[redacted]", "").strip("x") == ""
+    else:
+        error = report.trace[0].error or ""
+        assert report.trace[0].outcome == "error" and Redactor(["e"])(refused) in error, error
+        assert outcome.claims == {} and outcome.return_to is None
+        assert outcome.metadata_updates == {"app_metadata": {}, "user_metadata": {}}
+
+
+def test_the_engine_side_layer_scrubs_free_text_only_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+    secret = "data-0123456789-data"
+    settings = RuleSettings((Setting("k", secret, True, NOW), Setting("short", "data", True, NOW)))
+    result = {"denied": True, "deny_reason": f"r {secret}", "mfa_required": False, "provider": "any",
+              "provider_set_by": None, "allow_remember_browser": False, "factors": [], "return_to": None,
+              "claims": {f"https://x/{secret}": [secret]},
+              "metadata_updates": {"app_metadata": {"a": secret}, "user_metadata": {}}, "failed_rules": []}
+    report = RunReport(result, (ProgramTrace("10-a", "ok", 1, f"E {secret}", (f"log {secret}",)),))
+    caplog.set_level(logging.WARNING)
+    redacted = redact_report(report, settings)
+    assert redacted.result is not None
+    assert redacted.result["deny_reason"] == "r [redacted]"
+    assert redacted.result["claims"] == {"https://x/[redacted]": ["[redacted]"]}
+    assert redacted.result["metadata_updates"] == {"app_metadata": {"a": "[redacted]"}, "user_metadata": {}}
+    assert redacted.trace[0].logs == ("log [redacted]",) and redacted.trace[0].error == "E [redacted]"
+    assert Outcome.from_plain(redacted.result).deny_reason == "r [redacted]"
+    warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings and all("0123456789" not in record.getMessage() for record in warnings)
+    caplog.clear()
+    assert redact_report(redacted, settings) == redacted  # what the sandbox redacted is left alone
+    assert not caplog.records
+
+
+LEAK_RULES = {
+    "10-debug": '"""Logs the caller\'s metadata."""\n\n\ndef rule(user, context):\n    context.log(user.user_metadata["p"])\n',
+    "20-partner": rule_of('context.log("key", key)'),
+    "30-formats": rule_of('context.log("%a" % key, "{!a}".format(key))'),
+    "40-enable": rule_of('context.multifactor.enable("A" * 90 + key)'),
+}
+
+
+@pytest.mark.parametrize("isolation", ["inprocess", "process"])
+def test_an_api_key_caller_cannot_cut_a_secret_in_an_evaluate_answer(tmp_path: Path, loop_thread: LoopThread,
+                                                                     isolation: str) -> None:
+    from engine.app import create_app
+    from tests.engine.asgi import ServiceClient
+    from tests.engine.service import admin_auth, auth, evaluate_body, make_settings
+
+    with ServiceClient(create_app(make_settings(tmp_path, LEAK_RULES, isolation=isolation)), loop_thread) as client:
+        response = client.request("PUT", "/admin/rules/settings/k", json={"value": CUT_SECRET, "secret": True},
+                                  headers=admin_auth())
+        assert response.status_code == 200, response.text
+        for keep in (2, len(CUT_SECRET) // 2, len(CUT_SECRET) - 1):
+            pad = 16_384 - len("key ") - keep
+            answer = client.post("/v1/evaluate", json=evaluate_body(user_metadata={"p": "x" * pad}), headers=auth())
+            assert answer.status_code == 200, answer.text
+            record = client.get(f"/admin/decisions/{answer.json()['decision_id']}", headers=admin_auth())
+            for text in (answer.text, record.text, json.dumps(answer.json(), ensure_ascii=False)):
+                assert_no_part_of(CUT_SECRET, text)
+                assert ascii(CUT_SECRET)[1:8] not in text.replace("\\\\", "\\")
 
 
 # Remember this browser (issue 10): the token is a bearer credential for skipping the factor.
