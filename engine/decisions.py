@@ -27,7 +27,7 @@ from engine.stores.decisions import DecisionLog
 
 log = logging.getLogger("engine.decisions")
 
-Endpoint = Literal["evaluate", "login"]
+Endpoint = Literal["evaluate", "login", "step_up"]
 
 # secrets.token_urlsafe(16): 128 random bits in 22 URL-safe characters. Anything else is not
 # one of ours and is refused before a lookup.

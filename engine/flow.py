@@ -22,7 +22,7 @@ import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine import offers, policy, remembered, signals, throttle
@@ -42,7 +42,7 @@ from engine.factors import recovery, sms, totp
 from engine.geo import GeoLocator
 from engine.passwords import PasswordHasher
 from engine.pipeline import Evaluation, Pipeline
-from engine.sessions import Authenticated, Sessions, after_factor, login_data
+from engine.sessions import Authenticated, Sessions, after_factor, login_data, step_up_data
 from engine.sms.sender import SmsSender
 from engine.stores import login_events
 from engine.stores.challenges import Attempt, Challenge, ChallengeFactor, ChallengeStore
@@ -118,6 +118,23 @@ class ChallengeStarted:
 
     def to_plain(self) -> dict[str, Any]:
         return {"factor_id": self.factor_id, "type": self.type, "sent": self.sent}
+
+
+@dataclass(frozen=True, slots=True)
+class StepUpRequest:
+    """A validated body of POST /v1/step-up (engine/http/schema.py)."""
+
+    user_token: str = field(repr=False)
+    action: str
+    context: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StepUpOk:
+    """The session is fresh enough for the action: nothing more to pass."""
+
+    def to_plain(self) -> dict[str, Any]:
+        return {"status": "ok"}
 
 
 # The key under which an enrollment token's data holds the types it may enroll.
@@ -208,17 +225,53 @@ class Flow:
         data |= self.remembered.offer(evaluation.outcome, request.context)
         if decision.decision == "allow":
             return await self.sessions.complete(user.user_id, data, None, now)
-        locked = await self.store.lockout_remaining(user.user_id, timestamp, self.mfa.lockout_threshold)
+        return await self._ask_for_factor(user.user_id, request.client_id, factors, decision, data, timestamp)
+
+    async def _ask_for_factor(self, user_id: str, client_id: str, factors: list[FactorRecord],
+                              decision: policy.Decision, data: dict[str, Any],
+                              timestamp: float) -> MfaRequired | EnrollmentRequired:
+        """The challenge (or enrollment) a decision of "mfa" asks for, carrying `data` to its end."""
+        locked = await self.store.lockout_remaining(user_id, timestamp, self.mfa.lockout_threshold)
         if locked:
             raise TooManyAttempts(locked, "the second factor is locked after too many failures")
         if decision.enrollment_required:
-            return await self._require_enrollment(user.user_id, request.client_id, data, timestamp,
-                                                  decision.enroll_after)
+            return await self._require_enrollment(user_id, client_id, data, timestamp, decision.enroll_after)
         if decision.enroll_after:
             data["enroll_after"] = list(decision.enroll_after)
         arranged = tuple(offers.arrange(decision.factors, factors))
-        return await self._require_factor(user.user_id, request.client_id, arranged, decision.default_source,
-                                          data, timestamp)
+        return await self._require_factor(user_id, client_id, arranged, decision.default_source, data, timestamp)
+
+    async def step_up(self, request: StepUpRequest) -> StepUpOk | MfaRequired | EnrollmentRequired:
+        """The rules and the policy again for a logged-in user's `action`, with the methods their
+        token carries (Sessions.resume: 401 for a token that does not stand). A factor they ask
+        for is a challenge like a login's, whose verify issues a token with the fresh factor
+        added and the original auth_time. A step-up is no login: the history triggers are not
+        assessed (the user's history is of logins), and nothing is counted or learned."""
+        now = self.clock.now()
+        session = await self.sessions.resume(request.user_token, now)
+        user, client_id = session.user, request.context.get("client_id") or ""
+        factors = await self.directory.list_factors(user.user_id)
+        enrolled = offers.enrolled_types(user, factors, await self.directory.recovery_codes_left(user.user_id))
+        methods = [{"name": name, "timestamp": datetime.fromtimestamp(at, UTC).isoformat()}
+                   for name, at in session.methods]
+        context = request.context | {"action": request.action, "authentication_methods": methods}
+        collected = signals.collect(_rule_user(user, enrolled), context, self.geo, now, self.mfa, None)
+        evaluation = await self._run_rules(collected.payload)
+        outcome = evaluation.outcome
+        decision = policy.decide(outcome, enrolled, self.mfa, collected.triggered, action=request.action)
+        decision_id = await self.decisions.record("step_up", now, user.user_id, client_id or None, collected.payload,
+                                                  evaluation, decision)
+        log.info("step_up decision=%s user_id=%s action=%s rule_set=%s decision_id=%s", decision.decision,
+                 user.user_id, request.action, evaluation.version, decision_id)
+        if decision.decision == "deny":
+            raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id)
+        if decision.decision == "allow":
+            return StepUpOk()
+        data = step_up_data(session, outcome.claims, request.context.get("device_id"),
+                            collected.payload["context"]["connection"]["ip_country"], request.context.get("ip"),
+                            outcome.return_to)
+        answer = await self._ask_for_factor(user.user_id, client_id, factors, decision, data, now.timestamp())
+        return dataclasses.replace(answer, decision_id=decision_id, required_by=decision.required_by)
 
     async def _check_password(self, request: LoginRequest, ip: str | None,
                               timestamp: float) -> UserRecord:

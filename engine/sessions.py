@@ -101,6 +101,17 @@ def with_method(methods: Sequence[Method], name: str, at: int) -> list[Method]:
     return [(known, max(when, at) if known == name else when) for known, when in methods]
 
 
+def step_up_data(session: Session, claims: Mapping[str, Any], device_id: str | None, country: str | None,
+                 ip: str | None, return_to: str | None) -> dict[str, Any]:
+    """What a step-up's challenge carries to its verify: the session's methods with their times
+    and its original auth_time (the password is not typed again), the rules' claims, and STEP_UP,
+    so that finishing it issues a token without counting a login."""
+    data = login_data(int(session.claims["auth_time"]), claims, device_id, country, ip, return_to,
+                      mfa_epoch=session.user.mfa_epoch)
+    return data | {"amr": [name for name, _ in session.methods],
+                   "methods": [list(method) for method in session.methods], STEP_UP: True}
+
+
 def passed_a_factor(login: Mapping[str, Any]) -> bool:
     """Whether this login has passed a second factor, not just the password."""
     return any(method != PASSWORD_METHOD for method in login.get("amr") or ())

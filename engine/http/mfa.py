@@ -1,4 +1,4 @@
-"""Endpoints of the login: /v1/login, /v1/mfa/challenge, /v1/mfa/verify, enrollment, recovery codes."""
+"""Endpoints of the login: /v1/login, /v1/mfa/challenge, /v1/mfa/verify, enrollment, recovery codes, step-up."""
 
 from __future__ import annotations
 
@@ -44,6 +44,13 @@ async def verify(request: Request) -> Response:
     done = await services.flow.verify(body["challenge_id"], body["factor_id"], body["code"], body.get("client_id"),
                                       remember_browser=body.get("remember_browser", False))
     return json_response(done.to_plain())
+
+
+async def step_up(request: Request) -> Response:
+    services: Services = request.app.state.services
+    require_bearer(request, services.api_keys)
+    body = await read_json(request, services.settings.http.max_body_bytes)
+    return json_response((await services.flow.step_up(schema.parse_step_up(body))).to_plain())
 
 
 async def enroll(request: Request) -> Response:

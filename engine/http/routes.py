@@ -48,6 +48,7 @@ ROUTES = [
     Route("/v1/mfa/enroll", mfa.enroll, methods=["POST"], name="mfa_enroll"),
     Route("/v1/mfa/enroll/confirm", mfa.confirm, methods=["POST"], name="mfa_enroll_confirm"),
     Route("/v1/mfa/recovery-codes", mfa.recovery_codes, methods=["POST"], name="mfa_recovery_codes"),
+    Route("/v1/step-up", mfa.step_up, methods=["POST"], name="step_up"),
     Route("/.well-known/jwks.json", mfa.jwks, methods=["GET"], name="jwks"),
     *(Route(f"/admin{path}", admin_only(endpoint), methods=[method], name=name)
       for path, endpoint, method, name in ADMIN),

@@ -36,7 +36,7 @@ from typing import Any
 
 from engine import formats, metadata
 from engine.errors import InvalidRequest
-from engine.flow import EvaluateRequest
+from engine.flow import EvaluateRequest, StepUpRequest
 from engine.rule_api import FACTOR_ALIASES
 
 Check = Callable[[Any, str], Any]
@@ -251,6 +251,13 @@ def parse_evaluate(body: Any) -> EvaluateRequest:
     return EvaluateRequest(fields["user"], fields.get("context", {}))
 
 
+def parse_step_up(body: Any) -> StepUpRequest:
+    fields = _STEP_UP(body, "")
+    if fields["action"] == "login":
+        raise InvalidRequest("must name the sensitive action, not login (a login is POST /v1/login)", field="action")
+    return StepUpRequest(fields["user_token"], fields["action"], fields.get("context", {}))
+
+
 def choice(*options: str) -> Check:
     def check(value: Any, path: str) -> str:
         if type(value) is not str or value not in options:
@@ -275,6 +282,11 @@ VERIFY = obj({"challenge_id": _ID, "factor_id": _ID, "code": text(32), "client_i
 ENROLL = obj({"factor": choice("otp", "totp", "sms"), "phone_number": text(32), "enrollment_token": _ID,
               "user_token": text(8192), "context": CONTEXT}, frozenset({"factor"}))
 CONFIRM = obj({"enrollment_id": _ID, "code": text(32)}, frozenset({"enrollment_id", "code"}))
+# A step-up's action is its own field; the methods come from the token, never from the caller.
+_STEP_UP_CONTEXT = obj({name: check for name, check in CONTEXT.fields.items()
+                        if name not in ("action", "authentication_methods")})
+_STEP_UP = obj({"user_token": text(8192), "action": text(64, formats.ACTION), "context": _STEP_UP_CONTEXT},
+               frozenset({"user_token", "action"}))
 USER_TOKEN = obj({"user_token": text(8192)}, frozenset({"user_token"}))
 
 _PROFILE: dict[str, Check] = {
@@ -290,7 +302,8 @@ NEW_FACTOR = obj({"type": choice("otp", "totp", "sms"), "phone_number": _PHONE,
 # Every request body, by the name of its route (engine/http/routes.py).
 BODIES: dict[str, Obj] = {
     "evaluate": _EVALUATE, "login": LOGIN, "mfa_challenge": CHALLENGE, "mfa_verify": VERIFY, "mfa_enroll": ENROLL,
-    "mfa_enroll_confirm": CONFIRM, "mfa_recovery_codes": USER_TOKEN, "admin_create_user": NEW_USER,
+    "mfa_enroll_confirm": CONFIRM, "mfa_recovery_codes": USER_TOKEN, "step_up": _STEP_UP,
+    "admin_create_user": NEW_USER,
     "admin_update_user": USER_CHANGES, "admin_add_factor": NEW_FACTOR,
 }
 

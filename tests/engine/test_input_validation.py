@@ -69,6 +69,8 @@ EXAMPLES: dict[str, tuple[str, str, dict[str, Any]]] = {
         "context": CONTEXT}),
     "mfa_enroll_confirm": ("POST", "/v1/mfa/enroll/confirm", {"enrollment_id": "enr_0123", "code": "123456"}),
     "mfa_recovery_codes": ("POST", "/v1/mfa/recovery-codes", {"user_token": "aaa.bbb.ccc"}),
+    "step_up": ("POST", "/v1/step-up", {"user_token": "aaa.bbb.ccc", "action": "transfer", "context": {
+        name: value for name, value in CONTEXT.items() if name not in ("action", "authentication_methods")}}),
     "admin_create_user": ("POST", "/admin/users", {
         "username": "dave", "password": PASSWORD, "email": "dave@example.com", "email_verified": False,
         "name": "Dave D.", "phone_number": "+14155550123", "app_metadata": {"n": 1}, "user_metadata": {"n": 1}}),
@@ -83,6 +85,8 @@ EXAMPLES: dict[str, tuple[str, str, dict[str, Any]]] = {
 def parse_body(name: str, body: dict[str, Any]) -> Any:
     if name == "evaluate":
         return schema.parse_evaluate(body)
+    if name == "step_up":
+        return schema.parse_step_up(body)
     return schema.parse(getattr(schema, {"login": "LOGIN", "mfa_challenge": "CHALLENGE", "mfa_verify": "VERIFY",
                                          "mfa_enroll": "ENROLL", "mfa_enroll_confirm": "CONFIRM",
                                          "mfa_recovery_codes": "USER_TOKEN", "admin_create_user": "NEW_USER",
