@@ -18,6 +18,10 @@ stand-ins close that class:
   for every distinct n, kept by the enum class for the life of the process;
 - results that can outgrow the sequence limit in one C call (findall, split) are counted as
   they are produced, and time zones' names are bounded (strftime's %Z repeats them);
+- finditer hands out `Matches`, an iterator that charges the rule's budget as it goes and
+  stops past the sequence limit: C code that consumes it (`x in it`, set methods) is paced
+  like rule code. The loops of findall and sub, and the parsing of a replacement template,
+  charge the budget too (sandbox/pacing.py);
 - `ipaddress` hands the stdlib only integer prefixes, after every one of them has been
   put in the netmask caches at import: the caches never change again because of a rule.
 The ledger (`ledger.STDLIB_CACHES`) lists every cache reachable from here and why it is safe.
@@ -31,12 +35,13 @@ import math
 import re
 import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from re import _compiler  # type: ignore[attr-defined]  # compile() without re's module cache
 from types import MappingProxyType
 from typing import Any
 
 from sandbox.errors import SizeExceeded
+from sandbox.pacing import UNMETERED, Pacer
 
 
 class Facade:
@@ -131,15 +136,42 @@ def findall(pattern: object, string: object, flags: object = 0) -> list[Any]:
     return bounded_findall(compile(pattern, flags), _text(string))
 
 
-def finditer(pattern: object, string: object, flags: object = 0) -> Any:
-    return compile(pattern, flags).finditer(_text(string))
+def finditer(pattern: object, string: object, flags: object = 0) -> Matches:
+    return Matches(compile(pattern, flags).finditer(_text(string)), UNMETERED, MAX_RESULT_ITEMS)
+
+
+class Matches:
+    """What finditer gives rules: the matches, one budget round each, at most `max_items`.
+
+    The stdlib's iterator is C: `"q" in re.finditer("", s)` or `x.issubset(re.finditer(...))`
+    consumed a million matches in one C call, past the iteration guard and every tick."""
+
+    __slots__ = ("_matches", "_pacer", "_max_items", "_taken")
+
+    def __init__(self, matches: Iterator[re.Match[str]], pacer: Pacer, max_items: int) -> None:
+        self._matches = matches
+        self._pacer = pacer
+        self._max_items = max_items
+        self._taken = 0
+
+    def __iter__(self) -> Matches:
+        return self
+
+    def __next__(self) -> re.Match[str]:
+        found = next(self._matches)
+        self._taken += 1
+        if self._taken > self._max_items:
+            raise SizeExceeded(f"more than {self._max_items} matches")
+        self._pacer.round()
+        return found
 
 
 def split(pattern: object, string: object, maxsplit: object = 0, flags: object = 0) -> list[str | Any]:
     return bounded_split(compile(pattern, flags), _text(string), maxsplit)
 
 
-def bounded_findall(compiled: re.Pattern[str], string: object, pos: int = 0, endpos: int = sys.maxsize) -> list[Any]:
+def bounded_findall(compiled: re.Pattern[str], string: object, pos: int = 0, endpos: int = sys.maxsize,
+                    *, pacer: Pacer = UNMETERED) -> list[Any]:
     """Pattern.findall, counted as the matches come: an empty pattern on a long string, or many
     groups, made millions of items in one C call."""
     results: list[Any] = []
@@ -147,6 +179,7 @@ def bounded_findall(compiled: re.Pattern[str], string: object, pos: int = 0, end
     for found in compiled.finditer(_text(string), pos, endpos):
         if len(results) >= MAX_RESULT_ITEMS:
             raise ValueError(f"more than {MAX_RESULT_ITEMS} matches")
+        pacer.round()
         results.append(found.group(0) if groups == 0 else found.groups("")[0] if groups == 1 else found.groups(""))
     return results
 
@@ -172,15 +205,16 @@ _Replacement = Callable[[re.Match[str]], str]
 
 
 def bounded_sub(compiled: re.Pattern[str], repl: object, string: object, count: object = 0,
-                max_chars: int = MAX_RESULT_CHARS) -> tuple[str, int]:
+                max_chars: int = MAX_RESULT_CHARS, *, pacer: Pacer = UNMETERED) -> tuple[str, int]:
     """Pattern.subn with the result counted as it grows: the replacement repeats per match
     (re.sub('', 'x' * 1000, s) is a thousand times s), so each one is sized before it is
     made and added. A callable `repl` is rule code, under the rule's budget like any other;
-    templates are expanded here, never through the stdlib's template cache."""
+    templates are expanded here, never through the stdlib's template cache. Each match is a
+    round of `pacer` (re.sub('', '', s) is a million of them for a million characters)."""
     text = _text(string)
     if type(count) is not int:
         raise TypeError("count must be an int")
-    replace = _replacement(compiled, repl, max_chars)
+    replace = _replacement(compiled, repl, max_chars, pacer)
     if count < 0:  # as CPython 3.11: a negative count replaces nothing
         return text, 0
     parts: list[str] = []
@@ -188,6 +222,7 @@ def bounded_sub(compiled: re.Pattern[str], repl: object, string: object, count: 
     for found in compiled.finditer(text):
         if count and done >= count:
             break
+        pacer.round()
         start, end = found.span()
         replacement = replace(found, max_chars - size - (start - last))
         size += start - last + len(replacement)
@@ -201,7 +236,8 @@ def bounded_sub(compiled: re.Pattern[str], repl: object, string: object, count: 
     return "".join(parts), done
 
 
-def _replacement(compiled: re.Pattern[str], repl: object, max_chars: int) -> Callable[[re.Match[str], int], str]:
+def _replacement(compiled: re.Pattern[str], repl: object, max_chars: int,
+                 pacer: Pacer) -> Callable[[re.Match[str], int], str]:
     """What replaces each match, given the room left: a template's expansion is sized before it is built."""
     if callable(repl):
         def call(found: re.Match[str], room: int) -> str:
@@ -212,9 +248,10 @@ def _replacement(compiled: re.Pattern[str], repl: object, max_chars: int) -> Cal
         return call
     if type(repl) is not str:
         raise TypeError(f"expected str or callable, not {type(repl).__name__}")
-    pieces = _parse_template(repl, compiled)
+    pieces = _parse_template(repl, compiled, pacer)
 
     def expand(found: re.Match[str], room: int) -> str:
+        pacer.rounds(len(pieces))
         size = 0
         for piece in pieces:
             size += len(piece) if isinstance(piece, str) else _group_size(found, piece)
@@ -238,8 +275,9 @@ _OCTAL = frozenset("01234567")
 _ASCII_DIGITS = frozenset("0123456789")
 
 
-def _parse_template(template: str, compiled: re.Pattern[str]) -> list[str | int]:
-    """A replacement template as literal text and group numbers, with the stdlib's escapes and errors."""
+def _parse_template(template: str, compiled: re.Pattern[str], pacer: Pacer) -> list[str | int]:
+    """A replacement template as literal text and group numbers, with the stdlib's escapes and errors.
+    Text between escapes is taken whole; each escape is a round of `pacer`."""
     pieces: list[str | int] = []
     literal: list[str] = []
     index, end = 0, len(template)
@@ -252,10 +290,11 @@ def _parse_template(template: str, compiled: re.Pattern[str]) -> list[str | int]
         pieces.append(number)
 
     while index < end:
-        character = template[index]
-        if character != "\\":
-            literal.append(character)
-            index += 1
+        pacer.round()
+        escape_at = template.find("\\", index)
+        if escape_at != index:
+            literal.append(template[index:] if escape_at < 0 else template[index:escape_at])
+            index = end if escape_at < 0 else escape_at
             continue
         if index + 1 >= end:
             raise re.error("bad escape (end of pattern)", template, index)
@@ -329,21 +368,28 @@ def _named_group(template: str, at: int, compiled: re.Pattern[str], group: Calla
     return close + 1
 
 
-def substitutions(max_chars: int) -> dict[str, Callable[..., Any]]:
-    """The facade's `sub` and `subn`, with results of at most `max_chars` characters."""
+def paced_members(max_chars: int, max_items: int, pacer: Pacer) -> dict[str, Callable[..., Any]]:
+    """The facade's `sub`, `subn`, `findall` and `finditer` bound to one sandbox: results of at
+    most `max_chars` characters or `max_items` matches, their loops charged to `pacer`."""
 
     def sub(pattern: object, repl: object, string: object, count: object = 0, flags: object = 0) -> str:
-        return bounded_sub(compile(pattern, flags), repl, string, count, max_chars)[0]
+        return bounded_sub(compile(pattern, flags), repl, string, count, max_chars, pacer=pacer)[0]
 
     def subn(pattern: object, repl: object, string: object, count: object = 0, flags: object = 0) -> tuple[str, int]:
-        return bounded_sub(compile(pattern, flags), repl, string, count, max_chars)
+        return bounded_sub(compile(pattern, flags), repl, string, count, max_chars, pacer=pacer)
 
-    return {"sub": sub, "subn": subn}
+    def findall(pattern: object, string: object, flags: object = 0) -> list[Any]:
+        return bounded_findall(compile(pattern, flags), _text(string), pacer=pacer)
+
+    def finditer(pattern: object, string: object, flags: object = 0) -> Matches:
+        return Matches(compile(pattern, flags).finditer(_text(string)), pacer, max_items)
+
+    return {"sub": sub, "subn": subn, "findall": findall, "finditer": finditer}
 
 
-_DEFAULT_SUBSTITUTIONS = substitutions(MAX_RESULT_CHARS)
-sub = _DEFAULT_SUBSTITUTIONS["sub"]
-subn = _DEFAULT_SUBSTITUTIONS["subn"]
+_UNMETERED_MEMBERS = paced_members(MAX_RESULT_CHARS, MAX_RESULT_ITEMS, UNMETERED)
+sub = _UNMETERED_MEMBERS["sub"]
+subn = _UNMETERED_MEMBERS["subn"]
 
 
 RE_MEMBERS: dict[str, object] = {

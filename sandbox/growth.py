@@ -6,6 +6,13 @@ says nothing about the result. Strings, lists, tuples and call arguments are mea
 (len(a) + len(b)) before they are built. Sets and dicts keep one copy of each key, so their
 union is never larger than the operands the rule already holds: they are checked once
 built, which keeps CPython's own semantics and error messages.
+
+What a method reads is bounded as well as what it builds: `x.update(*[items] * 1000)` keeps
+a small set while C inserts a hundred million items, and an iterator handed to C is read
+there past the iteration guard. The arguments of one call (update, union, intersection,
+issubset...) hold at most max_sequence_items in all; those of unknown size are read through
+the iteration guard, within what is left, before C sees them. Items read and copied are
+charged to the rule's budget (sandbox/pacing.py).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 
 from sandbox.errors import SizeExceeded
 from sandbox.limits import Limits
+from sandbox.pacing import Pacer
 
 _CONCATENATED = frozenset({str, list, tuple})
 # Types whose len() is the number of items iterating them gives, and which hold them already:
@@ -31,10 +39,11 @@ _MAPPINGS = frozenset({dict, MappingProxyType})
 class Growth:
     """The checks, bound to one set of limits and the rule's iteration guard."""
 
-    def __init__(self, limits: Limits, getiter: Callable[[Any], Iterator[Any]]) -> None:
+    def __init__(self, limits: Limits, getiter: Callable[[Any], Iterator[Any]], pacer: Pacer) -> None:
         self._max_characters = limits.max_string_length
         self._max_items = limits.max_sequence_items
         self._getiter = getiter
+        self._pacer = pacer
 
     def check(self, kind: type | str, size: int) -> None:
         """Raise SizeExceeded when a `kind` of `size` would pass its limit."""
@@ -50,6 +59,7 @@ class Growth:
         items = list(itertools.islice(self._getiter(iterable), max(room, 0) + 1))
         if len(items) > room:
             raise SizeExceeded(f"more than {self._max_items} items")
+        self._pacer.items(len(items))
         return items
 
     # -- operators -----------------------------------------------------------------------
@@ -129,6 +139,7 @@ class Growth:
     def extend(self, target: list[Any], iterable: Any) -> None:
         if type(iterable) in _SIZED:
             self.check(list, len(target) + len(iterable))
+            self._pacer.items(len(iterable))
             target.extend(iterable)
         else:
             target.extend(self._take(iterable, self._max_items - len(target)))
@@ -168,14 +179,31 @@ class Growth:
             room -= len(lists[-1])
         return lists
 
+    def read_arguments(self, args: tuple[Any, ...], keywords: int = 0) -> tuple[Any, ...]:
+        """The arguments of a method that reads collections, at most max_sequence_items items
+        in all: collections of known size as they are, any other iterable read into a list
+        through the iteration guard, before C sees it."""
+        self.check("arguments", keywords + sum(len(arg) for arg in args if type(arg) in _SIZED))
+        room = self._max_items - keywords
+        read: list[Any] = []
+        for arg in args:
+            if type(arg) in _SIZED:
+                room -= len(arg)
+                self._pacer.items(len(arg))
+            else:
+                arg = self._take(arg, room)
+                room -= len(arg)
+            read.append(arg)
+        return tuple(read)
+
     def checked_method(self, name: str) -> Callable[..., Any]:
-        """A set or dict method whose result (or, for `update`, whose object) is checked once
-        built; iterables of unknown size are read through the iteration guard."""
+        """A set, frozenset, dict or dict view method that reads other collections
+        (`read_arguments`); a set or dict it builds (or, for `update`, grows) is checked once built."""
         def call(target: Any, *args: Any, **kwargs: Any) -> Any:
-            args = tuple(arg if type(arg) in _SIZED else self._getiter(arg) for arg in args)
-            result = getattr(target, name)(*args, **kwargs)
+            result = getattr(target, name)(*self.read_arguments(args, len(kwargs)), **kwargs)
             grown = target if result is None else result
-            self.check(type(grown), len(grown))
+            if type(grown) in _MERGED:
+                self.check(type(grown), len(grown))
             return result
 
         return call

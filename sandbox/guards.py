@@ -18,6 +18,7 @@ import importlib
 import itertools
 import operator
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -31,6 +32,7 @@ from sandbox.facades import Facade
 from sandbox.formatting import TextFormatter
 from sandbox.growth import Growth
 from sandbox.limits import Limits
+from sandbox.pacing import Pacer
 from sandbox.redaction import NO_REDACTION, Redactor
 
 
@@ -61,7 +63,9 @@ class Guards:
         self._subscriptable = ledger.SUBSCRIPTABLE | policy.subscriptable
         self._iterable = ledger.ITERABLE | policy.iterable
         self._writable = ledger.RULE_OWNED_CONTAINERS | policy.writable
-        self._growth = Growth(limits, self.getiter)
+        # The sandbox's own loops charge the running program's budget (globals_for points it there).
+        self._pacer = Pacer()
+        self._growth = Growth(limits, self.getiter, self._pacer)
         # Methods whose result can outgrow the limits in one C call, by (type, name); on
         # instances they are bound to the instance, on classes they are taken as they are.
         self._bounded_methods: dict[tuple[type, str], Callable[..., Any]] = {
@@ -69,14 +73,15 @@ class Guards:
             (str, "replace"): self._replace,
             **{(kind, "strftime"): _strftime for kind in (datetime.datetime, datetime.date, datetime.time)},
             (datetime.datetime, "strptime"): _strptime,
-            (re.Pattern, "findall"): facades.bounded_findall,
+            (re.Pattern, "findall"): self._pattern_findall,
+            (re.Pattern, "finditer"): self._pattern_finditer,
             (re.Pattern, "split"): facades.bounded_split,
             (re.Pattern, "sub"): self._pattern_sub,
             (re.Pattern, "subn"): self._pattern_subn,
             (str, "format"): self._format,
             (str, "format_map"): self._format_map,
             (list, "extend"): self._growth.extend,
-            **{(kind, name): self._growth.checked_method(name) for kind, name in _GROWING_METHODS},
+            **{(kind, name): self._growth.checked_method(name) for kind, name in _READING_METHODS},
         }
         self._bounded_class_methods: dict[tuple[type, str], Callable[..., Any]] = {
             **{(kind, "strftime"): functools.partial(_strftime_of, kind)
@@ -89,7 +94,8 @@ class Guards:
         self._safe_repr = frozenset(policy.readable) | {Facade}
         self.builtins = self._build_builtins()
         self.getattr = self._make_getattr()
-        self._formatter = TextFormatter(self.format_field, self.getitem, limits.max_string_length)
+        self._formatter = TextFormatter(self.format_field, self.getitem, limits.max_string_length,
+                                        limits.max_sequence_items, self._pacer)
         # One facade per module, bound to these limits: pre-imported names and import
         # statements (`_import_`) hand out these very objects.
         self._facades = {name: Facade(name, {**members, **self._limited_members(name)})
@@ -124,7 +130,8 @@ class Guards:
     def _limited_members(self, module: str) -> dict[str, object]:
         if module != "re":
             return {}
-        return dict(facades.substitutions(self.limits.max_string_length))
+        return dict(facades.paced_members(self.limits.max_string_length, self.limits.max_sequence_items,
+                                          self._pacer))
 
     def import_name(self, module: str, name: str | None = None) -> object:
         """What `import module` or `from module import name` binds; the compiler has already
@@ -139,6 +146,7 @@ class Guards:
         namespace = dict(self.static_globals)
         namespace["_tick_"] = tick
         namespace["_print_"] = print_factory
+        self._pacer.start(tick)
         return namespace
 
     # -- access ------------------------------------------------------------------------
@@ -217,6 +225,7 @@ class Guards:
         items = list(itertools.islice(self.getiter(iterable), cap + 1))
         if len(items) > cap:
             raise SizeExceeded(f"more than {cap} items")
+        self._pacer.items(len(items))
         return items
 
     def mul(self, left: Any, right: Any) -> Any:
@@ -264,17 +273,17 @@ class Guards:
     # -- text --------------------------------------------------------------------------
 
     def neutral_repr(self, obj: object) -> str:
-        return text.describe(obj, self.limits.max_string_length, self._safe_repr)
+        return text.describe(obj, self.limits.max_string_length, self._safe_repr, self._pacer)
 
     def neutral_str(self, obj: object = "", *args: object) -> str:
         if args:
             raise TypeError("str() takes one argument in rules (bytes are not available)")
-        return text.display(obj, self.limits.max_string_length, self._safe_repr)
+        return text.display(obj, self.limits.max_string_length, self._safe_repr, self._pacer)
 
     def join_for_print(self, items: tuple[object, ...], separator: object, redactor: Redactor = NO_REDACTION) -> str:
         """print()'s line: no longer than the trace could keep, `redactor`'s secrets taken out first."""
         def render(count: int) -> str:
-            return text.join_display(items, separator, count, self._safe_repr)
+            return text.join_display(items, separator, count, self._safe_repr, self._pacer)
 
         return redactor.bounded(render, self.limits.max_output_bytes)
 
@@ -300,11 +309,29 @@ class Guards:
                 "+=": growth.add_in_place, "|=": growth.union_in_place, "^=": growth.difference_in_place}
 
     def _join(self, separator: str, iterable: Iterable[Any]) -> str:
-        parts = self.materialize(iterable)
-        size = sum(len(part) for part in parts if type(part) is str) + len(separator) * max(len(parts) - 1, 0)
-        if size > self.limits.max_string_length:
-            raise SizeExceeded(f"joined string of {size} characters")
-        return separator.join(parts)
+        if type(iterable) is list or type(iterable) is tuple:
+            size = sum(len(part) for part in iterable if type(part) is str) + len(separator) * max(len(iterable) - 1, 0)
+            if size > self.limits.max_string_length:
+                raise SizeExceeded(f"joined string of {size} characters")
+            self._pacer.items(len(iterable))
+            return separator.join(iterable)
+        return separator.join(self._joined_parts(separator, iterable))
+
+    def _joined_parts(self, separator: str, iterable: Iterable[Any]) -> list[Any]:
+        """The parts of a join of anything but a list or tuple, measured as they come: a generator of
+        fresh million-character strings held 250 MB before a check after reading them all."""
+        max_chars, max_items = self.limits.max_string_length, self.limits.max_sequence_items
+        parts: list[Any] = []
+        size = -len(separator)
+        for part in self.getiter(iterable):
+            size += len(separator) + (len(part) if type(part) is str else 0)
+            if size > max_chars:
+                raise SizeExceeded(f"joined string of more than {max_chars} characters")
+            if len(parts) >= max_items:
+                raise SizeExceeded(f"more than {max_items} items")
+            parts.append(part)
+            self._pacer.round()
+        return parts
 
     def _format(self, template: str, *args: object, **kwargs: object) -> str:
         return self._formatter.format(template, args, kwargs)
@@ -313,11 +340,21 @@ class Guards:
         return self._formatter.format_map(template, mapping)
 
     def _pattern_sub(self, compiled: re.Pattern[str], repl: object, string: object, count: object = 0) -> str:
-        return facades.bounded_sub(compiled, repl, string, count, self.limits.max_string_length)[0]
+        return self._pattern_subn(compiled, repl, string, count)[0]
 
     def _pattern_subn(self, compiled: re.Pattern[str], repl: object, string: object,
                       count: object = 0) -> tuple[str, int]:
-        return facades.bounded_sub(compiled, repl, string, count, self.limits.max_string_length)
+        return facades.bounded_sub(compiled, repl, string, count, self.limits.max_string_length, pacer=self._pacer)
+
+    def _pattern_findall(self, compiled: re.Pattern[str], string: object, pos: int = 0,
+                         endpos: int = sys.maxsize) -> list[Any]:
+        return facades.bounded_findall(compiled, string, pos, endpos, pacer=self._pacer)
+
+    def _pattern_finditer(self, compiled: re.Pattern[str], string: object, pos: int = 0,
+                          endpos: int = sys.maxsize) -> facades.Matches:
+        if type(string) is not str:
+            raise TypeError("expected a string to search")
+        return facades.Matches(compiled.finditer(string, pos, endpos), self._pacer, self.limits.max_sequence_items)
 
     def _replace(self, text: str, old: str, new: str, count: int = -1) -> str:
         if type(old) is str and type(new) is str:
@@ -446,11 +483,15 @@ def _strptime(owner: Any, value: object, spec: object) -> Any:
     return datetime.datetime.strptime(value, _check_time_format(spec))
 
 
-# Methods that grow a set or dict by the items of other collections (list.extend, which
+# Methods that read the items of other collections in C, any number of them (growth.py:
+# read_arguments); those that grow a set or dict are checked once built (list.extend, which
 # can double a list by itself, is measured first).
-_GROWING_METHODS = ((set, "update"), (set, "union"), (set, "symmetric_difference"),
-                    (set, "symmetric_difference_update"), (frozenset, "union"),
-                    (frozenset, "symmetric_difference"), (dict, "update"))
+_SET_READERS = ("union", "symmetric_difference", "intersection", "difference", "issubset", "issuperset",
+                "isdisjoint")
+_SET_UPDATES = ("update", "symmetric_difference_update", "intersection_update", "difference_update")
+_READING_METHODS: tuple[tuple[type, str], ...] = (*((set, name) for name in _SET_READERS + _SET_UPDATES),
+                    *((frozenset, name) for name in _SET_READERS), (dict, "update"),
+                    (type({}.keys()), "isdisjoint"), (type({}.items()), "isdisjoint"))
 _INTEGERS = frozenset({int, bool})
 _SEQUENCES = frozenset({str, list, tuple})
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {

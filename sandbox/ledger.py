@@ -234,7 +234,7 @@ EXCEPTION_ATTRIBUTES = frozenset({"args"})
 SUBSCRIPTABLE: frozenset[type] = frozenset({dict, list, tuple, str, range, types.MappingProxyType, re.Match})
 ITERABLE: frozenset[type] = frozenset(
     {dict, list, tuple, str, range, set, frozenset, types.MappingProxyType, type({}.keys()),
-     type({}.values()), type({}.items()), types.GeneratorType, type(re.finditer("", ""))}
+     type({}.values()), type({}.items()), types.GeneratorType, facades.Matches}
 )
 # Every dict, list and set a rule can reach is its own: host data arrives frozen
 # (MappingProxyType, tuple, frozenset), so writes to these cannot touch the host.

@@ -11,7 +11,9 @@ Python's own `repr` and `str` are unsafe in three ways for untrusted code:
 
 `describe` and `display` are what the guarded `repr()`, `str()`, f-strings, `print()` and
 failure descriptions use. For plain data they return exactly what Python would; other
-objects get a neutral `<function name>`-style text; past `max_chars` the text is cut.
+objects get a neutral `<function name>`-style text; past `max_chars` the text is cut. Each
+piece of text they add is a round of the rule's budget (`pacer`, sandbox/pacing.py): the
+repr of a structure of a million items is a million rounds of this module's loops.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import re
 import types
 from collections.abc import Callable
 from typing import Any
+
+from sandbox.pacing import UNMETERED, Pacer
 
 MAX_DEPTH = 32
 # Addresses in text the interpreter wrote itself (exception messages such as list.index's
@@ -37,12 +41,14 @@ _DICT_VIEWS = {type({}.keys()): "dict_keys", type({}.values()): "dict_values", t
 class TextBudget:
     """Characters left for one description; `spend` says whether there is room."""
 
-    __slots__ = ("left",)
+    __slots__ = ("left", "_pacer")
 
-    def __init__(self, max_chars: int) -> None:
+    def __init__(self, max_chars: int, pacer: Pacer = UNMETERED) -> None:
         self.left = max_chars
+        self._pacer = pacer
 
     def spend(self, count: int) -> bool:
+        self._pacer.round()
         self.left -= count
         return self.left >= 0
 
@@ -51,17 +57,19 @@ class Truncated(Exception):
     """The description ran out of budget; the caller cuts it there."""
 
 
-def describe(obj: object, max_chars: int, safe_repr: frozenset[type] = frozenset()) -> str:
+def describe(obj: object, max_chars: int, safe_repr: frozenset[type] = frozenset(),
+             pacer: Pacer = UNMETERED) -> str:
     """`repr(obj)` for rules: `safe_repr` are extra types whose own repr is neutral and flat."""
     parts: list[str] = []
     try:
-        _repr_into(obj, parts, TextBudget(max_chars), safe_repr, set(), 0)
+        _repr_into(obj, parts, TextBudget(max_chars, pacer), safe_repr, set(), 0)
     except Truncated:
         return "".join(parts)[:max_chars] + "..."
     return "".join(parts)
 
 
-def display(obj: object, max_chars: int, safe_repr: frozenset[type] = frozenset()) -> str:
+def display(obj: object, max_chars: int, safe_repr: frozenset[type] = frozenset(),
+            pacer: Pacer = UNMETERED) -> str:
     """`str(obj)` for rules."""
     kind = type(obj)
     if kind is str:
@@ -74,20 +82,22 @@ def display(obj: object, max_chars: int, safe_repr: frozenset[type] = frozenset(
             return ""
         if len(args) == 1:
             only = args[0]
-            return describe(only, max_chars, safe_repr) if isinstance(obj, KeyError) else display(only, max_chars, safe_repr)
-        return describe(args, max_chars, safe_repr)
+            if isinstance(obj, KeyError):
+                return describe(only, max_chars, safe_repr, pacer)
+            return display(only, max_chars, safe_repr, pacer)
+        return describe(args, max_chars, safe_repr, pacer)
     if kind in _PLAIN or kind in safe_repr:
         return str(obj)[:max_chars]
     if kind is types.MappingProxyType:
         obj = dict(obj)  # type: ignore[call-overload]  # str() of a mapping proxy is its mapping's
-    return describe(obj, max_chars, safe_repr)
+    return describe(obj, max_chars, safe_repr, pacer)
 
 
 def join_display(items: tuple[object, ...], separator: object, max_chars: int,
-                 safe_repr: frozenset[type] = frozenset()) -> str:
+                 safe_repr: frozenset[type] = frozenset(), pacer: Pacer = UNMETERED) -> str:
     """`separator.join(str(item) for item in items)` for rules, built no longer than `max_chars`:
     `context.log(*[s] * 200)` of a million-character `s` was 200 million characters first."""
-    between = display(separator, max_chars, safe_repr)
+    between = display(separator, max_chars, safe_repr, pacer)
     parts: list[str] = []
     left = max_chars
     for index, item in enumerate(items):
@@ -96,7 +106,8 @@ def join_display(items: tuple[object, ...], separator: object, max_chars: int,
             left -= len(between)
         if left <= 0:
             break
-        shown = display(item, left, safe_repr)
+        pacer.round()
+        shown = display(item, left, safe_repr, pacer)
         parts.append(shown)
         left -= len(shown)
         if left <= 0:

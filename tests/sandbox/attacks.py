@@ -43,7 +43,8 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class Fails:
-    """The source compiles; its run ends with `outcome` and an error that `pattern` matches in full."""
+    """The source compiles; its run ends with an outcome and an error that `outcome` and `pattern`
+    match in full."""
 
     outcome: str
     pattern: str
@@ -118,6 +119,12 @@ def too_many(kind: str, size: int) -> Fails:
     """A collection (or a call's arguments) past max_sequence_items."""
     return fails("error", f"SizeExceeded: {kind} of {size} items; the limit is 100000")
 
+def or_deadline(expected: Fails) -> Fails:
+    """A size refusal that comes after 100,000 items or more of work: the sandbox's own loops charge
+    the budget (sandbox/pacing.py), so on a loaded machine the 100 ms deadline may come first."""
+    return Fails(f"{expected.outcome}|timeout", f"{expected.pattern}|DeadlineExceeded: deadline exceeded")
+
+
 KILLED = fails("killed", "worker killed: deadline exceeded")
 OUT_OF_MEMORY = fails("error", "MemoryError: the rule ran out of memory")
 
@@ -138,6 +145,128 @@ def attack(name: str, threat: str, source: str, expected: Rejected | Fails, *,
            runners: tuple[str, ...] = BOTH, host: str = "scratch", capped_memory: bool = False) -> Attack:
     return Attack(name, threat, textwrap.dedent(source).lstrip("\n"), expected, runners, host, capped_memory)
 
+
+# A finditer stops at max_sequence_items matches (100,000 matches take about 100 ms of C here).
+MATCHES_PAST_THE_CAP = or_deadline(fails("error", "SizeExceeded: more than 100000 matches"))
+DEADLINE = fails("timeout", "DeadlineExceeded: deadline exceeded")
+# A million-character string: a million and one empty matches.
+LONG = '"a" * 999999'
+
+# One call, much work: C code consuming an iterator, or the sandbox's own Python loops, run
+# between two steps of the rule. In-process nothing but these guards stops them (the worker's
+# deadline kills a worker, fail closed), so test_attacks.py also bounds their wall time there.
+ONE_CALL: tuple[Attack, ...] = (
+    attack("set_update_of_many_match_iterators",
+           "set.update(*iterators) consumed every iterator in C, the size checked once built: eight "
+           "finditers of a million matches were 1.25 GB and 26 s in-process from one statement", f"""
+           def rule(data, out):
+               text = {LONG}
+               seen = set()
+               seen.update(*[re.finditer("", text) for i in range(3)])
+           """, MATCHES_PAST_THE_CAP),
+    attack("set_update_of_match_iterators_each_within_the_cap",
+           "each iterator within the cap, their total past it: the cap is on all arguments of one call", """
+           def rule(data, out):
+               text = "a" * 99999
+               seen = set()
+               seen.update(*[re.finditer("", text) for i in range(3)])
+           """, or_deadline(fails("error", "SizeExceeded: more than 100000 items"))),
+    attack("set_update_of_one_list_many_times",
+           "x.update(*[items] * n): deduplication keeps the result small while C inserts n x 100,000 items "
+           "(5.8 s at n = 1000)", """
+           def rule(data, out):
+               items = list(range(100000))
+               seen = set()
+               seen.update(*[items] * 1000)
+               out["size"] = len(seen)
+           """, too_many("arguments", 100000000)),
+    attack("set_union_of_one_list_many_times", "union, the same with a new set", """
+           def rule(data, out):
+               items = list(range(100000))
+               out["size"] = len(set().union(*[items] * 1000))
+           """, too_many("arguments", 100000000)),
+    attack("set_intersection_of_one_list_many_times",
+           "intersection reads each argument whole though its result only shrinks", """
+           def rule(data, out):
+               items = list(range(100000))
+               out["size"] = len(set(items).intersection(*[items] * 1000))
+           """, too_many("arguments", 100000000)),
+    attack("set_difference_update_of_one_list_many_times", "difference_update, in place", """
+           def rule(data, out):
+               items = list(range(100000))
+               seen = {-1}
+               seen.difference_update(*[items] * 1000)
+           """, too_many("arguments", 100000000)),
+    attack("set_issubset_of_a_match_iterator",
+           "issubset builds a set of its argument in C: 150 MB from a finditer of a million matches", f"""
+           def rule(data, out):
+               out["subset"] = [set().issubset(re.finditer("", {LONG})) for i in range(3)]
+           """, MATCHES_PAST_THE_CAP),
+    attack("set_issuperset_of_a_match_iterator", "issuperset walks its whole argument in C", f"""
+           def rule(data, out):
+               out["superset"] = [{{1}}.issuperset(re.finditer("", {LONG})) for i in range(3)]
+           """, MATCHES_PAST_THE_CAP),
+    attack("frozenset_isdisjoint_of_a_match_iterator", "isdisjoint, on a frozen set", f"""
+           def rule(data, out):
+               out["disjoint"] = [frozenset({{1}}).isdisjoint(re.finditer("", {LONG})) for i in range(3)]
+           """, MATCHES_PAST_THE_CAP),
+    attack("dict_keys_isdisjoint_of_a_match_iterator", "a dict view's isdisjoint", f"""
+           def rule(data, out):
+               out["disjoint"] = [{{"k": 1}}.keys().isdisjoint(re.finditer("", {LONG})) for i in range(3)]
+           """, MATCHES_PAST_THE_CAP),
+    attack("membership_in_a_match_iterator",
+           "`in` is not rewritten: it walks an iterator in C, past the iteration guard", f"""
+           def rule(data, out):
+               out["found"] = ["q" in re.finditer("", {LONG}) for i in range(10)]
+           """, MATCHES_PAST_THE_CAP),
+    attack("membership_in_a_compiled_pattern_s_match_iterator", "the same through Pattern.finditer", f"""
+           def rule(data, out):
+               pattern = re.compile("")
+               out["found"] = ["q" in pattern.finditer({LONG}) for i in range(10)]
+           """, MATCHES_PAST_THE_CAP),
+    attack("regex_substitution_of_every_empty_match",
+           "re.sub('', '', s) is a million rounds of the sandbox's own loop: 3.8 s per call, no step", f"""
+           def rule(data, out):
+               text = {LONG}
+               out["sizes"] = [len(re.sub("", "", text)), len(re.sub("", "", text)), len(re.sub("", "", text))]
+           """, DEADLINE),
+    attack("regex_template_of_many_escapes", "a replacement template is parsed by the sandbox, escape by escape", """
+           def rule(data, out):
+               template = "\\\\n" * 499999
+               out["sizes"] = [len(re.sub("a", template, "b")) for i in range(10)]
+           """, DEADLINE),
+    attack("regex_findall_three_times", "findall's counting loop, 100,000 matches a call", """
+           def rule(data, out):
+               text = "a" * 99999
+               out["sizes"] = [len(re.findall("", text)) for i in range(10)]
+           """, DEADLINE),
+    attack("percent_format_of_many_escapes", "'%%' * 499999 % () is half a million fields: 2.6 s per call", """
+           def rule(data, out):
+               template = "%%" * 499999
+               out["sizes"] = [len(template % ()), len(template % ()), len(template % ())]
+           """, DEADLINE),
+    attack("brace_format_of_many_fields", "str.format of 300,000 fields", """
+           def rule(data, out):
+               template = "{0}" * 300000
+               out["sizes"] = [len(template.format("")) for i in range(10)]
+           """, DEADLINE),
+    attack("brace_format_of_many_escapes", "'{{' is a field of its own to the parser", """
+           def rule(data, out):
+               template = "{{" * 499999
+               out["sizes"] = [len(template.format()) for i in range(10)]
+           """, or_deadline(fails("error", "SizeExceeded: more than 100000 format fields"))),
+    attack("repr_of_a_large_structure", "repr walks a structure item by item in the sandbox's own code", """
+           def rule(data, out):
+               rows = [[0] * 1000] * 1000
+               out["sizes"] = [len(repr(rows)) for i in range(10)]
+           """, DEADLINE),
+    attack("join_of_a_generator_of_long_strings",
+           "str.join read a generator whole (250 MB of fresh 1 MB strings) before its size check", """
+           def rule(data, out):
+               text = "x" * 999000
+               out["size"] = len("".join(text + str(i) for i in range(100000)))
+           """, fails("error", "SizeExceeded: joined string of more than 1000000 characters")),
+)
 
 CORPUS: tuple[Attack, ...] = (
     # -- frames, tracebacks, generators (CVE-2023-37271) -------------------------------------
@@ -371,11 +500,11 @@ CORPUS: tuple[Attack, ...] = (
            """, too_wide(2)),
     attack("percent_format_repeated_fields", "many %s fields over long values", """
            def rule(data, out):
-               out["size"] = len(("%s" * 100000) % tuple(["x" * 100] * 100000))
+               out["size"] = len(("%s" * 100000) % tuple(["x" * 1000] * 100000))
            """, FORMATTED_TOO_LONG),
     attack("percent_format_mapping_repeated", "one mapping key repeated by many fields", """
            def rule(data, out):
-               out["size"] = len(("%(k)s" * 100000) % {"k": "x" * 100})
+               out["size"] = len(("%(k)s" * 100000) % {"k": "x" * 1000})
            """, FORMATTED_TOO_LONG),
     attack("percent_format_repr_of_a_function", "%r must not show an address", """
            def rule(data, out):
@@ -1156,24 +1285,24 @@ CORPUS: tuple[Attack, ...] = (
            def rule(data, out):
                first, second = dict(enumerate(range(60000))), dict(enumerate(range(60000), 60000))
                out["size"] = len(first | second)
-           """, too_many("dict", 120000)),
+           """, or_deadline(too_many("dict", 120000))),
     attack("dict_unpacking", "{**a, **b}", """
            def rule(data, out):
                first, second = dict(enumerate(range(60000))), dict(enumerate(range(60000), 60000))
                out["size"] = len({**first, **second})
-           """, too_many("dict", 120000)),
+           """, or_deadline(too_many("dict", 120000))),
     attack("dict_constructor_with_keywords", "dict(a, **b)", """
            def rule(data, out):
                first = dict(enumerate(range(99000)))
                second = {str(key): 0 for key in range(2000)}
                out["size"] = len(dict(first, **second))
-           """, too_many("dict", 101000)),
+           """, or_deadline(too_many("dict", 101000))),
     attack("dict_update", "a.update(b)", """
            def rule(data, out):
                first, second = dict(enumerate(range(60000))), dict(enumerate(range(60000), 60000))
                first.update(second)
                out["size"] = len(first)
-           """, too_many("dict", 120000)),
+           """, or_deadline(too_many("dict", 120000))),
     # -- host data and shared objects ---------------------------------------------------------
     attack("write_into_the_payload", "data['k'] = ... would change the host's input", """
            def rule(data, out):
@@ -1365,7 +1494,7 @@ CORPUS: tuple[Attack, ...] = (
     attack("re_findall_of_an_empty_pattern_on_a_long_string", "one empty match per character", """
            def rule(data, out):
                out["n"] = len(re.compile("").findall("a" * 200000))
-           """, fails("error", "ValueError: more than 100000 matches (line 2)")),
+           """, or_deadline(fails("error", "ValueError: more than 100000 matches (line 2)"))),
     attack("hash_a_deeply_nested_tuple",
            "tuple hashing recurses in C without a depth check: a set of a 200,000-deep tuple overflows the C "
            "stack. A worker dies and is replaced; in-process (trusted rules only) it would end the server", """
@@ -1437,6 +1566,7 @@ CORPUS: tuple[Attack, ...] = (
            def rule(user, context):
                context.claims["amr"] = ["otp"]
            """, fails("error", "ValueError: claim 'amr' is set by the engine (line 2)"), host="rule"),
+    *ONE_CALL,
 )
 
 # Rules that try to remember what they saw: each reports in out["seen"] everything it can

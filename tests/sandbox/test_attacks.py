@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from tests.sandbox.attacks import (
     BENIGN_SCRATCH,
     CAPPED_MEMORY_MB,
     CORPUS,
+    ONE_CALL,
     PAYLOAD,
     STATEFUL,
     Attack,
@@ -137,13 +139,35 @@ def test_attack_fails_at_run_time_exactly_as_named(request: pytest.FixtureReques
 
     report = runner.run({attack.name: attack.source}, payload)
 
-    assert [(t.name, t.outcome) for t in report.trace] == [(attack.name, expected.outcome)]
-    error = report.trace[0].error
+    assert [t.name for t in report.trace] == [attack.name]
+    outcome, error = report.trace[0].outcome, report.trace[0].error
+    assert re.fullmatch(expected.outcome, outcome), outcome
     assert error is not None and re.fullmatch(expected.pattern, error), error
-    assert_failed_closed(attack, expected.outcome, report)
+    assert_failed_closed(attack, outcome, report)
     assert payload == payload_for(attack.host)
     if isolation == "process":
         assert_still_answers(runner, attack.host)
+
+
+# A loose bound on an in-process run of a one-call attack: the rule's deadline is 100 ms
+# (TEST_LIMITS); compiling, a loaded machine and the check interval stay well under this.
+IN_PROCESS_BOUND_SECONDS = 2.0
+
+
+@pytest.mark.parametrize("attack", [pytest.param(attack, id=attack.name) for attack in ONE_CALL])
+def test_one_call_attack_ends_in_process_within_a_few_deadlines(request: pytest.FixtureRequest,
+                                                                attack: Attack) -> None:
+    runner = runner_for(request, attack, "inprocess")
+    loaded = program_set({attack.name: attack.source})
+
+    started = time.perf_counter()
+    report = runner.run(loaded, payload_for(attack.host))
+    elapsed = time.perf_counter() - started
+
+    assert isinstance(attack.expected, Fails)
+    assert [t.name for t in report.trace] == [attack.name]
+    assert re.fullmatch(attack.expected.outcome, report.trace[0].outcome), report.trace[0].outcome
+    assert elapsed < IN_PROCESS_BOUND_SECONDS, f"{elapsed:.2f} s in-process"
 
 
 @pytest.mark.parametrize("name", sorted(STATEFUL))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import textwrap
 from typing import Any
 
@@ -65,6 +66,25 @@ EXPRESSIONS = [
     'dict({"a": 1}, b=2)',
     'list(zip([1, 2], "ab"))',
     'list(map(max, [1, 5], [4, 2]))',
+    # Methods that read other collections: a few small arguments, any kind, as CPython.
+    'sorted({1}.union([2], (3,), {4}, "ab", range(2), (n for n in [9])), key=str)',
+    'sorted({1, 2, 3}.intersection([2, 3], (3, 4)))',
+    'sorted({1, 2, 3}.difference([1], (n for n in [2])))',
+    '[{1}.issubset([1, 2]), {1, 2}.issuperset((1,)), {1}.isdisjoint(n for n in [2])]',
+    '[frozenset({1}).issubset(range(3)), {"k": 1}.keys().isdisjoint(["b"])]',
+    'sorted(frozenset({1, 2}).symmetric_difference([2, 3]))',
+    '["a" in (c for c in "abc"), "z" in (c for c in "abc")]',
+    '["an" in re.finditer("a", "banana"), [m.span() for m in re.finditer("a", "banana")]]',
+    '[m.group(0) for m in re.compile("[a-z]+").finditer("ab cd", 1)]',
+    'sorted({m.group(0) for m in re.finditer("a.", "banana")})',
+    'len(list(re.finditer("", "a" * 999)))',
+    '["{} {:>5} {name}".format(1, "x", name="n"), "{0}{0}".format("ab"), "%s-%05.1f %%" % ("a", 2.5)]',
+    '"{{}} %(k)s" % {"k": 1}',
+    '[re.sub("a+", "b", "banana aa"), re.sub("(a)", "[\\\\1]", "banana"), re.subn("", "-", "abc")]',
+    'len(re.sub("", "-", "a" * 2000))',
+    're.findall("a", "banana")',
+    '["-".join(str(i) for i in range(5)), ",".join(["a", "b"]), "".join(c for c in "")]',
+    'len(repr(list(range(10000))))',
 ]
 
 STATEMENTS = '''
@@ -114,7 +134,7 @@ def run_rule(runner: SyncRunner, body: str) -> Any:
 def cpython(body: str) -> Any:
     """CPython's value, as it crosses the sandbox boundary (tuples arrive as lists)."""
     out: dict[str, Any] = {}
-    exec(body, {"datetime": datetime, "out": out})
+    exec(body, {"datetime": datetime, "re": re, "out": out})
     return json.loads(json.dumps(out["result"]))
 
 
