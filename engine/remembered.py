@@ -12,7 +12,8 @@ Whether a login may remember its browser, or be let through by a remembered one 
 `mfa.remember_browser.days` > 0; the rules allowed it (`enable(allow_remember_browser=True)`,
 and no later `enable()` refused it: rule_api.Multifactor); no rule failed (a fail-closed
 requirement is met by a factor now, never by a browser); and the policy is not `required`, unless
-`mfa.remember_browser.allowed_in_required`. A remembered login is a password login: its token's
+`mfa.remember_browser.allowed_in_required`; and, for the login that presents a token, no built-in
+trigger fired (they are risks of that login). A remembered login is a password login: its token's
 `amr` is `["pwd"]` and its `acr` `"pwd"` (no factor was passed in it), its answer says
 `remembered_browser: true`, and its decision record says `allow` for the reason `remembered_browser`.
 """
@@ -47,6 +48,8 @@ DATA_KEY = "remember_browser"
 # One row per user and device; past this many devices, the oldest is forgotten.
 MAX_PER_USER = 50
 DAY_SECONDS = 86_400
+# A requirement of the built-in triggers, in Decision.required_by ("trigger:new_country").
+TRIGGER_LAYER = "trigger:"
 
 
 class RememberedBrowsers:
@@ -71,9 +74,12 @@ class RememberedBrowsers:
     async def skip_factor(self, token: str | None, user_id: str, device_id: str | None, outcome: Outcome,
                           decision: Decision, now: datetime) -> str | None:
         """The id of the remembered browser that lets this login skip the factor its decision
-        asks for, or None. Only a plain factor requirement is skipped: an enrollment, or a factor
-        the user must pass before enrolling another (verify_then_enroll), is not."""
+        asks for, or None. Only a plain factor requirement of the rules or the policy is skipped:
+        not an enrollment, nor a factor the user must pass before enrolling another
+        (verify_then_enroll), nor one a fired trigger asks for (a new country, impossible travel:
+        risk seen in this login, which a factor passed earlier on this browser does not answer)."""
         if (token is None or decision.decision != "mfa" or decision.enrollment_required or decision.enroll_after
+                or any(layer.startswith(TRIGGER_LAYER) for layer in decision.required_by)
                 or not self.may_remember(outcome)):
             return None
         browser_id = await self.accept(token, user_id, device_id, now)

@@ -16,12 +16,18 @@ import pytest
 
 from engine.app import create_app
 from engine.clock import FrozenClock
-from engine.config import DirectorySettings, RememberBrowserSettings
+from engine.config import (
+    CountriesTrigger,
+    DirectorySettings,
+    RememberBrowserSettings,
+    SensitiveActionsTrigger,
+    TriggersSettings,
+)
 from engine.sms.recording import RecordingSmsGateway
 from tests.conftest import LoopThread
 from tests.engine.asgi import ServiceClient
 from tests.engine.login_harness import DE_IP, START, US_IP, LoginService, start_service, totp_now
-from tests.engine.service import admin_auth, auth, make_settings
+from tests.engine.service import CA_IP, admin_auth, auth, make_settings
 
 PASSWORD = "correct horse battery staple"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -292,6 +298,42 @@ def test_policy_required_forbids_remembering_unless_allowed_in_required(
         user = new_user(service)
         token = remembered(service, user)["remember_token"]
         assert login(service, token=token).json()["status"] == "authenticated"
+
+
+def test_a_fired_trigger_is_not_skipped_by_a_remembered_browser(tmp_path: Path, loop_thread: LoopThread) -> None:
+    """Triggers see risk in this login (here: outside the US), which a factor passed earlier on
+    this browser does not answer."""
+    triggers = TriggersSettings(countries=CountriesTrigger(require_mfa_outside=("US",)))
+    for service in serve(tmp_path, loop_thread, "memory", mfa={"triggers": triggers}):
+        user = new_user(service)
+        token = remembered(service, user, ip=CA_IP)["remember_token"]  # remembered while the trigger fired
+
+        from_canada = login(service, ip=CA_IP, token=token).json()
+        from_home = login(service, ip=US_IP, token=token).json()
+
+        assert from_canada["status"] == "mfa_required"
+        assert "trigger:countries" in from_canada["required_by"]
+        assert from_home["status"] == "authenticated"
+
+
+def test_a_step_up_neither_takes_nor_hands_out_a_remember_token(tmp_path: Path, loop_thread: LoopThread) -> None:
+    triggers = TriggersSettings(sensitive_actions=SensitiveActionsTrigger(actions=("transfer",)))
+    for service in serve(tmp_path, loop_thread, "memory", mfa={"triggers": triggers}):
+        user = new_user(service)
+        done = remembered(service, user)
+        step_up = {"user_token": done["token"], "action": "transfer", "context": {"device_id": "dev-1"}}
+        service.clock.advance(600)  # the factor is no longer fresh (sensitive_actions: 5 minutes)
+
+        refused = service.post("/v1/step-up", {**step_up, "context": {"device_id": "dev-1",
+                                                                     "remember_token": done["remember_token"]}})
+        challenge = service.post("/v1/step-up", step_up).json()
+        assert challenge.get("status") == "mfa_required", challenge
+        stepped = verify(service, user, challenge, remember_browser=True).json()
+
+        assert (refused.status_code, refused.json()["field"]) == (400, "context.remember_token")
+        assert challenge["status"] == "mfa_required"
+        assert stepped["status"] == "authenticated" and "remember_token" not in stepped
+        assert len(browsers(service, user["user_id"])) == 1
 
 
 # Instances that share the directory
