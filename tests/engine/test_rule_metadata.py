@@ -99,6 +99,7 @@ def test_a_failing_rules_metadata_changes_are_rolled_back_and_earlier_rules_are_
 
     assert [t.logs for t in report.trace][2] == ("1 None",)
     assert report.result == {**ALLOWED, "mfa_required": True, "failed_rules": ["20-broken"],
+                             "required_by_rules": ["20-broken"],
                              "metadata_updates": {"app_metadata": {"a": 1}, "user_metadata": {}}}
 
 
@@ -209,7 +210,8 @@ def test_many_deletions_of_absent_keys_are_bounded_too(rule_runner: SyncRunner) 
 def test_a_failed_rule_on_require_mfa_keeps_no_oversized_change(rule_runner: SyncRunner) -> None:
     report = run(rule_runner, "context.set_app_metadata('a', 'x' * 20000)", meta=REQUIRE_MFA)
 
-    assert report.result == {**ALLOWED, "mfa_required": True, "failed_rules": ["10-rule"]}
+    assert report.result == {**ALLOWED, "mfa_required": True, "failed_rules": ["10-rule"],
+                             "required_by_rules": ["10-rule"]}
 
 
 # -- the outcome the engine parses --------------------------------------------------------
