@@ -19,6 +19,8 @@ from engine.clock import FrozenClock
 from engine.config import (
     CountriesTrigger,
     DirectorySettings,
+    ImpossibleTravelTrigger,
+    RecentTrigger,
     RememberBrowserSettings,
     SensitiveActionsTrigger,
     TriggersSettings,
@@ -314,6 +316,32 @@ def test_a_fired_trigger_is_not_skipped_by_a_remembered_browser(tmp_path: Path, 
         assert from_canada["status"] == "mfa_required"
         assert "trigger:countries" in from_canada["required_by"]
         assert from_home["status"] == "authenticated"
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_a_remembered_browser_skips_no_factor_that_travel_or_a_new_country_requires(
+        tmp_path: Path, loop_thread: LoopThread, store: str) -> None:
+    """Review of issue 10: remembered at home (US), then minutes later from Canada with the same device
+    and token: new_country, impossible_travel and countries all fired, so the factor is asked for (the
+    rule's own requirement alone could have been skipped), and the unfinished login teaches nothing."""
+    triggers = TriggersSettings(new_country=RecentTrigger(enabled=True),
+                                impossible_travel=ImpossibleTravelTrigger(enabled=True),
+                                countries=CountriesTrigger(require_mfa_outside=("US",)))
+    for service in serve(tmp_path, loop_thread, store, mfa={"triggers": triggers}):
+        user = new_user(service)
+        token = remembered(service, user)["remember_token"]
+        service.clock.advance(10 * 60)
+
+        abroad = login(service, ip=CA_IP, token=token).json()
+        again = login(service, ip=CA_IP, token=token).json()
+
+        assert abroad["status"] == "mfa_required", abroad
+        assert "remembered_browser" not in abroad and "token" not in abroad
+        assert {"trigger:new_country", "trigger:impossible_travel", "trigger:countries"} <= set(abroad["required_by"])
+        # Canada was not learned: the next login from there is still a new country.
+        assert again["status"] == "mfa_required" and "trigger:new_country" in again["required_by"]
+        home = login(service, ip=US_IP, token=token).json()
+        assert (home["status"], home.get("remembered_browser")) == ("authenticated", True), home
 
 
 def test_a_step_up_neither_takes_nor_hands_out_a_remember_token(tmp_path: Path, loop_thread: LoopThread) -> None:
