@@ -6,7 +6,8 @@ no space at either end (engine.formats.is_identifier; a PEM signing key may span
 from an env file saved on Windows or the final newline of a YAML block scalar would otherwise
 make a token nobody can present, or put a line break into SMS texts (`mfa.issuer_name`).
 `MFA_` + the dotted path upper-cased, with `__` for each dot, overrides any key (`rules.dir` ->
-`MFA_RULES__DIR`). Values are never echoed in errors: some of them are secrets.
+`MFA_RULES__DIR`). Values are never echoed in errors: some of them are secrets. A trigger
+(mfa.triggers.*) also takes short forms, from the file and the environment (see _trigger).
 """
 
 from __future__ import annotations
@@ -115,7 +116,22 @@ class HttpSettings:
 # step-up (30), and a trigger turned on by default would require a factor where they do not (an
 # unknown location counts as new unless unknown_location: ignore). Off, a login needs exactly
 # what the rules ask for, as before the triggers existed.
+#
+# Short forms (TriggersSettings' fields, marked with _trigger): `true` / `false` switch a trigger
+# with an `enabled` key on or off with its defaults; a block without `enabled` is on (it was tuned
+# because it is wanted; `enabled: false` keeps it off); sensitive_actions takes its list of actions
+# (`[transfer]` = `{actions: [transfer]}`). countries and sensitive_actions have no switch: their
+# lists turn them on, so `false` is their defaults and `true` is refused.
 _COUNTRIES = {"pattern": (formats.COUNTRY, "items must be ISO 3166 alpha-2 codes in upper case like US")}
+
+
+def _trigger(forms: str, *, short_list: str | None = None, nothing: str | None = None) -> dict[str, Any]:
+    """`forms`: the accepted shapes, for errors; `short_list`: the key a bare list sets; `nothing`:
+    what `true` would lack, for a trigger without a switch."""
+    return {"trigger": {"forms": forms, "short_list": short_list, "nothing": nothing}}
+
+
+_SWITCH = _trigger("true, false or a mapping")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +174,15 @@ class SensitiveActionsTrigger:
 
 @dataclass(frozen=True, slots=True)
 class TriggersSettings:
-    first_login: FirstLoginTrigger = field(default_factory=FirstLoginTrigger)
-    new_device: RecentTrigger = field(default_factory=RecentTrigger)
-    new_country: RecentTrigger = field(default_factory=RecentTrigger)
-    impossible_travel: ImpossibleTravelTrigger = field(default_factory=ImpossibleTravelTrigger)
-    countries: CountriesTrigger = field(default_factory=CountriesTrigger)
-    sensitive_actions: SensitiveActionsTrigger = field(default_factory=SensitiveActionsTrigger)
+    first_login: FirstLoginTrigger = field(default_factory=FirstLoginTrigger, metadata=_SWITCH)
+    new_device: RecentTrigger = field(default_factory=RecentTrigger, metadata=_SWITCH)
+    new_country: RecentTrigger = field(default_factory=RecentTrigger, metadata=_SWITCH)
+    impossible_travel: ImpossibleTravelTrigger = field(default_factory=ImpossibleTravelTrigger, metadata=_SWITCH)
+    countries: CountriesTrigger = field(default_factory=CountriesTrigger, metadata=_trigger(
+        "a mapping (require_mfa_outside, deny) or false", nothing="country"))
+    sensitive_actions: SensitiveActionsTrigger = field(default_factory=SensitiveActionsTrigger, metadata=_trigger(
+        "a list of action names, a mapping (actions, within_minutes) or false", short_list="actions",
+        nothing="action"))
     # No database, a private or unknown address: "new" counts it as a new country (and
     # outside require_mfa_outside); "ignore" lets those triggers pass it.
     unknown_location: str = field(default="new", metadata=_choices("new", "ignore"))
@@ -349,6 +368,9 @@ def _overrides(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def _set_override(data: dict[str, Any], dotted: str, raw: str) -> None:
+    """A trigger's short form from the environment sets only its key (`true`: `enabled`, a list:
+    `actions`), so the file's tuning stays; a file's short form is widened before a nested key
+    is set into it (`new_device: true` + MFA_MFA__TRIGGERS__NEW_DEVICE__DAYS)."""
     kind: Any = Settings
     parts = dotted.split(".")
     target = data
@@ -357,9 +379,16 @@ def _set_override(data: dict[str, Any], dotted: str, raw: str) -> None:
         if part not in hints or part == "base_dir":
             env_name = ENV_PREFIX + "__".join(parts).upper()
             raise ConfigError(f"{dotted}: unknown key (from the environment variable {env_name})")
+        trigger = _trigger_of(kind, part)
         kind = hints[part]
+        path = ".".join(parts[:depth + 1])
+        if trigger is not None and part in target:
+            target[part] = _widen(kind, target[part], path, trigger)
         if depth == len(parts) - 1:
-            target[part] = _parse_env_value(kind, raw)
+            value = _parse_env_value(kind, raw, trigger)
+            if trigger is not None and not isinstance(value, dict) and isinstance(target.get(part), dict):
+                value = {**target[part], **_widen(kind, value, path, trigger)}
+            target[part] = value
         else:
             child = target.setdefault(part, {})
             if not isinstance(child, dict):
@@ -367,9 +396,14 @@ def _set_override(data: dict[str, Any], dotted: str, raw: str) -> None:
             target = child
 
 
-def _parse_env_value(kind: Any, raw: str) -> Any:
+def _parse_env_value(kind: Any, raw: str, trigger: Mapping[str, Any] | None = None) -> Any:
     if kind is str:
         return raw
+    if trigger is not None and trigger["short_list"]:
+        value = _parse_env_value(Any, raw)
+        if value is None or isinstance(value, str):  # sensitive_actions=transfer,change_profile
+            return _parse_env_value(tuple[str, ...], raw)
+        return value
     if typing.get_origin(kind) is tuple:
         stripped = raw.strip()
         if stripped.startswith("["):
@@ -394,8 +428,41 @@ def _build(kind: type[Any], data: Mapping[str, Any], prefix: str) -> Any:
     return kind(**values)
 
 
+def _trigger_of(kind: Any, name: str) -> Mapping[str, Any] | None:
+    """The short forms of `kind`'s field `name` when it is a trigger, else None."""
+    if not dataclasses.is_dataclass(kind):
+        return None
+    spec = next((f for f in dataclasses.fields(kind) if f.name == name), None)
+    found: Mapping[str, Any] | None = spec.metadata.get("trigger") if spec is not None else None
+    return found
+
+
+def _has_switch(kind: Any) -> bool:
+    return any(f.name == "enabled" for f in dataclasses.fields(kind))
+
+
+def _widen(kind: Any, value: Any, path: str, trigger: Mapping[str, Any]) -> Any:
+    """A trigger's short form as the mapping it stands for; a mapping as given."""
+    if type(value) is bool:
+        if _has_switch(kind):
+            return {"enabled": value}
+        if not value:
+            return {}
+        raise ConfigError(f"{path}: true names no {trigger['nothing']} (must be {trigger['forms']})")
+    if isinstance(value, list) and trigger["short_list"]:
+        return {trigger["short_list"]: value}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: must be {trigger['forms']}")
+    return value
+
+
 def _coerce(kind: Any, value: Any, path: str, metadata: Mapping[str, Any]) -> Any:
     choices = metadata.get("choices")
+    trigger = metadata.get("trigger")
+    if trigger is not None:
+        value = _widen(kind, value, path, trigger)
+        if _has_switch(kind) and "enabled" not in value:
+            value = {**value, "enabled": True}
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: must be a mapping")

@@ -163,3 +163,158 @@ def test_a_bad_environment_override_of_a_trigger_names_the_key(name: str, value:
     with pytest.raises(ConfigError) as error:
         load_settings(None, environ={name: value})
     assert message in str(error.value)
+
+
+# -- short forms: a trigger switched on with `true`, step-up actions as a list, a tuned block on ---
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("first_login: true", {"first_login": FirstLoginTrigger(enabled=True, per_client=False)}),
+    ("first_login: false", {"first_login": FirstLoginTrigger(enabled=False)}),
+    ("new_device: true", {"new_device": RecentTrigger(enabled=True, days=90)}),
+    ("new_country: true", {"new_country": RecentTrigger(enabled=True, days=90)}),
+    ("impossible_travel: true", {"impossible_travel": ImpossibleTravelTrigger(enabled=True, max_kmh=1000)}),
+    ("impossible_travel: false", {"impossible_travel": ImpossibleTravelTrigger(enabled=False)}),
+    ("sensitive_actions: [transfer]",
+     {"sensitive_actions": SensitiveActionsTrigger(actions=("transfer",), within_minutes=5)}),
+    ("sensitive_actions: [transfer, change_profile]",
+     {"sensitive_actions": SensitiveActionsTrigger(actions=("transfer", "change_profile"))}),
+    ("sensitive_actions: []", {"sensitive_actions": SensitiveActionsTrigger()}),
+    ("sensitive_actions: false", {"sensitive_actions": SensitiveActionsTrigger()}),
+    ("countries: false", {"countries": CountriesTrigger()}),
+    # A block without `enabled` is switched on: it was tuned because it is wanted.
+    ("new_device: {days: 30}", {"new_device": RecentTrigger(enabled=True, days=30)}),
+    ("new_country: {days: 365}", {"new_country": RecentTrigger(enabled=True, days=365)}),
+    ("first_login: {per_client: true}", {"first_login": FirstLoginTrigger(enabled=True, per_client=True)}),
+    ("impossible_travel: {max_kmh: 800}", {"impossible_travel": ImpossibleTravelTrigger(enabled=True, max_kmh=800)}),
+    ("new_device: {}", {"new_device": RecentTrigger(enabled=True, days=90)}),
+    # ... and `enabled: false` still switches it off.
+    ("new_device: {enabled: false, days: 30}", {"new_device": RecentTrigger(enabled=False, days=30)}),
+    ("first_login: {enabled: false, per_client: true}",
+     {"first_login": FirstLoginTrigger(enabled=False, per_client=True)}),
+])
+def test_a_trigger_takes_its_short_forms(tmp_path: Path, text: str, expected: dict[str, object]) -> None:
+    path = write(tmp_path, f"mfa:\n  triggers:\n    {text}\n")
+    assert load_settings(path, environ={}).mfa.triggers == TriggersSettings(**expected)  # type: ignore[arg-type]
+
+
+def test_the_issue_s_own_wording_loads(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+mfa:
+  policy: adaptive
+  triggers:
+    first_login: true
+    new_device: {days: 30}
+    impossible_travel: true
+    countries: {require_mfa_outside: [US, CA], deny: [KP]}
+    sensitive_actions: [transfer]
+""")
+    triggers = load_settings(path, environ={}).mfa.triggers
+    assert triggers == TriggersSettings(
+        first_login=FirstLoginTrigger(enabled=True),
+        new_device=RecentTrigger(enabled=True, days=30),
+        impossible_travel=ImpossibleTravelTrigger(enabled=True),
+        countries=CountriesTrigger(require_mfa_outside=("US", "CA"), deny=("KP",)),
+        sensitive_actions=SensitiveActionsTrigger(actions=("transfer",)),
+    )
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("new_device: 30", "mfa.triggers.new_device: must be true, false or a mapping"),
+    ("first_login: 'yes'", "mfa.triggers.first_login: must be true, false or a mapping"),
+    ("first_login: [a]", "mfa.triggers.first_login: must be true, false or a mapping"),
+    ("new_device: {days: 30, enabled: 1}", "mfa.triggers.new_device.enabled: must be true or false"),
+    ("new_device: {days: 0}", "mfa.triggers.new_device.days: must be 1..3650"),
+    ("sensitive_actions: true", "mfa.triggers.sensitive_actions: true names no action"),
+    ("sensitive_actions: transfer",
+     "mfa.triggers.sensitive_actions: must be a list of action names, a mapping (actions, within_minutes) or false"),
+    ("sensitive_actions: [Transfer]",
+     "mfa.triggers.sensitive_actions.actions: items must be action names like transaction"),
+    ("sensitive_actions: [login]", "mfa.triggers.sensitive_actions.actions: login is not a sensitive action"),
+    ("sensitive_actions: [transfer, transfer]", "mfa.triggers.sensitive_actions.actions: items must not repeat"),
+    ("countries: true", "mfa.triggers.countries: true names no country"),
+    ("countries: [US, CA]", "mfa.triggers.countries: must be a mapping (require_mfa_outside, deny) or false"),
+    ("unknown_location: true", "mfa.triggers.unknown_location: must be a string"),
+])
+def test_a_bad_short_form_names_its_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, f"mfa:\n  triggers:\n    {text}\n"), environ={})
+    assert message in str(error.value)
+
+
+def test_other_sections_stay_mappings_only(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="mfa.remember_browser: must be a mapping"):
+        load_settings(write(tmp_path, "mfa: {remember_browser: true}\n"), environ={})
+    with pytest.raises(ConfigError, match="mfa.triggers: must be a mapping"):
+        load_settings(write(tmp_path, "mfa: {triggers: true}\n"), environ={})
+
+
+def test_the_shipped_config_loads_exactly_as_before() -> None:
+    # config.yaml names `enabled: false` on every switchable trigger: all stay off.
+    triggers = load_settings(REPO_CONFIG, environ={}).mfa.triggers
+    assert triggers == TriggersSettings()
+    assert not any(getattr(triggers, name).enabled
+                   for name in ("first_login", "new_device", "new_country", "impossible_travel"))
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({"MFA_MFA__TRIGGERS__FIRST_LOGIN": "true"}, {"first_login": FirstLoginTrigger(enabled=True)}),
+    ({"MFA_MFA__TRIGGERS__NEW_DEVICE": "true", "MFA_MFA__TRIGGERS__NEW_DEVICE__DAYS": "30"},
+     {"new_device": RecentTrigger(enabled=True, days=30)}),
+    ({"MFA_MFA__TRIGGERS__NEW_DEVICE__DAYS": "30"}, {"new_device": RecentTrigger(enabled=True, days=30)}),
+    ({"MFA_MFA__TRIGGERS__NEW_DEVICE__DAYS": "30", "MFA_MFA__TRIGGERS__NEW_DEVICE__ENABLED": "false"},
+     {"new_device": RecentTrigger(enabled=False, days=30)}),
+    ({"MFA_MFA__TRIGGERS__SENSITIVE_ACTIONS": "transfer"},
+     {"sensitive_actions": SensitiveActionsTrigger(actions=("transfer",))}),
+    ({"MFA_MFA__TRIGGERS__SENSITIVE_ACTIONS": "transfer, change_profile"},
+     {"sensitive_actions": SensitiveActionsTrigger(actions=("transfer", "change_profile"))}),
+    ({"MFA_MFA__TRIGGERS__SENSITIVE_ACTIONS": "[transfer]", "MFA_MFA__TRIGGERS__SENSITIVE_ACTIONS__WITHIN_MINUTES": "10"},
+     {"sensitive_actions": SensitiveActionsTrigger(actions=("transfer",), within_minutes=10)}),
+])
+def test_environment_variables_take_the_short_forms(environ: dict[str, str], expected: dict[str, object]) -> None:
+    assert load_settings(None, environ=environ).mfa.triggers == TriggersSettings(**expected)  # type: ignore[arg-type]
+
+
+def test_a_short_form_from_the_environment_switches_the_file_s_tuned_trigger(tmp_path: Path) -> None:
+    # `true` sets the trigger's `enabled`, a list its `actions`: the file's tuning stays.
+    path = write(tmp_path, """
+mfa:
+  triggers:
+    first_login: {enabled: false, per_client: true}
+    new_device: {enabled: false, days: 30}
+    sensitive_actions: {actions: [], within_minutes: 10}
+""")
+    triggers = load_settings(path, environ={
+        "MFA_MFA__TRIGGERS__FIRST_LOGIN": "true",
+        "MFA_MFA__TRIGGERS__NEW_DEVICE": "true",
+        "MFA_MFA__TRIGGERS__SENSITIVE_ACTIONS": "transfer",
+    }).mfa.triggers
+    assert triggers.first_login == FirstLoginTrigger(enabled=True, per_client=True)
+    assert triggers.new_device == RecentTrigger(enabled=True, days=30)
+    assert triggers.sensitive_actions == SensitiveActionsTrigger(actions=("transfer",), within_minutes=10)
+
+
+def test_the_environment_tunes_a_trigger_the_file_gave_in_short_form(tmp_path: Path) -> None:
+    path = write(tmp_path, "mfa:\n  triggers:\n    new_device: true\n    sensitive_actions: [transfer]\n")
+    triggers = load_settings(path, environ={
+        "MFA_MFA__TRIGGERS__NEW_DEVICE__DAYS": "7",
+        "MFA_MFA__TRIGGERS__SENSITIVE_ACTIONS__WITHIN_MINUTES": "15",
+    }).mfa.triggers
+    assert triggers.new_device == RecentTrigger(enabled=True, days=7)
+    assert triggers.sensitive_actions == SensitiveActionsTrigger(actions=("transfer",), within_minutes=15)
+
+
+def test_the_shipped_config_with_an_environment_switch_keeps_its_other_keys() -> None:
+    triggers = load_settings(REPO_CONFIG, environ={"MFA_MFA__TRIGGERS__IMPOSSIBLE_TRAVEL": "true"}).mfa.triggers
+    assert triggers == TriggersSettings(impossible_travel=ImpossibleTravelTrigger(enabled=True, max_kmh=1000))
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("MFA_MFA__TRIGGERS__FIRST_LOGIN", "maybe", "mfa.triggers.first_login: must be true, false or a mapping"),
+    ("MFA_MFA__TRIGGERS__SENSITIVE_ACTIONS", "true", "mfa.triggers.sensitive_actions: true names no action"),
+    ("MFA_MFA__TRIGGERS__SENSITIVE_ACTIONS", "Transfer",
+     "mfa.triggers.sensitive_actions.actions: items must be action names"),
+])
+def test_a_bad_short_form_from_the_environment_names_its_key(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(None, environ={name: value})
+    assert message in str(error.value)
