@@ -42,7 +42,7 @@ from engine.factors import recovery, sms, totp
 from engine.geo import GeoLocator
 from engine.passwords import PasswordHasher
 from engine.pipeline import Evaluation, Pipeline
-from engine.sessions import Authenticated, Sessions, after_factor, login_data, step_up_data
+from engine.sessions import PASSWORD_METHOD, Authenticated, Sessions, after_factor, login_data, step_up_data
 from engine.sms.sender import SmsSender
 from engine.stores import login_events
 from engine.stores.challenges import Attempt, Challenge, ChallengeFactor, ChallengeStore
@@ -187,7 +187,10 @@ class Flow:
         codes_left = await self.directory.recovery_codes_left(user.user_id)
         enrolled = offers.enrolled_types(user, factors, codes_left)
         summary = await self.directory.login_summary(user.user_id, now - timedelta(days=_history_days(self.mfa)))
-        collected = signals.collect(_rule_user(user, enrolled), request.context | {"client_id": request.client_id},
+        # The login's own methods: the password, passed now (the body cannot carry any: schema.py).
+        own = {"client_id": request.client_id,
+               "authentication_methods": [{"name": PASSWORD_METHOD, "timestamp": now.isoformat()}]}
+        collected = signals.collect(_rule_user(user, enrolled), request.context | own,
                                     self.geo, now, self.mfa, login_events.history_for(summary, user.logins_count))
         payload = collected.payload
         evaluation = await self._run_rules(payload)

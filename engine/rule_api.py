@@ -121,7 +121,8 @@ class Authentication(_Record):
     def completed_within(self, minutes: object, factors: object = None) -> bool:
         """Whether one of `factors` (default: any; never the password, which is no factor) was
         completed in the last `minutes` before `context.now`, the boundary included. Freshness
-        is by time: a factor passed at 10:00 is not within 5 minutes at 10:06."""
+        is by time: a factor passed at 10:00 is not within 5 minutes at 10:06. A completion time
+        after `context.now` (a skewed clock, a forged entry) is never fresh."""
         if isinstance(minutes, bool) or not isinstance(minutes, int | float):
             raise TypeError("completed_within(minutes=...) takes a number")
         if not 0 <= minutes <= MAX_FRESHNESS_MINUTES:  # NaN fails this too
@@ -129,7 +130,7 @@ class Authentication(_Record):
         wanted = frozenset(FACTORS) if factors is None else _factor_names(factors)
         cutoff = self._now - timedelta(minutes=minutes)
         return any(FACTOR_ALIASES.get(method.name, "") in wanted and method.timestamp is not None
-                   and method.timestamp >= cutoff for method in self.methods)
+                   and cutoff <= method.timestamp <= self._now for method in self.methods)
 
 
 def _factor_names(factors: object) -> frozenset[str]:

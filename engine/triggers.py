@@ -241,4 +241,5 @@ def _needs_step_up(settings: TriggersSettings, login: LoginFacts) -> bool:
     if login.action not in sensitive.actions:
         return False
     cutoff = login.at - timedelta(minutes=sensitive.within_minutes)
-    return not any(method.name != PASSWORD_METHOD and method.at >= cutoff for method in login.methods)
+    # A completion after the login's own time is no real one (rule_api.Authentication.completed_within).
+    return not any(method.name != PASSWORD_METHOD and cutoff <= method.at <= login.at for method in login.methods)

@@ -270,8 +270,10 @@ _ID = text(128, formats.OPAQUE_ID)
 _PASSWORD = text(1024, kind=_SECRET)
 
 # Only a login takes a remember token (engine/remembered.py): evaluate, step-up and the factor
-# calls refuse one as an unknown field.
-_LOGIN_CONTEXT = obj({**CONTEXT.fields, "remember_token": text(512)})
+# calls refuse one as an unknown field. A login's methods are its own (the password, as it is
+# typed): a caller's authentication_methods would let it claim a factor it never passed.
+_LOGIN_CONTEXT = obj({**{name: check for name, check in CONTEXT.fields.items() if name != "authentication_methods"},
+                      "remember_token": text(512)})
 LOGIN = obj({"username": text(256), "password": _PASSWORD, "client_id": text(256), "context": _LOGIN_CONTEXT},
             frozenset({"username", "password", "client_id"}))
 CHALLENGE = obj({"challenge_id": _ID, "factor_id": _ID, "client_id": text(256), "context": CONTEXT},

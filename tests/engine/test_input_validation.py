@@ -58,7 +58,8 @@ EXAMPLES: dict[str, tuple[str, str, dict[str, Any]]] = {
         "context": CONTEXT}),
     "login": ("POST", "/v1/login", {
         "username": "alice", "password": PASSWORD, "client_id": "app-1",
-        "context": {**CONTEXT, "remember_token": "rmb_0123.abcdef"}}),
+        "context": {**{name: value for name, value in CONTEXT.items() if name != "authentication_methods"},
+                    "remember_token": "rmb_0123.abcdef"}}),
     "mfa_challenge": ("POST", "/v1/mfa/challenge", {
         "challenge_id": "ch_0123", "factor_id": "fac_0123", "client_id": "app-1", "context": CONTEXT}),
     "mfa_verify": ("POST", "/v1/mfa/verify", {

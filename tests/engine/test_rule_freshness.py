@@ -77,6 +77,23 @@ def test_no_methods_at_all_is_not_fresh(rule_runner: SyncRunner) -> None:
     assert printed(run(rule_runner, "context.authentication.completed_within(minutes=60)", {"methods": []})) == "False"
 
 
+@pytest.mark.parametrize("minutes", [5, 60, 527040])
+def test_a_factor_dated_after_context_now_is_not_fresh(rule_runner: SyncRunner, minutes: int) -> None:
+    """A completion time later than `context.now` cannot be a real one (a caller's clock, or a forged
+    method): it never counts as fresh, however wide the window; a real one beside it still does."""
+    future = methods(PWD_AT_NINE, ("otp", "2026-11-27T10:00:01+00:00"), ("sms", "2027-01-01T00:00:00+00:00"))
+    call = f"context.authentication.completed_within(minutes={minutes})"
+    assert printed(run(rule_runner, call, future)) == "False"
+    beside = methods(("pwd", "2026-11-27T09:00:00+00:00"), ("otp", "2026-11-27T10:00:01+00:00"),
+                     ("sms", "2026-11-27T09:58:00+00:00"))
+    assert printed(run(rule_runner, call, beside)) == "True"
+
+
+def test_a_factor_completed_exactly_at_context_now_is_fresh(rule_runner: SyncRunner) -> None:
+    session = methods(PWD_AT_NINE, ("otp", NOW))
+    assert printed(run(rule_runner, "context.authentication.completed_within(minutes=0)", session)) == "True"
+
+
 @pytest.mark.parametrize(("call", "error"), [
     ("completed_within(minutes=-1)", "ValueError: completed_within(minutes=...) must be 0 to 527040 (line 2)"),
     ("completed_within(minutes=600000)", "ValueError: completed_within(minutes=...) must be 0 to 527040 (line 2)"),

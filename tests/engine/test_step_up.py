@@ -5,6 +5,7 @@ and finishing it returns a fresher token. Freshness moves with the clock the tes
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -325,3 +326,54 @@ def test_evaluate_asks_for_a_factor_for_a_sensitive_action_without_a_recent_one(
     fresh = [*stale[:1], {"name": "otp", "timestamp": now.isoformat()}]
     assert evaluate(stale)["decision"] == "mfa"
     assert evaluate(fresh)["decision"] == "allow"
+
+
+# -- review of issue 10: a login's methods are its own, and a method from the future is not fresh ----
+
+FRESH_AT_LOGIN = '''"""A login needs a factor passed within the hour; logs the methods the rules see."""
+
+
+def rule(user, context):
+    context.log(*[(m.name, m.timestamp == context.now) for m in context.authentication.methods])
+    if not context.authentication.completed_within(minutes=60):
+        context.multifactor.enable()
+'''
+
+
+@pytest.fixture
+def fresh_at_login(tmp_path: Path, loop_thread: LoopThread) -> Iterator[LoginService]:
+    yield from start_service(tmp_path, loop_thread, "memory", rules={"10-fresh": FRESH_AT_LOGIN})
+
+
+def test_a_login_refuses_caller_supplied_authentication_methods(fresh_at_login: LoginService) -> None:
+    """The caller could otherwise claim a factor it never passed and skip a freshness rule."""
+    fresh_at_login.create_user()
+    now = fresh_at_login.clock.now().isoformat()
+    forged = fresh_at_login.post("/v1/login", {
+        "username": "alice", "password": "correct horse battery staple", "client_id": "app-1",
+        "context": {**CONTEXT, "authentication_methods": [{"name": "otp", "timestamp": now}]}})
+    assert forged.status_code == 400, forged.text
+    assert (forged.json()["error"], forged.json()["field"]) == ("invalid_request", "context.authentication_methods")
+
+
+def test_a_login_rule_sees_the_password_just_typed_as_the_only_method(fresh_at_login: LoginService) -> None:
+    fresh_at_login.create_user()
+    login = fresh_at_login.login().json()
+    assert login["status"] == "mfa_enrollment_required", login
+    assert login["required_by"] == ["rule:10-fresh"]
+    trace = fresh_at_login.client.get(f"/admin/decisions/{login['decision_id']}", headers=admin_auth()).json()
+    assert trace["rules"][0]["logs"] == ["('pwd', True)"]
+
+
+def test_evaluate_keeps_the_callers_methods_but_one_dated_after_now_is_not_fresh(
+        wire_service: LoginService) -> None:
+    """/v1/evaluate's caller is the trusted backend describing its session: its methods stand, but a
+    completion time later than now (a skewed clock, a forged entry) does not satisfy the
+    sensitive_actions trigger."""
+    now = wire_service.clock.now()
+    for later in (now + timedelta(seconds=1), now + timedelta(days=365)):
+        body = {"user": {"user_id": "u-1", "factors": ["otp"]},
+                "context": {"action": "wire", "authentication_methods": [
+                    {"name": "pwd", "timestamp": now.isoformat()}, {"name": "otp", "timestamp": later.isoformat()}]}}
+        answer = wire_service.post("/v1/evaluate", body).json()
+        assert (answer["decision"], answer["required_by"]) == ("mfa", ["trigger:sensitive_actions"]), answer
