@@ -7,7 +7,10 @@ Three layers may require the factor, and the decision names each that did (`requ
   optional   `policy` for users with a factor (or whose enrollment is unknown); rules; triggers
              are reported but require nothing, except `sensitive_actions`
   adaptive   fired triggers and rules (the default)
-  never      rules only; triggers are reported but require nothing
+  never      rules, and `sensitive_actions`; other triggers are reported but require nothing
+
+`sensitive_actions` requires its factor in every mode: like a rule, it is the administrator's
+explicit request for those actions (the issue's "always require"), not a guess about a login.
 
 `required` and `optional` speak of logins: for another `context.action` (a step-up) only the
 triggers and rules decide. `countries.deny` refuses the login in every mode.
@@ -38,9 +41,9 @@ from engine.outcome import Outcome
 from engine.triggers import Triggered
 
 POLICY = "policy"
-# Triggers that require a factor in optional mode: they are about actions after the login,
-# of which optional says nothing.
-_OPTIONAL_TRIGGERS = frozenset({"sensitive_actions"})
+# Triggers that require a factor in every mode, optional and never included: explicit requests
+# for actions after the login, of which neither mode says anything.
+_EVERY_MODE_TRIGGERS = frozenset({"sensitive_actions"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +111,7 @@ def requirements(outcome: Outcome, enrolled: Sequence[str] | None, settings: Mfa
         if mode == "optional" and enrolled is None:
             notes.append("policy optional: user.factors unknown, counted as enrolled")
     for name in triggered.fired if triggered else ():
-        if mode in ("required", "adaptive") or (mode == "optional" and name in _OPTIONAL_TRIGGERS):
+        if mode in ("required", "adaptive") or name in _EVERY_MODE_TRIGGERS:
             layers.append(f"trigger:{name}")
         else:
             notes.append(f"trigger {name} fired; mfa.policy {mode}: it requires no factor")

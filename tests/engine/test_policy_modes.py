@@ -226,3 +226,44 @@ def test_optional_over_http_with_and_without_enrolled_factors(tmp_path: Path, lo
         assert (body["decision"], body["enrollment_required"], body["required_by"]) == ("mfa", True,
                                                                                         ["rule:20-abroad"])
 
+
+
+# -- sensitive actions are the administrator's explicit request: every mode ------------------
+
+@pytest.mark.parametrize("policy", ["required", "optional", "adaptive", "never"])
+def test_a_sensitive_action_requires_a_factor_in_every_mode(policy: str) -> None:
+    decision = decide(NOTHING, ["otp"], mode(policy), fired("sensitive_actions"), action="transaction")
+    assert (decision.decision, decision.reason) == ("mfa", "trigger_requires_mfa")
+    assert decision.required_by == ("trigger:sensitive_actions",)
+    assert decision.factors == ("otp",)
+
+
+def test_never_counts_the_sensitive_action_but_still_only_reports_the_other_triggers() -> None:
+    decision = decide(NOTHING, ["otp"], mode("never"), fired("new_device", "sensitive_actions"), action="transaction")
+    assert decision.required_by == ("trigger:sensitive_actions",)
+    assert "trigger new_device fired; mfa.policy never: it requires no factor" in decision.notes
+    assert not any("sensitive_actions" in note for note in decision.notes)
+
+
+def test_never_sends_a_user_without_a_factor_to_enrollment_for_a_sensitive_action() -> None:
+    decision = decide(NOTHING, [], mode("never"), fired("sensitive_actions"), action="transaction")
+    assert (decision.decision, decision.enrollment_required) == ("mfa", True)
+    decision = decide(NOTHING, [], mode("never", when_no_factor="deny"), fired("sensitive_actions"),
+                      action="transaction")
+    assert (decision.decision, decision.reason) == ("deny", "no_enrolled_factor")
+
+
+def test_never_over_http_asks_for_a_recent_factor_for_a_sensitive_action(
+        tmp_path: Path, loop_thread: LoopThread) -> None:
+    from engine.config import SensitiveActionsTrigger
+
+    triggers = TriggersSettings(sensitive_actions=SensitiveActionsTrigger(actions=("transfer",)))
+    with start(tmp_path, loop_thread, {}, policy="never", triggers=triggers) as client:
+        body = evaluate_body(US_IP)
+        body["context"]["action"] = "transfer"
+        answer = client.post("/v1/evaluate", json=body, headers=auth()).json()
+        assert (answer["decision"], answer["required_by"], answer["policy"]) == (
+            "mfa", ["trigger:sensitive_actions"], "never"), answer
+        body["context"]["action"] = "change_profile"
+        answer = client.post("/v1/evaluate", json=body, headers=auth()).json()
+        assert (answer["decision"], answer["required_by"]) == ("allow", []), answer
