@@ -1,6 +1,10 @@
 """LoginEvents: what a user's complete logins teach the built-in triggers (issue 10): the last login
 (time, device, country, coordinates, client) and when each device, country and client was last seen.
 
+The last login is the last one with coordinates, once any had them: a login from an address the
+GeoIP database places nowhere teaches its device, country and client, but does not replace the
+last known place (and its time), which impossible travel measures from.
+
 Only a complete login is recorded (the password and, when one was asked for, the second factor):
 a failed factor teaches nothing. Tables (migration 3 in sql_schema.py): `last_logins` and
 `known_clients`, beside migration 1's `known_devices` and `known_countries`, whose `last_seen` this
@@ -46,8 +50,9 @@ class LoginEvent:
 
 @dataclass(frozen=True, slots=True)
 class LoginSummary:
-    """The user's last complete login, and last-seen times (devices and countries seen at or after
-    the `since` asked for; every client, for the first login to each)."""
+    """The user's last complete login (the last one with coordinates, once any had them), and
+    last-seen times (devices and countries seen at or after the `since` asked for; every client,
+    for the first login to each)."""
 
     last: LoginEvent | None
     device_last_seen: Mapping[str, datetime] = field(default_factory=dict)
@@ -58,7 +63,8 @@ class LoginSummary:
 class LoginEvents(Protocol):
     async def record(self, event: LoginEvent) -> bool:
         """Learn from a complete login; False (nothing written) for an unknown user. An event older
-        than the stored last login or last-seen time does not move them back."""
+        than the stored last login or last-seen time does not move them back, and one without
+        coordinates does not replace a last login that has them."""
 
     async def summary(self, user_id: str, since: datetime) -> LoginSummary:
         """`since`: the start of the widest trigger window (older devices and countries count as new)."""
@@ -80,7 +86,8 @@ def history_for(summary: LoginSummary, logins_count: int) -> History:
 
 
 # Named statements. Times are ISO 8601 UTC text with microseconds, which sorts as time. Each
-# upsert's WHERE keeps the newest time when two instances record out of order.
+# upsert's WHERE keeps the newest time when two instances record out of order; the last login's
+# also keeps a known place over a login without one (impossible travel measures from it).
 # Parameters: user_id.
 USER_EXISTS = "SELECT 1 FROM users WHERE user_id = ?"
 # Parameters: user_id, at, device_id, country, latitude_micro, longitude_micro, accuracy_radius_km, client_id.
@@ -90,7 +97,8 @@ UPSERT_LAST_LOGIN = (
     " at = excluded.at, device_id = excluded.device_id, country = excluded.country,"
     " latitude_micro = excluded.latitude_micro, longitude_micro = excluded.longitude_micro,"
     " accuracy_radius_km = excluded.accuracy_radius_km, client_id = excluded.client_id"
-    " WHERE excluded.at >= last_logins.at")
+    " WHERE excluded.at >= last_logins.at"
+    " AND (excluded.latitude_micro IS NOT NULL OR last_logins.latitude_micro IS NULL)")
 # Parameters: user_id, key, first_seen, last_seen. {table} and {column} come from _SEEN only.
 _UPSERT_SEEN = ("INSERT INTO {table} (user_id, {column}, first_seen, last_seen) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (user_id, {column}) DO UPDATE SET last_seen = excluded.last_seen"
@@ -207,7 +215,8 @@ class MemoryLoginEvents:
     async def record(self, event: LoginEvent) -> bool:
         _time(event.at)
         last = self._last.get(event.user_id)
-        if last is None or event.at >= last.at:
+        placed = event.latitude is not None or last is None or last.latitude is None
+        if (last is None or event.at >= last.at) and placed:
             self._last[event.user_id] = event
         for kind, key in (("device", event.device_id), ("country", event.country), ("client", event.client_id)):
             if key is not None:

@@ -215,6 +215,21 @@ def test_impossible_travel_is_skipped_with_a_note_for_unknown_coordinates(tmp_pa
         assert trace["signals"]["travel_kmh"] is None
 
 
+def test_a_login_without_coordinates_in_between_does_not_hide_impossible_travel(
+        tmp_path: Path, loop_thread: LoopThread, store: str) -> None:
+    """Review of issue 10: New York, then (a minute later) an address without coordinates, then London
+    nine minutes after that: still impossible from New York, timed from the New York login."""
+    for service in serve(tmp_path, loop_thread, store, cities=CITIES, triggers={"impossible_travel": {"enabled": True}}):
+        user_with_app(service)
+        assert service.login(ip=NEW_YORK_IP).json()["status"] == "authenticated"
+        service.clock.advance(60)
+        assert service.login(ip=NOWHERE_IP).json()["status"] == "authenticated"
+        service.clock.advance(9 * 60)
+        london = service.login(ip=LONDON_IP).json()
+        assert london["required_by"] == ["trigger:impossible_travel"], london
+        assert 30_000 < record(service, london)["signals"]["travel_kmh"] < 35_000  # over 10 minutes, not 9
+
+
 def test_evaluate_takes_the_previous_login_from_the_body(tmp_path: Path, loop_thread: LoopThread) -> None:
     for service in serve(tmp_path, loop_thread, cities=CITIES, triggers={"impossible_travel": {"enabled": True}}):
         ten_minutes_ago = "2026-11-27T09:50:00+00:00"

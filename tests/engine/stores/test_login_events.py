@@ -72,6 +72,28 @@ def test_a_user_without_complete_logins_has_an_empty_summary(events: LoginEvents
     assert run(events.summary(user_id, LONG_AGO)) == LoginSummary(None, {}, {}, {})
 
 
+def test_a_login_without_coordinates_keeps_the_last_place_and_its_time(events: LoginEvents, user_id: str) -> None:
+    """Review of issue 10: a login from an address the database has no coordinates for must not
+    erase where the user last was, or the next login skips impossible travel."""
+    berlin = LoginEvent(user_id, NOW, "dev-1", "DE", 52.520008, 13.404954, 20, "web")
+    run(events.record(berlin))
+    run(events.record(LoginEvent(user_id, NOW + timedelta(minutes=5), "dev-2", "DE", None, None, None, "app")))
+    summary = run(events.summary(user_id, LONG_AGO))
+    assert summary.last == berlin
+    # The place-less login is still learned: its device, country and client.
+    assert summary.device_last_seen == {"dev-1": NOW, "dev-2": NOW + timedelta(minutes=5)}
+    assert summary.client_last_seen == {"web": NOW, "app": NOW + timedelta(minutes=5)}
+
+
+def test_a_login_without_coordinates_is_the_last_until_one_with_them(events: LoginEvents, user_id: str) -> None:
+    nowhere = LoginEvent(user_id, NOW, "dev-1", "US", None, None, None, "web")
+    run(events.record(nowhere))
+    assert run(events.summary(user_id, LONG_AGO)).last == nowhere  # a previous login, place unknown
+    later = LoginEvent(user_id, NOW + timedelta(minutes=1), "dev-1", "DE", 52.52, 13.405, 20, "web")
+    run(events.record(later))
+    assert run(events.summary(user_id, LONG_AGO)).last == later
+
+
 def test_the_last_login_keeps_time_device_country_coordinates_and_client(events: LoginEvents, user_id: str) -> None:
     event = LoginEvent(user_id, NOW, "dev-1", "DE", 52.520008, 13.404954, 20, "web")
     assert run(events.record(event)) is True
@@ -93,7 +115,8 @@ def test_later_logins_move_the_last_login_and_last_seen_times(events: LoginEvent
     run(events.record(LoginEvent(user_id, NOW, "dev-2", "US", 40.71, -74.01, 10, "mobile")))
     run(events.record(LoginEvent(user_id, NOW + timedelta(hours=1), "dev-1", "US", None, None, None, "web")))
     summary = run(events.summary(user_id, LONG_AGO))
-    assert summary.last == LoginEvent(user_id, NOW + timedelta(hours=1), "dev-1", "US", None, None, None, "web")
+    # The last login with a place (the one after it had none: its place would erase New York).
+    assert summary.last == LoginEvent(user_id, NOW, "dev-2", "US", 40.71, -74.01, 10, "mobile")
     assert summary.device_last_seen == {"dev-1": NOW + timedelta(hours=1), "dev-2": NOW}
     assert summary.country_last_seen == {"DE": NOW - timedelta(days=2), "US": NOW + timedelta(hours=1)}
     assert summary.client_last_seen == {"web": NOW + timedelta(hours=1), "mobile": NOW}
