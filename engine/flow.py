@@ -206,7 +206,8 @@ class Flow:
                  decision.decision, user.user_id, evaluation.version, evaluation.outcome.provider,
                  evaluation.outcome.provider_set_by, decision_id)
         if decision.decision == "deny":
-            raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id)
+            raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id,
+                               required_by=decision.required_by)
         answer = await self._after_rules(request, user, factors, payload, evaluation, decision, now)
         if browser_id is not None and isinstance(answer, Authenticated):
             log.info("login_remembered_browser user_id=%s browser_id=%s", user.user_id, browser_id)
@@ -267,7 +268,8 @@ class Flow:
         log.info("step_up decision=%s user_id=%s action=%s rule_set=%s decision_id=%s", decision.decision,
                  user.user_id, request.action, evaluation.version, decision_id)
         if decision.decision == "deny":
-            raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id)
+            raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id,
+                               required_by=decision.required_by)
         if decision.decision == "allow":
             return StepUpOk()
         data = step_up_data(session, outcome.claims, request.context.get("device_id"),
@@ -396,7 +398,7 @@ class Flow:
         limits = self._attempt_limits()
         if factor.type == "otp":
             secret = await self.directory.factor_secret(factor.factor_id)
-            step = totp.match_step(secret, code, timestamp) if secret else None
+            step = totp.match_step(secret, code, timestamp, factor_id=factor.factor_id) if secret else None
             if step is not None and factor.last_totp_step is not None and step <= factor.last_totp_step:
                 # A replay the store may have forgotten (restarted without persistence): the
                 # directory's step is durable. It fails like a wrong code, and counts like one.

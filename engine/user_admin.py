@@ -16,6 +16,7 @@ from typing import Any
 from engine.clock import Clock
 from engine.config import SmsSettings
 from engine.errors import Conflict, InvalidRequest, NotFound
+from engine.factors import totp
 from engine.passwords import PasswordHasher
 from engine.sms.sender import check_country
 from engine.stores.challenges import ChallengeStore
@@ -97,6 +98,9 @@ class UserAdmin:
         else:
             if secret is None:
                 raise InvalidRequest("is required for an otp factor (base32)", field="secret")
+            problem = totp.secret_problem(secret)
+            if problem is not None:  # else every verify of the factor would fail
+                raise InvalidRequest(problem, field="secret")
             factor = await self.directory.add_factor(user.user_id, "otp", now, status="active",
                                                      secret=secret.rstrip("="))
         log.info("admin_factor_added user_id=%s factor_type=%s", user.user_id, factor_type)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hmac
 import io
+import logging
 import secrets
 from urllib.parse import quote, urlencode
 
@@ -19,6 +20,26 @@ ALGORITHM = "SHA1"
 SECRET_BYTES = 20  # 160 bits: RFC 4226 section 4 recommends it, and it encodes to 32 base32 characters, no padding
 # RFC 6238 section 5.2: allow one step of drift either side of the current one.
 DRIFT_STEPS = 1
+# pyotp refuses shorter secrets (OTP.byte_secret, NIST SP 800-63B): 23 base32 characters.
+MIN_SECRET_BITS = 112
+
+log = logging.getLogger("engine.factors.totp")
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why pyotp cannot compute codes from `secret` (base32, padding optional), or None when it can.
+
+    pyotp is the judge (it decides at every verify); the text says why, without the secret."""
+    try:
+        pyotp.HOTP(secret, digits=DIGITS)
+    except ValueError:  # binascii.Error, a length that leaves a partial byte, is one
+        characters = len(secret.rstrip("="))
+        if characters % 8 in (1, 3, 6):
+            return (f"is not whole base32: {characters} characters leave a partial byte "
+                    "(a base32 length is never 1, 3 or 6 more than a multiple of 8)")
+        return (f"must hold at least {MIN_SECRET_BITS} bits for authenticator codes: "
+                f"at least 23 base32 characters (32 recommended), not {characters}")
+    return None
 
 
 def new_secret() -> str:
@@ -51,16 +72,24 @@ def qr_svg(uri: str) -> str:
     return out.getvalue().decode("utf-8")
 
 
-def match_step(secret: str, code: str, now: float, drift_steps: int = DRIFT_STEPS) -> int | None:
+def match_step(secret: str, code: str, now: float, drift_steps: int = DRIFT_STEPS, *,
+               factor_id: str | None = None) -> int | None:
     """The time step (unix seconds // 30) within `drift_steps` of `now` whose code is `code`, or None.
 
     A code that is not exactly six ASCII digits matches nothing. The caller keeps the returned
-    step to refuse replays (a step at or below the last accepted one).
+    step to refuse replays (a step at or below the last accepted one). A stored secret pyotp
+    refuses (imported before the admin API checked it, or written by another tool) matches
+    nothing either, logged as totp_secret_unusable with `factor_id`: fail closed, never a 500.
     """
     if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
         return None
     current = int(now // PERIOD_SECONDS)
-    hotp = pyotp.HOTP(secret, digits=DIGITS)  # RFC 6238 section 4.2: TOTP is HOTP over the time step
+    try:
+        hotp = pyotp.HOTP(secret, digits=DIGITS)  # RFC 6238 section 4.2: TOTP is HOTP over the time step
+    except ValueError:
+        log.warning("totp_secret_unusable factor_id=%s reason=%s (re-import or re-enroll the factor)",
+                    factor_id, "not whole base32 or under 112 bits")
+        return None
     matched: int | None = None
     # Every candidate is computed and compared in constant time, so the time taken does not
     # tell which step (if any) matched.

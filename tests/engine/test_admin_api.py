@@ -87,3 +87,62 @@ def test_a_factor_can_be_removed_and_mfa_reset(service: LoginService) -> None:
     assert reset.json() == {"status": "reset", "user_id": user["user_id"]}
     assert service.client.get(f"/admin/users/{user['user_id']}/factors", headers=admin()).json()["factors"] == []
     assert service.login(ip=DE_IP).json()["status"] == "mfa_enrollment_required"
+
+
+# -- imported TOTP secrets: what pyotp can use (at least 112 bits, whole base32), else 400 -------
+
+# 16 characters: 80 bits; 21: 104 bits; 17, 22, 25, 27, 30: base32 lengths that leave a partial byte.
+TOO_SHORT = ["JBSWY3DPEHPK3PXP", "JBSWY3DPEHPK3PXPJBSWY", "JBSWY3DPEHPK3PXP===="]
+BROKEN_LENGTH = ["JBSWY3DPEHPK3PXPJ", "JBSWY3DPEHPK3PXPJBSWY3", "JBSWY3DPEHPK3PXPJBSWY3DPE",
+                 "JBSWY3DPEHPK3PXPJBSWY3DPEHP", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3P"]
+
+
+@pytest.mark.parametrize("secret", TOO_SHORT + BROKEN_LENGTH)
+def test_an_imported_totp_secret_pyotp_cannot_use_is_a_400_naming_the_field(service: LoginService,
+                                                                            secret: str) -> None:
+    user = service.create_user()
+    response = service.post(f"/admin/users/{user['user_id']}/factors", {"type": "totp", "secret": secret}, admin())
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert (body["error"], body["field"]) == ("invalid_request", "secret")
+    assert secret.rstrip("=") not in response.text
+    listed = service.client.get(f"/admin/users/{user['user_id']}/factors", headers=admin()).json()
+    assert listed["factors"] == []
+
+
+@pytest.mark.parametrize("secret", ["JBSWY3DPEHPK3PXPJBSWY3D", "JBSWY3DPEHPK3PXPJBSWY3DP",
+                                    "JBSWY3DPEHPK3PXPJBSWY3DPEH", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+                                    "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+                                    "JBSWY3DPEHPK3PXPJBSWY3DPEH======"])
+def test_an_imported_totp_secret_of_112_bits_or_more_works_at_login(service: LoginService, secret: str) -> None:
+    user = service.create_user()
+    otp = service.post(f"/admin/users/{user['user_id']}/factors", {"type": "totp", "secret": secret}, admin())
+    assert otp.status_code == 201, otp.text
+    login = service.login(ip=DE_IP).json()
+    done = service.post("/v1/mfa/verify", {"challenge_id": login["challenge_id"], "factor_id": otp.json()["id"],
+                                           "code": totp_now(secret.rstrip("="), service.clock.now())})
+    assert done.status_code == 200, done.text
+
+
+def test_a_stored_secret_pyotp_refuses_fails_closed_at_verify_and_is_logged(
+        service: LoginService, caplog: pytest.LogCaptureFixture) -> None:
+    """A factor imported before the check (or written by another tool): a 401 like a wrong code, never a 500."""
+    import asyncio
+    import logging
+
+    from engine.services import Services
+
+    user = service.create_user()
+    services: Services = service.client.app.state.services
+    factor = asyncio.run(services.directory.add_factor(user["user_id"], "otp", service.clock.now(), status="active",
+                                                       secret="JBSWY3DPEHPK3PXP"))
+    login = service.login(ip=DE_IP).json()
+    assert login["status"] == "mfa_required", login
+    with caplog.at_level(logging.WARNING):
+        response = service.post("/v1/mfa/verify", {"challenge_id": login["challenge_id"],
+                                                   "factor_id": factor.factor_id, "code": "123456"})
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "invalid_code"
+    logged = [r.getMessage() for r in caplog.records if "totp_secret_unusable" in r.getMessage()]
+    assert logged and factor.factor_id in logged[0]
+    assert "JBSWY3DPEHPK3PXP" not in caplog.text
