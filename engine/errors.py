@@ -121,13 +121,19 @@ class InvalidToken(Unauthorized):
 class AccessDenied(EngineError):
     status, code = 403, "access_denied"
 
-    def __init__(self, reason: str, *, decision_id: str | None = None) -> None:
+    def __init__(self, reason: str, *, decision_id: str | None = None,
+                 required_by: tuple[str, ...] | None = None) -> None:
         super().__init__("the login was denied")
         self.reason = reason
         self.decision_id = decision_id  # the record an admin reads at /admin/decisions/{id}
+        # The layers that required the factor (engine/policy.py): a denial for want of a usable
+        # factor names them; a rule's or a country's denial required none ([]).
+        self.required_by = required_by
 
     def to_body(self) -> dict[str, Any]:
         body = super().to_body() | {"reason": self.reason}
+        if self.required_by is not None:
+            body["required_by"] = list(self.required_by)
         return body if self.decision_id is None else body | {"decision_id": self.decision_id}
 
 

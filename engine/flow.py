@@ -206,7 +206,8 @@ class Flow:
                  decision.decision, user.user_id, evaluation.version, evaluation.outcome.provider,
                  evaluation.outcome.provider_set_by, decision_id)
         if decision.decision == "deny":
-            raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id)
+            raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id,
+                               required_by=decision.required_by)
         answer = await self._after_rules(request, user, factors, payload, evaluation, decision, now)
         if browser_id is not None and isinstance(answer, Authenticated):
             log.info("login_remembered_browser user_id=%s browser_id=%s", user.user_id, browser_id)
@@ -267,7 +268,8 @@ class Flow:
         log.info("step_up decision=%s user_id=%s action=%s rule_set=%s decision_id=%s", decision.decision,
                  user.user_id, request.action, evaluation.version, decision_id)
         if decision.decision == "deny":
-            raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id)
+            raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id,
+                               required_by=decision.required_by)
         if decision.decision == "allow":
             return StepUpOk()
         data = step_up_data(session, outcome.claims, request.context.get("device_id"),

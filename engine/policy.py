@@ -57,7 +57,8 @@ class Decision:
     # once, with "verify_then_enroll" once they have passed one of `factors` (their own).
     enroll_after: tuple[str, ...] = ()
     # The layers that required the factor: "policy", "trigger:<name>", "rule:<id>" (empty
-    # when none did); and whatever the policy and triggers noted for the trace.
+    # when none did, and on a rule's or a country's denial; a denial for want of a usable factor
+    # keeps them); and whatever the policy and triggers noted for the trace.
     required_by: tuple[str, ...] = ()
     policy: str = "adaptive"
     triggers_fired: tuple[str, ...] = ()
@@ -93,8 +94,10 @@ def decide(outcome: Outcome, enrolled: Sequence[str] | None, settings: MfaSettin
     what the built-in triggers found (None: not assessed); `action` the context's action."""
     required_by, notes = requirements(outcome, enrolled, settings, triggered, action)
     decision = _decide(outcome, enrolled, settings, triggered, required_by)
-    # A denial needs no factor: nothing required one.
-    return dataclasses.replace(decision, required_by=() if decision.decision == "deny" else required_by,
+    # A rule's or a country's denial needs no factor: nothing required one. A denial for want of
+    # a usable factor (no_enrolled_factor, no_usable_factor) keeps the layers that required it.
+    refused = outcome.denied or (triggered is not None and triggered.deny_reason is not None)
+    return dataclasses.replace(decision, required_by=() if refused else required_by,
                                policy=settings.policy, triggers_fired=triggered.fired if triggered else (),
                                notes=notes)
 

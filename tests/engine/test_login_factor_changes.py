@@ -144,11 +144,12 @@ def test_a_user_none_of_whose_factors_is_usable_is_denied_not_sent_to_enroll(otp
     service = otp_only_config
     user = service.create_user()
     add_factor(service, user["user_id"], {"type": "sms", "phone_number": PHONE})
-    response = service.login()  # a first login: rule 40 asks for a second factor
+    response = service.login()  # a first login: rule 40 asks for a second factor (named in required_by)
     assert response.status_code == 403
     body = response.json()
     assert body.pop("decision_id")  # the record of this denial: engine/decisions.py
-    assert body == {"error": "access_denied", "message": "the login was denied", "reason": "no_usable_factor"}
+    assert body == {"error": "access_denied", "message": "the login was denied", "reason": "no_usable_factor",
+                    "required_by": ["rule:40-new-device-or-country"]}
 
 
 @pytest.fixture

@@ -52,7 +52,23 @@ def test_required_names_the_rules_and_triggers_that_asked_too() -> None:
 
 def test_required_with_no_factor_and_when_no_factor_deny_is_denied_never_let_through() -> None:
     decision = decide(NOTHING, [], mode("required", when_no_factor="deny"))
-    assert (decision.decision, decision.reason, decision.required_by) == ("deny", "no_enrolled_factor", ())
+    assert (decision.decision, decision.reason) == ("deny", "no_enrolled_factor")
+
+
+def test_a_denial_for_want_of_a_factor_keeps_the_layers_that_required_it() -> None:
+    """Review of issue 10: the factor was required (by these layers) and could not be asked for."""
+    decision = decide(by_rule("20-abroad"), [], mode("required", when_no_factor="deny"), fired("new_device"))
+    assert (decision.decision, decision.reason) == ("deny", "no_enrolled_factor")
+    assert decision.required_by == ("policy", "trigger:new_device", "rule:20-abroad")
+    unusable = decide(NOTHING, ["sms"], mode("required", factors=("otp",)))
+    assert (unusable.decision, unusable.reason, unusable.required_by) == ("deny", "no_usable_factor", ("policy",))
+
+
+def test_a_denial_by_a_rule_or_a_country_requires_no_factor() -> None:
+    denied = Outcome(denied=True, deny_reason="blocked", mfa_required=True, required_by_rules=("20-abroad",))
+    assert decide(denied, ["otp"], mode("required")).required_by == ()
+    country = Triggered(("new_device",), "country_denied", NO_RISK)
+    assert decide(NOTHING, ["otp"], mode("required"), country).required_by == ()
 
 
 def test_optional_challenges_a_user_with_a_factor() -> None:
@@ -267,3 +283,18 @@ def test_never_over_http_asks_for_a_recent_factor_for_a_sensitive_action(
         body["context"]["action"] = "change_profile"
         answer = client.post("/v1/evaluate", json=body, headers=auth()).json()
         assert (answer["decision"], answer["required_by"]) == ("allow", []), answer
+
+
+def test_a_login_denied_for_want_of_a_factor_names_the_layers_in_the_403_and_the_record(
+        tmp_path: Path, loop_thread: LoopThread) -> None:
+    with start(tmp_path, loop_thread, {"20-abroad": ABROAD}, policy="required", when_no_factor="deny") as client:
+        created = client.post("/admin/users", json={"username": "bob", "password": "correct horse battery staple"},
+                              headers=admin_auth())
+        assert created.status_code == 201, created.text
+        response = client.post("/v1/login", json={"username": "bob", "password": "correct horse battery staple",
+                                                  "client_id": "app-1", "context": {"ip": DE_IP}}, headers=auth())
+        assert response.status_code == 403, response.text
+        body = response.json()
+        assert (body["reason"], body["required_by"]) == ("no_enrolled_factor", ["policy", "rule:20-abroad"])
+        record = client.get(f"/admin/decisions/{body['decision_id']}", headers=admin_auth()).json()
+        assert (record["decision"], record["required_by"]) == ("deny", ["policy", "rule:20-abroad"])
