@@ -92,3 +92,18 @@ def test_a_rule_with_a_plain_http_return_to_fails_closed_in_production(tmp_path:
 
         assert (body["decision"], body["reason"], body["return_to"]) == ("deny", "rule_failed", None)
         assert body["trace"][0]["error"].startswith("ValueError: return_to must be an https:// URL")
+
+
+def test_an_enrollment_that_finishes_a_login_answers_return_to_with_the_token(service: LoginService) -> None:
+    from tests.engine.login_harness import totp_now
+
+    service.create_user()
+    login = service.login(ip=DE_IP).json()
+    assert login["status"] == "mfa_enrollment_required", login
+    started = service.post("/v1/mfa/enroll", {"factor": "otp", "enrollment_token": login["enrollment_token"]}).json()
+    done = service.post("/v1/mfa/enroll/confirm", {"enrollment_id": started["enrollment_id"],
+                                                   "code": totp_now(started["secret"], service.clock.now())})
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert (body["status"], body["return_to"]) == ("authenticated", RETURN_TO)
+    assert "token" in body
