@@ -104,7 +104,11 @@ class Stats(_Record):
 
 
 class Risk(_Record):
-    __slots__ = ("first_login", "first_login_to_client", "new_device", "new_country", "travel_kmh")
+    # triggers: the built-in triggers that fired (tuple of names, engine/triggers.TRIGGER_NAMES
+    # order); impossible_travel: travel_kmh above mfa.triggers.impossible_travel.max_kmh (None
+    # when unknown), a fact whether or not that trigger is enabled.
+    __slots__ = ("first_login", "first_login_to_client", "new_device", "new_country", "travel_kmh", "triggers",
+                 "impossible_travel")
 
 
 class Method(_Record):

@@ -51,7 +51,7 @@ def _build_context(data: Mapping[str, Any], log: Callable[[str], None], http_loc
         client=Client(**(data.get("client") or {})),
         action=action,
         stats=Stats(**(data.get("stats") or {})),
-        risk=Risk(**(data.get("risk") or {})),
+        risk=_risk(data.get("risk") or {}),
         authentication=Authentication(methods=tuple(
             Method(name=m["name"], timestamp=timestamp(m.get("timestamp")))
             for m in authentication.get("methods") or ()
@@ -65,6 +65,11 @@ def _build_context(data: Mapping[str, Any], log: Callable[[str], None], http_loc
         _log=log,
         _redactor=redactor,
     )
+
+
+def _risk(risk: Mapping[str, Any]) -> Risk:
+    """`context.risk`; the fired triggers as a tuple (none listed: none fired)."""
+    return Risk(**{**risk, "triggers": tuple(risk.get("triggers") or ())})
 
 
 def _secrets_of(payload: Mapping[str, Any]) -> Redactor:

@@ -98,7 +98,7 @@ def collect(user: Mapping[str, Any], context: Mapping[str, Any], geo: GeoLocator
             "client": {"client_id": context.get("client_id"), "name": context.get("client_name")},
             "action": action,
             "stats": {"logins_count": logins_count},
-            "risk": triggered.risk.to_plain(),
+            "risk": triggered.risk.to_plain() | {"triggers": list(triggered.fired)},
             "authentication": {"methods": methods},
             "now": now.isoformat(),
         },

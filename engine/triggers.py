@@ -94,6 +94,8 @@ class Risk:
     new_device: bool | None
     new_country: bool | None
     travel_kmh: float | None
+    # travel_kmh above impossible_travel.max_kmh, whether or not that trigger is enabled.
+    impossible_travel: bool | None = None
 
     def to_plain(self) -> dict[str, bool | float | None]:
         # JSON (and orjson on the worker pipe) has no infinity: the same instant at a distance
@@ -101,7 +103,8 @@ class Risk:
         kmh = self.travel_kmh
         return {"first_login": self.first_login, "first_login_to_client": self.first_login_to_client,
                 "new_device": self.new_device, "new_country": self.new_country,
-                "travel_kmh": sys.float_info.max if kmh == math.inf else kmh}
+                "travel_kmh": sys.float_info.max if kmh == math.inf else kmh,
+                "impossible_travel": self.impossible_travel}
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +197,8 @@ def _from_history(settings: TriggersSettings, login: LoginFacts, history: Histor
         elif new_country is None:
             notes.append("new_country skipped: unknown location")
     kmh = _travel(settings, login, history, fired, notes)
-    return Risk(first_login, to_client, new_device, new_country, kmh)
+    impossible = None if kmh is None else kmh > settings.impossible_travel.max_kmh
+    return Risk(first_login, to_client, new_device, new_country, kmh, impossible)
 
 
 def _is_new(key: str | None, last_seen: Mapping[str, datetime] | None, now: datetime, days: int) -> bool | None:

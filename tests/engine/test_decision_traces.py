@@ -81,7 +81,7 @@ def test_an_evaluation_answers_with_a_decision_id_whose_record_explains_it(servi
     # first_login_to_client and travel_kmh: unknown without known_client_ids and last_login_geo.
     assert record["signals"] == {"ip_country": "DE", "action": "login", "first_login": False,
                                  "first_login_to_client": None, "new_device": False, "new_country": True,
-                                 "travel_kmh": None}
+                                 "travel_kmh": None, "impossible_travel": None, "triggers": []}
     assert [rule["rule"] for rule in record["rules"]] == [rule["rule"] for rule in answer["trace"]]
     outside_home = next(rule for rule in record["rules"] if rule["rule"] == "20-require-mfa-outside-home")
     assert outside_home["outcome"] == "ok"

@@ -280,6 +280,48 @@ def test_rules_see_the_geoip_detail_and_the_risk_figures(tmp_path: Path, loop_th
         assert answer["trace"][0]["logs"] == ["Germany EU BE Europe/Berlin", "False False False True 0.0"]
 
 
+SHOW_FIRED = '''
+"""Logs which triggers fired and whether the travel was impossible."""
+
+
+def rule(user, context):
+    context.log(context.risk.triggers, context.risk.impossible_travel)
+    if "impossible_travel" in context.risk.triggers:
+        context.multifactor.enable()
+'''
+
+
+def test_rules_see_which_triggers_fired_and_whether_the_travel_was_impossible(
+        tmp_path: Path, loop_thread: LoopThread) -> None:
+    """Review of issue 10: context.risk.triggers (the fired names, in the decision's order) and
+    context.risk.impossible_travel (None without a previous place; a fact even with the trigger off)."""
+    on = {"new_country": {"enabled": True}, "impossible_travel": {"enabled": True}}
+    for service in serve(tmp_path, loop_thread, rules={"10-show": SHOW_FIRED}, cities=CITIES, triggers=on):
+        ten_minutes_ago = "2026-11-27T09:50:00+00:00"
+        new_york = {"latitude": 40.71, "longitude": -74.01, "accuracy_radius": 10}
+        far = service.post("/v1/evaluate", evaluate_body(LONDON_IP, known_countries=["US"], last_login=ten_minutes_ago,
+                                                         last_login_geo=new_york)).json()
+        assert far["trace"][0]["logs"] == ["('new_country', 'impossible_travel') True"]
+        assert far["required_by"] == ["trigger:new_country", "trigger:impossible_travel", "rule:10-show"]
+        near = service.post("/v1/evaluate", evaluate_body(NEW_YORK_IP, known_countries=["US"],
+                                                          last_login=ten_minutes_ago, last_login_geo=new_york)).json()
+        assert near["trace"][0]["logs"] == ["() False"]
+        unknown = service.post("/v1/evaluate", evaluate_body(LONDON_IP, known_countries=["GB"])).json()
+        assert unknown["trace"][0]["logs"] == ["() None"]
+    (tmp_path / "off").mkdir()
+    for service in serve(tmp_path / "off", loop_thread, rules={"10-show": SHOW_FIRED}, cities=CITIES, triggers={}):
+        off = service.post("/v1/evaluate", evaluate_body(LONDON_IP, last_login=ten_minutes_ago,
+                                                         last_login_geo=new_york)).json()
+        assert off["trace"][0]["logs"] == ["() True"]  # the fact, though the trigger is off
+
+
+def test_the_rule_lint_knows_the_new_risk_fields() -> None:
+    from engine import rule_lint
+
+    source = '"""x"""\n\ndef rule(user, context):\n    context.log(context.risk.triggers, context.risk.impossible_travel)\n'
+    assert rule_lint.lint(source) == []
+
+
 # -- the seed story, unchanged -------------------------------------------------------------------------
 
 SMS_FIRST = '''

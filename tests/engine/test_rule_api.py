@@ -746,3 +746,19 @@ def test_a_denial_made_before_a_rule_broke_survives_the_rollback(rule_runner: Sy
     assert report.result is not None
     assert report.result["denied"] is True
     assert report.result["deny_reason"] == "stolen device"
+
+
+# -- context.risk.triggers and .impossible_travel (review of issue 10) --------------------------
+
+def test_a_rule_reads_the_fired_triggers_as_a_tuple_and_impossible_travel(rule_runner: SyncRunner) -> None:
+    risk = {"first_login": False, "new_device": False, "new_country": True, "travel_kmh": 33000.0,
+            "triggers": ["new_country", "impossible_travel"], "impossible_travel": True}
+    report = run(rule_runner, "print(context.risk.triggers == ('new_country', 'impossible_travel'), context.risk.triggers,",
+                 "      context.risk.impossible_travel, 'impossible_travel' in context.risk.triggers)",
+                 payload=rule_payload(risk=risk))
+    assert_ok(report, "True ('new_country', 'impossible_travel') True True")  # a tuple, not the JSON list
+
+
+def test_a_payload_without_the_new_risk_fields_reads_no_triggers_and_unknown_travel(rule_runner: SyncRunner) -> None:
+    report = run(rule_runner, "print(context.risk.triggers, context.risk.impossible_travel)")
+    assert_ok(report, "() None")

@@ -241,7 +241,7 @@ def test_the_first_login_fires_first_login_and_a_later_one_does_not() -> None:
     assert (first.risk.first_login, first.risk.first_login_to_client) == (True, True)
     later = evaluate(ALL_ON, login(), history())
     assert later.risk == Risk(first_login=False, first_login_to_client=False, new_device=False,
-                              new_country=False, travel_kmh=0.0)
+                              new_country=False, travel_kmh=0.0, impossible_travel=False)
 
 
 def test_the_first_login_to_another_client_fires_only_with_per_client() -> None:
@@ -325,7 +325,7 @@ def test_everything_at_once_fires_in_a_fixed_order_and_plain_risk_is_what_rules_
                             "sensitive_actions")
     plain = result.risk.to_plain()
     assert plain == {"first_login": False, "first_login_to_client": True, "new_device": True, "new_country": True,
-                     "travel_kmh": result.risk.travel_kmh}
+                     "travel_kmh": result.risk.travel_kmh, "impossible_travel": True}
 
 
 def test_login_times_must_be_aware() -> None:
