@@ -253,6 +253,7 @@ class Flow:
         assessed (the user's history is of logins), and nothing is counted or learned."""
         now = self.clock.now()
         session = await self.sessions.resume(request.user_token, now)
+        # A token carries no client: a step-up naming none gets a challenge bound to none ("").
         user, client_id = session.user, request.context.get("client_id") or ""
         factors = await self.directory.list_factors(user.user_id)
         enrolled = offers.enrolled_types(user, factors, await self.directory.recovery_codes_left(user.user_id))
@@ -329,11 +330,11 @@ class Flow:
 
     async def challenge(self, challenge_id: str, factor_id: str, ip: str | None,
                         client_id: str | None = None) -> ChallengeStarted:
-        """`client_id`, when given, must be the client the login started for."""
+        """`client_id`, when given, must be the client the login started for (_same_client)."""
         now = self.clock.now()
         challenge = await self.store.get(challenge_id, now.timestamp())
         offered = _offered(challenge, factor_id) if challenge and challenge.kind == "login" else None
-        if challenge is None or offered is None or client_id not in (None, challenge.client_id):
+        if challenge is None or offered is None or not _same_client(challenge, client_id):
             raise InvalidChallenge("the challenge is unknown, expired or does not offer this factor")
         if offered.type != "sms":
             return ChallengeStarted(factor_id, offered.type, sent=False)  # the user reads their app or sheet
@@ -363,7 +364,7 @@ class Flow:
         if verdict.status == "locked":
             raise TooManyAttempts(verdict.retry_after, "the second factor is locked after too many failures")
         if (verdict.status != "ok" or verdict.challenge is None or verdict.challenge.kind != "login"
-                or client_id not in (None, verdict.challenge.client_id)):
+                or not _same_client(verdict.challenge, client_id)):
             log.info("verify_failed factor_type=%s", attempt.factor_type)
             raise InvalidCode("the code is wrong or the challenge is no longer valid")
         done = await self._finish(verdict.challenge, _offered(verdict.challenge, factor_id), proof, now)
@@ -438,6 +439,14 @@ class Flow:
 
 def _challenge_id(follow_up: MfaRequired | EnrollmentRequired) -> str:
     return follow_up.challenge_id if isinstance(follow_up, MfaRequired) else follow_up.enrollment_token
+
+
+def _same_client(challenge: Challenge, client_id: str | None) -> bool:
+    """Whether a challenge or verify naming `client_id` (None: names none) may go on with
+    `challenge`. A login's challenge is bound to its client (client ids are never empty); a
+    step-up's that named no `context.client_id` ("": user tokens carry no client) is bound to
+    none, so a call naming its client is not refused for it."""
+    return client_id is None or not challenge.client_id or client_id == challenge.client_id
 
 
 def _offered(challenge: Challenge, factor_id: str) -> Any:

@@ -377,3 +377,42 @@ def test_evaluate_keeps_the_callers_methods_but_one_dated_after_now_is_not_fresh
                     {"name": "pwd", "timestamp": now.isoformat()}, {"name": "otp", "timestamp": later.isoformat()}]}}
         answer = wire_service.post("/v1/evaluate", body).json()
         assert (answer["decision"], answer["required_by"]) == ("mfa", ["trigger:sensitive_actions"]), answer
+
+
+# -- review of issue 10: a step-up's challenge and the client that finishes it --------------------
+
+def step_up_for(service: LoginService, token: str, client_id: str | None) -> dict[str, Any]:
+    context = CONTEXT if client_id is None else {**CONTEXT, "client_id": client_id}
+    challenge = service.post("/v1/step-up", {"user_token": token, "action": "transfer", "context": context}).json()
+    assert challenge["status"] == "mfa_required", challenge
+    return challenge  # type: ignore[no-any-return]
+
+
+def verify_as(service: LoginService, challenge: dict[str, Any], factor: dict[str, str],
+              client_id: str | None) -> httpx.Response:
+    body = {"challenge_id": challenge["challenge_id"], "factor_id": factor["factor_id"],
+            "code": totp_now(factor["secret"], service.clock.now())}
+    return service.post("/v1/mfa/verify", body if client_id is None else {**body, "client_id": client_id})
+
+
+def test_a_step_up_that_named_no_client_may_be_finished_by_a_verify_that_names_one(
+        service: LoginService, alice: dict[str, Any]) -> None:
+    """The token carries no client, so such a challenge is bound to none: a verify (or challenge)
+    naming its client_id is not refused for it."""
+    challenge = step_up_for(service, alice["token"], None)
+    started = service.post("/v1/mfa/challenge", {"challenge_id": challenge["challenge_id"],
+                                                 "factor_id": alice["factor_id"], "client_id": "app-1"})
+    assert started.status_code == 200, started.text
+    done = verify_as(service, challenge, alice, "app-1")
+    assert done.status_code == 200, done.text
+    assert done.json()["amr"] == ["pwd", "otp"]
+
+
+def test_a_step_up_that_named_its_client_is_finished_by_that_client_only(
+        service: LoginService, alice: dict[str, Any]) -> None:
+    challenge = step_up_for(service, alice["token"], "app-1")
+    refused = verify_as(service, challenge, alice, "app-2")
+    assert refused.status_code == 401, refused.text  # the challenge is consumed
+    again = step_up_for(service, alice["token"], "app-1")
+    service.clock.advance(30)
+    assert verify_as(service, again, alice, "app-1").status_code == 200
