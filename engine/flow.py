@@ -181,7 +181,7 @@ class Flow:
         now = self.clock.now()
         timestamp = now.timestamp()
         ip = request.context.get("ip")
-        user = await self._check_password(request, ip, timestamp)
+        user, password_hash = await self._check_password(request, ip, timestamp)
 
         factors = await self.directory.list_factors(user.user_id)
         codes_left = await self.directory.recovery_codes_left(user.user_id)
@@ -208,7 +208,8 @@ class Flow:
         if decision.decision == "deny":
             raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id,
                                required_by=decision.required_by)
-        answer = await self._after_rules(request, user, factors, payload, evaluation, decision, now)
+        state = self.remembered.user_state(user, password_hash, factors)
+        answer = await self._after_rules(request, user, factors, payload, evaluation, decision, now, state)
         if browser_id is not None and isinstance(answer, Authenticated):
             log.info("login_remembered_browser user_id=%s browser_id=%s", user.user_id, browser_id)
             answer = dataclasses.replace(answer, remembered_browser=True)
@@ -216,8 +217,9 @@ class Flow:
 
     async def _after_rules(self, request: LoginRequest, user: UserRecord, factors: list[FactorRecord],
                            payload: dict[str, Any], evaluation: Evaluation, decision: policy.Decision,
-                           now: datetime) -> Authenticated | MfaRequired | EnrollmentRequired:
-        """The answer to a login the rules did not deny: a token, a challenge or an enrollment."""
+                           now: datetime, state: str) -> Authenticated | MfaRequired | EnrollmentRequired:
+        """The answer to a login the rules did not deny: a token, a challenge or an enrollment.
+        `state`: the user's credentials as this login found them (RememberedBrowsers.user_state)."""
         timestamp = now.timestamp()
         ip = request.context.get("ip")
         country = payload["context"]["connection"]["ip_country"]
@@ -226,7 +228,7 @@ class Flow:
                           evaluation.outcome.metadata_updates, mfa_epoch=user.mfa_epoch)
         # What this login teaches the triggers once it completes (engine/stores/login_events.py).
         data |= {"client_id": request.client_id, "geo": _place(payload)}
-        data |= self.remembered.offer(evaluation.outcome, request.context)
+        data |= self.remembered.offer(evaluation.outcome, request.context, state)
         if decision.decision == "allow":
             return await self.sessions.complete(user.user_id, data, None, now)
         return await self._ask_for_factor(user.user_id, request.client_id, factors, decision, data, timestamp)
@@ -280,8 +282,8 @@ class Flow:
         return dataclasses.replace(answer, decision_id=decision_id, required_by=decision.required_by)
 
     async def _check_password(self, request: LoginRequest, ip: str | None,
-                              timestamp: float) -> UserRecord:
-        """The user whose password this is, or InvalidCredentials / TooManyAttempts.
+                              timestamp: float) -> tuple[UserRecord, str]:
+        """The user whose password this is, and its hash, or InvalidCredentials / TooManyAttempts.
 
         The attempt is counted before argon2 runs, in one atomic step: read-then-count-later
         let 30 concurrent guesses all pass a limit of 10, each reading a count the others had
@@ -298,7 +300,7 @@ class Flow:
             raise InvalidCredentials("the username or password is wrong")
         await self.store.reset([user_counter.name])
         await self.store.refund(ip_counters, timestamp)
-        return found[0]
+        return found
 
     async def _require_factor(self, user_id: str, client_id: str, arranged: tuple[offers.Offer, ...],
                               default_source: str | None, data: dict[str, Any], timestamp: float) -> MfaRequired:

@@ -6,7 +6,9 @@ device_id)`. So a token is bound to the user and the device it was issued for, c
 altered, and is never stored (a copy of the database does not hold one). A login accepts it only
 when the MAC matches that login's user and device and the directory still holds the row
 unexpired (one conditional UPDATE, which also records its use): deleting the row revokes it at
-once on every instance that shares the directory. Nothing is cached.
+once on every instance that shares the directory. Nothing is cached. A verify hands out a token
+only while the user's credentials (password, MFA epoch, active factors) are as its login found
+them: a change that revoked every remembered browser also voids logins pending across it.
 
 Whether a login may remember its browser, or be let through by a remembered one (`may_remember`):
 `mfa.remember_browser.days` > 0; the rules allowed it (`enable(allow_remember_browser=True)`,
@@ -33,13 +35,17 @@ from engine.crypto import Keyring
 from engine.outcome import Outcome
 from engine.policy import Decision
 from engine.sessions import STEP_UP, Authenticated
-from engine.stores.directory import RememberedBrowser, UserDirectory
+from engine.stores.directory import FactorRecord, RememberedBrowser, UserDirectory, UserRecord
 
 log = logging.getLogger("engine.remembered")
 
 # secrets.token_urlsafe(16) behind its prefix, then the hex HMAC-SHA256.
 TOKEN = re.compile(r"(rmb_[A-Za-z0-9_-]{22})\.([0-9a-f]{64})")
 MAC_PURPOSE = "remember-browser"
+# The user's credentials as a login found them (user_state): a verify hands out a token only if
+# they are the same then, so a change that revoked every remembered browser (a new password, a
+# factor removed, an MFA reset) also voids the offers of logins pending across it.
+STATE_PURPOSE = "remember-browser-state"
 # The reason a decision record gives for a login a remembered browser let through.
 REASON = "remembered_browser"
 # In a login challenge's data: present when the login may remember its browser, with the label
@@ -64,12 +70,26 @@ class RememberedBrowsers:
             return False
         return self.mfa.policy != "required" or settings.allowed_in_required
 
-    def offer(self, outcome: Outcome, context: Mapping[str, Any]) -> dict[str, Any]:
+    def offer(self, outcome: Outcome, context: Mapping[str, Any], state: str) -> dict[str, Any]:
         """What a login's challenge data carries so that its verify may remember the browser:
-        nothing when remembering is not allowed, or the login named no device to bind to."""
+        nothing when remembering is not allowed, or the login named no device to bind to.
+        `state`: user_state as the login found the user."""
         if context.get("device_id") is None or not self.may_remember(outcome):
             return {}
-        return {DATA_KEY: {"user_agent": context.get("user_agent")}}
+        return {DATA_KEY: {"user_agent": context.get("user_agent"), "state": state}}
+
+    def user_state(self, user: UserRecord, password_hash: str, factors: list[FactorRecord]) -> str:
+        """A MAC of what revokes remembered browsers when it changes: the password hash, the MFA
+        epoch and the active factors (never stored as they are)."""
+        active = sorted(factor.factor_id for factor in factors if factor.status == "active")
+        return self.keyring.mac(STATE_PURPOSE, user.user_id, password_hash, str(user.mfa_epoch), *active)
+
+    async def _state_now(self, user_id: str) -> str | None:
+        user = await self.directory.get_user(user_id)
+        found = None if user is None else await self.directory.find_login(user.username)
+        if found is None or found[0].user_id != user_id:
+            return None
+        return self.user_state(found[0], found[1], await self.directory.list_factors(user_id))
 
     async def skip_factor(self, token: str | None, user_id: str, device_id: str | None, outcome: Outcome,
                           decision: Decision, now: datetime) -> str | None:
@@ -107,6 +127,9 @@ class RememberedBrowsers:
         device_id = login.get("device_id")
         # A step-up proves a factor for one action; it never remembers a browser.
         if not isinstance(offered, Mapping) or not isinstance(device_id, str) or login.get(STEP_UP):
+            return done
+        if offered.get("state") is None or offered.get("state") != await self._state_now(done.user_id):
+            log.info("remember_browser_refused reason=user_changed user_id=%s", done.user_id)
             return done
         days = self.mfa.remember_browser.days
         browser = RememberedBrowser(browser_id="rmb_" + secrets.token_urlsafe(16), user_id=done.user_id,

@@ -506,6 +506,48 @@ def test_removing_a_factor_revokes_every_remembered_browser(service: LoginServic
     assert login(service, token=token).json()["status"] == "mfa_required"
 
 
+def test_a_login_pending_across_a_password_change_gets_no_remember_token(service: LoginService) -> None:
+    """Review of issue 10: the change revoked every remembered browser; a challenge created before it
+    must not hand out a new one (the login itself may finish: its factor is still the user's)."""
+    user = new_user(service)
+    challenge = login(service).json()
+    changed = service.client.request("PATCH", f"/admin/users/{user['user_id']}", json={"password": PASSWORD},
+                                     headers=admin_auth())
+    assert changed.status_code == 200, changed.text
+
+    done = verify(service, user, challenge, remember_browser=True)
+
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "authenticated" and "remember_token" not in done.json()
+    assert browsers(service, user["user_id"]) == []
+
+
+def test_a_login_pending_across_a_factor_removal_gets_no_remember_token(service: LoginService) -> None:
+    user = new_user(service)
+    phone = service.post(f"/admin/users/{user['user_id']}/factors", {"type": "sms", "phone_number": "+14155550123"},
+                         admin_auth()).json()
+    challenge = login(service).json()
+    removed = service.client.request("DELETE", f"/admin/users/{user['user_id']}/factors/{phone['id']}",
+                                     headers=admin_auth())
+    assert removed.status_code == 204
+
+    done = verify(service, user, challenge, remember_browser=True).json()
+
+    assert done["status"] == "authenticated" and "remember_token" not in done
+    assert browsers(service, user["user_id"]) == []
+
+
+def test_a_login_pending_across_another_profile_change_still_gets_its_remember_token(service: LoginService) -> None:
+    user = new_user(service)
+    challenge = login(service).json()
+    service.client.request("PATCH", f"/admin/users/{user['user_id']}", json={"name": "Alice"}, headers=admin_auth())
+
+    done = verify(service, user, challenge, remember_browser=True).json()
+
+    assert done["remember_token"]
+    assert len(browsers(service, user["user_id"])) == 1
+
+
 def test_deleting_a_user_deletes_their_remembered_browsers(service: LoginService) -> None:
     user = new_user(service)
     remembered(service, user)
