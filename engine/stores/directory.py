@@ -107,12 +107,6 @@ class RememberedBrowser:
     last_used_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LoginHistory:
-    device_ids: frozenset[str]
-    countries: frozenset[str]
-
-
 class UserDirectory(Protocol):
     async def create_user(self, user: NewUser, now: datetime) -> UserRecord:
         """Raises UserExists. Usernames are compared by username_key."""
@@ -150,8 +144,6 @@ class UserDirectory(Protocol):
         and/or the recovery code. Atomic: of concurrent spends of one proof, one wins. False,
         with nothing written, when it was already spent."""
 
-    async def login_history(self, user_id: str) -> LoginHistory: ...
-
     async def login_summary(self, user_id: str, since: datetime) -> LoginSummary:
         """What the user's complete logins taught (devices and countries seen since `since`)."""
 
@@ -175,9 +167,6 @@ class UserDirectory(Protocol):
         """last_used_at, and the user's preferred_factor becomes this factor's type."""
 
     async def replace_recovery_codes(self, user_id: str, code_hashes: Sequence[str], now: datetime) -> None: ...
-
-    async def consume_recovery_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
-        """Atomically mark an unused code used; False if none matched."""
 
     async def recovery_code_usable(self, user_id: str, code_hash: str) -> bool:
         """Whether the user has this code unused; reading uses nothing up."""

@@ -1,4 +1,4 @@
-"""LoginEvents: what a user's complete logins teach the built-in triggers (issue 10): the last login
+"""Login events: what a user's complete logins teach the built-in triggers (issue 10): the last login
 (time, device, country, coordinates, client) and when each device, country and client was last seen.
 
 The last login is the last one with coordinates, once any had them: a login from an address the
@@ -8,29 +8,22 @@ last known place (and its time), which impossible travel measures from.
 Only a complete login is recorded (the password and, when one was asked for, the second factor):
 a failed factor teaches nothing. Tables (migration 3 in sql_schema.py): `last_logins` and
 `known_clients`, beside migration 1's `known_devices` and `known_countries`, whose `last_seen` this
-module reads and writes with the same upserts as `SqliteDirectory.record_login`.
+module reads and writes.
 
-Not wired yet. The intended wiring: `SqliteDirectory.record_login` calls `record_event(self._db, event)`
-inside its own transaction (one sync to disk per login, the proof spend included) in place of its
-two upserts, and `signals.collect` reads `summary` and `history_for` before the rules run.
-`SqliteLoginEvents` opens its own connection to the directory's file until then.
+`SqliteDirectory.record_login` calls `record_event` inside its own transaction (one sync to disk
+per login, the proof spend included), and `Flow` reads `SqliteDirectory.login_summary`
+(`read_summary`) and `history_for` before the rules run.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
-from engine.stores.directory import DirectoryError
 from engine.triggers import History, PastLogin, Place
 
-# The sql_schema migration that created this module's tables.
-SCHEMA_VERSION = 3
 _MICRO = 1_000_000
 
 
@@ -58,18 +51,6 @@ class LoginSummary:
     device_last_seen: Mapping[str, datetime] = field(default_factory=dict)
     country_last_seen: Mapping[str, datetime] = field(default_factory=dict)
     client_last_seen: Mapping[str, datetime] = field(default_factory=dict)
-
-
-class LoginEvents(Protocol):
-    async def record(self, event: LoginEvent) -> bool:
-        """Learn from a complete login; False (nothing written) for an unknown user. An event older
-        than the stored last login or last-seen time does not move them back, and one without
-        coordinates does not replace a last login that has them."""
-
-    async def summary(self, user_id: str, since: datetime) -> LoginSummary:
-        """`since`: the start of the widest trigger window (older devices and countries count as new)."""
-
-    async def close(self) -> None: ...
 
 
 def history_for(summary: LoginSummary, logins_count: int) -> History:
@@ -156,82 +137,3 @@ def read_summary(db: sqlite3.Connection, user_id: str, since: datetime) -> Login
         last = LoginEvent(user_id, datetime.fromisoformat(at), device_id, country, _degrees(latitude),
                           _degrees(longitude), radius, client_id)
     return LoginSummary(last, seen["device"], seen["country"], seen["client"])
-
-
-class SqliteLoginEvents:
-    """LoginEvents on its own connection to the directory's SQLite file (WAL: it and the directory's
-    connection do not block each other's reads). The directory migrates the file; this class refuses
-    a file below SCHEMA_VERSION (DirectoryError). Not for ":memory:", which a second connection
-    cannot share. `close()` releases the connection."""
-
-    def __init__(self, path: str) -> None:
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        try:
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            try:
-                (version,) = self._db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
-            except sqlite3.OperationalError:
-                version = None
-            if version is None or version < SCHEMA_VERSION:
-                raise DirectoryError(f"the directory schema is {version}; login events need version "
-                                     f"{SCHEMA_VERSION} (open SqliteDirectory on the file first)")
-        except BaseException:
-            self._db.close()
-            raise
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    async def record(self, event: LoginEvent) -> bool:
-        with self._lock, self._transaction():
-            return record_event(self._db, event)
-
-    async def summary(self, user_id: str, since: datetime) -> LoginSummary:
-        with self._lock:
-            return read_summary(self._db, user_id, since)
-
-    async def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
-class MemoryLoginEvents:
-    """LoginEvents in process, for one instance and tests. It knows no users: every event is
-    recorded, and nothing is forgotten when a user is deleted."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, LoginEvent] = {}
-        self._seen: dict[tuple[str, str], dict[str, datetime]] = {}
-
-    async def record(self, event: LoginEvent) -> bool:
-        _time(event.at)
-        last = self._last.get(event.user_id)
-        placed = event.latitude is not None or last is None or last.latitude is None
-        if (last is None or event.at >= last.at) and placed:
-            self._last[event.user_id] = event
-        for kind, key in (("device", event.device_id), ("country", event.country), ("client", event.client_id)):
-            if key is not None:
-                seen = self._seen.setdefault((event.user_id, kind), {})
-                seen[key] = max(seen.get(key, event.at), event.at)
-        return True
-
-    async def summary(self, user_id: str, since: datetime) -> LoginSummary:
-        _time(since)
-
-        def recent(kind: str) -> dict[str, datetime]:
-            return {key: at for key, at in self._seen.get((user_id, kind), {}).items() if at >= since}
-
-        clients = dict(self._seen.get((user_id, "client"), {}))
-        return LoginSummary(self._last.get(user_id), recent("device"), recent("country"), clients)
-
-    async def close(self) -> None:
-        return None

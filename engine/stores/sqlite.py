@@ -27,7 +27,6 @@ from engine.stores.directory import (
     DirectoryError,
     FactorProof,
     FactorRecord,
-    LoginHistory,
     NewUser,
     RememberedBrowser,
     UserExists,
@@ -316,13 +315,6 @@ class SqliteDirectory:
         with self._lock:
             return read_summary(self._db, user_id, since)
 
-    async def login_history(self, user_id: str) -> LoginHistory:
-        with self._lock:
-            devices = self._db.execute("SELECT device_id FROM known_devices WHERE user_id = ?", (user_id,))
-            device_ids = frozenset(row[0] for row in devices)
-            countries = self._db.execute("SELECT country FROM known_countries WHERE user_id = ?", (user_id,))
-            return LoginHistory(device_ids=device_ids, countries=frozenset(row[0] for row in countries))
-
     # Factors
 
     async def add_factor(self, user_id: str, factor_type: str, now: datetime, *, status: str = "pending",
@@ -412,10 +404,6 @@ class SqliteDirectory:
             self._db.execute("DELETE FROM recovery_codes WHERE user_id = ?", (user_id,))
             self._db.executemany("INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES (?, ?, ?)",
                                  [(user_id, code_hash, at) for code_hash in code_hashes])
-
-    async def consume_recovery_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
-        with self._lock:
-            return self._db.execute(self.CONSUME_RECOVERY_CODE, (_time(now), user_id, code_hash)).rowcount == 1
 
     async def recovery_code_usable(self, user_id: str, code_hash: str) -> bool:
         with self._lock:

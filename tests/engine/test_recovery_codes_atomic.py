@@ -21,6 +21,7 @@ from engine.errors import StoreUnavailable
 from engine.factors import recovery
 from engine.services import Services
 from engine.stores.challenges import Challenge, ChallengeStore
+from engine.stores.directory import FactorProof
 from tests.conftest import LoopThread
 from tests.engine.login_harness import DE_IP, US_IP, LoginService, start_service
 from tests.engine.service import admin_auth, auth
@@ -233,7 +234,9 @@ def test_a_follow_up_step_whose_recovery_code_another_login_spent_is_deleted(
 
     async def spend_elsewhere() -> None:
         store.before_create = None
-        assert await services.directory.consume_recovery_code(alice["user_id"], code_hash, service.clock.now())
+        # As that other login's verify spends it (Flow: spend_proof, or record_login with the proof).
+        assert await services.directory.spend_proof(alice["user_id"], None, FactorProof(recovery_code_hash=code_hash),
+                                                    service.clock.now())
 
     store.before_create = spend_elsewhere
     store.created.clear()

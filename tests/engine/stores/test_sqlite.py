@@ -14,11 +14,12 @@ from typing import Any, TypeVar
 import pytest
 
 from engine.crypto import DecryptionError, Keyring
-from engine.stores.directory import DirectoryError, NewUser, UserExists, UserRecord
+from engine.stores.directory import DirectoryError, FactorProof, NewUser, UserExists, UserRecord
 from engine.stores.sqlite import MIGRATIONS, SqliteDirectory
 
 T = TypeVar("T")
 NOW = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+LONG_AGO = NOW - timedelta(days=3650)
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 KEYRING = Keyring(bytes(range(32)))
 
@@ -263,25 +264,30 @@ def test_a_totp_secret_copied_to_another_factor_does_not_decrypt(directory: Sqli
         run_sync(directory.factor_secret(attacker.factor_id))
 
 
+def spend_code(directory: SqliteDirectory, user_id: str, code_hash: str) -> bool:
+    """A recovery code passed as the flow spends it (UserDirectory.spend_proof)."""
+    return run_sync(directory.spend_proof(user_id, None, FactorProof(recovery_code_hash=code_hash), NOW))
+
+
 def test_recovery_codes_are_replaced_and_each_is_consumed_once(directory: SqliteDirectory) -> None:
     user = run_sync(directory.create_user(new_user(), NOW))
     run_sync(directory.replace_recovery_codes(user.user_id, ["old-1", "old-2"], NOW))
-    assert run_sync(directory.consume_recovery_code(user.user_id, "old-1", NOW)) is True
+    assert spend_code(directory, user.user_id, "old-1") is True
 
     run_sync(directory.replace_recovery_codes(user.user_id, ["h1", "h2", "h3"], NOW))
 
     assert run_sync(directory.recovery_codes_left(user.user_id)) == 3
-    assert run_sync(directory.consume_recovery_code(user.user_id, "old-2", NOW)) is False
-    assert run_sync(directory.consume_recovery_code(user.user_id, "h2", NOW)) is True
-    assert run_sync(directory.consume_recovery_code(user.user_id, "h2", NOW)) is False
-    assert run_sync(directory.consume_recovery_code("usr_other", "h1", NOW)) is False
+    assert spend_code(directory, user.user_id, "old-2") is False
+    assert spend_code(directory, user.user_id, "h2") is True
+    assert spend_code(directory, user.user_id, "h2") is False
+    assert spend_code(directory, "usr_other", "h1") is False
     assert run_sync(directory.recovery_codes_left(user.user_id)) == 2
     with pytest.raises(ValueError):
         run_sync(directory.replace_recovery_codes(user.user_id, ["x", "x"], NOW))
     assert run_sync(directory.recovery_codes_left(user.user_id)) == 2
 
 
-def test_a_recovery_code_consumed_from_ten_threads_at_once_succeeds_exactly_once(db_path: Path) -> None:
+def test_a_recovery_code_spent_from_ten_threads_at_once_succeeds_exactly_once(db_path: Path) -> None:
     # Two directories on one file: the lock serializes one connection, SQL serializes the two.
     stores = [SqliteDirectory(str(db_path), KEYRING) for _ in range(2)]
     try:
@@ -292,7 +298,7 @@ def test_a_recovery_code_consumed_from_ten_threads_at_once_succeeds_exactly_once
 
         def consume(store: SqliteDirectory) -> None:
             barrier.wait()
-            results.append(run_sync(store.consume_recovery_code(user.user_id, "h1", NOW)))
+            results.append(spend_code(store, user.user_id, "h1"))
 
         threads = [threading.Thread(target=consume, args=(stores[i % 2],)) for i in range(10)]
         for thread in threads:
@@ -309,7 +315,7 @@ def test_a_recovery_code_consumed_from_ten_threads_at_once_succeeds_exactly_once
 
 def test_a_login_is_counted_and_its_device_and_country_remembered(directory: SqliteDirectory, db_path: Path) -> None:
     user = run_sync(directory.create_user(new_user(), NOW))
-    assert run_sync(directory.login_history(user.user_id)).device_ids == frozenset()
+    assert run_sync(directory.login_summary(user.user_id, LONG_AGO)).device_last_seen == {}
 
     run_sync(directory.record_login(user.user_id, NOW, "dev-1", "US"))
     run_sync(directory.record_login(user.user_id, NOW + timedelta(hours=1), "dev-2", None))
@@ -317,13 +323,13 @@ def test_a_login_is_counted_and_its_device_and_country_remembered(directory: Sql
     run_sync(directory.record_login(user.user_id, NOW + timedelta(hours=3), None, None))
     run_sync(directory.record_login("usr_missing", NOW, "dev-1", "US"))
 
-    history = run_sync(directory.login_history(user.user_id))
-    assert history.device_ids == {"dev-1", "dev-2"} and history.countries == {"US", "FR"}
+    summary = run_sync(directory.login_summary(user.user_id, LONG_AGO))
+    assert summary.device_last_seen.keys() == {"dev-1", "dev-2"} and summary.country_last_seen.keys() == {"US", "FR"}
     record = run_sync(directory.get_user(user.user_id))
     assert record is not None and (record.logins_count, record.last_login) == (4, NOW + timedelta(hours=3))
     assert raw_rows(db_path, "SELECT first_seen, last_seen FROM known_devices WHERE device_id = 'dev-1'") == [
         (NOW.isoformat(), (NOW + timedelta(hours=2)).isoformat())]
-    assert run_sync(directory.login_history("usr_missing")).countries == frozenset()
+    assert run_sync(directory.login_summary("usr_missing", LONG_AGO)).country_last_seen == {}
 
 
 def test_reset_mfa_removes_every_factor_and_code_of_the_user_only(directory: SqliteDirectory) -> None:
