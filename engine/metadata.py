@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from sandbox.plain import freeze, thaw
-from sandbox.redaction import NO_REDACTION, Redactor
+from sandbox.redaction import NO_REDACTION, Redactor, redact_plain
 from sandbox.text import valid_unicode
 
 KINDS = ("app_metadata", "user_metadata")
@@ -67,17 +67,6 @@ def plain_value(value: object, depth: int = MAX_DEPTH) -> Any:
     if any(type(key) is not str for key, _ in items):
         raise TypeError("metadata objects need string keys")
     return {plain_value(key, depth): plain_value(item, depth - 1) for key, item in items}
-
-
-def _redacted(plain: Any, redactor: Redactor) -> Any:
-    """A plain value (plain_value's copy: bounded depth) with `redactor`'s secrets out of its text and keys."""
-    if type(plain) is str:
-        return redactor(plain)
-    if type(plain) is list:
-        return [_redacted(item, redactor) for item in plain]
-    if type(plain) is dict:
-        return {redactor(key): _redacted(item, redactor) for key, item in plain.items()}
-    return plain
 
 
 def size(metadata: Mapping[str, Any]) -> int:
@@ -162,7 +151,7 @@ class MetadataChanges:
         key = check_key(self._redactor(key) if type(key) is str else key)
         plain = plain_value(value)
         if self._redactor:
-            plain = _redacted(plain, self._redactor)
+            plain = redact_plain(plain, self._redactor)
         changes, merged = self._kinds.get(kind) or self._start(kind)
         stored_size = None if plain is None else _entry_size(key, plain)
         merged_size = merged.size_with(key, stored_size)

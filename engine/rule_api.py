@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from engine.metadata import MetadataChanges
 from sandbox.plain import freeze
-from sandbox.redaction import NO_REDACTION, Redactor
+from sandbox.redaction import NO_REDACTION, Redactor, redact_plain
 from sandbox.text import describe, join_display, valid_unicode
 
 FACTORS = ("otp", "sms", "recovery")
@@ -28,7 +28,6 @@ FACTOR_ALIASES = {"otp": "otp", "totp": "otp", "sms": "sms", "recovery": "recove
 # Options each factor accepts in add_factor(); none yet, and unknown ones are refused
 # rather than ignored, so a typo in a rule fails loudly.
 FACTOR_OPTIONS: dict[str, frozenset[str]] = {name: frozenset() for name in FACTORS}
-FAILURE_MODES = ("deny", "require_mfa")
 
 MAX_FACTOR_CALLS = 16
 MAX_CLAIMS = 20
@@ -406,7 +405,7 @@ class Claims:
             raise ValueError(f"at most {MAX_CLAIMS} claims")
         if self._redactor:
             _plain_size(value, MAX_CLAIM_DEPTH)  # plain data, within the depth: then it can be walked
-            value = _redacted(value, self._redactor)
+            value = redact_plain(value, self._redactor)
         if _plain_size(value, MAX_CLAIM_DEPTH) > MAX_CLAIM_SIZE:
             raise ValueError(f"claim {key!r} is larger than {MAX_CLAIM_SIZE} bytes")
         self._values[key] = freeze(value)
@@ -435,19 +434,6 @@ class Claims:
 
     def _name(self, key: Any) -> Any:
         return self._redactor(key) if type(key) is str else key
-
-
-def _redacted(value: Any, redactor: Redactor) -> Any:
-    """Plain data (already checked to be, within its depth) with `redactor`'s secrets taken out of
-    its text and its keys; containers come back as lists and dicts."""
-    kind = type(value)
-    if kind is str:
-        return redactor(value)
-    if kind in (list, tuple):
-        return [_redacted(item, redactor) for item in value]
-    if kind in (dict, MappingProxyType):
-        return {redactor(key): _redacted(item, redactor) for key, item in value.items()}
-    return value
 
 
 class Settings:

@@ -35,7 +35,7 @@ from typing import Any
 
 from engine.crypto import DecryptionError, Keyring
 from engine.errors import InvalidRequest
-from sandbox.redaction import REDACTED, Redactor
+from sandbox.redaction import REDACTED, Redactor, redact_plain
 from sandbox.runner import RunReport
 
 KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
@@ -164,28 +164,17 @@ def redact_report(report: RunReport, settings: RuleSettings) -> RunReport:
                              logs=tuple(redactor(line) for line in t.logs)) for t in report.trace)
     result = report.result
     if result is not None:
-        result = {**result, **{name: _scrub_plain(result[name], redactor) for name in FREE_TEXT
+        result = {**result, **{name: redact_plain(result[name], redactor) for name in FREE_TEXT
                                if name in result and not (name == "deny_reason" and result[name] in ENGINE_REASONS)}}
         updates = result.get("metadata_updates")
         if type(updates) is dict:
-            result["metadata_updates"] = {kind: _scrub_plain(changes, redactor) for kind, changes in updates.items()}
+            result["metadata_updates"] = {kind: redact_plain(changes, redactor) for kind, changes in updates.items()}
     redacted = dataclasses.replace(report, result=result, trace=trace)
     if redacted != report:
         missed = [t.name for t, was in zip(trace, report.trace, strict=True) if t != was]
         log.warning("secret_redacted_late rules=%s outcome=%s", ",".join(missed) or "-",
                     result != report.result)
     return redacted
-
-
-def _scrub_plain(value: Any, redactor: Redactor) -> Any:
-    if type(value) is str:
-        return redactor(value)
-    if type(value) is list:
-        return [_scrub_plain(item, redactor) for item in value]
-    if type(value) is dict:
-        return {redactor(key) if type(key) is str else key: _scrub_plain(item, redactor)
-                for key, item in value.items()}
-    return value
 
 
 def _canonical(value: Any) -> str:

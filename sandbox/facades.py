@@ -201,7 +201,6 @@ def escape(pattern: object) -> str:
 
 # As sandbox.limits.Limits.max_string_length by default; the guards bind the configured limit.
 MAX_RESULT_CHARS = 1_000_000
-_Replacement = Callable[[re.Match[str]], str]
 
 
 def bounded_sub(compiled: re.Pattern[str], repl: object, string: object, count: object = 0,

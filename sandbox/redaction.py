@@ -22,6 +22,8 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterable
+from types import MappingProxyType
+from typing import Any
 
 REDACTED = "[redacted]"
 
@@ -147,3 +149,17 @@ def _quoted(text: str) -> set[str]:
     """What repr() and ascii() write between the quotes: with ' left as it is (the double-quoted
     form) and escaped as \\' (the single-quoted form, when the text around has both kinds)."""
     return {repr(text)[1:-1], repr(text + '"')[1:-2], ascii(text)[1:-1], ascii(text + '"')[1:-2]}
+
+
+def redact_plain(value: Any, redactor: Redactor) -> Any:
+    """Plain data with `redactor`'s secrets taken out of its text and its string keys; lists and
+    tuples come back as lists, dicts and mapping proxies as dicts, everything else as it is."""
+    kind = type(value)
+    if kind is str:
+        return redactor(value)
+    if kind in (list, tuple):
+        return [redact_plain(item, redactor) for item in value]
+    if kind in (dict, MappingProxyType):
+        return {redactor(key) if type(key) is str else key: redact_plain(item, redactor)
+                for key, item in value.items()}
+    return value
