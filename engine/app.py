@@ -23,7 +23,7 @@ from starlette.middleware import Middleware
 
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
-from engine.crypto import Keyring
+from engine.crypto import DEV_KEY_FILE, Keyring
 from engine.decisions import DecisionRecorder
 from engine.enrollment import Enrollment
 from engine.errors import EngineError
@@ -80,9 +80,7 @@ def build_geo(settings: Settings) -> GeoLocator:
 
 
 def build_keyring(settings: Settings) -> Keyring:
-    if settings.secrets.key:
-        return Keyring.from_setting(settings.secrets.key)
-    return Keyring.load_or_create_dev_key(settings.path("var/dev-secret.key"))
+    return Keyring.configured(settings.secrets.key, settings.path(DEV_KEY_FILE))
 
 
 def build_directory(settings: Settings, keyring: Keyring) -> UserDirectory:

@@ -50,6 +50,10 @@ def _decode_base64(value: str) -> bytes:
     return base64.b64decode(text.encode("ascii"), validate=True)
 
 
+# Where development keeps its generated key, relative to the config file's folder.
+DEV_KEY_FILE = "var/dev-secret.key"
+
+
 class Keyring:
     """Holds only derived keys: the master key itself is not kept after construction."""
 
@@ -75,6 +79,12 @@ class Keyring:
         if len(key) != KEY_BYTES:
             raise ValueError(f"secrets.key: must be base64 of exactly {KEY_BYTES} random bytes")
         return cls(key)
+
+    @classmethod
+    def configured(cls, value: str, dev_key_path: Path) -> Keyring:
+        """The `secrets.key` setting's keyring; without one (development), the key kept in
+        `dev_key_path` (DEV_KEY_FILE below the config's folder), created on first use."""
+        return cls.from_setting(value) if value else cls.load_or_create_dev_key(dev_key_path)
 
     @classmethod
     def load_or_create_dev_key(cls, path: Path) -> Keyring:

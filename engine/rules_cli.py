@@ -14,7 +14,7 @@ import orjson
 from engine import policy, rule_folder, rule_tests, signals
 from engine.clock import SystemClock
 from engine.config import Settings
-from engine.crypto import Keyring
+from engine.crypto import DEV_KEY_FILE, Keyring
 from engine.geo import GeoLocator, open_locator
 from engine.pipeline import RuleSetRejected, load_rule_set, outcome_of, run_rules
 from engine.rule_ops import error_plain, load_folder
@@ -70,9 +70,7 @@ def _vault(folder: Path, settings: Settings) -> SettingsVault | None:
     development key as engine/app.py builds it); None otherwise, so a folder without any needs no key."""
     if not (folder / rule_folder.SETTINGS_FILE).is_file():
         return None
-    if settings.secrets.key:
-        return SettingsVault(Keyring.from_setting(settings.secrets.key))
-    return SettingsVault(Keyring.load_or_create_dev_key(settings.path("var/dev-secret.key")))
+    return SettingsVault(Keyring.configured(settings.secrets.key, settings.path(DEV_KEY_FILE)))
 
 
 def _locator(settings: Settings) -> GeoLocator:
