@@ -208,8 +208,7 @@ class Flow:
         if decision.decision == "deny":
             raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id,
                                required_by=decision.required_by)
-        state = self.remembered.user_state(user, password_hash, factors)
-        answer = await self._after_rules(request, user, factors, payload, evaluation, decision, now, state)
+        answer = await self._after_rules(request, user, factors, payload, evaluation, decision, now, password_hash)
         if browser_id is not None and isinstance(answer, Authenticated):
             log.info("login_remembered_browser user_id=%s browser_id=%s", user.user_id, browser_id)
             answer = dataclasses.replace(answer, remembered_browser=True)
@@ -217,9 +216,9 @@ class Flow:
 
     async def _after_rules(self, request: LoginRequest, user: UserRecord, factors: list[FactorRecord],
                            payload: dict[str, Any], evaluation: Evaluation, decision: policy.Decision,
-                           now: datetime, state: str) -> Authenticated | MfaRequired | EnrollmentRequired:
+                           now: datetime, password_hash: str) -> Authenticated | MfaRequired | EnrollmentRequired:
         """The answer to a login the rules did not deny: a token, a challenge or an enrollment.
-        `state`: the user's credentials as this login found them (RememberedBrowsers.user_state)."""
+        `password_hash`: the user's, as this login checked it (what a remembered browser is bound to)."""
         timestamp = now.timestamp()
         ip = request.context.get("ip")
         country = payload["context"]["connection"]["ip_country"]
@@ -228,9 +227,11 @@ class Flow:
                           evaluation.outcome.metadata_updates, mfa_epoch=user.mfa_epoch)
         # What this login teaches the triggers once it completes (engine/stores/login_events.py).
         data |= {"client_id": request.client_id, "geo": _place(payload)}
-        data |= self.remembered.offer(evaluation.outcome, request.context, state)
         if decision.decision == "allow":
             return await self.sessions.complete(user.user_id, data, None, now)
+        # Only a login that goes on to a factor may remember its browser at the verify.
+        data |= self.remembered.offer(evaluation.outcome, request.context,
+                                      lambda: self.remembered.user_state(user, password_hash, factors))
         return await self._ask_for_factor(user.user_id, request.client_id, factors, decision, data, timestamp)
 
     async def _ask_for_factor(self, user_id: str, client_id: str, factors: list[FactorRecord],

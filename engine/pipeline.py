@@ -157,8 +157,7 @@ async def run_rules(executor: Executor, rule_set: RuleSet, payload: dict[str, An
     runs, fixtures, the CLI), so secret settings are redacted from every report before anyone reads it."""
     settings = rule_set.settings
     if settings.entries:
-        payload = {**payload, "settings": settings.plain,
-                   "secret_keys": [entry.key for entry in settings.entries if entry.secret]}
+        payload = {**payload, "settings": settings.plain, "secret_keys": settings.secret_keys}
     return redact_report(await executor.run(rule_set.programs, payload), settings)
 
 

@@ -26,7 +26,7 @@ import dataclasses
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -70,13 +70,13 @@ class RememberedBrowsers:
             return False
         return self.mfa.policy != "required" or settings.allowed_in_required
 
-    def offer(self, outcome: Outcome, context: Mapping[str, Any], state: str) -> dict[str, Any]:
+    def offer(self, outcome: Outcome, context: Mapping[str, Any], state: Callable[[], str]) -> dict[str, Any]:
         """What a login's challenge data carries so that its verify may remember the browser:
         nothing when remembering is not allowed, or the login named no device to bind to.
-        `state`: user_state as the login found the user."""
+        `state`: user_state as the login found the user, computed only when it is offered."""
         if context.get("device_id") is None or not self.may_remember(outcome):
             return {}
-        return {DATA_KEY: {"user_agent": context.get("user_agent"), "state": state}}
+        return {DATA_KEY: {"user_agent": context.get("user_agent"), "state": state()}}
 
     def user_state(self, user: UserRecord, password_hash: str, factors: list[FactorRecord]) -> str:
         """A MAC of what revokes remembered browsers when it changes: the password hash, the MFA

@@ -73,9 +73,11 @@ class RuleSettings:
     entries: tuple[Setting, ...] = ()  # sorted by key
     plain: dict[str, Any] = field(init=False, compare=False, repr=False)
     redactor: Redactor = field(init=False, compare=False, repr=False)
+    secret_keys: tuple[str, ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "plain", {entry.key: entry.value for entry in self.entries})
+        object.__setattr__(self, "secret_keys", tuple(entry.key for entry in self.entries if entry.secret))
         object.__setattr__(self, "redactor", Redactor(entry.value for entry in self.entries if entry.secret))
 
     def __repr__(self) -> str:
