@@ -1,0 +1,83 @@
+"""The request schema's fast paths answer as the slow ones: the same values, the same refusals."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from typing import Any
+
+import pytest
+
+from engine.errors import InvalidRequest
+from engine.http import schema
+
+
+def refusal(check: schema.Check, value: Any, path: str = "") -> tuple[str | None, str]:
+    with pytest.raises(InvalidRequest) as refused:
+        check(value, path)
+    return refused.value.field, refused.value.message
+
+
+def slow_ip(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+EDGE_ADDRESSES = ["0.0.0.0", "255.255.255.255", "203.0.113.7", "1.2.3.4", "10.0.0.1", "256.1.1.1", "01.2.3.4",
+                  "1.2.3.04", "1.2.3.00", "00.0.0.0", "1.2.3", "1.2.3.4.5", "1.2.3.4 ", " 1.2.3.4", "1.2.3.4\n",
+                  "1..3.4", "1.2.3.", "\u0661.2.3.4", "1.2.3.\uff14", "+1.2.3.4", "1.2.3.4/32", "0x7f.0.0.1",
+                  "2130706433", "::1", "::ffff:1.2.3.4", "2001:DB8::1", "2001:db8:0:0:0:0:0:1", "fe80::1"]
+
+
+@pytest.mark.parametrize("text", EDGE_ADDRESSES)
+def test_an_address_is_normalised_or_refused_as_ipaddress_does(text: str) -> None:
+    expected = slow_ip(text)
+    if expected is None:
+        assert refusal(schema.ip_address, text, "context.ip") == ("context.ip", "must be an IPv4 or IPv6 address")
+    else:
+        assert schema.ip_address(text, "context.ip") == expected
+
+
+def test_random_dotted_quads_are_normalised_or_refused_as_ipaddress_does() -> None:
+    generator = random.Random(11)
+    octets = ["0", "00", "01", "1", "9", "10", "09", "99", "100", "199", "200", "249", "250", "255", "256", "299", "300",
+              "999", "0255", ""]
+    for _ in range(20_000):
+        text = ".".join(generator.choice(octets) for _ in range(4))
+        expected = slow_ip(text)
+        if expected is None:
+            assert refusal(schema.ip_address, text)[1] == "must be an IPv4 or IPv6 address", text
+        else:
+            assert schema.ip_address(text, "") == expected, text
+
+
+def test_the_first_refused_list_item_is_named_by_its_index() -> None:
+    groups = schema.list_of(schema.text(8), 10)
+    assert groups(["a", "b"], "user.groups") == ["a", "b"]
+    assert refusal(groups, ["a", "b", "", "c\n"], "user.groups") == (
+        "user.groups[2]", "must be a string of 1 to 8 characters")
+
+
+def test_a_refused_field_of_an_object_in_a_list_is_named_by_its_index_and_name() -> None:
+    body = {"user": {"user_id": "u"}, "context": {"authentication_methods": [
+        {"name": "pwd", "timestamp": "2026-01-01T00:00:00Z"}, {"name": "otp", "timestamp": "yesterday"}]}}
+    with pytest.raises(InvalidRequest) as refused:
+        schema.parse_evaluate(body)
+    assert refused.value.field == "context.authentication_methods[1].timestamp"
+
+
+def test_an_unknown_field_is_named_before_a_missing_one_and_a_refused_value() -> None:
+    check = schema.obj({"a": schema.count, "b": schema.count, "c": schema.count}, frozenset({"b", "c"}))
+    assert refusal(check, {"a": -1, "y": 1, "x": 1}, "top") == ("top.y", "is not a known field")
+    assert refusal(check, {"a": -1}, "top") == ("top.b", "is required")
+    assert refusal(check, {"a": -1, "b": None, "c": 1}) == ("b", "is required")
+    assert refusal(check, {"c": -1, "b": 1, "a": -2}) == ("c", "must be a non-negative integer")
+    assert refusal(check, [], "top") == ("top", "must be a JSON object")
+    assert refusal(check, [], "") == (None, "must be a JSON object")
+
+
+def test_null_fields_are_left_out_of_the_checked_object() -> None:
+    check = schema.obj({"a": schema.count, "b": schema.count}, frozenset({"b"}))
+    assert check({"a": None, "b": 2}, "") == {"b": 2}
