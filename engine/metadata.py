@@ -141,8 +141,11 @@ class MetadataChanges:
     def __init__(self, user: object, redactor: Redactor = NO_REDACTION) -> None:
         self._user = user
         self._redactor = redactor  # secret settings: taken out of keys and values before the bounds
-        # Per kind, once a rule changes it: (the changes, the user's metadata with them applied).
-        self._kinds: dict[str, tuple[_Sized, _Sized]] = {}
+        # Per kind, once a rule changes it: (the changes, the user's metadata with them applied,
+        # the read-only view of it the user shows). Copied on write, never changed in place, so
+        # that a checkpoint (`state`) is the dict itself: the pipeline takes one before every
+        # rule, and rules set metadata rarely.
+        self._kinds: dict[str, tuple[_Sized, _Sized, Mapping[str, Any]]] = {}
         self._stored: dict[str, Any] = {}  # per kind, once changed: the user's view before any change
 
     def set(self, kind: str, key: object, value: object) -> None:
@@ -152,7 +155,7 @@ class MetadataChanges:
         plain = plain_value(value)
         if self._redactor:
             plain = redact_plain(plain, self._redactor)
-        changes, merged = self._kinds.get(kind) or self._start(kind)
+        changes, merged, _ = self._kinds.get(kind) or self._start(kind)
         stored_size = None if plain is None else _entry_size(key, plain)
         merged_size = merged.size_with(key, stored_size)
         if merged_size > MAX_BYTES:
@@ -160,27 +163,28 @@ class MetadataChanges:
         change_size = _entry_size(key, plain)
         if changes.size_with(key, change_size) > MAX_BYTES:
             raise ValueError(f"the {kind} changes of one evaluation would take more than {MAX_BYTES} bytes as JSON")
+        changes, merged = changes.copy(), merged.copy()
         changes.put(key, plain, change_size)
         merged.put(key, freeze(plain), stored_size)
-        object.__setattr__(self._user, kind, MappingProxyType(dict(merged.entries)))
+        view = MappingProxyType(dict(merged.entries))
+        self._kinds = {**self._kinds, kind: (changes, merged, view)}
+        object.__setattr__(self._user, kind, view)
 
-    def _start(self, kind: str) -> tuple[_Sized, _Sized]:
+    def _start(self, kind: str) -> tuple[_Sized, _Sized, Mapping[str, Any]]:
         # Sized on first use only: an evaluation that sets nothing never encodes the user's metadata.
         stored: Mapping[str, Any] = getattr(self._user, kind)
         self._stored[kind] = stored
-        started = self._kinds[kind] = (_Sized(dict(), dict(), 0), _Sized.of(stored))
-        return started
+        return _Sized(dict(), dict(), 0), _Sized.of(stored), stored
 
     def state(self) -> object:
-        """A copy to come back to if the next rule fails (cheap while nothing was set)."""
-        return {kind: (changes.copy(), merged.copy(), getattr(self._user, kind))
-                for kind, (changes, merged) in self._kinds.items()}
+        """What to come back to if the next rule fails (never changed in place: no copy)."""
+        return self._kinds
 
     def load(self, state: object) -> None:
-        saved: dict[str, tuple[_Sized, _Sized, Any]] = state  # type: ignore[assignment]
+        saved: dict[str, tuple[_Sized, _Sized, Mapping[str, Any]]] = state  # type: ignore[assignment]
         for kind in self._kinds.keys() - saved.keys():
             object.__setattr__(self._user, kind, self._stored[kind])
-        self._kinds = {kind: (changes, merged) for kind, (changes, merged, _) in saved.items()}
+        self._kinds = saved
         for kind, (_, _, view) in saved.items():
             object.__setattr__(self._user, kind, view)
 

@@ -384,7 +384,11 @@ _MULTIFACTOR_STATE = operator.attrgetter(*Multifactor.__slots__)
 
 
 class Claims:
-    """`context.claims`: namespaced claims for the issued token, plain data only."""
+    """`context.claims`: namespaced claims for the issued token, plain data only.
+
+    `_values` is copied on write, never changed in place: the host's checkpoint before each
+    rule keeps the dict as it is (engine/rule_host.py), and a rule that fails is rolled back
+    to it. Rules set a few claims per login and the pipeline checkpoints before every rule."""
 
     __slots__ = ("_values", "_redactor")
 
@@ -408,14 +412,16 @@ class Claims:
             value = redact_plain(value, self._redactor)
         if _plain_size(value, MAX_CLAIM_DEPTH) > MAX_CLAIM_SIZE:
             raise ValueError(f"claim {key!r} is larger than {MAX_CLAIM_SIZE} bytes")
-        self._values[key] = freeze(value)
+        self._values = {**self._values, key: freeze(value)}
 
     # A rule names a claim as it set it; the name kept is the redacted one.
     def __getitem__(self, key: str) -> Any:
         return self._values[self._name(key)]
 
     def __delitem__(self, key: str) -> None:
-        del self._values[self._name(key)]
+        values = dict(self._values)
+        del values[self._name(key)]
+        self._values = values
 
     def __contains__(self, key: object) -> bool:
         return self._name(key) in self._values

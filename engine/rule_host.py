@@ -94,10 +94,15 @@ class RuleBinding:
     def checkpoint(self, meta: Mapping[str, Any]) -> object:
         """Called before each rule: the state to return to if it fails. Each rule gets its own
         add_factor budget, so a long pipeline of ordinary rules never runs out, and the rule's
-        id, so the outcome can say which rule set the provider."""
-        self.context.multifactor._begin_rule(meta.get("rule"))
-        return (self.context.multifactor._state(), dict(self.context.claims._values), self.context._denial,
-                self.context._metadata.state())
+        id, so the outcome can say which rule set the provider.
+
+        No copies: the multifactor's state is a tuple of immutable values, and claims and
+        metadata are copied on write (engine/rule_api.py, engine/metadata.py), so the objects
+        referenced here are never changed after the rule starts."""
+        context = self.context
+        multifactor = context.multifactor
+        multifactor._begin_rule(meta.get("rule"))
+        return multifactor._state(), context.claims._values, context._denial, context._metadata.state()
 
     def restore(self, checkpoint: object) -> None:
         multifactor, claims, denial, metadata = cast(tuple[tuple[Any, ...], dict[str, Any], "str | None", object],

@@ -322,6 +322,17 @@ def test_a_failing_rules_partial_changes_are_rolled_back(rule_runner: SyncRunner
                              "claims": {"https://example.com/a": 1}, "failed_rules": ["20-broken"]}
 
 
+def test_a_failing_rules_claim_deletion_is_rolled_back(rule_runner: SyncRunner) -> None:
+    report = rule_runner.run({
+        "10-kept": rule("context.claims['https://example.com/a'] = 1"),
+        "20-broken": rule("del context.claims['https://example.com/a']", "raise KeyError('plan')"),
+        "30-reads": rule("print(context.claims.get('https://example.com/a'))"),
+    }, rule_payload(), REQUIRE_MFA)
+
+    assert report.trace[2].logs == ("1",)
+    assert report.result["claims"] == {"https://example.com/a": 1}
+
+
 def test_a_failing_rule_denies_by_default_and_stops_the_pipeline(rule_runner: SyncRunner) -> None:
     report = rule_runner.run({
         "10-broken": rule("context.multifactor.add_factor('otp')", "1 / 0"),
