@@ -188,7 +188,9 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
                                                        settings.sandbox.max_concurrent_per_address))
     sessions = Sessions(tokens, directory, settings.tokens.ttl_seconds)
     decision_log = given.decisions or build_decision_log(settings)
-    decisions = DecisionRecorder(decision_log, timeout_ms=settings.store.timeout_ms)
+    # The memory log answers in this process, never waiting: only a log doing I/O is bounded.
+    in_process = isinstance(decision_log, MemoryDecisionLog)
+    decisions = DecisionRecorder(decision_log, timeout_ms=None if in_process else settings.store.timeout_ms)
     sms_sender = SmsSender(gateway, store, keyring, settings.sms, settings.mfa.issuer_name)
     flow = Flow(settings, pipeline, geo, clock, directory=directory, store=store, passwords=passwords,
                 keyring=keyring, sessions=sessions, sms_sender=sms_sender, decisions=decisions)

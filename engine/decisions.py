@@ -69,9 +69,11 @@ def build_record(decision_id: str, endpoint: Endpoint, at: datetime, user_id: st
 class DecisionRecorder:
     """Hands out decision ids and keeps their records in a DecisionLog."""
 
-    def __init__(self, decision_log: DecisionLog, *, timeout_ms: int) -> None:
+    def __init__(self, decision_log: DecisionLog, *, timeout_ms: int | None) -> None:
+        """`timeout_ms` bounds each write (store.timeout_ms); None only for a log kept in this
+        process, whose writes never wait: the timer costs about 4 us an evaluation."""
         self.log = decision_log
-        self._timeout_seconds = timeout_ms / 1000
+        self._timeout_seconds = None if timeout_ms is None else timeout_ms / 1000
 
     async def record(self, endpoint: Endpoint, at: datetime, user_id: str, client_id: str | None,
                      payload: dict[str, Any], evaluation: Evaluation, decision: Decision) -> str:
@@ -79,8 +81,11 @@ class DecisionRecorder:
         decision_id = new_decision_id()
         record = build_record(decision_id, endpoint, at, user_id, client_id, payload, evaluation, decision)
         try:
-            async with asyncio.timeout(self._timeout_seconds):
+            if self._timeout_seconds is None:
                 await self.log.put(decision_id, record, at.timestamp())
+            else:
+                async with asyncio.timeout(self._timeout_seconds):
+                    await self.log.put(decision_id, record, at.timestamp())
         except Exception as exc:  # the answer matters more than its trace: never fail a login here
             log.warning("decision_record_failed decision_id=%s endpoint=%s type=%s", decision_id, endpoint,
                         type(exc).__name__)
