@@ -7,9 +7,8 @@ Before it reads any rule it caps its own address space, file size, open files an
 dumps, and drops root. It holds no secrets and no connections: a rule that escaped every
 guard would find an empty, unprivileged process.
 
-After each reply the worker collects garbage (cheap: everything from start-up and loading
-is frozen out of the collector), so nothing one evaluation left in a reference cycle is
-still taking memory when the next one starts.
+After each reply the worker collects the garbage the evaluation may have left in reference
+cycles (GarbageCollector), so none of it is still taking memory when the next one starts.
 
 Protocol on the pipes: frames of a 4-byte big-endian length and an orjson body.
   {"op": "load", "version", "sources": [{name, source, meta}]} -> {"ok": true} | {"errors": [...]}
@@ -38,19 +37,28 @@ MAX_FRAME_BYTES = 64 * 1024 * 1024
 _UNPRIVILEGED_ID = 65534  # nobody / nogroup
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _CPU_WINDOW_S = 10.0
+_FIRST_READ_BYTES = 1 << 16  # a Linux pipe's default capacity
 
 
 def read_frame(fd: int, max_bytes: int = MAX_FRAME_BYTES) -> bytes | None:
-    """One frame from a blocking fd; None at end of stream."""
-    header = _read_exactly(fd, 4)
-    if header is None:
+    """One frame from a blocking fd; None at end of stream.
+
+    The parent sends a frame only to an idle worker and waits for its reply, so the pipe
+    never holds more than one: one read takes all of a frame up to the pipe's size (one
+    system call instead of two), and bytes past the frame are a protocol violation."""
+    data = os.read(fd, _FIRST_READ_BYTES)
+    if not data:
         return None
-    size = int.from_bytes(header, "big")
+    if len(data) < 4:
+        data += _read_remaining(fd, 4 - len(data))
+    size = int.from_bytes(data[:4], "big")
     if size > max_bytes:
         raise ValueError(f"frame of {size} bytes")
-    body = _read_exactly(fd, size)
-    if body is None:
-        raise EOFError("stream ended inside a frame")
+    if len(data) > 4 + size:
+        raise ValueError("bytes after the frame")
+    body = data[4:]
+    if len(body) < size:
+        body += _read_remaining(fd, size - len(body))
     return body
 
 
@@ -67,13 +75,13 @@ def write_frame(fd: int, body: bytes) -> None:
         view = view[written:]
 
 
-def _read_exactly(fd: int, size: int) -> bytes | None:
+def _read_remaining(fd: int, size: int) -> bytes:
     chunks: list[bytes] = []
     remaining = size
     while remaining:
         chunk = os.read(fd, min(remaining, 1 << 20))
         if not chunk:
-            return None
+            raise EOFError("stream ended inside a frame")
         chunks.append(chunk)
         remaining -= len(chunk)
     return b"".join(chunks)
@@ -131,6 +139,33 @@ class CpuBackstop:
             resource.setrlimit(resource.RLIMIT_CPU, (int(self._armed_until) + 1, hard))
 
 
+class GarbageCollector:
+    """Frees, after each evaluation, what the evaluation left in reference cycles, collecting
+    only the generations that can hold it: a full collection after every evaluation cost
+    6-9 us of a 10-rule evaluation's ~100 us of work (it also empties the interpreter's free
+    lists, which the next evaluation refills); generation 0 alone, about 1 us.
+
+    Everything an evaluation allocates starts in generation 0; only an automatic collection
+    during the evaluation moves survivors up, one generation per collection. So collecting
+    one generation above the oldest that was collected since the last call reaches all of
+    it, as a full collection would, and memory one evaluation leaves behind never counts
+    against the next one's `memory_mb`."""
+
+    __slots__ = ("_oldest",)
+
+    def __init__(self) -> None:
+        self._oldest = -1
+        gc.callbacks.append(self._on_collection)
+
+    def _on_collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] > self._oldest:
+            self._oldest = info["generation"]
+
+    def after_evaluation(self) -> None:
+        gc.collect(min(self._oldest + 1, 2))
+        self._oldest = -1
+
+
 def _load_host(path: str) -> Any:
     module_name, _, attribute = path.partition(":")
     return getattr(importlib.import_module(module_name), attribute)
@@ -178,6 +213,7 @@ def main(argv: list[str]) -> int:
     gc.freeze()
     run_cpu_s = (limits.pipeline_timeout_ms + limits.kill_grace_ms) / 1000 + 1
     backstop = CpuBackstop()
+    collector = GarbageCollector()
 
     def set_progress(index: int, code: int) -> None:
         progress[index] = code
@@ -215,7 +251,7 @@ def main(argv: list[str]) -> int:
             }
         write_frame(replies, _encode(reply))
         if request["op"] == "run":
-            gc.collect()  # a load collected already, before freezing its programs
+            collector.after_evaluation()  # a load collected already, before freezing its programs
 
 
 if __name__ == "__main__":
