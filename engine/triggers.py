@@ -152,8 +152,8 @@ def evaluate(settings: TriggersSettings, login: LoginFacts, history: History | N
         raise ValueError("login times must be aware datetimes")
     fired: set[str] = set()
     notes: list[str] = []
-    risk = Risk(None, None, None, None, None)
     if history is None:
+        risk = Risk(None, None, None, None, None)
         notes.append("history unknown: first_login, new_device, new_country and impossible_travel skipped")
     else:
         risk = _from_history(settings, login, history, fired, notes)
@@ -161,7 +161,7 @@ def evaluate(settings: TriggersSettings, login: LoginFacts, history: History | N
     if _needs_step_up(settings, login):
         fired.add("sensitive_actions")
     deny = DENY_COUNTRY if login.country is not None and login.country in settings.countries.deny else None
-    return Triggered(tuple(name for name in TRIGGER_NAMES if name in fired), deny, risk, tuple(notes))
+    return Triggered(tuple([name for name in TRIGGER_NAMES if name in fired]), deny, risk, tuple(notes))
 
 
 def _from_history(settings: TriggersSettings, login: LoginFacts, history: History, fired: set[str],

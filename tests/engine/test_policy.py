@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from engine.config import MfaSettings
 from engine.outcome import Outcome
-from engine.policy import decide, order_factors
+from engine.policy import Decision, decide, order_factors
 
 
 def outcome(**changes: Any) -> Outcome:
@@ -87,3 +88,11 @@ def test_a_user_with_no_factor_enrolls_only_the_type_a_rule_restricted_the_login
     assert (otp_only.decision, otp_only.enroll_after) == ("mfa", ("otp",))
     recovery_only = decide(outcome(provider="recovery"), [], MfaSettings())
     assert (recovery_only.decision, recovery_only.reason) == ("deny", "no_usable_factor")
+
+
+def test_a_decision_with_its_layers_keeps_every_other_field() -> None:
+    # with_layers names each field by position: a field added to Decision and not to it would be reset.
+    decision = Decision(**{field.name: object() for field in dataclasses.fields(Decision)})
+    layers = (("rule:10-x",), "required", ("new_device",), ("a note",))
+    assert decision.with_layers(*layers) == dataclasses.replace(
+        decision, required_by=layers[0], policy=layers[1], triggers_fired=layers[2], notes=layers[3])
