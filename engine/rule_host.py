@@ -96,16 +96,15 @@ class RuleBinding:
         add_factor budget, so a long pipeline of ordinary rules never runs out, and the rule's
         id, so the outcome can say which rule set the provider.
 
-        No copies: the multifactor's state is a tuple of immutable values, and claims and
+        One small copy: the multifactor's state (immutable values in a dict); claims and
         metadata are copied on write (engine/rule_api.py, engine/metadata.py), so the objects
         referenced here are never changed after the rule starts."""
         context = self.context
-        multifactor = context.multifactor
-        multifactor._begin_rule(meta.get("rule"))
-        return multifactor._state(), context.claims._values, context._denial, context._metadata.state()
+        multifactor = context.multifactor._begin_rule(meta.get("rule"))
+        return multifactor, context.claims._values, context._denial, context._metadata.state()
 
     def restore(self, checkpoint: object) -> None:
-        multifactor, claims, denial, metadata = cast(tuple[tuple[Any, ...], dict[str, Any], "str | None", object],
+        multifactor, claims, denial, metadata = cast(tuple[dict[str, Any], dict[str, Any], "str | None", object],
                                                      checkpoint)
         self.context.multifactor._load(multifactor)
         self.context.claims._values = claims
@@ -123,7 +122,7 @@ class RuleBinding:
             object.__setattr__(self.context, "_denial", "rule_failed")
 
     def is_finished(self) -> bool:
-        return self.context.denied
+        return self.context._denial is not None  # context.denied, without a property call per rule
 
     def result(self) -> dict[str, Any]:
         multifactor = self.context.multifactor
