@@ -49,6 +49,8 @@ def _choices(*options: str) -> dict[str, Any]:
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = field(default=8000, metadata=_range(1, 65535))
+    # Server processes on the port (`serve --workers`); more than one needs store.redis_url (engine/cli.py).
+    workers: int = field(default=1, metadata=_range(1, 64))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,15 +8,18 @@
     rules/.versions.json  the last HISTORY_KEPT activations with their full sources, newest last
 
 Every write is a temporary file in the same folder, fsynced, renamed over the old one, then the
-folder fsynced: a crash leaves the old file or the new one, never half of either.
+folder fsynced: a crash leaves the old file or the new one, never half of either. The workers of
+one server (`serve --workers`) share the folder: `locked` serialises their read-then-write of it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +86,23 @@ def read_history(directory: Path) -> list[dict[str, Any]]:
     return entries if isinstance(entries, list) else []
 
 
-def append_history(directory: Path, entry: dict[str, Any]) -> list[dict[str, Any]]:
-    entries = [*read_history(directory), entry][-HISTORY_KEPT:]
+def append_history(directory: Path, entry: dict[str, Any], *, replace_newest: bool = False) -> list[dict[str, Any]]:
+    entries = read_history(directory)
+    entries = [*(entries[:-1] if replace_newest else entries), entry][-HISTORY_KEPT:]
     _write_atomically(directory / HISTORY_FILE, json.dumps(entries).encode())
     _fsync_directory(directory)
     return entries
+
+
+@contextlib.contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Hold the folder's exclusive lock (flock on the directory itself: no lock file to leave behind)."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

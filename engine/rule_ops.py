@@ -186,9 +186,10 @@ class RuleOps:
     def record_startup(self) -> None:
         """Record the folder's set in the history when it is not the newest entry (a first start, a hand edit)."""
         try:
-            history = rule_folder.read_history(self.directory)
-            if not history or history[-1]["version"] != self.active.version:
-                self._record(self.active, "startup")
+            with rule_folder.locked(self.directory):
+                history = rule_folder.read_history(self.directory)
+                if not history or history[-1]["version"] != self.active.version:
+                    self._record(self.active, "startup")
         except (OSError, ValueError) as exc:  # a read-only folder still serves; changes will be refused
             log.warning("rule_history_unavailable type=%s", type(exc).__name__)
 
@@ -356,11 +357,20 @@ class RuleOps:
                 self._settled = version
 
     def _write(self, snapshot: Snapshot, entry: dict[str, Any], *, strict: bool) -> None:
-        """Write the folder and the history; a failure is a 503 when the folder is the only copy."""
+        """Write the folder and the history; a failure is a 503 when the folder is the only copy.
+        The workers of one server share the folder and each runs a change (one publishes it, the
+        others follow, often before the publisher writes): the history records it once, as the
+        publisher's (put, rollback...) rather than a follower's sync."""
         try:
-            rule_folder.write_rules(self.directory, snapshot.sources(), snapshot.disabled())
-            rule_folder.write_settings(self.directory, entry.get("settings") or {})
-            rule_folder.append_history(self.directory, entry)
+            with rule_folder.locked(self.directory):
+                rule_folder.write_rules(self.directory, snapshot.sources(), snapshot.disabled())
+                rule_folder.write_settings(self.directory, entry.get("settings") or {})
+                history = rule_folder.read_history(self.directory)
+                newest = history[-1] if history else {}
+                if newest.get("version") != snapshot.version:
+                    rule_folder.append_history(self.directory, entry)
+                elif newest.get("by") == "sync" and entry["by"] != "sync":
+                    rule_folder.append_history(self.directory, entry, replace_newest=True)
         except (OSError, ValueError) as exc:  # ValueError: a history file that is not JSON
             log.error("rules_not_written type=%s", type(exc).__name__)
             if strict:
