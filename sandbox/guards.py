@@ -54,7 +54,7 @@ class AccessPolicy:
 class Guards:
     """Guard functions bound to one host policy and one set of limits.
 
-    Build once per (policy, limits); `globals_for` then costs one dict copy per rule run.
+    Build once per (policy, limits); `fresh_globals` then costs one dict copy per rule run.
     """
 
     def __init__(self, policy: AccessPolicy, limits: Limits) -> None:
@@ -63,7 +63,7 @@ class Guards:
         self._subscriptable = ledger.SUBSCRIPTABLE | policy.subscriptable
         self._iterable = ledger.ITERABLE | policy.iterable
         self._writable = ledger.RULE_OWNED_CONTAINERS | policy.writable
-        # The sandbox's own loops charge the running program's budget (globals_for points it there).
+        # The sandbox's own loops charge the running program's budget (fresh_globals points it there).
         self._pacer = Pacer()
         self._growth = Growth(limits, self.getiter, self._pacer)
         # Methods whose result can outgrow the limits in one C call, by (type, name); on
@@ -143,11 +143,17 @@ class Guards:
 
     def globals_for(self, tick: Callable[[], bool], print_factory: Callable[..., object]) -> dict[str, object]:
         """Fresh globals for one run of one rule: nothing a rule writes survives the run."""
-        namespace = dict(self.static_globals)
-        namespace["_tick_"] = tick
-        namespace["_print_"] = print_factory
-        self._pacer.start(tick)
-        return namespace
+        return self.fresh_globals(self.evaluation_globals(tick, print_factory))
+
+    def evaluation_globals(self, tick: Callable[[], bool], print_factory: Callable[..., object]) -> dict[str, object]:
+        """What the globals of every rule of one evaluation start from: never handed to a rule
+        itself, only copied by `fresh_globals`."""
+        return {**self.static_globals, "_tick_": tick, "_print_": print_factory}
+
+    def fresh_globals(self, start: dict[str, object]) -> dict[str, object]:
+        """Fresh globals for one run of one rule, copied from `evaluation_globals`."""
+        self._pacer.start(start["_tick_"])  # type: ignore[arg-type]
+        return start.copy()
 
     # -- access ------------------------------------------------------------------------
 

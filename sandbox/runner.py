@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import dis
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -96,6 +97,11 @@ class ProgramTrace(NamedTuple):
     def to_plain(self) -> dict[str, Any]:
         return {"rule": self.name, "outcome": self.outcome, "duration_us": self.duration_us,
                 "error": self.error, "logs": list(self.logs)}
+
+
+# ProgramTrace((name, ...)) without the generated __new__'s Python frame: one per rule per evaluation.
+_new_trace: Callable[[tuple[str, str, int, str | None, tuple[str, ...]]], ProgramTrace] = functools.partial(
+    tuple.__new__, ProgramTrace)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,17 +230,18 @@ def run_programs(
     try:
         rule_timeout = limits.rule_timeout_ms / 1000
         pipeline_deadline = clock() + limits.pipeline_timeout_ms / 1000
-        is_finished, checkpoint, args, tick = binding.is_finished, binding.checkpoint, binding.args, budget.tick
+        is_finished, checkpoint, args = binding.is_finished, binding.checkpoint, binding.args
+        start, fresh_globals = guards.evaluation_globals(budget.tick, print_factory), guards.fresh_globals
         for index, program in enumerate(programs):
             if is_finished():
                 break
             if progress is not None:
                 progress(index, RUNNING)
             saved = checkpoint(program.meta)
+            namespace = fresh_globals(start)
             started = clock()
             deadline = started + rule_timeout
             budget.start(deadline if deadline < pipeline_deadline else pipeline_deadline)
-            namespace = guards.globals_for(tick, print_factory)
             code, error = _run_one(program, namespace, args, redactor)
             # Break the globals <-> functions cycle now: nothing the rule built outlives it.
             namespace.clear()
@@ -251,7 +258,8 @@ def run_programs(
                 binding.fail(program.meta)
             if progress is not None:
                 progress(index, code)
-            traces.append(ProgramTrace(program.name, OUTCOME_NAMES[code], duration_us, error, sink.take()))
+            traces.append(_new_trace((program.compiled.name, OUTCOME_NAMES[code], duration_us, error,
+                                      sink.take() if sink.current else ())))
         return RunReport(binding.result(), tuple(traces), sink.dropped)
     except Exception as exc:  # noqa: BLE001 - the host or the interpreter failed: fail the evaluation
         failure = ProgramTrace(SANDBOX_FAILURE, "error", 0,

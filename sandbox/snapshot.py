@@ -52,15 +52,17 @@ class Snapshot:
     def __init__(self, shared: dict[str, object], functions: tuple[tuple[str, FunctionType], ...],
                  rebuilt: tuple[tuple[str, Rebuild], ...]) -> None:
         self._shared = shared
-        self._functions = functions
+        # The common case, kept cheap: a function bound to one name, with shared defaults; what
+        # FunctionType needs is read here once, not on every evaluation.
+        self._functions = tuple((name, function.__code__, function.__name__, function.__defaults__)
+                                for name, function in functions)
         self._rebuilt = rebuilt
 
     def instantiate(self, namespace: dict[str, object]) -> dict[str, object]:
         """Fill `namespace` (fresh globals) as running the module body would have."""
         namespace.update(self._shared)
-        # The common case, kept cheap: a function bound to one name, with shared defaults.
-        for name, function in self._functions:
-            namespace[name] = FunctionType(function.__code__, namespace, function.__name__, function.__defaults__)
+        for name, code, function_name, defaults in self._functions:
+            namespace[name] = FunctionType(code, namespace, function_name, defaults)
         if self._rebuilt:
             memo: Memo = {}
             for name, rebuild in self._rebuilt:
