@@ -29,9 +29,15 @@ log = logging.getLogger("sandbox.pool")
 
 
 def _report_from(reply: dict[str, Any]) -> RunReport:
-    trace = tuple(ProgramTrace(name, outcome, duration_us, error, tuple(logs))
-                  for name, outcome, duration_us, error, logs in reply["trace"])
+    # tuple.__new__ rather than ProgramTrace(...), whose __new__ is a Python function: this
+    # runs once per rule per evaluation on the event loop (10 rules: 13.3 -> 11.5 us). The
+    # unpacking still refuses an entry of the wrong length.
+    trace = tuple([_new_tuple(ProgramTrace, (name, outcome, duration_us, error, tuple(logs)))
+                   for name, outcome, duration_us, error, logs in reply["trace"]])
     return RunReport(reply["result"], trace, reply["logs_dropped"])
+
+
+_new_tuple = tuple.__new__
 
 
 # How long close() waits for replacements under way (starting a worker takes ~100 ms).
