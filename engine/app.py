@@ -58,6 +58,7 @@ from engine.stores.redis_store import RedisChallengeStore
 from engine.stores.rule_sync import LocalRuleSync, RuleSync
 from engine.stores.sqlite import SqliteDirectory
 from engine.tokens import TokenIssuer
+from sandbox.affinity import release_thread
 from sandbox.inprocess import InProcessRunner
 from sandbox.pool import WorkerPool
 
@@ -70,7 +71,7 @@ def build_executor(settings: Settings) -> Executor:
     if settings.sandbox.isolation == "inprocess":
         return InProcessRunner(host, limits)
     return WorkerPool(host_path, limits, size=settings.sandbox.workers,
-                      queue_timeout_ms=settings.sandbox.queue_timeout_ms)
+                      queue_timeout_ms=settings.sandbox.queue_timeout_ms, cpu_affinity=settings.sandbox.cpu_affinity)
 
 
 def build_geo(settings: Settings) -> GeoLocator:
@@ -137,7 +138,8 @@ def build_passwords(settings: Settings) -> PasswordHasher:
     # of logins from starving the event loop and bounds memory to that many hashes at once
     # (bench/passwords.py: a 52 ms loop stall on the shared executor, 10 ms on this one).
     threads = max(1, (os.cpu_count() or 1) // login.password_parallelism)
-    executor = ThreadPoolExecutor(threads, thread_name_prefix="argon2")
+    # release_thread: its threads start from the loop thread, which sandbox.cpu_affinity may pin.
+    executor = ThreadPoolExecutor(threads, thread_name_prefix="argon2", initializer=release_thread)
     return PasswordHasher(login.password_time_cost, login.password_memory_kib, login.password_parallelism,
                           executor=executor)
 

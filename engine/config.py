@@ -67,6 +67,10 @@ class SandboxSettings:
     isolation: str = field(default="process", metadata=_choices("process", "inprocess"))
     workers: int = field(default=2, metadata=_range(1, 64))
     queue_timeout_ms: int = field(default=1000, metadata=_range(1, 60_000))
+    # loop: the event-loop thread and its workers share one CPU (sandbox/affinity.py): less
+    # latency per evaluation, but one serving process's evaluations then use one CPU; for
+    # `serve --workers` = CPUs, each process claiming its own. off: the kernel places them.
+    cpu_affinity: str = field(default="off", metadata=_choices("off", "loop"))
     rule_timeout_ms: int = field(default=50, metadata=_range(1, 10_000))
     pipeline_timeout_ms: int = field(default=250, metadata=_range(1, 30_000))
     kill_grace_ms: int = field(default=100, metadata=_range(10, 10_000))

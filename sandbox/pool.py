@@ -8,6 +8,7 @@ takes its place in the background while the others keep serving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import mmap
 import os
@@ -19,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from sandbox.affinity import PROCESS_CPUS, CpuClaim
 from sandbox.errors import CompileFailed, SandboxError, SandboxUnavailable
 from sandbox.limits import Limits
 from sandbox.programs import ProgramSet
@@ -99,12 +101,21 @@ class _Worker:
         # Called when the worker exits or talks out of turn while no request is waiting.
         self.on_idle_loss: Callable[[_Worker], None] | None = None
         self.lost = False
+        self.pinned = False
 
     def watch(self, loop: asyncio.AbstractEventLoop) -> None:
         """Listen to the worker from now on, so that its death is noticed when it happens."""
         if self._loop is None:
             self._loop = loop
             loop.add_reader(self._read_fd, self._on_readable)
+
+    def pin(self, cpu: CpuClaim) -> None:
+        """Onto the loop's CPU, at its first evaluation: its start-up ran on any CPU."""
+        try:
+            cpu.pin(self.process.pid)
+        except OSError:
+            return  # it died: the write or the reply finds out
+        self.pinned = True
 
     def received(self) -> int:
         """How many requests the worker has read (mod 256): did it take the last one at all?"""
@@ -209,8 +220,11 @@ class _Worker:
 class WorkerPool:
     isolation = "process"
 
-    def __init__(self, host_path: str, limits: Limits, *, size: int = 2, queue_timeout_ms: int = 1000) -> None:
+    def __init__(self, host_path: str, limits: Limits, *, size: int = 2, queue_timeout_ms: int = 1000,
+                 cpu_affinity: str = "off") -> None:
         self._host_path = host_path
+        self._cpu_affinity = cpu_affinity
+        self._cpu: CpuClaim | None = None  # with cpu_affinity "loop", from start()
         self._limits = limits
         self._size = size
         self._queue_timeout_s = queue_timeout_ms / 1000
@@ -225,6 +239,8 @@ class WorkerPool:
         self._closing = False
 
     async def start(self) -> None:
+        if self._cpu_affinity == "loop":
+            self._cpu = CpuClaim.pin_loop_thread()  # start() runs on the loop's thread
         workers = await asyncio.gather(*(asyncio.to_thread(self._spawn) for _ in range(self._size)))
         for worker in workers:
             self._adopt(worker)
@@ -255,10 +271,17 @@ class WorkerPool:
             worker.kill()
             await asyncio.to_thread(worker.reap)
         self._all.clear()
+        if self._cpu is not None:
+            self._cpu.close()
 
     def _spawn(self) -> _Worker:
         worker = _Worker(self._host_path, self._limits)
         self._all.add(worker)
+        if self._cpu is not None:
+            # The thread that started it may descend from the pinned loop thread: the worker's
+            # start-up (about 100 ms of imports) runs on any CPU, not the loop's.
+            with contextlib.suppress(OSError):  # one that died at once is found out later
+                os.sched_setaffinity(worker.process.pid, PROCESS_CPUS)
         return worker
 
     def state(self) -> dict[str, Any]:
@@ -300,6 +323,8 @@ class WorkerPool:
     async def _run_on(self, worker: _Worker, program_set: ProgramSet, payload: dict[str, Any]) -> RunReport:
         started = time.perf_counter()
         received = worker.received()
+        if self._cpu is not None and not worker.pinned:
+            worker.pin(self._cpu)
         try:
             if worker.version != program_set.version:
                 await self._load(worker, program_set)
