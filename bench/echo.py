@@ -79,6 +79,10 @@ class EchoProcess:
 
         return run
 
+    def set_cpus(self, cpus: frozenset[int]) -> None:
+        """Where the echo process may run: on the loop's one CPU, the floor under cpu_affinity=loop."""
+        os.sched_setaffinity(self._process.pid, cpus)
+
     def _on_readable(self) -> None:
         chunk = os.read(self._read_fd, 1 << 16)
         self._received += len(chunk)
