@@ -6,10 +6,11 @@ layer chose the default. It is built from the evaluation and the decision only, 
 request: no password, code, secret, token, phone number or profile field is in it. Log lines
 are what the rules printed (their authors' responsibility, as in the /v1/evaluate trace).
 
-Writing a record never fails the answer, and holds it up by one write at most (bounded by
-`store.timeout_ms`: one Redis round trip per evaluation when Redis is configured, so that an id
-can be read as soon as its answer arrives). A log that is down or slow costs a warning, and that
-decision's id then reads as unknown.
+Writing a record never fails the answer, and holds it up by `store.timeout_ms` at most: the
+answer waits for its record to be stored (in Redis when it is configured, where the records of
+concurrent evaluations share a pipelined write), so that an id can be read, from any instance, as
+soon as its answer arrives. A log that is down or slow costs a warning, and that decision's id then
+reads as unknown.
 """
 
 from __future__ import annotations
