@@ -10,11 +10,11 @@ the engine (`python -m engine serve`) twice, once with the in-process store and 
 store.redis_url. Both engines share one SQLite directory in a temporary folder.
 
 Setup, not timed: users are created through the admin API, each with an imported TOTP
-secret, and each user logs in once per engine (a rule that always requires MFA), which
+secret, and each engine logs its own users in once (a rule that always requires MFA), which
 leaves one fresh challenge per user in that engine's store. Every verify uses its own user:
-TOTP replay protection accepts one code per factor per 30 s step, so one user per verify
-is the only way to send thousands of correct codes in a few seconds. Codes are computed
-here with hmac/hashlib (RFC 6238), not with the engine's code.
+TOTP replay protection (durable, in the shared directory) accepts one code per factor per
+30 s step, so one user per verify is the only way to send thousands of correct codes in a
+few seconds. Codes are computed here with hmac/hashlib (RFC 6238), not with the engine's code.
 
 Timed: the verifies only, in interleaved rounds (bare, memory, redis, bare, ...), by a
 raw-socket keep-alive client at fixed concurrency. Around each Redis round the script reads
@@ -447,9 +447,13 @@ def main() -> None:
                                              engine_env(scratch, db_dir, redis_url), scratch, profile)
             engines = [name for name in servers if name != "bare"]
 
-            users = create_users(servers[engines[0]], args.warmup + args.verifies, args.connections)
+            # Users of their own per engine: the engines share the directory, whose TOTP replay
+            # protection is durable, so a user's code passed on one engine is refused on the other.
+            per_engine = args.warmup + args.verifies
+            users = create_users(servers[engines[0]], per_engine * len(engines), args.connections)
             created_at = time.perf_counter()
-            pending = {name: log_in(servers[name], users, args.connections) for name in engines}
+            pending = {name: log_in(servers[name], users[index * per_engine:(index + 1) * per_engine],
+                                    args.connections) for index, name in enumerate(engines)}
             logged_in_at = time.perf_counter()
 
             for name in engines:  # warm-up: connections, the Redis pool and its scripts, caches
@@ -493,7 +497,7 @@ def main() -> None:
                 meter.flush()
 
         print(f"setup (not timed): {len(users)} users with a TOTP factor via the admin API in "
-              f"{created_at - setup_started:.1f} s, {len(users)} logins per store in "
+              f"{created_at - setup_started:.1f} s, {per_engine} logins per store in "
               f"{logged_in_at - created_at:.1f} s; whole setup and warm-up {setup_seconds:.1f} s")
         print(f"SQLite directory in {db_dir} (filesystem of {os.path.realpath(db_dir)}), "
               f"shared by the engines; sandbox inprocess; argon2id t=1 m=8 MiB p=1 (setup only)")
