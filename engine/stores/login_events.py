@@ -10,8 +10,9 @@ a failed factor teaches nothing. Tables (migration 3 in sql_schema.py): `last_lo
 `known_clients`, beside migration 1's `known_devices` and `known_countries`, whose `last_seen` this
 module reads and writes.
 
-`SqliteDirectory.record_login` calls `record_event` inside its own transaction (one sync to disk
-per login, the proof spend included), and `Flow` reads `SqliteDirectory.login_summary`
+`SqliteDirectory.record_login` calls `record_event` inside the login's own write, atomic with the
+proof spend (and committed with the writes queued beside it: one sync to disk per batch), and
+`Flow` reads `SqliteDirectory.login_summary`
 (`read_summary`) and `history_for` before the rules run.
 """
 

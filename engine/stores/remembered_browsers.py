@@ -1,6 +1,6 @@
 """The remembered_browsers table (migration 5 in sql_schema.py): its SQL, run by SqliteDirectory
-inside its own lock and transactions, so a password change, an MFA reset or a factor removal
-forgets the browsers in the transaction that makes the change.
+(writes on its writer thread), so a password change, an MFA reset or a factor removal forgets
+the browsers in the same atomic write that makes the change.
 
 Times are ISO 8601 UTC text with microseconds (sqlite._time), which sorts as time: `expires_at > ?`
 compares instants. Portable SQL, as the rest of the directory.

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from engine import metadata
 from engine.crypto import Keyring
@@ -23,6 +23,7 @@ from engine.formats import USERNAME
 from engine.stores import remembered_browsers
 from engine.stores.login_events import LoginEvent, LoginSummary, read_summary, record_event
 from engine.stores.sql_schema import MIGRATIONS
+from engine.stores.sqlite_writer import SqliteWriter
 from engine.stores.directory import (
     DirectoryError,
     FactorProof,
@@ -35,6 +36,8 @@ from engine.stores.directory import (
 )
 
 log = logging.getLogger("engine.stores.sqlite")
+
+T = TypeVar("T")
 
 FACTOR_TYPES = frozenset({"otp", "sms"})
 FACTOR_STATUSES = frozenset({"pending", "active"})
@@ -96,7 +99,7 @@ def _factor(row: sqlite3.Row) -> FactorRecord:
 
 
 class _AlreadySpent(Exception):
-    """Raised inside a transaction to roll it back: a proof in it was spent before."""
+    """Raised inside an operation to roll its writes back: a proof in it was spent before."""
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -114,10 +117,14 @@ def _statements(script: str) -> Iterator[str]:
 class SqliteDirectory:
     """The UserDirectory on SQLite.
 
-    The methods are async to match the Protocol but run their SQL synchronously on the
-    caller's thread: SQLite answers these indexed queries in well under a millisecond, less
-    than a hop to a worker thread would cost. One connection serves every thread, behind a
-    lock. Multi-statement operations are single transactions; `close()` releases the file.
+    Writes run on a SqliteWriter thread (engine/stores/sqlite_writer.py), which commits
+    concurrent ones in one transaction and one fsync (synchronous = FULL), each write atomic
+    on its own (a SAVEPOINT), and answers a caller only once its write is on disk. Reads run on
+    the caller's thread, on a second connection behind a lock: SQLite answers these indexed
+    queries in well under a millisecond, less than a hop to a thread would cost, and in WAL
+    mode they never wait for the writer. A read sees every write its caller awaited before it.
+    An in-memory database has one connection: its reads take the writer's batch lock instead.
+    `close()` runs the queued writes and releases the file.
     """
 
     # Parameters: used_at, user_id, code_hash. Row count 1: the code was unused and now is used.
@@ -135,21 +142,21 @@ class SqliteDirectory:
         """Opens (creating if needed) and migrates the database at `path`, or ":memory:".
         Raises DirectoryError if a newer engine has migrated the file."""
         self._keyring = keyring
-        self._lock = threading.Lock()
-        # isolation_level=None: no implicit transactions; _transaction() says where they are.
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._read_lock = threading.Lock()
+        in_memory = path in ("", ":memory:")
+        self._db = _connect(path)
         try:
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA foreign_keys = ON")
-            # Several processes may share the file: wait for a writer instead of failing.
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            if path not in ("", ":memory:"):
+            if not in_memory:
                 # WAL: readers do not block the writer, nor the writer the readers.
                 self._db.execute("PRAGMA journal_mode = WAL")
+            # Explicit, whatever SQLite was built with: a commit is on disk when it returns.
+            self._db.execute("PRAGMA synchronous = FULL")
             self._migrate()
+            self._reader = self._db if in_memory else _connect(path, query_only=True)
         except BaseException:
             self._db.close()
             raise
+        self._writer = SqliteWriter(self._db, self._read_lock if in_memory else None)
 
     def _migrate(self) -> None:
         self._db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
@@ -175,6 +182,7 @@ class SqliteDirectory:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
+        """Migrations only (before the writer starts); the writer runs every later write."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -183,9 +191,15 @@ class SqliteDirectory:
             raise
         self._db.execute("COMMIT")
 
+    def _read(self, function: Callable[[sqlite3.Connection], T]) -> T:
+        with self._read_lock:
+            return function(self._reader)
+
     async def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        await self._writer.close()
+        if self._reader is not self._db:
+            with self._read_lock:
+                self._reader.close()
 
     # Users
 
@@ -197,9 +211,10 @@ class SqliteDirectory:
             raise ValueError("a username is 1 to 128 ASCII letters, digits and . _ @ + -, "
                              "starting with a letter or digit")
         user_id = _new_id("usr_")
-        with self._lock:
+
+        def insert(db: sqlite3.Connection) -> UserRecord:
             try:
-                self._db.execute(
+                db.execute(
                     "INSERT INTO users (user_id, username, username_display, password_hash, email, email_verified,"
                     " name, phone_number, app_metadata, user_metadata, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -208,31 +223,26 @@ class SqliteDirectory:
                      _json(user.user_metadata), _time(now)))
             except sqlite3.IntegrityError as exc:
                 raise UserExists("the username is taken") from exc
-            record = self._get_user(user_id)
-        assert record is not None  # inserted above, under the same lock
-        return record
+            record = _get_user(db, user_id)
+            assert record is not None  # inserted above, in the same transaction
+            return record
+
+        return await self._writer.run(insert)
 
     async def get_user(self, user_id: str) -> UserRecord | None:
-        with self._lock:
-            return self._get_user(user_id)
-
-    def _get_user(self, user_id: str) -> UserRecord | None:
-        row = self._db.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", (user_id,)).fetchone()
-        return None if row is None else _user(row)
+        return self._read(lambda db: _get_user(db, user_id))
 
     async def find_login(self, username: str) -> tuple[UserRecord, str] | None:
-        with self._lock:
-            row = self._db.execute(f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = ?",
-                                   (username_key(username),)).fetchone()
+        row = self._read(lambda db: db.execute(f"SELECT {_USER_COLUMNS}, password_hash FROM users"
+                                               " WHERE username = ?", (username_key(username),)).fetchone())
         return None if row is None else (_user(row), row["password_hash"])
 
     async def list_users(self, limit: int, offset: int) -> list[UserRecord]:
         """Oldest first; raises ValueError for a negative limit or offset."""
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
-        with self._lock:
-            rows = self._db.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY created_at, user_id"
-                                    " LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+        rows = self._read(lambda db: db.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY created_at, user_id"
+                                                " LIMIT ? OFFSET ?", (limit, offset)).fetchall())
         return [_user(row) for row in rows]
 
     async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> UserRecord | None:
@@ -242,18 +252,21 @@ class SqliteDirectory:
             raise ValueError(f"cannot update: {', '.join(unknown)}")
         # Column names come from _UPDATABLE's keys, never from the caller's strings.
         columns = [key for key in _UPDATABLE if key in changes]
-        with self._lock, self._transaction():
+        values = (*(_UPDATABLE[c](changes[c]) for c in columns), user_id)
+
+        def update(db: sqlite3.Connection) -> UserRecord | None:
             if columns:
-                self._db.execute(f"UPDATE users SET {', '.join(f'{c} = ?' for c in columns)} WHERE user_id = ?",
-                                 (*(_UPDATABLE[c](changes[c]) for c in columns), user_id))
+                db.execute(f"UPDATE users SET {', '.join(f'{c} = ?' for c in columns)} WHERE user_id = ?", values)
             if "password_hash" in changes:
-                remembered_browsers.forget_all(self._db, user_id)
-            return self._get_user(user_id)
+                remembered_browsers.forget_all(db, user_id)
+            return _get_user(db, user_id)
+
+        return await self._writer.run(update)
 
     async def delete_user(self, user_id: str) -> bool:
         """Also deletes the user's factors, recovery codes and login history (ON DELETE CASCADE)."""
-        with self._lock:
-            return self._db.execute("DELETE FROM users WHERE user_id = ?", (user_id,)).rowcount == 1
+        return await self._writer.run(
+            lambda db: db.execute("DELETE FROM users WHERE user_id = ?", (user_id,)).rowcount == 1)
 
     # Login history
 
@@ -268,52 +281,24 @@ class SqliteDirectory:
         geo = geo or {}
         event = LoginEvent(user_id, now, device_id, country, geo.get("latitude"), geo.get("longitude"),
                            geo.get("accuracy_radius"), client_id)
-        with self._lock:
-            try:
-                with self._transaction():
-                    self._spend_or_roll_back(user_id, factor_id, proof, at)
-                    if self._record_login(user_id, at, event, factor_id) and metadata_updates:
-                        self._save_metadata(user_id, metadata_updates)
-            except _AlreadySpent:
-                return False
-        return True
 
-    def _record_login(self, user_id: str, at: str, event: LoginEvent, factor_id: str | None) -> bool:
-        """False for an unknown user (nothing written)."""
-        updated = self._db.execute("UPDATE users SET logins_count = logins_count + 1, last_login = ?"
-                                   " WHERE user_id = ?", (at, user_id))
-        if updated.rowcount == 0:
+        def record(db: sqlite3.Connection) -> None:
+            _spend_or_roll_back(db, user_id, factor_id, proof, at)
+            if _record_login(db, user_id, at, event, factor_id) and metadata_updates:
+                _save_metadata(db, user_id, metadata_updates)
+
+        return await self._spend(record)
+
+    async def _spend(self, operation: Callable[[sqlite3.Connection], None]) -> bool:
+        """False, with nothing of `operation` written, when it found a proof spent already."""
+        try:
+            await self._writer.run(operation)
+        except _AlreadySpent:
             return False
-        if factor_id is not None:
-            self._mark_factor_used(factor_id, at)
-        # Devices, countries, clients and the last login's place: only a complete login gets here.
-        record_event(self._db, event)
         return True
-
-    def _save_metadata(self, user_id: str, updates: Mapping[str, Mapping[str, Any]]) -> None:
-        """A completed login's metadata changes, merged key by key into what is stored now (not
-        what the rules read at the password step: an administrator's change to another key in
-        between stays). The rule checked the bound against the older value; a kind the merge
-        would now take past it is skipped, since the login has completed and stands."""
-        row = self._db.execute("SELECT app_metadata, user_metadata FROM users WHERE user_id = ?",
-                               (user_id,)).fetchone()
-        for kind in metadata.KINDS:
-            changes = updates.get(kind)
-            if not changes:
-                continue
-            merged = metadata.merge(json.loads(row[kind]), changes)
-            size = metadata.size(merged)
-            if size > metadata.MAX_BYTES:
-                # Metadata is user data: the key names and values stay out of the log.
-                log.warning("metadata_not_saved reason=too_large user_id=%s kind=%s bytes=%d limit=%d", user_id,
-                            kind, size, metadata.MAX_BYTES)
-                continue
-            # The column is one of metadata.KINDS, never text from the caller.
-            self._db.execute(f"UPDATE users SET {kind} = ? WHERE user_id = ?", (_json(merged), user_id))
 
     async def login_summary(self, user_id: str, since: datetime) -> LoginSummary:
-        with self._lock:
-            return read_summary(self._db, user_id, since)
+        return self._read(lambda db: read_summary(db, user_id, since))
 
     # Factors
 
@@ -330,30 +315,26 @@ class SqliteDirectory:
         # The context binds the ciphertext to this row: copied onto another factor, it fails to decrypt.
         sealed = None if secret is None else self._keyring.encrypt(secret, context=f"totp:{factor_id}")
         at = _time(now)
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO factors (factor_id, user_id, type, status, phone_number, secret_encrypted,"
-                " created_at, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (factor_id, user_id, factor_type, status, phone_number, sealed, at,
-                 at if status == "active" else None))
-            record = self._get_factor(factor_id)
-        assert record is not None  # inserted above, under the same lock
-        return record
+
+        def insert(db: sqlite3.Connection) -> FactorRecord:
+            db.execute("INSERT INTO factors (factor_id, user_id, type, status, phone_number, secret_encrypted,"
+                       " created_at, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (factor_id, user_id, factor_type, status, phone_number, sealed, at,
+                        at if status == "active" else None))
+            record = _get_factor(db, factor_id)
+            assert record is not None  # inserted above, in the same transaction
+            return record
+
+        return await self._writer.run(insert)
 
     async def get_factor(self, factor_id: str) -> FactorRecord | None:
-        with self._lock:
-            return self._get_factor(factor_id)
-
-    def _get_factor(self, factor_id: str) -> FactorRecord | None:
-        row = self._db.execute(f"SELECT {_FACTOR_COLUMNS} FROM factors WHERE factor_id = ?", (factor_id,)).fetchone()
-        return None if row is None else _factor(row)
+        return self._read(lambda db: _get_factor(db, factor_id))
 
     async def factor_secret(self, factor_id: str) -> str | None:
         """None for an unknown factor or one without a secret. Raises engine.crypto.DecryptionError
         if the stored ciphertext is not authentic (tampered, moved, or another key): fail closed."""
-        with self._lock:
-            row = self._db.execute("SELECT secret_encrypted FROM factors WHERE factor_id = ?",
-                                   (factor_id,)).fetchone()
+        row = self._read(lambda db: db.execute("SELECT secret_encrypted FROM factors WHERE factor_id = ?",
+                                               (factor_id,)).fetchone())
         if row is None or row[0] is None:
             return None
         return self._keyring.decrypt(row[0], context=f"totp:{factor_id}")
@@ -361,36 +342,31 @@ class SqliteDirectory:
     async def list_factors(self, user_id: str, *, include_pending: bool = False) -> list[FactorRecord]:
         """Oldest first."""
         only_active = "" if include_pending else " AND status = 'active'"
-        with self._lock:
-            rows = self._db.execute(f"SELECT {_FACTOR_COLUMNS} FROM factors WHERE user_id = ?{only_active}"
-                                    " ORDER BY created_at, factor_id", (user_id,)).fetchall()
+        rows = self._read(lambda db: db.execute(f"SELECT {_FACTOR_COLUMNS} FROM factors WHERE user_id = ?"
+                                                f"{only_active} ORDER BY created_at, factor_id",
+                                                (user_id,)).fetchall())
         return [_factor(row) for row in rows]
 
     async def activate_factor(self, factor_id: str, now: datetime) -> None:
         """A pending factor becomes active; an active one keeps its first confirmed_at."""
-        with self._lock:
-            self._db.execute("UPDATE factors SET status = 'active', confirmed_at = ?"
-                             " WHERE factor_id = ? AND status = 'pending'", (_time(now), factor_id))
+        at = _time(now)
+        await self._writer.run(lambda db: db.execute("UPDATE factors SET status = 'active', confirmed_at = ?"
+                                                     " WHERE factor_id = ? AND status = 'pending'", (at, factor_id)))
 
     async def delete_factor(self, user_id: str, factor_id: str) -> bool:
         """False unless the factor exists and belongs to `user_id`."""
-        with self._lock, self._transaction():
-            deleted = self._db.execute("DELETE FROM factors WHERE factor_id = ? AND user_id = ?",
-                                       (factor_id, user_id)).rowcount == 1
+        def delete(db: sqlite3.Connection) -> bool:
+            deleted = db.execute("DELETE FROM factors WHERE factor_id = ? AND user_id = ?",
+                                 (factor_id, user_id)).rowcount == 1
             if deleted:
-                remembered_browsers.forget_all(self._db, user_id)
+                remembered_browsers.forget_all(db, user_id)
             return deleted
 
-    async def mark_factor_used(self, factor_id: str, now: datetime) -> None:
-        with self._lock, self._transaction():
-            self._mark_factor_used(factor_id, _time(now))
+        return await self._writer.run(delete)
 
-    def _mark_factor_used(self, factor_id: str, at: str) -> None:
-        row = self._db.execute("SELECT user_id, type FROM factors WHERE factor_id = ?", (factor_id,)).fetchone()
-        if row is None:
-            return
-        self._db.execute("UPDATE factors SET last_used_at = ? WHERE factor_id = ?", (at, factor_id))
-        self._db.execute("UPDATE users SET preferred_factor = ? WHERE user_id = ?", (row["type"], row["user_id"]))
+    async def mark_factor_used(self, factor_id: str, now: datetime) -> None:
+        at = _time(now)
+        await self._writer.run(lambda db: _mark_factor_used(db, factor_id, at))
 
     # Recovery codes
 
@@ -399,73 +375,139 @@ class SqliteDirectory:
         Raises ValueError for repeated hashes; sqlite3.IntegrityError for an unknown user."""
         if len(set(code_hashes)) != len(code_hashes):
             raise ValueError("recovery code hashes must be distinct")
-        at = _time(now)
-        with self._lock, self._transaction():
-            self._db.execute("DELETE FROM recovery_codes WHERE user_id = ?", (user_id,))
-            self._db.executemany("INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES (?, ?, ?)",
-                                 [(user_id, code_hash, at) for code_hash in code_hashes])
+        rows = [(user_id, code_hash, _time(now)) for code_hash in code_hashes]
+
+        def replace(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM recovery_codes WHERE user_id = ?", (user_id,))
+            db.executemany("INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES (?, ?, ?)", rows)
+
+        await self._writer.run(replace)
 
     async def recovery_code_usable(self, user_id: str, code_hash: str) -> bool:
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM recovery_codes WHERE user_id = ? AND code_hash = ?"
-                                    " AND used_at IS NULL", (user_id, code_hash)).fetchone() is not None
+        return self._read(lambda db: db.execute("SELECT 1 FROM recovery_codes WHERE user_id = ? AND code_hash = ?"
+                                                " AND used_at IS NULL", (user_id, code_hash)).fetchone() is not None)
 
     # Proofs of passed factors
 
     async def spend_proof(self, user_id: str, factor_id: str | None, proof: FactorProof, now: datetime) -> bool:
-        with self._lock:
-            try:
-                with self._transaction():
-                    self._spend_or_roll_back(user_id, factor_id, proof, _time(now))
-            except _AlreadySpent:
-                return False
-        return True
-
-    def _spend_or_roll_back(self, user_id: str, factor_id: str | None, proof: FactorProof | None, at: str) -> None:
-        """Spends every part of the proof, or raises _AlreadySpent so the transaction rolls back:
-        a login whose TOTP step was accepted but whose recovery code was not must write nothing."""
-        if proof is None:
-            return
-        if proof.totp_step is not None and (factor_id is None or self._db.execute(
-                self.ACCEPT_TOTP_STEP, (proof.totp_step, factor_id, user_id, proof.totp_step)).rowcount != 1):
-            raise _AlreadySpent
-        if proof.recovery_code_hash is not None and self._db.execute(
-                self.CONSUME_RECOVERY_CODE, (at, user_id, proof.recovery_code_hash)).rowcount != 1:
-            raise _AlreadySpent
+        at = _time(now)
+        return await self._spend(lambda db: _spend_or_roll_back(db, user_id, factor_id, proof, at))
 
     async def recovery_codes_left(self, user_id: str) -> int:
-        with self._lock:
-            row = self._db.execute("SELECT COUNT(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL",
-                                   (user_id,)).fetchone()
+        row = self._read(lambda db: db.execute("SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?"
+                                               " AND used_at IS NULL", (user_id,)).fetchone())
         return int(row[0])
 
     async def reset_mfa(self, user_id: str) -> None:
         """Also forgets the preferred factor: there is none left to prefer."""
-        with self._lock, self._transaction():
-            self._db.execute("DELETE FROM factors WHERE user_id = ?", (user_id,))
-            self._db.execute("DELETE FROM recovery_codes WHERE user_id = ?", (user_id,))
-            self._db.execute("UPDATE users SET preferred_factor = NULL, mfa_epoch = mfa_epoch + 1 WHERE user_id = ?",
-                             (user_id,))
-            remembered_browsers.forget_all(self._db, user_id)
+        def reset(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM factors WHERE user_id = ?", (user_id,))
+            db.execute("DELETE FROM recovery_codes WHERE user_id = ?", (user_id,))
+            db.execute("UPDATE users SET preferred_factor = NULL, mfa_epoch = mfa_epoch + 1 WHERE user_id = ?",
+                       (user_id,))
+            remembered_browsers.forget_all(db, user_id)
+
+        await self._writer.run(reset)
 
     # Remembered browsers (engine/stores/remembered_browsers.py)
 
     async def remember_browser(self, browser: RememberedBrowser, max_per_user: int) -> bool:
-        with self._lock, self._transaction():
-            return remembered_browsers.insert(self._db, browser, max_per_user)
+        return await self._writer.run(lambda db: remembered_browsers.insert(db, browser, max_per_user))
 
     async def use_remembered_browser(self, browser_id: str, user_id: str, device_id: str, now: datetime) -> bool:
-        with self._lock:
-            return remembered_browsers.use(self._db, browser_id, user_id, device_id, now)
+        return await self._writer.run(lambda db: remembered_browsers.use(db, browser_id, user_id, device_id, now))
 
     async def list_remembered_browsers(self, user_id: str, now: datetime) -> list[RememberedBrowser]:
-        with self._lock:
-            return remembered_browsers.list_for(self._db, user_id, now)
+        return self._read(lambda db: remembered_browsers.list_for(db, user_id, now))
 
     async def forget_remembered_browser(self, user_id: str, browser_id: str) -> bool:
-        with self._lock:
-            return remembered_browsers.forget(self._db, user_id, browser_id)
+        return await self._writer.run(lambda db: remembered_browsers.forget(db, user_id, browser_id))
 
     async def forget_remembered_browsers(self, user_id: str) -> int:
-        with self._lock:
-            return remembered_browsers.forget_all(self._db, user_id)
+        return await self._writer.run(lambda db: remembered_browsers.forget_all(db, user_id))
+
+
+# The SQL of the writes, run by the writer thread inside its transaction (each call in its own
+# SAVEPOINT), and the reads they share with the caller's thread.
+
+
+def _connect(path: str, *, query_only: bool = False) -> sqlite3.Connection:
+    # isolation_level=None: no implicit transactions; the writer (and migrations) say where they are.
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA foreign_keys = ON")
+        # Several processes may share the file: wait for a writer instead of failing.
+        db.execute("PRAGMA busy_timeout = 5000")
+        if query_only:  # the readers' connection: every write goes through the writer
+            db.execute("PRAGMA query_only = ON")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _get_user(db: sqlite3.Connection, user_id: str) -> UserRecord | None:
+    row = db.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", (user_id,)).fetchone()
+    return None if row is None else _user(row)
+
+
+def _get_factor(db: sqlite3.Connection, factor_id: str) -> FactorRecord | None:
+    row = db.execute(f"SELECT {_FACTOR_COLUMNS} FROM factors WHERE factor_id = ?", (factor_id,)).fetchone()
+    return None if row is None else _factor(row)
+
+
+def _record_login(db: sqlite3.Connection, user_id: str, at: str, event: LoginEvent, factor_id: str | None) -> bool:
+    """False for an unknown user (nothing written)."""
+    updated = db.execute("UPDATE users SET logins_count = logins_count + 1, last_login = ? WHERE user_id = ?",
+                         (at, user_id))
+    if updated.rowcount == 0:
+        return False
+    if factor_id is not None:
+        _mark_factor_used(db, factor_id, at)
+    # Devices, countries, clients and the last login's place: only a complete login gets here.
+    record_event(db, event)
+    return True
+
+
+def _save_metadata(db: sqlite3.Connection, user_id: str, updates: Mapping[str, Mapping[str, Any]]) -> None:
+    """A completed login's metadata changes, merged key by key into what is stored now (not
+    what the rules read at the password step: an administrator's change to another key in
+    between stays). The rule checked the bound against the older value; a kind the merge
+    would now take past it is skipped, since the login has completed and stands."""
+    row = db.execute("SELECT app_metadata, user_metadata FROM users WHERE user_id = ?", (user_id,)).fetchone()
+    for kind in metadata.KINDS:
+        changes = updates.get(kind)
+        if not changes:
+            continue
+        merged = metadata.merge(json.loads(row[kind]), changes)
+        size = metadata.size(merged)
+        if size > metadata.MAX_BYTES:
+            # Metadata is user data: the key names and values stay out of the log.
+            log.warning("metadata_not_saved reason=too_large user_id=%s kind=%s bytes=%d limit=%d", user_id,
+                        kind, size, metadata.MAX_BYTES)
+            continue
+        # The column is one of metadata.KINDS, never text from the caller.
+        db.execute(f"UPDATE users SET {kind} = ? WHERE user_id = ?", (_json(merged), user_id))
+
+
+def _mark_factor_used(db: sqlite3.Connection, factor_id: str, at: str) -> None:
+    row = db.execute("SELECT user_id, type FROM factors WHERE factor_id = ?", (factor_id,)).fetchone()
+    if row is None:
+        return
+    db.execute("UPDATE factors SET last_used_at = ? WHERE factor_id = ?", (at, factor_id))
+    db.execute("UPDATE users SET preferred_factor = ? WHERE user_id = ?", (row["type"], row["user_id"]))
+
+
+def _spend_or_roll_back(db: sqlite3.Connection, user_id: str, factor_id: str | None, proof: FactorProof | None,
+                        at: str) -> None:
+    """Spends every part of the proof, or raises _AlreadySpent so the operation rolls back:
+    a login whose TOTP step was accepted but whose recovery code was not must write nothing."""
+    if proof is None:
+        return
+    if proof.totp_step is not None and (factor_id is None or db.execute(
+            SqliteDirectory.ACCEPT_TOTP_STEP, (proof.totp_step, factor_id, user_id, proof.totp_step)).rowcount != 1):
+        raise _AlreadySpent
+    if proof.recovery_code_hash is not None and db.execute(
+            SqliteDirectory.CONSUME_RECOVERY_CODE, (at, user_id, proof.recovery_code_hash)).rowcount != 1:
+        raise _AlreadySpent
