@@ -158,14 +158,15 @@ class Guards:
     # -- access ------------------------------------------------------------------------
 
     def _make_getattr(self) -> Callable[[object, str], object]:
-        # The hot path of every rule: one set probe for plain instance attributes; facades,
+        # The hot path of every rule: plain instance attributes by exact type, two probes of
+        # cached hashes (a (type, name) tuple would be built and hashed on every read); facades,
         # classes, exceptions and size-bounded methods take the general path.
-        plain = frozenset((kind, name) for kind, names in self._attributes.items() for name in names
-                          if (kind, name) not in self._bounded_methods)
-        general = self._getattr_general
+        plain = {kind: frozenset(name for name in names if (kind, name) not in self._bounded_methods)
+                 for kind, names in self._attributes.items()}
+        plain_of, nothing, general = plain.get, frozenset[str](), self._getattr_general
 
         def guarded_getattr(obj: object, name: str) -> object:
-            if (type(obj), name) in plain:
+            if name in plain_of(type(obj), nothing):
                 return getattr(obj, name)
             return general(obj, name)
 
