@@ -39,9 +39,10 @@ def release_thread() -> None:
 class CpuClaim:
     """The CPU this process's loop and workers run on, held until close() or the process ends."""
 
-    def __init__(self, cpu: int, holder: socket.socket | None) -> None:
+    def __init__(self, cpu: int, holder: socket.socket | None, *, pinned_here: bool) -> None:
         self.cpu = cpu
         self._holder = holder
+        self._pinned_here = pinned_here
 
     @classmethod
     def pin_loop_thread(cls, namespace: str = "mfa-engine") -> CpuClaim:
@@ -50,11 +51,11 @@ class CpuClaim:
         to one CPU (another pool on this loop, `taskset -c`) keeps it."""
         pinned = os.sched_getaffinity(0)
         if len(pinned) == 1:
-            return cls(next(iter(pinned)), None)
+            return cls(next(iter(pinned)), None, pinned_here=False)
         cpus = sorted(pinned)
         here = current_cpu()
         first = cpus.index(here) if here in cpus else 0
-        claim = cls(cpus[first], None)
+        claim = cls(cpus[first], None, pinned_here=True)
         for offset in range(len(cpus)):
             cpu = cpus[(first + offset) % len(cpus)]
             holder = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -63,7 +64,7 @@ class CpuClaim:
             except OSError:
                 holder.close()
                 continue
-            claim = cls(cpu, holder)
+            claim = cls(cpu, holder, pinned_here=True)
             break
         os.sched_setaffinity(0, {claim.cpu})
         return claim
@@ -72,6 +73,10 @@ class CpuClaim:
         os.sched_setaffinity(pid, {self.cpu})
 
     def close(self) -> None:
+        """On the loop thread: give the CPU back, and the thread its CPUs if this claim pinned it."""
         if self._holder is not None:
             self._holder.close()
             self._holder = None
+        if self._pinned_here:
+            release_thread()
+            self._pinned_here = False

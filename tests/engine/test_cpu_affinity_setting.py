@@ -44,7 +44,7 @@ def test_a_served_app_with_loop_affinity_pins_its_loop_and_workers_but_not_argon
             pool: WorkerPool = app.state.services.executor
             worker_cpus = [os.sched_getaffinity(worker.process.pid) for worker in pool._all if worker.pinned]
     finally:
-        loop_thread.call(_release())
+        loop_thread.call(_release())  # the lifespan's close did already; a failed start may not have
 
     assert len(loop_cpus) == 1
     assert worker_cpus and all(cpus == loop_cpus for cpus in worker_cpus)

@@ -108,36 +108,46 @@ def test_workers_spinning_in_c_on_the_loop_s_cpu_are_still_killed_at_their_deadl
     assert pinned_pool.kills == 2
 
 
+def test_closing_the_pool_gives_the_loop_thread_its_cpus_back(loop_thread: LoopThread) -> None:
+    pool = WorkerPool("sandbox.testing:HOST", TEST_LIMITS, size=1, cpu_affinity="loop")
+    loop_thread.call(pool.start())
+    try:
+        assert len(_affinity_of_thread(loop_thread)) == 1
+    finally:
+        loop_thread.call(pool.close())
+
+    assert _affinity_of_thread(loop_thread) == set(PROCESS_CPUS)
+
+
 def test_an_executor_thread_created_from_the_pinned_loop_can_release_itself(loop_thread: LoopThread) -> None:
     # argon2's executor: created lazily from the loop thread, it would inherit the loop's one CPU.
     claim = loop_thread.call(_pin_here("mfa-engine-test-release"))
+    executor = ThreadPoolExecutor(1, initializer=release_thread)
     try:
-        executor = ThreadPoolExecutor(1, initializer=release_thread)
 
         async def from_the_loop() -> set[int]:
             return await asyncio.get_running_loop().run_in_executor(executor, os.sched_getaffinity, 0)
 
         assert loop_thread.call(from_the_loop()) == set(PROCESS_CPUS)
         assert _affinity_of_thread(loop_thread) == {claim.cpu}
-        executor.shutdown()
     finally:
-        claim.close()
-        loop_thread.call(_release())
+        executor.shutdown()
+        loop_thread.call(_close(claim))
 
 
 async def _pin_here(namespace: str) -> CpuClaim:
     return CpuClaim.pin_loop_thread(namespace)
 
 
-async def _release() -> None:
-    release_thread()
+async def _close(claim: CpuClaim) -> None:
+    claim.close()
 
 
 @pytest.mark.skipif(len(PROCESS_CPUS) < 2, reason="one CPU: every process shares it")
 def test_serving_processes_claim_different_cpus_while_there_are_free_ones() -> None:
     claims: list[CpuClaim] = []
 
-    def claim() -> None:  # each thread stands for one process's loop thread
+    def claim() -> None:  # each thread stands for one process's loop thread (and ends pinned)
         claims.append(CpuClaim.pin_loop_thread("mfa-engine-test-claims"))
 
     for _ in range(len(PROCESS_CPUS) + 1):
