@@ -20,7 +20,9 @@ import os
 import socket
 
 # The CPUs this process may use, read when the sandbox is imported, before any pinning.
-PROCESS_CPUS = frozenset(os.sched_getaffinity(0))
+# (Affinity is a Linux call, as the worker's memfd and prctl are; elsewhere nothing is pinned.)
+_HAS_AFFINITY = hasattr(os, "sched_setaffinity")
+PROCESS_CPUS = frozenset(os.sched_getaffinity(0) if _HAS_AFFINITY else range(os.cpu_count() or 1))
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -33,7 +35,8 @@ def current_cpu() -> int:
 def release_thread() -> None:
     """Let the calling thread run on any of the process's CPUs again; a ThreadPoolExecutor
     initializer, for threads created from a pinned event-loop thread."""
-    os.sched_setaffinity(0, PROCESS_CPUS)
+    if _HAS_AFFINITY:
+        os.sched_setaffinity(0, PROCESS_CPUS)
 
 
 class CpuClaim:
