@@ -63,10 +63,17 @@ class _Record:
     """Read-only attribute bag: slots set once at construction."""
 
     __slots__: tuple[str, ...] = ()
+    # Each slot's name and its descriptor's setter, found once per class: object.__setattr__
+    # looks the name up on the type on every call, and a login builds ten records.
+    _setters: tuple[tuple[str, Callable[[object, Any], None]], ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._setters = tuple((name, getattr(cls, name).__set__) for name in cls.__slots__)
 
     def __init__(self, **values: Any) -> None:
-        for name in self.__slots__:
-            object.__setattr__(self, name, values.get(name))
+        for name, set_slot in self._setters:
+            set_slot(self, values.get(name))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__.lower()} is read-only")
