@@ -9,6 +9,9 @@ from __future__ import annotations
 
 
 class ChallengeScripts:
+    # The challenge fields VERIFY returns, in its HMGET's order.
+    VERIFIED_FIELDS = ("kind", "user_id", "client_id", "factors", "data", "expires_at", "attempts")
+
     # KEYS[1] - challenge hash   mfa:challenge:{challenge_id}
     # KEYS[2] - failures hash    mfa:failures:{attempt user_id}
     # KEYS[3] - last TOTP step   mfa:totp-step:{factor_id}
@@ -26,7 +29,8 @@ class ChallengeScripts:
     # ARGV[10] - TTL of the last TOTP step in milliseconds
     # return {"locked", retry_after_seconds, 0}
     #      | {"invalid", 0, attempts_left}
-    #      | {"ok", 0, 0, field1, value1, ...}: the consumed challenge hash, deleted
+    #      | {"ok", 0, 0, JSON array of the VERIFIED_FIELDS' values}: the consumed challenge, deleted
+    #        (one reply element to parse, not two per field: the client's parser is Python)
     VERIFY = """
         local now = tonumber(ARGV[1])
         local factor_id, factor_type, proof = ARGV[3], ARGV[4], ARGV[5]
@@ -75,16 +79,13 @@ class ChallengeScripts:
         end
 
         if passed then
-            local fields = redis.call('hgetall', KEYS[1])
+            local fields = redis.call('hmget', KEYS[1], 'kind', 'user_id', 'client_id', 'factors', 'data',
+                                      'expires_at', 'attempts')
             redis.call('del', KEYS[1], KEYS[2])
             if factor_type == 'otp' then
                 redis.call('set', KEYS[3], proof, 'PX', ARGV[10])
             end
-            local reply = {'ok', 0, 0}
-            for _, value in ipairs(fields) do
-                reply[#reply + 1] = value
-            end
-            return reply
+            return {'ok', 0, 0, cjson.encode(fields)}
         end
 
         attempts = redis.call('hincrby', KEYS[1], 'attempts', 1)

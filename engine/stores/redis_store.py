@@ -125,10 +125,10 @@ class RedisChallengeStore:
             args=[_number(now), attempt.user_id, attempt.factor_id, attempt.factor_type, _proof(attempt),
                   attempt.max_attempts, attempt.lockout_threshold, _number(now + attempt.lockout_seconds),
                   FAILURE_MEMORY_SECONDS * 1000, TOTP_STEP_TTL_MS, MAX_CONSECUTIVE_FAILURES])
-        status, retry_after, attempts_left, *flat = reply
+        status, retry_after, attempts_left, *consumed = reply
         if status != "ok":
             return Verdict(status, retry_after=int(retry_after), attempts_left=int(attempts_left))
-        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        fields = dict(zip(ChallengeScripts.VERIFIED_FIELDS, orjson.loads(consumed[0]), strict=True))
         return Verdict("ok", _challenge(attempt.challenge_id, fields))
 
     @_unavailable_on_error

@@ -116,6 +116,17 @@ def test_a_correct_sms_code_consumes_the_challenge(store: ChallengeStore, run: R
     assert run(store.get("c-1", NOW + 6)) is None
 
 
+def test_a_consumed_challenge_comes_back_exactly_whatever_its_data_holds(store: ChallengeStore, run: Run) -> None:
+    # Redis answers a verify with the challenge packed as one JSON array (cjson): text that
+    # needs escaping, non-ASCII, big and fractional numbers and nulls must survive it.
+    data = {"return_to": "https://app.example/a/b?x=\"1\"&y=\\", "name": "Zoë 東京 \U0001f600",
+            "controls": "tab\tnew\nline\u0001", "claims": {"big": 2**53 + 1, "ratio": 0.1, "none": None},
+            "amr": ["pwd"], "empty": {}, "list": []}
+    created = Challenge("c-data", "login", "u-1", "app/1 \"é\"", FACTORS, NOW + 300.125, data=data)
+    run(store.create(created, NOW))
+    assert run(store.verify(otp(59_000_000, challenge_id="c-data"), NOW + 1)) == Verdict("ok", created)
+
+
 def test_wrong_codes_use_up_the_challenge_after_max_attempts(store: ChallengeStore, run: Run) -> None:
     with_code(store, run)
     left = [run(store.verify(sms("h-wrong", max_attempts=3), NOW + 1)).attempts_left for _ in range(3)]
