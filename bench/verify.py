@@ -433,9 +433,11 @@ def main() -> None:
             leftover.unlink()
         servers: dict[str, Server] = {}
         try:
+            # Issue 11's baseline: the best stack a user could pick, uvicorn on uvloop and httptools.
             servers["bare"] = start_server("bare", [
-                sys.executable, "-m", "uvicorn", "--log-level", "warning", "--no-access-log", "--host", "127.0.0.1",
-                "bench.bare_app:app"], {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, scratch)
+                sys.executable, "-m", "uvicorn", "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
+                "--no-access-log", "--host", "127.0.0.1", "bench.bare_app:app"],
+                {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, scratch)
             stores = {"verify (memory store)": ""}
             if meter is not None:
                 stores["verify (redis store)"] = args.redis_url
@@ -524,6 +526,10 @@ def main() -> None:
                 print(f"{'':<24}failures by status (0: a 200 without \"authenticated\"): {dict(failures)}")
         print("rounds (req/s): " + "; ".join(f"{name} " + " ".join(f"{r.rps:.0f}" for r in rounds)
                                              for name, rounds in results.items()))
+        if "verify (redis store)" in results:  # issue 11's row, paired by round: each round's bare
+            ratio = statistics.median(r.rps / b.rps for r, b in zip(results["verify (redis store)"],
+                                                                    results["bare"], strict=True))
+            print(f"issue 11: verify (redis store) / bare (median of per-round ratios) {ratio:.2f}   target >= 0.25")
 
         if meter is not None:
             totals = meter.totals
