@@ -9,10 +9,11 @@ from typing import Any
 
 def freeze(value: Any) -> Any:
     """Deep read-only copy: dicts become mapping proxies, lists tuples; a rule cannot write through it."""
-    if type(value) is dict:
+    kind = type(value)
+    if kind is dict:
         return MappingProxyType({key: freeze(item) for key, item in value.items()})
-    if type(value) in (list, tuple):
-        return tuple(freeze(item) for item in value)
+    if kind is list or kind is tuple:
+        return tuple([freeze(item) for item in value])  # a list comprehension: no generator to resume per item
     return value
 
 
