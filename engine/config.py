@@ -485,6 +485,8 @@ def _coerce(kind: Any, value: Any, path: str, metadata: Mapping[str, Any]) -> An
             raise ConfigError(f"{path}: must be {low}..{high}")
         return value
     if kind is str:
+        if value is False and choices and "off" in choices:
+            value = "off"  # YAML 1.1 reads a bare `off` as false: `cpu_affinity: off` means the choice
         if type(value) is not str:
             raise ConfigError(f"{path}: must be a string")
         _check_text(value, path, metadata)

@@ -27,6 +27,17 @@ def test_cpu_affinity_is_off_by_default_loop_on_request_and_nothing_else(tmp_pat
         load_settings(path, environ={})
 
 
+def test_a_bare_off_in_yaml_is_the_off_choice_not_a_type_error(tmp_path: Path) -> None:
+    # YAML 1.1 reads `off` as false; the shipped config.yaml writes it bare.
+    path = tmp_path / "config.yaml"
+    path.write_text("sandbox: {cpu_affinity: off}\n", encoding="utf-8")
+    assert load_settings(path, environ={}).sandbox.cpu_affinity == "off"
+    assert load_settings(None, environ={"MFA_SANDBOX__CPU_AFFINITY": "off"}).sandbox.cpu_affinity == "off"
+    path.write_text("sandbox: {cpu_affinity: true}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="sandbox.cpu_affinity: must be a string"):
+        load_settings(path, environ={})
+
+
 def test_a_served_app_with_loop_affinity_pins_its_loop_and_workers_but_not_argon2(
         tmp_path: Path, loop_thread: LoopThread) -> None:
     app = create_app(make_settings(tmp_path, isolation="process", sandbox={"cpu_affinity": "loop"}))
