@@ -236,13 +236,16 @@ def serving_options(settings: Settings) -> dict[str, Any]:
     cancels the requests still in flight (a client stalled mid-body among them), and the
     lifespan stops the sandbox workers.
     """
-    loop, http = "uvloop", "httptools"
-    missing = [name for name in (loop, http) if importlib.util.find_spec(name) is None]
+    loop, http = "uvloop", "engine.http.head_limit:BoundedHttpToolsProtocol"
+    missing = [name for name in ("uvloop", "httptools") if importlib.util.find_spec(name) is None]
     if missing:  # a platform without their wheels: asyncio's loop and h11 still serve, slower
         log.warning("serve_fallback missing=%s using=auto", ",".join(missing))
         loop, http = "auto", "auto"
+    # One bound on the request line and headers for either parser: h11 applies it itself,
+    # BoundedHttpToolsProtocol reads it from the same option.
     return {"loop": loop, "http": http, "access_log": False, "log_level": settings.logging.level.lower(),
-            "timeout_graceful_shutdown": settings.http.shutdown_timeout_seconds}
+            "timeout_graceful_shutdown": settings.http.shutdown_timeout_seconds,
+            "h11_max_incomplete_event_size": settings.http.max_header_bytes}
 
 
 def serve(app: Starlette, settings: Settings, host: str, port: int) -> None:

@@ -109,6 +109,9 @@ class ApiSettings:
 @dataclass(frozen=True, slots=True)
 class HttpSettings:
     max_body_bytes: int = field(default=65_536, metadata=_range(1_024, 10_485_760))
+    # The request line and headers: past it 431 headers_too_large and the connection closed
+    # (engine/http/head_limit.py; httptools alone would buffer any amount).
+    max_header_bytes: int = field(default=32_768, metadata=_range(4_096, 1_048_576))
     # From the request's headers to the body's last byte: a client that stalls mid-body gets
     # 408 request_timeout and a closed connection instead of holding a task (and shutdown).
     body_timeout_ms: int = field(default=10_000, metadata=_range(100, 600_000))
