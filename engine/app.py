@@ -89,7 +89,8 @@ def build_directory(settings: Settings, keyring: Keyring) -> UserDirectory:
     path = location if location == ":memory:" else str(settings.path(location))
     if location != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return SqliteDirectory(path, keyring)
+    # release_thread: the writer thread starts from the loop thread, which sandbox.cpu_affinity may pin.
+    return SqliteDirectory(path, keyring, on_writer_start=release_thread)
 
 
 def build_store(settings: Settings) -> ChallengeStore:

@@ -138,7 +138,7 @@ class SqliteDirectory:
     ACCEPT_TOTP_STEP = ("UPDATE factors SET last_totp_step = ? WHERE factor_id = ? AND user_id = ?"
                         " AND (last_totp_step IS NULL OR last_totp_step < ?)")
 
-    def __init__(self, path: str, keyring: Keyring) -> None:
+    def __init__(self, path: str, keyring: Keyring, *, on_writer_start: Callable[[], None] | None = None) -> None:
         """Opens (creating if needed) and migrates the database at `path`, or ":memory:".
         Raises DirectoryError if a newer engine has migrated the file."""
         self._keyring = keyring
@@ -156,7 +156,7 @@ class SqliteDirectory:
         except BaseException:
             self._db.close()
             raise
-        self._writer = SqliteWriter(self._db, self._read_lock if in_memory else None)
+        self._writer = SqliteWriter(self._db, self._read_lock if in_memory else None, on_writer_start)
 
     def _migrate(self) -> None:
         self._db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "

@@ -9,7 +9,11 @@ is on disk when the await returns, and a batch of N concurrent writes costs one 
 
 Errors reach the caller as the operation raised them. When BEGIN or COMMIT fails (a lock held
 past busy_timeout by another process, I/O error, disk full), nothing of the batch was written
-and every operation that had not failed on its own raises that error.
+and every operation that had not failed on its own raises that error. A caller that stops
+waiting (a request cancelled at shutdown) does not withdraw its write: once queued it commits
+with its batch, as a write run on the caller's thread would have finished. If the thread itself
+fails (a bug), it rolls back, closes the connection (no lock left on the file for other
+processes) and fails every write queued or to come, rather than leave their callers waiting.
 """
 
 from __future__ import annotations
@@ -48,13 +52,18 @@ class SqliteWriter:
     connection to read from, so its readers take the same lock and never see a batch half done.
     """
 
-    def __init__(self, db: sqlite3.Connection, lock: threading.Lock | None = None) -> None:
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock | None = None,
+                 on_thread_start: Callable[[], None] | None = None) -> None:
+        """`on_thread_start` runs first on the writer thread (app.py: leave a CPU the event-loop
+        thread, which starts this one, may be pinned to)."""
         self._db = db
+        self._on_thread_start = on_thread_start
         self._batch_lock: AbstractContextManager[Any] = lock if lock is not None else nullcontext()
         self._queue: queue.SimpleQueue[_Operation[Any] | asyncio.Future[None]] = queue.SimpleQueue()
         self._state_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._batch: list[_Operation[Any] | asyncio.Future[None]] = []  # taken off the queue, not yet answered
 
     async def run(self, function: Callable[[sqlite3.Connection], T]) -> T:
         """`function(db)`'s result once its transaction has committed; what it raised, with its
@@ -86,8 +95,16 @@ class SqliteWriter:
         await done
 
     def _serve(self) -> None:
+        try:
+            if self._on_thread_start is not None:
+                self._on_thread_start()
+            self._serve_batches()
+        except BaseException as exc:  # noqa: BLE001 - a bug here must not leave callers waiting forever
+            self._stop_after_failure(exc)
+
+    def _serve_batches(self) -> None:
         while True:
-            batch = [self._queue.get()]
+            batch = self._batch = [self._queue.get()]
             while True:  # everything that queued up while the last commit waited on the disk
                 try:
                     batch.append(self._queue.get_nowait())
@@ -103,6 +120,31 @@ class SqliteWriter:
                 closed.get_loop().call_soon_threadsafe(_resolve, closed, _Outcome())
                 return
 
+    def _stop_after_failure(self, exc: BaseException) -> None:
+        """The thread is ending on an error of its own: release the database (an open
+        transaction would keep the file locked for every other process) and fail every write
+        queued or still to come, so no caller waits for a thread that is gone."""
+        with self._state_lock:
+            self._closed = True
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._db.close()
+        except sqlite3.Error:
+            pass
+        stopped = sqlite3.OperationalError(f"the directory's writer stopped ({type(exc).__name__})")
+        waiting = list(self._batch)
+        while True:
+            try:
+                waiting.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        for item in waiting:  # an operation of the batch that was answered already stays answered
+            if isinstance(item, _Operation):
+                self._settle([item], [_failure(stopped)])
+            else:
+                item.get_loop().call_soon_threadsafe(_resolve, item, _Outcome())
+
     def _commit(self, operations: list[_Operation[Any]]) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
         try:
@@ -115,7 +157,9 @@ class SqliteWriter:
                     # operations before this one are gone too; those after it start anew.
                     assert outcome.error is not None
                     done = len(outcomes)
-                    return [_failure(outcome.error) for _ in outcomes] + self._commit(operations[done:])
+                    # An operation that had failed on its own keeps its own error.
+                    undone = [o if o.error is not None else _failure(outcome.error) for o in outcomes]
+                    return undone + self._commit(operations[done:])
             self._db.execute("COMMIT")
         except Exception as exc:  # BEGIN, SAVEPOINT or COMMIT: nothing of the batch was written
             if self._db.in_transaction:
@@ -131,7 +175,7 @@ class SqliteWriter:
         self._db.execute("SAVEPOINT operation")
         try:
             value = operation.function(self._db)
-        except Exception as exc:
+        except BaseException as exc:  # noqa: BLE001 - whatever it raised, only its own writes are undone
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK TO operation")
                 self._db.execute("RELEASE operation")
@@ -165,7 +209,7 @@ def _resolve_all(settled: list[tuple[asyncio.Future[Any], _Outcome]]) -> None:
 
 
 def _resolve(future: asyncio.Future[Any], outcome: _Outcome) -> None:
-    if future.cancelled():  # the caller went away; the write stands
+    if future.done():  # the caller went away (the write stands), or it was answered already
         return
     if outcome.error is not None:
         future.set_exception(outcome.error)

@@ -285,3 +285,88 @@ def test_reads_do_not_wait_for_a_batch_on_the_disk(directory: SqliteDirectory) -
     name, took = run_sync(story())
     assert name is None  # the batch had not committed: its write is not seen, and not waited for
     assert took < 1
+
+
+class Interrupt(BaseException):
+    """Not an Exception: what a bare `except Exception` in the writer let through."""
+
+
+def insert_then_interrupt(db: sqlite3.Connection) -> None:
+    db.execute("INSERT INTO items VALUES ('interrupted')")
+    raise Interrupt("stop")
+
+
+def test_a_write_raising_a_base_exception_rolls_back_alone_and_the_writer_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "items.db"
+    held = HeldWriter(path)
+
+    results = run_sync(batch_behind(held, [insert("a"), insert_then_interrupt, insert("b")]))
+    later = run_sync(held.writer.run(insert("later")))
+    run_sync(held.writer.close())
+
+    assert results[0] == "a" and results[2] == "b" and isinstance(results[1], Interrupt)
+    assert later == "later"
+    assert names(path) == {"first", "a", "b", "later"}
+
+
+def test_a_transaction_lost_mid_batch_fails_the_writes_it_undid_and_keeps_the_others_own_errors(
+        tmp_path: Path) -> None:
+    path = tmp_path / "items.db"
+    held = HeldWriter(path)
+
+    def lose_the_transaction(db: sqlite3.Connection) -> None:
+        db.execute("ROLLBACK")  # what SQLite itself does on an I/O error or a full disk
+        raise sqlite3.OperationalError("disk I/O error")
+
+    results = run_sync(batch_behind(held, [insert("a"), insert_then_fail, lose_the_transaction, insert("b")]))
+    run_sync(held.writer.close())
+
+    assert isinstance(results[0], sqlite3.OperationalError) and str(results[0]) == "disk I/O error"
+    assert isinstance(results[1], ValueError)  # it had failed on its own: its own error, not the disk's
+    assert isinstance(results[2], sqlite3.OperationalError)
+    assert results[3] == "b"  # after the loss, in a transaction of its own
+    assert names(path) == {"first", "b"}
+
+
+def test_a_writer_thread_that_fails_releases_the_file_and_fails_every_waiting_write(tmp_path: Path) -> None:
+    path = tmp_path / "items.db"
+    held = HeldWriter(path)
+
+    def broken_run_one(operation: Any) -> Any:
+        raise Interrupt("a bug in the writer itself")
+
+    async def story() -> list[Any]:
+        first = asyncio.ensure_future(held.writer.run(held.hold))
+        await asyncio.get_running_loop().run_in_executor(None, held.started.wait, 10)
+        held.writer._run_one = broken_run_one  # type: ignore[method-assign]
+        queued = [asyncio.ensure_future(held.writer.run(insert(name))) for name in ("a", "b")]
+        await asyncio.sleep(0.05)
+        held.release()
+        results = await asyncio.wait_for(asyncio.gather(first, *queued, return_exceptions=True), 5)
+        await asyncio.wait_for(held.writer.close(), 5)  # returns: no thread is waited for
+        return results
+
+    results = run_sync(story())
+
+    assert results[0] == "first"
+    assert all(isinstance(error, sqlite3.OperationalError) and "writer stopped" in str(error)
+               for error in results[1:])
+    with pytest.raises(sqlite3.ProgrammingError):
+        run_sync(held.writer.run(insert("later")))
+    with closing(sqlite3.connect(path, isolation_level=None, timeout=0.1)) as other:
+        other.execute("BEGIN IMMEDIATE")  # not locked by a transaction left open
+        other.execute("ROLLBACK")
+    assert names(path) == {"first"}
+
+
+def test_the_thread_start_hook_runs_on_the_writer_thread(tmp_path: Path) -> None:
+    seen: list[str] = []
+    db = sqlite3.connect(tmp_path / "items.db", check_same_thread=False, isolation_level=None)
+    db.execute("CREATE TABLE items (name TEXT PRIMARY KEY)")
+    writer = SqliteWriter(db, on_thread_start=lambda: seen.append(threading.current_thread().name))
+
+    run_sync(writer.run(insert("a")))
+    run_sync(writer.run(insert("b")))
+    run_sync(writer.close())
+
+    assert seen == ["sqlite-writer"]
