@@ -17,11 +17,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("engine.rule_folder")
 
 DISABLED_FILE = "disabled.txt"
 HISTORY_FILE = ".versions.json"
@@ -96,10 +99,17 @@ def append_history(directory: Path, entry: dict[str, Any], *, replace_newest: bo
 
 @contextlib.contextmanager
 def locked(directory: Path) -> Iterator[None]:
-    """Hold the folder's exclusive lock (flock on the directory itself: no lock file to leave behind)."""
+    """Hold the folder's exclusive lock (flock on the directory itself: no lock file to leave behind).
+
+    Where the file system cannot lock a directory (some network file systems emulate flock with
+    write locks, which a read-only descriptor cannot take), the change goes ahead unlocked, with
+    a warning: the lock only keeps several server processes' writes of one change in turn."""
     descriptor = os.open(directory, os.O_RDONLY)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        except OSError as exc:
+            log.warning("rules_folder_unlocked dir=%s error=%s", directory, exc.strerror)
         yield
     finally:
         os.close(descriptor)  # releases the lock

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,7 +65,8 @@ class RedisDecisionLog:
         except Exception as exc:  # each waiting put raises it (the recorder logs and goes on)
             for _, _, written in batch:
                 if not written.done():  # not a put its caller stopped waiting for (timeout)
-                    written.set_exception(exc)
+                    # Each its own copy: one exception raised in 64 tasks gathers all their tracebacks.
+                    written.set_exception(copy.copy(exc))
         else:
             for _, _, written in batch:
                 if not written.done():
