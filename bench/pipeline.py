@@ -273,9 +273,9 @@ def print_report(bench: Bench) -> None:
         print(section)
         for m in group.values():
             print(f"  {m.label:<60}{m.median_us():>9.1f}{m.p90_us():>9.1f}  {m.count}")
-    print("targets (DESIGN.md section 9), medians of paired repetitions")
+    print("targets (issue 11; DESIGN.md section 9 asked for 2.0 and 100 us), medians of paired repetitions")
     ratio = bench.paired(lambda a, b: a / b, "inprocess", "plain")
-    print(f"  {'in-process / plain':<60}{ratio:>9.2f}  target <= 2.0: {'met' if ratio <= 2.0 else 'MISSED'}")
+    print(f"  {'in-process / plain':<60}{ratio:>9.2f}  target <= 1.5: {'met' if ratio <= 1.5 else 'MISSED'}")
     for key, what in (("pool", "pool"), ("pinned", "pool, cpu_affinity=loop")):
         for size in (1, 2):
             overhead = bench.paired(lambda a, b: a - b, f"{key}{size}", "inprocess") / 1000
