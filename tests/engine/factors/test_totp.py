@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -60,6 +61,24 @@ def test_match_step_accepts_the_previous_and_the_next_step_and_says_which() -> N
     assert totp.match_step(secret, rfc4226_hotp(key, step), NOW) == step
     assert totp.match_step(secret, rfc4226_hotp(key, step - 1), NOW) == step - 1
     assert totp.match_step(secret, rfc4226_hotp(key, step + 1), NOW) == step + 1
+
+
+@pytest.mark.parametrize("shape", ["upper", "lower", "padded", "shortest"])
+def test_match_step_matches_every_code_pyotp_computes_for_the_steps_in_reach(shape: str) -> None:
+    """match_step computes the codes itself from the key pyotp decodes: the same codes as
+    pyotp's own HOTP for any secret pyotp accepts (case, padding, the 112-bit minimum)."""
+    for index in range(50):
+        raw = secrets.token_bytes({"padded": 16, "shortest": 14}.get(shape, 20))  # 16: "======" after 26
+        secret = base64.b32encode(raw).decode("ascii")
+        secret = {"upper": secret.rstrip("="), "lower": secret.rstrip("=").lower(), "padded": secret,
+                  "shortest": secret.rstrip("=")}[shape]
+        now = NOW + index * 977.0
+        step = int(now // 30)
+        codes = {candidate: pyotp.HOTP(secret).at(candidate) for candidate in (step - 1, step, step + 1)}
+        for candidate, code in codes.items():
+            assert code == rfc4226_hotp(raw, candidate)
+            # The earliest step with that code (two steps sharing a code: one in a million).
+            assert totp.match_step(secret, code, now) == min(s for s, c in codes.items() if c == code)
 
 
 def test_match_step_refuses_codes_two_steps_away() -> None:
