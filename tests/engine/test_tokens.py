@@ -64,6 +64,30 @@ def test_a_token_round_trips_with_every_registered_claim(algorithm: str) -> None
     assert jwt.get_unverified_header(token)["alg"] == algorithm
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_token_is_byte_for_byte_what_pyjwt_encode_writes(algorithm: str) -> None:
+    """The issuer prepares PyJWT's key and header once and signs each token itself: the bytes
+    must be jwt.encode's, for any claims a rule may set (non-ASCII, escapes, floats, nesting)."""
+    tokens = make_issuer(algorithm)
+    claims = {"name": "Zoë \u00e9 \U0001f510 \"quoted\" back\\slash </script>", "ratio": 0.1, "big": 2**53 + 1,
+              "nested": {"b": [1, 2.5, None, True], "a": {}}, "empty": "", "negative": -3, "control": "\x00\n\t"}
+    token = tokens.issue("usr-ü", ["pwd", "otp"], "mfa", NOW - 5, claims, NOW,
+                         methods=[("pwd", NOW - 5), ("otp", NOW)], mfa_epoch=3)
+    header, payload, signature = token.split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    key: Any = signing_key(algorithm)
+    expected = jwt.encode(decoded, key, algorithm=algorithm, headers={"kid": tokens.kid} if tokens.kid else None)
+    if algorithm == "ES256":  # ECDSA signatures are randomised: the signed bytes must match, and verify
+        assert expected.split(".")[:2] == [header, payload]
+        assert tokens.verify(token, NOW)["name"] == claims["name"]
+    else:
+        assert token == expected
+    assert decoded == {**claims, "sub": "usr-ü", "iss": ISSUER, "aud": AUDIENCE, "iat": NOW, "nbf": NOW,
+                       "exp": NOW + TTL, "auth_time": NOW - 5, "amr": ["pwd", "otp"], "acr": "mfa",
+                       "jti": decoded["jti"], "auth_methods": [{"name": "pwd", "time": NOW - 5},
+                                                               {"name": "otp", "time": NOW}], "mfa_epoch": 3}
+
+
 def test_every_token_gets_its_own_jti() -> None:
     tokens = make_issuer()
     assert tokens.verify(issue(tokens), NOW)["jti"] != tokens.verify(issue(tokens), NOW)["jti"]
