@@ -9,10 +9,13 @@ fail the rule closed with the exact message below.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 
+from engine import metadata
 from engine.outcome import MalformedOutcome, Outcome
 from sandbox.runner import RunReport
 from tests.conftest import SyncRunner, rule_payload
@@ -246,3 +249,8 @@ def test_updates_that_are_not_what_the_host_writes_are_refused(rule_runner: Sync
 
 def test_a_failed_evaluation_has_no_updates() -> None:
     assert Outcome.failed(["10-rule"], "deny").metadata_updates == NO_UPDATES
+
+
+@pytest.mark.parametrize("empty", [{}, MappingProxyType({})])
+def test_no_metadata_measures_as_its_json_does(empty: Mapping[str, Any]) -> None:
+    assert metadata.size(empty) == len(json.dumps(dict(empty), separators=(",", ":")).encode()) == 2
