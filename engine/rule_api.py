@@ -60,26 +60,36 @@ def timestamp(value: str | None) -> datetime | None:
 
 
 class _Record:
-    """Read-only attribute bag: slots set once at construction."""
+    """Read-only attribute bag: slots set once at construction, by keyword (absent: None;
+    names that are not slots are ignored)."""
 
     __slots__: tuple[str, ...] = ()
-    # Each slot's name and its descriptor's setter, found once per class: object.__setattr__
-    # looks the name up on the type on every call, and a login builds ten records.
-    _setters: tuple[tuple[str, Callable[[object, Any], None]], ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._setters = tuple((name, getattr(cls, name).__set__) for name in cls.__slots__)
+        setattr(cls, "__init__", _slot_init(cls))
 
-    def __init__(self, **values: Any) -> None:
-        for name, set_slot in self._setters:
-            set_slot(self, values.get(name))
+    def __init__(self, **values: Any) -> None:  # each subclass's own, made by _slot_init
+        raise TypeError("_Record is abstract")
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__.lower()} is read-only")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__.lower()}>"
+
+
+def _slot_init(cls: type[_Record]) -> Callable[..., None]:
+    """`__init__` for the slots of `cls`, one keyword parameter each, as dataclasses writes
+    them: a login builds ten records, and a loop over the slots reading a **kwargs dict cost
+    twice as much. Slots are set through their descriptors, found once here, since the
+    record's own __setattr__ refuses every write."""
+    names = cls.__slots__
+    setters = {f"_set_{name}": getattr(cls, name).__set__ for name in names}
+    source = (f"def __init__(self, *, {''.join(f'{name}=None, ' for name in names)}**_ignored):\n"
+              + "".join(f"    _set_{name}(self, {name})\n" for name in names) + "    pass\n")
+    exec(source, setters)  # the source holds the class's own slot names and nothing else
+    return setters["__init__"]  # type: ignore[no-any-return]
 
 
 class User(_Record):

@@ -52,10 +52,10 @@ def _build_context(data: Mapping[str, Any], log: Callable[[str], None], http_loc
         action=action,
         stats=Stats(**(data.get("stats") or {})),
         risk=_risk(data.get("risk") or {}),
-        authentication=Authentication(methods=tuple(
+        authentication=Authentication(methods=tuple([
             Method(name=m["name"], timestamp=timestamp(m.get("timestamp")))
             for m in authentication.get("methods") or ()
-        ), _now=now),
+        ]), _now=now),
         now=now,
         multifactor=Multifactor(http_localhost, policy_required=policy_required, note=log,
                                 redactor=redactor),
@@ -75,8 +75,11 @@ def _risk(risk: Mapping[str, Any]) -> Risk:
 def _secrets_of(payload: Mapping[str, Any]) -> Redactor:
     """The values of the settings `payload["secret_keys"]` names (engine/pipeline.run_rules): every
     text the rules hand back is redacted of them where it is made, before it is cut or measured."""
+    keys = payload.get("secret_keys")
+    if not keys:
+        return NO_REDACTION
     settings = payload.get("settings") or {}
-    return Redactor(settings.get(key) for key in payload.get("secret_keys") or ())
+    return Redactor(settings.get(key) for key in keys)
 
 
 class RuleBinding:

@@ -19,8 +19,13 @@ def freeze(value: Any) -> Any:
 
 def thaw(value: Any) -> Any:
     """Deep plain copy of frozen data, ready to cross the process boundary."""
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is dict or kind is MappingProxyType or kind not in _NOT_MAPPINGS and isinstance(value, Mapping):
         return {key: thaw(item) for key, item in value.items()}
-    if type(value) in (list, tuple):
+    if kind is list or kind is tuple:
         return [thaw(item) for item in value]
     return value
+
+
+# Types that are surely no Mapping, so that most values skip isinstance's walk of the ABC registry.
+_NOT_MAPPINGS = frozenset({str, int, float, bool, type(None), list, tuple})

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from engine.rule_api import Authentication, Client, Connection, Geo, Method, Request, Risk, Stats, User
 from engine.rule_host import DEVELOPMENT_HOST, host_for
 from engine.rule_host import HOST as RULE_HOST
 from engine.outcome import MalformedOutcome, Outcome
@@ -773,3 +774,22 @@ def test_a_rule_reads_the_fired_triggers_as_a_tuple_and_impossible_travel(rule_r
 def test_a_payload_without_the_new_risk_fields_reads_no_triggers_and_unknown_travel(rule_runner: SyncRunner) -> None:
     report = run(rule_runner, "print(context.risk.triggers, context.risk.impossible_travel)")
     assert_ok(report, "() None")
+
+
+def test_records_take_their_slots_by_keyword_absent_ones_none_unknown_ones_ignored() -> None:
+    geo = Geo(country="DE", latitude=52.5, not_a_slot="ignored")
+
+    assert (geo.country, geo.latitude, geo.city, geo.time_zone) == ("DE", 52.5, None, None)
+    assert not hasattr(geo, "not_a_slot")
+    with pytest.raises(TypeError):
+        Geo("DE")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("record", [User(user_id="u-1"), Geo(), Connection(ip="192.0.2.1"), Request(), Client(),
+                                    Stats(logins_count=1), Risk(), Method(name="otp"),
+                                    Authentication(methods=(), _now=None)])
+def test_records_are_read_only(record: object) -> None:
+    with pytest.raises(AttributeError, match="is read-only"):
+        record.user_id = "u-2"  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="is read-only"):
+        setattr(record, type(record).__slots__[0], "changed")  # type: ignore[attr-defined]
