@@ -62,11 +62,11 @@ class Outcome:
                 required_by_rules=_names(plain.get("required_by_rules", [])),
                 disable_ignored_by=_names(plain.get("disable_ignored_by", [])),
                 allow_remember_browser=_typed(plain["allow_remember_browser"], bool),
-                factors=tuple(_typed(name, str) for name in _typed(plain["factors"], list)),
+                factors=_names(plain["factors"]),
                 return_to=_optional(plain.get("return_to"), str),
                 claims=_typed(plain["claims"], dict),
                 metadata_updates=_metadata_updates(plain["metadata_updates"]),
-                failed_rules=tuple(_typed(name, str) for name in _typed(plain["failed_rules"], list)),
+                failed_rules=_names(plain["failed_rules"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MalformedOutcome(f"not an outcome: {type(exc).__name__}") from None
@@ -87,7 +87,7 @@ def _metadata_updates(value: Any) -> dict[str, dict[str, Any]]:
 
 
 def _names(value: Any) -> tuple[str, ...]:
-    return tuple(_typed(name, str) for name in _typed(value, list))
+    return tuple([_typed(name, str) for name in _typed(value, list)])  # a list comprehension: no generator
 
 
 def _typed(value: Any, kind: type) -> Any:
