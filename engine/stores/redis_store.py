@@ -7,6 +7,7 @@ MULTI. Redis TTLs only clean up: expiry is judged against the caller's `now`.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import math
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -16,6 +17,10 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
+
+from redis.asyncio.connection import AbstractConnection
+from redis.commands.core import AsyncScript
+from redis.exceptions import MaxConnectionsError, NoScriptError
 
 from engine.errors import StoreUnavailable
 from engine.stores.challenges import (
@@ -59,6 +64,53 @@ def _unavailable_on_error(method: Callable[P, Coroutine[Any, Any, T]]) -> Callab
     return call
 
 
+class _ScriptConnections:
+    """Runs EVALSHA on connections of its own, beside redis-py's pool: VERIFY is the command of
+    every verify, and redis-py's general path (Script, execute_command, the pool's lock, health
+    check and observability hooks, the retry wrapper) cost about 20 us of event-loop CPU per
+    call more than the command itself (64 against 45 us, 16 concurrent calls on uvloop).
+
+    A call takes an idle connection, or opens one (at most the pool's max_connections, past
+    which it fails as the pool would), and gives it back however it ends: redis-py's send and
+    read close their connection on a timeout, an OS error or a cancellation, so no reply is
+    ever left unread on one. Each is checked before use as the pool checks its own
+    (ensure_connection): one the server closed while it sat idle (a restart) fails at most its
+    next command, as the pool's do."""
+
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        self._pool = pool
+        self._idle: list[AbstractConnection] = []
+        self._opened: list[AbstractConnection] = []
+
+    async def evalsha(self, script: AsyncScript, keys: Sequence[str], args: Sequence[EncodableT]) -> Any:
+        connection = self._idle.pop() if self._idle else self._open()
+        try:
+            await self._pool.ensure_connection(connection)
+            try:
+                return await _call(connection, "EVALSHA", script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                # The server forgot the script (restarted, SCRIPT FLUSH), so it did not run:
+                # EVAL sends it whole, runs it and caches it again.
+                return await _call(connection, "EVAL", script.script, len(keys), *keys, *args)
+        finally:
+            self._idle.append(connection)
+
+    def _open(self) -> AbstractConnection:
+        if len(self._opened) >= self._pool.max_connections:
+            raise MaxConnectionsError("Too many connections")
+        connection: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call]
+        self._opened.append(connection)
+        return connection
+
+    async def close(self) -> None:
+        await asyncio.gather(*(connection.disconnect() for connection in self._opened), return_exceptions=True)
+
+
+async def _call(connection: AbstractConnection, *command: EncodableT) -> Any:
+    await connection.send_command(*command, check_health=False)
+    return await connection.read_response()
+
+
 class RedisChallengeStore:
     def __init__(self, url: str, *, timeout_ms: int = 500) -> None:
         """`timeout_ms` bounds connecting and every reply (store.timeout_ms): a Redis that accepts
@@ -73,6 +125,7 @@ class RedisChallengeStore:
         self._put_code = self._redis.register_script(ChallengeScripts.PUT_CODE)
         self._take = self._redis.register_script(ChallengeScripts.TAKE)
         self._refund = self._redis.register_script(ChallengeScripts.REFUND)
+        self._scripts = _ScriptConnections(self._redis.connection_pool)
 
     @_unavailable_on_error
     async def create(self, challenge: Challenge, now: float) -> None:
@@ -119,7 +172,8 @@ class RedisChallengeStore:
 
     @_unavailable_on_error
     async def verify(self, attempt: Attempt, now: float) -> Verdict:
-        reply = await self._verify(
+        reply = await self._scripts.evalsha(
+            self._verify,
             keys=[CHALLENGE_KEY.format(attempt.challenge_id), FAILURES_KEY.format(attempt.user_id),
                   TOTP_STEP_KEY.format(attempt.factor_id)],
             args=[_number(now), attempt.user_id, attempt.factor_id, attempt.factor_type, _proof(attempt),
@@ -183,6 +237,7 @@ class RedisChallengeStore:
         return "rdb" if str(save.get("save") or "").strip() else "none"
 
     async def close(self) -> None:
+        await self._scripts.close()
         await self._redis.aclose(close_connection_pool=True)
 
 

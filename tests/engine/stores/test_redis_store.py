@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -9,8 +10,10 @@ import pytest
 import redis.asyncio as redis
 from redis.asyncio.connection import AbstractConnection
 
+from engine.errors import StoreUnavailable
 from engine.stores.challenges import FAILURE_MEMORY_SECONDS, Attempt, Challenge, ChallengeFactor, Counter, Verdict
 from engine.stores.redis_store import RedisChallengeStore
+from tests.engine.redis_process import RedisProcess, redis_process  # noqa: F401 - the fixture
 
 Run = Callable[[Awaitable[Any]], Any]
 
@@ -119,3 +122,70 @@ def test_an_unreachable_redis_answers_ping_with_false(run: Run) -> None:
         assert run(unreachable.ping()) is False
     finally:
         run(unreachable.close())
+
+
+@pytest.mark.slow
+def test_verify_loads_its_script_again_on_a_server_that_forgot_it(redis_process: RedisProcess, run: Run) -> None:
+    """VERIFY runs by SHA on connections beside redis-py's pool; a server that lost its scripts
+    (SCRIPT FLUSH, a restart) has not run it, and is given it again."""
+    store = RedisChallengeStore(redis_process.url)
+    try:
+        run(store.create(challenge("c-1"), NOW))
+        assert run(store.verify(Attempt("c-1", "u-1", "f-otp", "otp", totp_step=7), NOW)).status == "ok"
+        with redis_process.client() as client:
+            client.script_flush()
+        run(store.create(challenge("c-2"), NOW))
+        verdict = run(store.verify(Attempt("c-2", "u-1", "f-otp", "otp", totp_step=8), NOW))
+        assert verdict.status == "ok" and verdict.challenge is not None and verdict.challenge.challenge_id == "c-2"
+    finally:
+        run(store.close())
+
+
+@pytest.mark.slow
+def test_verify_goes_on_after_the_server_restarted_empty(redis_process: RedisProcess, run: Run) -> None:
+    """As with the pool's connections, a connection the restart closed fails its next command
+    at most (503, store_unavailable: nothing ran); the verifies after it are answered."""
+    store = RedisChallengeStore(redis_process.url)
+    try:
+        run(store.create(challenge("c-1"), NOW))
+        assert run(store.verify(Attempt("c-1", "u-1", "f-otp", "otp", totp_step=7), NOW)).status == "ok"
+        redis_process.restart()
+        with redis_process.client() as client:  # the restarted server holds nothing: c-2 is written here
+            client.hset("mfa:challenge:c-2", mapping={"user_id": "u-1", "client_id": "app-1", "kind": "login",
+                                                       "factors": '[{"factor_id": "f-otp", "type": "otp"}]',
+                                                       "data": "{}", "expires_at": repr(NOW + 300), "attempts": 0})
+        failures = 0
+        for _ in range(2):
+            try:
+                verdict = run(store.verify(Attempt("c-2", "u-1", "f-otp", "otp", totp_step=8), NOW))
+                break
+            except StoreUnavailable:
+                failures += 1
+        assert failures <= 1 and verdict.status == "ok"
+    finally:
+        run(store.close())
+
+
+@pytest.mark.slow
+def test_a_verify_given_up_midway_leaves_no_reply_for_the_next_one(redis_process: RedisProcess, run: Run) -> None:
+    """A verify whose caller stops waiting (store.timeout_ms, a cancelled request) after its
+    command was sent must not leave that command's reply to be read as the next verify's."""
+    store = RedisChallengeStore(redis_process.url, timeout_ms=5000)
+    try:
+        run(store.create(challenge("c-1"), NOW))
+        run(store.create(challenge("c-2"), NOW))
+
+        async def abandon_then_verify() -> Verdict:
+            redis_process.freeze()
+            sent = asyncio.ensure_future(store.verify(Attempt("c-1", "u-1", "f-otp", "otp", totp_step=7), NOW))
+            await asyncio.sleep(0.2)  # the command is on the wire; its reply will come after the thaw
+            sent.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await sent
+            redis_process.thaw()
+            return await store.verify(Attempt("c-2", "u-1", "f-otp", "otp", totp_step=None), NOW)
+
+        # c-1's 'ok' must not be read as c-2's answer: c-2's attempt carries no step and fails.
+        assert run(abandon_then_verify()).status == "invalid"
+    finally:
+        run(store.close())
