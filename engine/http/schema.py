@@ -120,7 +120,15 @@ def timestamp(value: Any, path: str) -> str:
         instant = None
     if instant is None or not EARLIEST_TIMESTAMP <= instant <= LATEST_TIMESTAMP:
         raise InvalidRequest(f"must lie between {EARLIEST_TIMESTAMP.year} and {LATEST_TIMESTAMP.year}", field=path)
+    if _CANONICAL_UTC.fullmatch(value) and (instant.microsecond != 0) == (len(value) == _WITH_MICROSECONDS):
+        return value
     return instant.isoformat()
+
+
+# A UTC time as isoformat writes it (microseconds only when there are some) is already its own
+# normal form, which isoformat would take about 0.8 us to write again.
+_CANONICAL_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?\+00:00")
+_WITH_MICROSECONDS = len("2026-01-01T00:00:00.000001+00:00")
 
 
 # Dotted-quad IPv4 as ipaddress writes it (no leading zeros, each octet 0..255): such text is

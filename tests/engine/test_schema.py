@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -51,6 +52,52 @@ def test_random_dotted_quads_are_normalised_or_refused_as_ipaddress_does() -> No
             assert refusal(schema.ip_address, text)[1] == "must be an IPv4 or IPv6 address", text
         else:
             assert schema.ip_address(text, "") == expected, text
+
+
+def slow_timestamp(text: str) -> str | None:
+    """What the schema wrote for every accepted time before its canonical-form shortcut."""
+    try:
+        parsed = datetime.fromisoformat(text)
+        instant = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
+    if instant is None or not schema.EARLIEST_TIMESTAMP <= instant <= schema.LATEST_TIMESTAMP:
+        return None
+    return instant.isoformat()
+
+
+EDGE_TIMESTAMPS = ["2024-03-01T09:00:00+00:00", "2024-03-01T09:00:00.000000+00:00", "2024-03-01T09:00:00.000001+00:00",
+                   "2024-03-01T09:00:00.100000+00:00", "2024-03-01T09:00:00.5+00:00", "2024-03-01T09:00:00.123+00:00",
+                   "2024-03-01T09:00:00Z", "2024-03-01 09:00:00+00:00", "2024-03-01T09:00+00:00",
+                   "2024-03-01T09:00:00-00:00", "2024-03-01T09:00:00+01:00", "2024-03-01T09:00:00+00:00:00",
+                   "2024-03-01T09:00:00+00:00:00.000001", "20240301T090000+0000", "2024-03-01T24:00:00+00:00",
+                   "2024-02-30T09:00:00+00:00", "2024-03-01T09:00:60+00:00", "1900-01-01T00:00:00+00:00",
+                   "1899-12-31T23:59:59.999999+00:00", "9000-12-31T23:59:59+00:00", "9000-12-31T23:59:59.000001+00:00",
+                   "2024-03-01T09:00:00", "2024-03-01T09:00:00+00:00\n", "\u0662024-03-01T09:00:00+00:00"]
+
+
+@pytest.mark.parametrize("text", EDGE_TIMESTAMPS)
+def test_a_timestamp_is_normalised_or_refused_as_isoformat_writes_it(text: str) -> None:
+    expected = slow_timestamp(text)
+    if expected is None:
+        assert refusal(schema.timestamp, text, "user.last_login")[0] == "user.last_login"
+    else:
+        assert schema.timestamp(text, "user.last_login") == expected
+
+
+def test_random_timestamps_are_normalised_as_isoformat_writes_them() -> None:
+    generator = random.Random(12)
+    fractions = ["", ".000000", ".000001", ".100000", ".999999", ".5", ".123", ".1234567"]
+    offsets = ["+00:00", "Z", "-00:00", "+01:00", "-13:30", "+23:59", "+00:00:01", ""]
+    for _ in range(20_000):
+        text = (f"{generator.randint(1890, 9010):04}-{generator.randint(1, 12):02}-{generator.randint(1, 31):02}"
+                f"{generator.choice('T ')}{generator.randint(0, 24):02}:{generator.randint(0, 59):02}"
+                f":{generator.randint(0, 60):02}{generator.choice(fractions)}{generator.choice(offsets)}")
+        expected = slow_timestamp(text)
+        if expected is None:
+            assert refusal(schema.timestamp, text)[0] == "", text
+        else:
+            assert schema.timestamp(text, "") == expected, text
 
 
 def test_the_first_refused_list_item_is_named_by_its_index() -> None:
