@@ -358,10 +358,10 @@ class Flow:
         if factor_id == offers.RECOVERY_FACTOR_ID:
             attempt, proof = await self._recovery_attempt(challenge_id, code, timestamp)
         else:
-            factor = await self.directory.get_factor(factor_id)
-            if factor is None or factor.status != "active":
+            found = await self.directory.factor_for_code(factor_id)
+            if found is None or found[0].status != "active":
                 raise InvalidCode("the code is wrong or the challenge is no longer valid")
-            attempt = await self.code_attempt(challenge_id, factor, code, timestamp)
+            attempt = self._code_attempt(challenge_id, *found, code, timestamp)
             proof = FactorProof(totp_step=attempt.totp_step)
         verdict = await self.store.verify(attempt, timestamp)
         if verdict.status == "locked":
@@ -399,23 +399,27 @@ class Flow:
 
     async def code_attempt(self, challenge_id: str, factor: FactorRecord, code: str, timestamp: float) -> Attempt:
         """The store attempt for an otp or sms code; the code itself never leaves this call."""
-        limits = self._attempt_limits()
+        secret = await self.directory.factor_secret(factor.factor_id) if factor.type == "otp" else None
+        return self._code_attempt(challenge_id, factor, secret, code, timestamp)
+
+    def _code_attempt(self, challenge_id: str, factor: FactorRecord, secret: str | None, code: str,
+                      timestamp: float) -> Attempt:
+        """code_attempt with the otp factor's `secret` read already."""
         if factor.type == "otp":
-            secret = await self.directory.factor_secret(factor.factor_id)
             step = totp.match_step(secret, code, timestamp, factor_id=factor.factor_id) if secret else None
             if step is not None and factor.last_totp_step is not None and step <= factor.last_totp_step:
                 # A replay the store may have forgotten (restarted without persistence): the
                 # directory's step is durable. It fails like a wrong code, and counts like one.
                 step = None
-            return dataclasses.replace(limits, challenge_id=challenge_id, user_id=factor.user_id,
-                                       factor_id=factor.factor_id, factor_type="otp", totp_step=step)
+            return self._attempt(challenge_id, factor.user_id, factor.factor_id, "otp", totp_step=step)
         code_hash = sms.code_hash(self.keyring.mac, challenge_id, factor.factor_id, code)
-        return dataclasses.replace(limits, challenge_id=challenge_id, user_id=factor.user_id,
-                                   factor_id=factor.factor_id, factor_type="sms", code_hash=code_hash)
+        return self._attempt(challenge_id, factor.user_id, factor.factor_id, "sms", code_hash=code_hash)
 
-    def _attempt_limits(self) -> Attempt:
-        return Attempt("", "", "", "", max_attempts=self.mfa.max_attempts,
-                       lockout_threshold=self.mfa.lockout_threshold, lockout_seconds=self.mfa.lockout_seconds)
+    def _attempt(self, challenge_id: str, user_id: str, factor_id: str, factor_type: str, *,
+                 code_hash: str | None = None, totp_step: int | None = None, passed: bool | None = None) -> Attempt:
+        """An attempt under the configured attempt and lockout limits."""
+        return Attempt(challenge_id, user_id, factor_id, factor_type, code_hash, totp_step, passed,
+                       self.mfa.max_attempts, self.mfa.lockout_threshold, self.mfa.lockout_seconds)
 
     async def _recovery_attempt(self, challenge_id: str, code: str, timestamp: float) -> tuple[Attempt, FactorProof]:
         """The store attempt for a recovery code, and the code to spend once the step passes.
@@ -429,8 +433,7 @@ class Flow:
         normalized = recovery.normalize(code)
         code_hash = None if normalized is None else recovery.code_hash(self.keyring.mac, challenge.user_id, normalized)
         passed = code_hash is not None and await self.directory.recovery_code_usable(challenge.user_id, code_hash)
-        attempt = dataclasses.replace(self._attempt_limits(), challenge_id=challenge_id, user_id=challenge.user_id,
-                                      factor_id=offers.RECOVERY_FACTOR_ID, factor_type="recovery", passed=passed)
+        attempt = self._attempt(challenge_id, challenge.user_id, offers.RECOVERY_FACTOR_ID, "recovery", passed=passed)
         return attempt, FactorProof(recovery_code_hash=code_hash if passed else None)
 
     async def _run_rules(self, payload: dict[str, Any]) -> Evaluation:

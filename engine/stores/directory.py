@@ -155,6 +155,10 @@ class UserDirectory(Protocol):
     async def factor_secret(self, factor_id: str) -> str | None:
         """The decrypted TOTP secret (base32) of an otp factor."""
 
+    async def factor_for_code(self, factor_id: str) -> tuple[FactorRecord, str | None] | None:
+        """The factor and, when it is an active otp factor, its decrypted TOTP secret, in one read:
+        what checking a code needs. Raises as factor_secret does."""
+
     async def list_factors(self, user_id: str, *, include_pending: bool = False) -> list[FactorRecord]: ...
 
     async def activate_factor(self, factor_id: str, now: datetime) -> None: ...

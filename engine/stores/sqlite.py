@@ -339,6 +339,15 @@ class SqliteDirectory:
             return None
         return self._keyring.decrypt(row[0], context=f"totp:{factor_id}")
 
+    async def factor_for_code(self, factor_id: str) -> tuple[FactorRecord, str | None] | None:
+        row = self._read(lambda db: db.execute(f"SELECT {_FACTOR_COLUMNS}, secret_encrypted FROM factors"
+                                               " WHERE factor_id = ?", (factor_id,)).fetchone())
+        if row is None:
+            return None
+        factor = _factor(row)
+        sealed = row["secret_encrypted"] if factor.type == "otp" and factor.status == "active" else None
+        return factor, None if sealed is None else self._keyring.decrypt(sealed, context=f"totp:{factor_id}")
+
     async def list_factors(self, user_id: str, *, include_pending: bool = False) -> list[FactorRecord]:
         """Oldest first."""
         only_active = "" if include_pending else " AND status = 'active'"

@@ -264,6 +264,34 @@ def test_a_totp_secret_copied_to_another_factor_does_not_decrypt(directory: Sqli
         run_sync(directory.factor_secret(attacker.factor_id))
 
 
+def test_factor_for_code_reads_the_factor_and_an_active_otp_secret_in_one_go(directory: SqliteDirectory) -> None:
+    user = run_sync(directory.create_user(new_user(), NOW))
+    active = run_sync(directory.add_factor(user.user_id, "otp", NOW, status="active", secret=SECRET))
+    pending = run_sync(directory.add_factor(user.user_id, "otp", NOW, secret=SECRET))
+    sms = run_sync(directory.add_factor(user.user_id, "sms", NOW, status="active", phone_number="+15555550100"))
+
+    assert run_sync(directory.factor_for_code(active.factor_id)) == (run_sync(directory.get_factor(active.factor_id)),
+                                                                     SECRET)
+    # A pending factor's secret is not decrypted: no code is checked against it.
+    assert run_sync(directory.factor_for_code(pending.factor_id)) == (pending, None)
+    assert run_sync(directory.factor_for_code(sms.factor_id)) == (sms, None)
+    assert run_sync(directory.factor_for_code("fac_missing")) is None
+
+
+def test_factor_for_code_refuses_a_secret_copied_from_another_factor(directory: SqliteDirectory,
+                                                                      db_path: Path) -> None:
+    user = run_sync(directory.create_user(new_user(), NOW))
+    victim = run_sync(directory.add_factor(user.user_id, "otp", NOW, status="active", secret=SECRET))
+    attacker = run_sync(directory.add_factor(user.user_id, "otp", NOW, status="active", secret="AAAAAAAAAAAAAAAA"))
+    with closing(sqlite3.connect(db_path)) as connection, connection:
+        connection.execute("UPDATE factors SET secret_encrypted ="
+                           " (SELECT secret_encrypted FROM factors WHERE factor_id = ?) WHERE factor_id = ?",
+                           (victim.factor_id, attacker.factor_id))
+
+    with pytest.raises(DecryptionError):
+        run_sync(directory.factor_for_code(attacker.factor_id))
+
+
 def spend_code(directory: SqliteDirectory, user_id: str, code_hash: str) -> bool:
     """A recovery code passed as the flow spends it (UserDirectory.spend_proof)."""
     return run_sync(directory.spend_proof(user_id, None, FactorProof(recovery_code_hash=code_hash), NOW))
