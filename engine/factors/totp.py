@@ -85,9 +85,7 @@ def match_step(secret: str, code: str, now: float, drift_steps: int = DRIFT_STEP
         return None
     current = int(now // PERIOD_SECONDS)
     try:
-        # pyotp judges the secret and decodes it, once: its HOTP.at decodes the base32 again
-        # for every step (pure-Python b32decode, a third of this function's time).
-        key = pyotp.HOTP(secret, digits=DIGITS).byte_secret()
+        key = _key(secret)
     except ValueError:
         log.warning("totp_secret_unusable factor_id=%s reason=%s (re-import or re-enroll the factor)",
                     factor_id, "not whole base32 or under 112 bits")
@@ -102,6 +100,17 @@ def match_step(secret: str, code: str, now: float, drift_steps: int = DRIFT_STEP
         if hmac.compare_digest(_hotp(key, step), typed) and matched is None:
             matched = step
     return matched
+
+
+def _key(secret: str) -> bytes:
+    """The secret's bytes, decoded and judged as pyotp's OTP.byte_secret does (base32 in either
+    case, padding optional, at least MIN_SECRET_BITS; ValueError otherwise), once: pyotp's HOTP
+    decodes it in its constructor to check it, again in byte_secret, and again in every `at`
+    (base64.b32decode is pure Python)."""
+    decoded = base64.b32decode(secret + "=" * (-len(secret) % 8), casefold=True)
+    if len(decoded) * 8 < MIN_SECRET_BITS:
+        raise ValueError(f"secrets must hold at least {MIN_SECRET_BITS} bits")
+    return decoded
 
 
 def _hotp(key: bytes, counter: int) -> bytes:

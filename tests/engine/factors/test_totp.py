@@ -81,6 +81,23 @@ def test_match_step_matches_every_code_pyotp_computes_for_the_steps_in_reach(sha
             assert totp.match_step(secret, code, now) == min(s for s, c in codes.items() if c == code)
 
 
+@pytest.mark.parametrize("secret", [
+    "JBSWY3DPEHPK3PXP", "JBSWY3DPEHPK3PXPJBSWY3D", "jbswy3dpehpk3pxpjbswy3dp", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+    "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PX", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP=", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3===",
+    "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PX0", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PX1", "JBSWY3DP EHPK3PXPJBSWY3DPEHPK3PXP",
+    "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXÅ", "JBSWY3DPEHPK3PXPJBSWY3DP=HPK3PXP", "", "========",
+    "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXPJ", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXPJB"])
+def test_match_step_accepts_exactly_the_secrets_pyotp_accepts(secret: str, caplog: pytest.LogCaptureFixture) -> None:
+    """match_step decodes the secret itself, once: it must judge it as pyotp does, and then
+    match pyotp's codes; a secret pyotp refuses matches nothing, logged, never raised."""
+    try:
+        code: str | None = pyotp.HOTP(secret).at(int(NOW // 30))
+    except ValueError:  # binascii.Error is one
+        code = None
+    assert totp.match_step(secret, code or "123456", NOW, drift_steps=0) == (int(NOW // 30) if code else None)
+    assert ("totp_secret_unusable" in caplog.text) == (code is None)
+
+
 def test_match_step_refuses_codes_two_steps_away() -> None:
     secret = totp.new_secret()
     key = base64.b32decode(secret)
