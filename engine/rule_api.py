@@ -67,7 +67,8 @@ class _Record:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        setattr(cls, "__init__", _slot_init(cls))
+        if "__init__" not in cls.__dict__:  # a record that writes its own keeps it
+            setattr(cls, "__init__", _slot_init(cls))
 
     def __init__(self, **values: Any) -> None:  # each subclass's own, made by _slot_init
         raise TypeError("_Record is abstract")
@@ -89,7 +90,9 @@ def _slot_init(cls: type[_Record]) -> Callable[..., None]:
     source = (f"def __init__(self, *, {''.join(f'{name}=None, ' for name in names)}**_ignored):\n"
               + "".join(f"    _set_{name}(self, {name})\n" for name in names) + "    pass\n")
     exec(source, setters)  # the source holds the class's own slot names and nothing else
-    return setters["__init__"]  # type: ignore[no-any-return]
+    init: Callable[..., None] = setters["__init__"]
+    init.__qualname__, init.__module__ = f"{cls.__qualname__}.__init__", cls.__module__  # for tracebacks
+    return init
 
 
 class User(_Record):

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from engine.rule_api import Authentication, Client, Connection, Geo, Method, Request, Risk, Stats, User
+from engine.rule_api import Authentication, Client, Connection, Geo, Method, Request, Risk, Stats, User, _Record
 from engine.rule_host import DEVELOPMENT_HOST, host_for
 from engine.rule_host import HOST as RULE_HOST
 from engine.outcome import MalformedOutcome, Outcome
@@ -783,6 +783,17 @@ def test_records_take_their_slots_by_keyword_absent_ones_none_unknown_ones_ignor
     assert not hasattr(geo, "not_a_slot")
     with pytest.raises(TypeError):
         Geo("DE")  # type: ignore[call-arg]
+
+
+def test_a_record_with_its_own_init_keeps_it_and_generated_ones_name_their_class() -> None:
+    class Doubled(_Record):
+        __slots__ = ("a",)
+
+        def __init__(self, a: int) -> None:
+            object.__setattr__(self, "a", a * 2)
+
+    assert Doubled(a=1).a == 2
+    assert Geo.__init__.__qualname__ == "Geo.__init__" and Geo.__init__.__module__ == "engine.rule_api"
 
 
 @pytest.mark.parametrize("record", [User(user_id="u-1"), Geo(), Connection(ip="192.0.2.1"), Request(), Client(),
