@@ -418,8 +418,9 @@ class Flow:
     def _attempt(self, challenge_id: str, user_id: str, factor_id: str, factor_type: str, *,
                  code_hash: str | None = None, totp_step: int | None = None, passed: bool | None = None) -> Attempt:
         """An attempt under the configured attempt and lockout limits."""
-        return Attempt(challenge_id, user_id, factor_id, factor_type, code_hash, totp_step, passed,
-                       self.mfa.max_attempts, self.mfa.lockout_threshold, self.mfa.lockout_seconds)
+        return Attempt(challenge_id, user_id, factor_id, factor_type, code_hash=code_hash, totp_step=totp_step,
+                       passed=passed, max_attempts=self.mfa.max_attempts,
+                       lockout_threshold=self.mfa.lockout_threshold, lockout_seconds=self.mfa.lockout_seconds)
 
     async def _recovery_attempt(self, challenge_id: str, code: str, timestamp: float) -> tuple[Attempt, FactorProof]:
         """The store attempt for a recovery code, and the code to spend once the step passes.

@@ -112,7 +112,10 @@ class TokenIssuer:
         # with (preparing an HS256 secret scans it for PEM and SSH shapes: half an encode's
         # time) and the header segment. `issue` then builds the same bytes jwt.encode would.
         self._signer = jwt.get_algorithm_by_name(algorithm)
-        self._prepared_key = self._signer.prepare_key(self._signing_key)
+        try:
+            self._prepared_key = self._signer.prepare_key(self._signing_key)
+        except jwt.InvalidKeyError as exc:  # an HS256 secret shaped like a PEM or SSH key, refused here
+            raise ValueError(f"the signing key does not fit {algorithm}: {exc}") from None
         header = {"typ": "JWT", "alg": algorithm} | ({"kid": self.kid} if self.kid is not None else {})
         self._header_segment = base64url_encode(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
 

@@ -20,6 +20,7 @@ from redis.typing import EncodableT, FieldT
 
 from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, NoScriptError
 
 from engine.errors import StoreUnavailable
@@ -75,14 +76,19 @@ class _ScriptConnections:
     read close their connection on a timeout, an OS error or a cancellation, so no reply is
     ever left unread on one. Each is checked before use as the pool checks its own
     (ensure_connection): one the server closed while it sat idle (a restart) fails at most its
-    next command, as the pool's do."""
+    next command, as the pool's do. Its connections count beside the pool's: one process
+    may hold up to twice max_connections to Redis. Once closed, a call fails (503) rather than
+    open a connection nothing would close."""
 
     def __init__(self, pool: redis.ConnectionPool) -> None:
         self._pool = pool
         self._idle: list[AbstractConnection] = []
         self._opened: list[AbstractConnection] = []
+        self._closed = False
 
     async def evalsha(self, script: AsyncScript, keys: Sequence[str], args: Sequence[EncodableT]) -> Any:
+        if self._closed:
+            raise RedisConnectionError("the challenge store is closed")
         connection = self._idle.pop() if self._idle else self._open()
         try:
             await self._pool.ensure_connection(connection)
@@ -103,6 +109,7 @@ class _ScriptConnections:
         return connection
 
     async def close(self) -> None:
+        self._closed = True
         await asyncio.gather(*(connection.disconnect() for connection in self._opened), return_exceptions=True)
 
 

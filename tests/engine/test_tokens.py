@@ -260,3 +260,10 @@ def test_the_development_issuer_warns_and_its_tokens_die_with_it(caplog: pytest.
     assert first.algorithm == "HS256"
     restarted = TokenIssuer.development(ISSUER, AUDIENCE, TTL)
     assert refused(restarted, token) == "token signature is invalid"
+
+
+def test_an_hs256_secret_shaped_like_a_public_key_is_refused_when_the_issuer_is_built() -> None:
+    # PyJWT refuses such a secret when it prepares the key: before, at the first token, after
+    # the user had passed MFA; now at startup, as the ValueError the other key checks raise.
+    with pytest.raises(ValueError, match="does not fit HS256"):
+        TokenIssuer("https://issuer.test", "app", 300, "HS256", "ssh-rsa " + "A" * 64)
