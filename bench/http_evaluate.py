@@ -221,14 +221,20 @@ def engine_env(rules: Path, database: Path) -> dict[str, str]:
             "MFA_GEOIP__ALLOW_NETWORKS": "203.0.113.0/24,198.51.100.0/24", "MFA_LOGGING__LEVEL": "WARNING"}
 
 
-def servers_of(args: argparse.Namespace, scratch: Path) -> list[Server]:
+def bench_env(scratch: Path) -> dict[str, str]:
+    """An engine's environment on the ten bench rules and the demo GeoIP database, written in `scratch`."""
     rules = Path(scratch, "rules")
     rules.mkdir()
     for rule_id, source in PIPELINE.items():
         (rules / f"{rule_id}.py").write_text(source, encoding="utf-8")
     database = Path(scratch, "geo.mmdb")
     write_demo_database(database)
-    env = engine_env(rules, database)
+    return engine_env(rules, database)
+
+
+def servers_of(args: argparse.Namespace, scratch: Path) -> list[Server]:
+    env = bench_env(Path(scratch))
+    rules = Path(env["MFA_RULES__DIR"])
     servers = [Server("bare", [sys.executable, "-m", "uvicorn", "--loop", "uvloop", "--http", "httptools",
                                "--log-level", "warning", "--no-access-log", "--host", "127.0.0.1",
                                "bench.bare_app:app"], {"PATH": env["PATH"]}, ROOT)]

@@ -24,10 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.http_evaluate import (  # noqa: E402
-    SIGNING_KEY, Server, connection_requests, descendants, engine_env, forget_redis_keys,
+    SIGNING_KEY, Server, bench_env, connection_requests, descendants, forget_redis_keys,
 )
 from bench.rules import PIPELINE  # noqa: E402
-from engine.demo_geoip import write_demo_database  # noqa: E402
 
 
 def status_kib(pid: int) -> dict[str, int]:
@@ -93,13 +92,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
-        rules = Path(scratch, "rules")
-        rules.mkdir()
-        for rule_id, source in PIPELINE.items():
-            (rules / f"{rule_id}.py").write_text(source, encoding="utf-8")
-        database = Path(scratch, "geo.mmdb")
-        write_demo_database(database)
-        env = engine_env(rules, database) | {"MFA_SANDBOX__ISOLATION": "process",
+        env = bench_env(Path(scratch)) | {"MFA_SANDBOX__ISOLATION": "process",
                                              "MFA_DIRECTORY__URL": f"sqlite:///{scratch}/mfa.db"}
         if args.workers > 1:
             env |= {"MFA_STORE__REDIS_URL": args.redis_url, "MFA_TOKENS__SIGNING_KEY": SIGNING_KEY}
