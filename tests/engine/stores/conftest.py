@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -39,7 +40,10 @@ async def _flush(url: str) -> None:
         await client.aclose()
 
 
-def _redis_store(run: Run) -> Iterator[RedisChallengeStore]:
+@contextlib.contextmanager
+def flushed_redis(run: Run) -> Iterator[None]:
+    """The test database, empty before and after the test; fails (REQUIRE_REDIS=1) or skips
+    when Redis is unreachable."""
     try:
         run(_flush(TEST_REDIS_URL))
     except (RedisError, OSError) as exc:
@@ -47,12 +51,19 @@ def _redis_store(run: Run) -> Iterator[RedisChallengeStore]:
         if os.environ.get("REQUIRE_REDIS") == "1":
             pytest.fail(f"{reason} and REQUIRE_REDIS=1")
         pytest.skip(f"{reason}; set REQUIRE_REDIS=1 to fail instead")
-    shared = RedisChallengeStore(TEST_REDIS_URL)
     try:
-        yield shared
+        yield
     finally:
-        run(shared.close())
         run(_flush(TEST_REDIS_URL))
+
+
+def _redis_store(run: Run) -> Iterator[RedisChallengeStore]:
+    with flushed_redis(run):
+        shared = RedisChallengeStore(TEST_REDIS_URL)
+        try:
+            yield shared
+        finally:
+            run(shared.close())
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])

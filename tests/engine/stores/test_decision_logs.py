@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections.abc import Iterator
 
 import pytest
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from engine.stores.decisions import DecisionLog
 from engine.stores.memory_decisions import MemoryDecisionLog
 from engine.stores.redis_decisions import MAX_BATCH, RedisDecisionLog
-from tests.engine.stores.conftest import TEST_REDIS_URL, Run
+from tests.engine.stores.conftest import TEST_REDIS_URL, Run, flushed_redis
 
 NOW = 1_800_000_000.0
-
-
-async def _flush(url: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        await client.flushdb()
-    finally:
-        await client.aclose()
 
 
 def record(index: int) -> dict[str, object]:
@@ -36,18 +26,12 @@ def decision_log(request: pytest.FixtureRequest, run: Run) -> Iterator[DecisionL
     if request.param == "memory":
         yield MemoryDecisionLog(ttl_seconds=60, max_records=10_000)
         return
-    try:
-        run(_flush(TEST_REDIS_URL))
-    except (RedisError, OSError) as exc:
-        if os.environ.get("REQUIRE_REDIS") == "1":
-            pytest.fail(f"Redis at {TEST_REDIS_URL} is unreachable ({exc}) and REQUIRE_REDIS=1")
-        pytest.skip(f"Redis at {TEST_REDIS_URL} is unreachable ({exc})")
-    shared = RedisDecisionLog(TEST_REDIS_URL, ttl_seconds=60)
-    try:
-        yield shared
-    finally:
-        run(shared.close())
-        run(_flush(TEST_REDIS_URL))
+    with flushed_redis(run):
+        shared = RedisDecisionLog(TEST_REDIS_URL, ttl_seconds=60)
+        try:
+            yield shared
+        finally:
+            run(shared.close())
 
 
 def test_each_of_many_concurrent_records_is_readable_once_its_put_returns(decision_log: DecisionLog,

@@ -191,15 +191,13 @@ def test_a_verify_given_up_midway_leaves_no_reply_for_the_next_one(redis_process
         run(store.close())
 
 
-@pytest.mark.redis
-def test_a_closed_store_refuses_a_verify_instead_of_opening_a_connection(redis_url: str, run: Run) -> None:
-    store = RedisChallengeStore(redis_url)
-    run(store.create(challenge("c-closed", ttl_seconds=5), NOW))
-    run(store.verify(Attempt("c-closed", "u-1", "f-otp", "otp", totp_step=6), NOW))  # a connection of its own
-    run(store.close())
-
-    opened = list(store._scripts._opened)
+def test_a_closed_store_refuses_a_verify_instead_of_opening_a_connection(redis_store: RedisChallengeStore,
+                                                                          run: Run) -> None:
+    run(redis_store.create(challenge("c-closed", ttl_seconds=5), NOW))
+    run(redis_store.verify(Attempt("c-closed", "u-1", "f-otp", "otp", totp_step=6), NOW))  # a connection of its own
+    run(redis_store.close())  # the fixture closes it again: closing twice is harmless
+    opened = list(redis_store._scripts._opened)
 
     with pytest.raises(StoreUnavailable):
-        run(store.verify(Attempt("c-closed", "u-1", "f-otp", "otp", totp_step=7), NOW))
-    assert store._scripts._opened == opened  # nothing was opened after close()
+        run(redis_store.verify(Attempt("c-closed", "u-1", "f-otp", "otp", totp_step=7), NOW))
+    assert redis_store._scripts._opened == opened  # nothing was opened after close()
