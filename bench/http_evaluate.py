@@ -5,6 +5,8 @@ raw-socket client (keep-alive, fixed concurrency, varied users), in interleaved 
 
 - bare: the Starlette endpoint of bench/bare_app.py on uvicorn with uvloop and httptools, one
   worker (issue 11's baseline: the best stack a user could pick);
+- floor: bare plus the ten rules as plain Python (bench/floor_app.py), the physical limit an
+  evaluation on this stack can approach;
 - evaluate (process), evaluate (inprocess): `python -m engine serve` of this checkout;
 - with --tree PATH: the same two of another checkout, run with its own .venv (before/after
   figures from one run);
@@ -237,7 +239,11 @@ def servers_of(args: argparse.Namespace, scratch: Path) -> list[Server]:
     rules = Path(env["MFA_RULES__DIR"])
     servers = [Server("bare", [sys.executable, "-m", "uvicorn", "--loop", "uvloop", "--http", "httptools",
                                "--log-level", "warning", "--no-access-log", "--host", "127.0.0.1",
-                               "bench.bare_app:app"], {"PATH": env["PATH"]}, ROOT)]
+                               "bench.bare_app:app"], {"PATH": env["PATH"]}, ROOT),
+               Server("floor (bare + 10 plain rules)", [sys.executable, "-m", "uvicorn", "--loop", "uvloop",
+                                                        "--http", "httptools", "--log-level", "warning",
+                                                        "--no-access-log", "--host", "127.0.0.1",
+                                                        "bench.floor_app:app"], {"PATH": env["PATH"]}, ROOT)]
     trees = [("", ROOT, sys.executable)]
     if args.tree:
         tree = Path(args.tree).resolve()
@@ -300,6 +306,9 @@ def report(args: argparse.Namespace, results: dict[str, list[Round]]) -> None:
             print(f"{'':<32}non-200 by status: {dict(failures)}")
     print("\nissue 11 (req/s of the round divided by bare's of the same round, median over rounds):")
     for name, rounds in results.items():
+        if name.startswith("floor"):
+            print(f"  {name + ' / bare':<44}{paired_ratio(rounds, bare):>6.2f}   (the physical limit)")
+            continue
         target = next((value for suffix, value in TARGETS.items() if name.endswith(suffix)), None)
         if target is not None:
             print(f"  {name + ' / bare':<44}{paired_ratio(rounds, bare):>6.2f}   target >= {target:.2f}")
