@@ -127,10 +127,11 @@ def build_tokens(settings: Settings) -> TokenIssuer:
     tokens = settings.tokens
     if not tokens.signing_key:
         return TokenIssuer.development(tokens.issuer, tokens.audience, tokens.ttl_seconds)
-    key = tokens.signing_key
-    if key.startswith("file:"):
-        key = settings.path(key.removeprefix("file:")).read_text(encoding="utf-8")
-    return TokenIssuer(tokens.issuer, tokens.audience, tokens.ttl_seconds, tokens.algorithm, key)
+    def read(key: str) -> str:
+        return settings.path(key.removeprefix("file:")).read_text(encoding="utf-8") if key.startswith("file:") else key
+
+    return TokenIssuer(tokens.issuer, tokens.audience, tokens.ttl_seconds, tokens.algorithm, read(tokens.signing_key),
+                       previous_keys=[read(key) for key in tokens.previous_signing_keys])
 
 
 def build_passwords(settings: Settings) -> PasswordHasher:

@@ -89,6 +89,15 @@ def _parser() -> argparse.ArgumentParser:
     command(demo_commands, "reset", help="remove the quickstart's user alice and its var/ files, so that it "
                                          "runs again from the top (refused on anything else)")
 
+    keys = command(commands, "keys", help="new keys for secrets.key and tokens.signing_key, printed on stdout "
+                                          "(rotation: docs/deployment.md)")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    command(key_commands, "secret-key", help="a new secrets.key: 32 random bytes, base64")
+    signing_key = command(key_commands, "signing-key", help="a new tokens.signing_key: a PEM private key, or a "
+                                                            "random HS256 secret")
+    signing_key.add_argument("--algorithm", choices=("HS256", "RS256", "ES256", "EdDSA"),
+                             help="default: tokens.algorithm")
+
     geoip = command(commands, "geoip", help="GeoIP databases")
     geoip_commands = geoip.add_subparsers(dest="geoip_command", required=True)
     write_demo = command(geoip_commands, "write-demo", help="write a demo database on the documentation ranges")
@@ -155,6 +164,9 @@ def _run(args: argparse.Namespace, config: ConfigSource) -> int:
         return _write_demo_geoip(args.path)
     if args.command == "serve":
         return _serve(args, settings, config)
+    if args.command == "keys":
+        return _print_new_key(args.keys_command, args.algorithm if args.keys_command == "signing-key" else None,
+                              settings)
     if args.command == "rules":
         if args.rules_command == "test":
             from engine.rules_cli import test_rules
@@ -174,6 +186,25 @@ def _run(args: argparse.Namespace, config: ConfigSource) -> int:
     from engine.users_cli import run_users_command
 
     return asyncio.run(run_users_command(settings, args))
+
+
+def _print_new_key(kind: str, algorithm: str | None, settings: Settings) -> int:
+    """A fresh key on stdout, for the operator to put in place (nothing is written or logged)."""
+    import base64
+    import secrets
+
+    from engine.crypto import KEY_BYTES
+    from engine.tokens import SYMMETRIC, generate_private_key_pem
+
+    if kind == "secret-key":
+        print(base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode("ascii"))
+        return 0
+    algorithm = algorithm or settings.tokens.algorithm
+    if algorithm == SYMMETRIC:
+        print(secrets.token_urlsafe(48))  # 64 characters: twice the HS256 minimum
+    else:
+        print(generate_private_key_pem(algorithm), end="")  # a PEM ends with its own newline
+    return 0
 
 
 def _serve(args: argparse.Namespace, settings: Settings, config: ConfigSource) -> int:

@@ -299,6 +299,10 @@ class TokensSettings:
     # HS256: the shared secret (at least 32 characters). Others: a PEM private key, or
     # "file:PATH". Empty in development: a random secret per process (tokens die on restart).
     signing_key: str = field(default="", metadata={"multiline": True})
+    # Rotation: keys that signed earlier tokens (same algorithm; "file:PATH" or the key itself;
+    # for RS256/ES256/EdDSA the public half is enough). They verify, never sign, and stay in the
+    # JWKS; drop one once ttl_seconds have passed since it last signed (docs/deployment.md).
+    previous_signing_keys: tuple[str, ...] = field(default=(), metadata={"multiline": True})
 
 
 @dataclass(frozen=True, slots=True)
@@ -564,6 +568,8 @@ def _check_coherence(settings: Settings) -> None:
         raise ConfigError("sms.twilio: account_sid, auth_token and from_number are required with sms.gateway: twilio")
     if settings.tokens.algorithm == "HS256" and settings.tokens.signing_key and len(settings.tokens.signing_key) < 32:
         raise ConfigError("tokens.signing_key: an HS256 secret must be at least 32 characters")
+    if settings.tokens.previous_signing_keys and not settings.tokens.signing_key:
+        raise ConfigError("tokens.previous_signing_keys: needs tokens.signing_key (the key that signs now)")
     if settings.environment == "production":
         if not settings.api.keys:
             raise ConfigError("api.keys: production needs at least one API key")

@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -44,6 +45,8 @@ _THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"),
 
 _KEY_TYPES: dict[str, type[Any]] = {"RS256": rsa.RSAPrivateKey, "ES256": ec.EllipticCurvePrivateKey,
                                     "EdDSA": ed25519.Ed25519PrivateKey}
+_PUBLIC_KEY_TYPES: dict[str, type[Any]] = {"RS256": rsa.RSAPublicKey, "ES256": ec.EllipticCurvePublicKey,
+                                           "EdDSA": ed25519.Ed25519PublicKey}
 _JWK_WRITERS: dict[str, Any] = {"RS256": RSAAlgorithm, "ES256": ECAlgorithm, "EdDSA": OKPAlgorithm}
 _MIN_RSA_BITS = 2048
 _MIN_HS256_SECRET_CHARS = 32
@@ -76,6 +79,15 @@ def generate_private_key_pem(algorithm: str) -> str:
                              serialization.NoEncryption()).decode("ascii")
 
 
+@dataclass(frozen=True, slots=True)
+class _VerifyingKey:
+    """A key tokens are checked with: the HS256 secret, or a public key with its JWK and kid."""
+
+    key: Any
+    kid: str | None = None
+    public_jwk: dict[str, Any] | None = None
+
+
 class TokenIssuer:
     """Issues and verifies the engine's JWTs with one pinned algorithm and key.
 
@@ -83,31 +95,38 @@ class TokenIssuer:
     `signing_key` is a PEM private key of the matching type; the public key is published by
     `jwks()` under a `kid` that is its RFC 7638 thumbprint. Raises ValueError for a key that
     does not fit the algorithm.
+
+    Rotation: `previous_keys` (same algorithm; for the asymmetric ones a private or a public PEM
+    key) never sign, but still verify the tokens they signed, and stay in the JWKS, until the
+    operator drops them (after `ttl_seconds`, when every such token has expired). An asymmetric
+    token is checked with the key its `kid` names; an HS256 token (which carries no kid, so its
+    bytes do not change) with each secret in turn, the current one first.
     """
 
-    def __init__(self, issuer: str, audience: str, ttl_seconds: int, algorithm: str, signing_key: str) -> None:
+    def __init__(self, issuer: str, audience: str, ttl_seconds: int, algorithm: str, signing_key: str,
+                 previous_keys: Sequence[str] = ()) -> None:
         self.issuer = issuer
         self.audience = audience
         self.ttl_seconds = ttl_seconds
         self.algorithm = algorithm
-        self.kid: str | None = None
-        self._public_jwk: dict[str, Any] | None = None
         self._signing_key: Any
-        self._verifying_key: Any
         if algorithm == SYMMETRIC:
-            if len(signing_key) < _MIN_HS256_SECRET_CHARS:
-                raise ValueError(f"an HS256 secret must be at least {_MIN_HS256_SECRET_CHARS} characters")
-            self._signing_key = self._verifying_key = signing_key.encode("utf-8")
+            _check_secret(signing_key, "an HS256 secret")
+            self._signing_key = signing_key.encode("utf-8")
+            current = _VerifyingKey(self._signing_key)
         elif algorithm in ASYMMETRIC:
             private_key = _load_private_key(algorithm, signing_key)
             self._signing_key = private_key
-            self._verifying_key = private_key.public_key()
-            written = _JWK_WRITERS[algorithm].to_jwk(self._verifying_key, as_dict=True)
-            # Only the key members: PyJWT adds "key_ops", which RFC 7517 says not to combine with "use".
-            self._public_jwk = {name: written[name] for name in _THUMBPRINT_MEMBERS[written["kty"]]}
-            self.kid = jwk_thumbprint(self._public_jwk)
+            current = _public_key(algorithm, private_key.public_key())
         else:
             raise ValueError(f"unsupported token algorithm {algorithm!r}: expected HS256, RS256, ES256 or EdDSA")
+        self.kid: str | None = current.kid
+        self._public_jwk = current.public_jwk
+        self._verifying_keys = (current, *(_previous_key(algorithm, key) for key in previous_keys))
+        seen = [key.kid if key.kid is not None else key.key for key in self._verifying_keys]
+        if len(set(seen)) != len(seen):
+            raise ValueError(f"{_PREVIOUS}: repeats the signing key or another previous key")
+        self._by_kid = {key.kid: key for key in self._verifying_keys if key.kid is not None}
         # What jwt.encode redoes at every call, done once: the algorithm object, the key it signs
         # with (preparing an HS256 secret scans it for PEM and SSH shapes: half an encode's
         # time) and the header segment. `issue` then builds the same bytes jwt.encode would.
@@ -155,9 +174,35 @@ class TokenIssuer:
 
     def verify(self, token: str, now: int) -> dict[str, Any]:
         """The claims of a token this issuer signed, checked against `now`; raises InvalidToken."""
+        for key in self._candidates(token):
+            try:
+                claims = self._decode(token, key.key)
+            except InvalidToken as refused:
+                if refused.args[0] != _BAD_SIGNATURE:
+                    raise
+            else:
+                _check_times(claims, now)
+                return claims
+        raise InvalidToken(_BAD_SIGNATURE)
+
+    def _candidates(self, token: str) -> Sequence[_VerifyingKey]:
+        """The keys that may have signed `token`: the one its kid names, when it names one we
+        know; none when it names another (asymmetric) key; else every key, the current first."""
+        if len(self._verifying_keys) == 1:
+            return self._verifying_keys
         try:
-            claims = jwt.decode(
-                token, self._verifying_key,
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError as exc:
+            raise InvalidToken("token is malformed") from exc
+        if self.algorithm != SYMMETRIC and isinstance(kid, str):
+            key = self._by_kid.get(kid)
+            return () if key is None else (key,)
+        return self._verifying_keys
+
+    def _decode(self, token: str, key: Any) -> dict[str, Any]:
+        try:
+            return jwt.decode(
+                token, key,
                 # Pinned: a token naming "none" or another family (HS256 keyed with our public
                 # key, the classic confusion) is refused before any key is used.
                 algorithms=[self.algorithm], audience=self.audience, issuer=self.issuer, leeway=0,
@@ -168,7 +213,7 @@ class TokenIssuer:
         except jwt.InvalidAlgorithmError as exc:
             raise InvalidToken("token algorithm is not allowed") from exc
         except jwt.InvalidSignatureError as exc:
-            raise InvalidToken("token signature is invalid") from exc
+            raise InvalidToken(_BAD_SIGNATURE) from exc
         except jwt.InvalidAudienceError as exc:
             raise InvalidToken("token audience is wrong") from exc
         except jwt.InvalidIssuerError as exc:
@@ -177,27 +222,63 @@ class TokenIssuer:
             raise InvalidToken(f"token lacks the {exc.claim} claim") from exc
         except jwt.InvalidTokenError as exc:
             raise InvalidToken("token is malformed") from exc
-        _check_times(claims, now)
-        return claims
 
     def jwks(self) -> dict[str, Any] | None:
-        """The public key set for relying parties ({"keys": [...]}), or None with HS256 (nothing to publish)."""
+        """The public key set for relying parties ({"keys": [...]}: the current key, then the
+        previous ones), or None with HS256 (nothing to publish)."""
         if self._public_jwk is None:
             return None
-        return {"keys": [{**self._public_jwk, "kid": self.kid, "alg": self.algorithm, "use": "sig"}]}
+        return {"keys": [{**key.public_jwk, "kid": key.kid, "alg": self.algorithm, "use": "sig"}
+                         for key in self._verifying_keys if key.public_jwk is not None]}
 
 
-def _load_private_key(algorithm: str, pem: str) -> Any:
+_BAD_SIGNATURE = "token signature is invalid"
+_PREVIOUS = "tokens.previous_signing_keys"
+
+
+def _check_secret(secret: str, what: str) -> None:
+    if len(secret) < _MIN_HS256_SECRET_CHARS:
+        raise ValueError(f"{what} must be at least {_MIN_HS256_SECRET_CHARS} characters")
+
+
+def _public_key(algorithm: str, public_key: Any) -> _VerifyingKey:
+    written = _JWK_WRITERS[algorithm].to_jwk(public_key, as_dict=True)
+    # Only the key members: PyJWT adds "key_ops", which RFC 7517 says not to combine with "use".
+    jwk = {name: written[name] for name in _THUMBPRINT_MEMBERS[written["kty"]]}
+    return _VerifyingKey(public_key, jwk_thumbprint(jwk), jwk)
+
+
+def _previous_key(algorithm: str, key: str) -> _VerifyingKey:
+    """A `tokens.previous_signing_keys` entry: an HS256 secret, or a private or public PEM key."""
+    if algorithm == SYMMETRIC:
+        _check_secret(key, f"{_PREVIOUS}: an HS256 secret")
+        return _VerifyingKey(key.encode("utf-8"))
+    try:
+        loaded: Any = serialization.load_pem_public_key(key.encode("utf-8"))
+    except (ValueError, TypeError):
+        loaded = _load_private_key(algorithm, key, _PREVIOUS, "verify").public_key()
+    if not isinstance(loaded, _PUBLIC_KEY_TYPES[algorithm]):
+        raise ValueError(f"{_PREVIOUS}: a {type(loaded).__name__} cannot verify {algorithm}")
+    if isinstance(loaded, rsa.RSAPublicKey) and loaded.key_size < _MIN_RSA_BITS:
+        raise ValueError(f"{_PREVIOUS}: RSA keys must have at least {_MIN_RSA_BITS} bits")
+    if isinstance(loaded, ec.EllipticCurvePublicKey) and not isinstance(loaded.curve, ec.SECP256R1):
+        raise ValueError(f"{_PREVIOUS}: ES256 needs a P-256 key")
+    return _public_key(algorithm, loaded)
+
+
+def _load_private_key(algorithm: str, pem: str, setting: str = "tokens.signing_key", use: str = "sign") -> Any:
     try:
         key = serialization.load_pem_private_key(pem.encode("utf-8"), password=None)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"tokens.signing_key: not an unencrypted PEM private key for {algorithm}") from exc
+    except (ValueError, TypeError):
+        # from None: the parser's message is about the text, which is a secret.
+        what = "an unencrypted PEM private key" if use == "sign" else "a PEM key (an unencrypted private key or a public key)"
+        raise ValueError(f"{setting}: not {what} for {algorithm}") from None
     if not isinstance(key, _KEY_TYPES[algorithm]):
-        raise ValueError(f"tokens.signing_key: a {type(key).__name__} cannot sign {algorithm}")
+        raise ValueError(f"{setting}: a {type(key).__name__} cannot {use} {algorithm}")
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size < _MIN_RSA_BITS:
-        raise ValueError(f"tokens.signing_key: RSA keys must have at least {_MIN_RSA_BITS} bits")
+        raise ValueError(f"{setting}: RSA keys must have at least {_MIN_RSA_BITS} bits")
     if isinstance(key, ec.EllipticCurvePrivateKey) and not isinstance(key.curve, ec.SECP256R1):
-        raise ValueError("tokens.signing_key: ES256 needs a P-256 key")
+        raise ValueError(f"{setting}: ES256 needs a P-256 key")
     return key
 
 
