@@ -118,6 +118,9 @@ class HttpSettings:
     # After SIGTERM, in-flight requests get this long to finish; then they are cancelled,
     # the sandbox workers stopped and the process ends.
     shutdown_timeout_seconds: int = field(default=10, metadata=_range(1, 600))
+    # Proxies (CIDRs) whose X-Forwarded-For the hosted pages believe; from any other peer the
+    # client's address is the socket's (engine/pages/client_ip.py).
+    trusted_proxies: tuple[str, ...] = ()
 
 
 # Built-in triggers (issue 10; engine/triggers.py). Every one is off by default: the shipped
@@ -317,6 +320,35 @@ class LoginSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """An application that sends users to the hosted login pages (engine/pages/)."""
+
+    name: str = ""
+    # Where the pages may send the browser back, matched exactly (https, or http to a loopback host).
+    redirect_uris: tuple[str, ...] = field(default=(), metadata={"url": True})
+    public: bool = False  # cannot keep a secret: PKCE (S256) is then required
+
+
+_COLOUR = {"pattern": (formats.COLOUR, "must be a colour like #1d4ed8")}
+
+
+@dataclass(frozen=True, slots=True)
+class BrandingSettings:
+    """How the hosted login pages look and read (engine/pages/branding.py)."""
+
+    product_name: str = "mfa-engine"
+    logo_url: str = field(default="", metadata={"url": True})
+    logo_file: str = ""  # an image file (relative to the config file), served by the pages
+    primary_color: str = field(default="#1d4ed8", metadata=_COLOUR)
+    background_color: str = field(default="#f3f4f6", metadata=_COLOUR)
+    custom_css: str = ""  # a CSS file (relative to the config file), loaded after the built-in one
+    support_url: str = field(default="", metadata={"url": True})
+    # Per-locale replacements of the pages' texts: {de: {title_password: "Anmelden"}}.
+    texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    templates_dir: str = ""  # templates here replace the built-in ones of the same name
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     level: str = field(default="INFO", metadata=_choices("DEBUG", "INFO", "WARNING", "ERROR"))
 
@@ -340,6 +372,10 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     tokens: TokensSettings = field(default_factory=TokensSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    # Applications of the hosted login pages, by client_id.
+    clients: Mapping[str, ClientSettings] = field(default_factory=dict, metadata={
+        "key_pattern": (formats.CLIENT_ID, "keys must be client ids like demo")})
+    branding: BrandingSettings = field(default_factory=BrandingSettings)
     base_dir: str = field(default=".", metadata={"internal": True})
 
     def path(self, relative: str) -> Path:
@@ -510,6 +546,8 @@ def _coerce(kind: Any, value: Any, path: str, metadata: Mapping[str, Any]) -> An
         if len(set(value)) != len(value):
             raise ConfigError(f"{path}: items must not repeat")
         return tuple(value)
+    if typing.get_origin(kind) is Mapping and typing.get_args(kind)[1] is not str:
+        return _mapping_of(typing.get_args(kind)[1], value, path, metadata)
     if typing.get_origin(kind) is Mapping:
         if not isinstance(value, dict) or any(type(k) is not str or type(v) is not str for k, v in value.items()):
             raise ConfigError(f"{path}: must be a mapping of strings to strings")
@@ -520,6 +558,19 @@ def _coerce(kind: Any, value: Any, path: str, metadata: Mapping[str, Any]) -> An
             raise ConfigError(f"{path}: values must be among {', '.join(choices)}")
         return dict(value)
     raise ConfigError(f"{path}: unsupported setting type")  # pragma: no cover - schema bug
+
+
+def _mapping_of(kind: Any, value: Any, path: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """A mapping whose values are settings of their own (clients, per-locale texts), each
+    checked under its key's dotted path (`clients.demo.redirect_uris`)."""
+    if not isinstance(value, dict) or any(type(key) is not str for key in value):
+        raise ConfigError(f"{path}: must be a mapping")
+    pattern = {"pattern": metadata["key_pattern"]} if "key_pattern" in metadata else {}
+    built = {}
+    for key, item in value.items():
+        _check_text(key, path, pattern)
+        built[key] = _coerce(kind, item, f"{path}.{key}", {})
+    return built
 
 
 def _check_text(value: str, path: str, metadata: Mapping[str, Any]) -> None:
@@ -534,6 +585,20 @@ def _check_text(value: str, path: str, metadata: Mapping[str, Any]) -> None:
         parts = urlsplit(value)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ConfigError(f"{path}: must be an http:// or https:// URL")
+
+
+def _check_client(path: str, client: ClientSettings) -> None:
+    """Redirect URIs are matched exactly, so each must be one absolute URL: https, or http to a
+    loopback host (RFC 8252 7.3, native and development apps); no fragment, no user info."""
+    if not client.redirect_uris:
+        raise ConfigError(f"{path}.redirect_uris: at least one is required")
+    for uri in client.redirect_uris:
+        parts = urlsplit(uri)
+        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if (parts.scheme != "https" and not (parts.scheme == "http" and loopback)) or parts.fragment \
+                or "#" in uri or parts.username is not None or parts.password is not None:
+            raise ConfigError(f"{path}.redirect_uris: each must be an https:// URL (http:// only to a loopback "
+                              "host) without a fragment or user info")
 
 
 def _check_coherence(settings: Settings) -> None:
@@ -552,6 +617,13 @@ def _check_coherence(settings: Settings) -> None:
             ipaddress.ip_network(network)
         except ValueError:
             raise ConfigError("geoip.allow_networks: items must be networks in CIDR notation") from None
+    for network in settings.http.trusted_proxies:
+        try:
+            ipaddress.ip_network(network)
+        except ValueError:
+            raise ConfigError("http.trusted_proxies: items must be networks in CIDR notation") from None
+    for client_id, client in settings.clients.items():
+        _check_client(f"clients.{client_id}", client)
     for key in settings.api.keys:
         if len(key) < 16:
             raise ConfigError("api.keys: every key must be at least 16 characters")

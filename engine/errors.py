@@ -2,7 +2,9 @@
 
 EngineError                      rendered by the one handler in engine/http/errors.py
  ├── InvalidRequest       400    invalid_request: a field is missing, mistyped or out of range
- │    └── InvalidJson     400    invalid_json: the body is not a JSON object
+ │    ├── InvalidJson     400    invalid_json: the body is not a JSON object
+ │    └── InvalidGrant    400    invalid_grant: an authorization code unknown, expired, used, or not this
+ │                               client's, redirect URI's or PKCE verifier's (one answer; POST /v1/token)
  ├── Unauthorized         401    unauthorized: missing or wrong bearer key
  │    ├── InvalidCredentials 401 invalid_credentials: unknown user or wrong password (one answer)
  │    ├── InvalidChallenge  401  invalid_challenge: unknown, expired or used challenge, or a factor it does not offer
@@ -62,6 +64,10 @@ class InvalidRequest(EngineError):
 
 class InvalidJson(InvalidRequest):
     code = "invalid_json"
+
+
+class InvalidGrant(InvalidRequest):
+    code = "invalid_grant"
 
 
 class Unauthorized(EngineError):

@@ -23,6 +23,9 @@ COUNTRY = re.compile(r"[A-Z]{2}")  # ISO 3166 alpha-2
 ACTION = re.compile(r"[a-z][a-z0-9_]{0,63}")  # context.action: "login", "transaction"...
 # Ids the engine hands out (usr_, fac_, challenge and enrollment ids: secrets.token_urlsafe).
 OPAQUE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+# Applications of the hosted login pages (config `clients:` keys, /login?client_id=, /v1/token).
+CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+COLOUR = re.compile(r"#[0-9a-fA-F]{6}")  # branding colours: six hex digits, nothing CSS could misread
 BASE32_SECRET = re.compile(r"[A-Z2-7]{16,128}=*")
 # The stem of rules/NN-name.py. Bounded: the order is an int (int() refuses 4,300 digits), and
 # the id is a file name, a log label and a metric label.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from engine.http import admin, decisions, endpoints, mfa, rules_admin, settings_admin
+from engine.http import admin, decisions, endpoints, mfa, rules_admin, settings_admin, token
 from engine.http.admin import admin_only
 
 # Every /admin route needs the admin token: declared here once, by admin_only, for all of them.
@@ -49,6 +49,7 @@ ROUTES = [
     Route("/v1/mfa/enroll/confirm", mfa.confirm, methods=["POST"], name="mfa_enroll_confirm"),
     Route("/v1/mfa/recovery-codes", mfa.recovery_codes, methods=["POST"], name="mfa_recovery_codes"),
     Route("/v1/step-up", mfa.step_up, methods=["POST"], name="step_up"),
+    Route("/v1/token", token.token, methods=["POST"], name="token"),
     Route("/.well-known/jwks.json", mfa.jwks, methods=["GET"], name="jwks"),
     *(Route(f"/admin{path}", admin_only(endpoint), methods=[method], name=name)
       for path, endpoint, method, name in ADMIN),

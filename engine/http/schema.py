@@ -339,6 +339,9 @@ BODIES: dict[str, Obj] = {
     "mfa_enroll_confirm": CONFIRM, "mfa_recovery_codes": USER_TOKEN, "step_up": _STEP_UP,
     "admin_create_user": NEW_USER,
     "admin_update_user": USER_CHANGES, "admin_add_factor": NEW_FACTOR,
+    # An authorization code of the hosted pages for its login's token (engine/authcodes.py).
+    "token": obj({"code": text(64), "client_id": text(128, formats.CLIENT_ID), "redirect_uri": text(2048),
+                  "code_verifier": text(128)}, frozenset({"code", "client_id", "redirect_uri"})),
 }
 
 

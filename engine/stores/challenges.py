@@ -119,6 +119,11 @@ class ChallengeStore(Protocol):
     async def drop_code(self, challenge_id: str, factor_id: str) -> None:
         """Forget an unsent code and its cooldown (the gateway failed)."""
 
+    async def consume(self, challenge_id: str, now: float) -> Challenge | None:
+        """The challenge, deleted in the same atomic step, or None when unknown or expired: of
+        concurrent calls for one id, exactly one gets it (single-use records: authorization codes,
+        the hosted pages' session steps)."""
+
     async def delete(self, challenge_id: str) -> None:
         """Forget a challenge (nothing happens for an unknown one): one the flow created but
         must not hand out after all."""

@@ -105,6 +105,14 @@ class MemoryChallengeStore:
         if entry is not None:
             entry.codes.pop(factor_id, None)
 
+    async def consume(self, challenge_id: str, now: float) -> Challenge | None:
+        self._tick(now)
+        entry = self._live_challenge(challenge_id, now)
+        if entry is None:
+            return None
+        del self._challenges[challenge_id]
+        return entry.read()
+
     async def delete(self, challenge_id: str) -> None:
         self._challenges.pop(challenge_id, None)
 

@@ -174,6 +174,18 @@ class RedisChallengeStore:
                                f"code:{factor_id}", f"code_expires:{factor_id}", f"sent_at:{factor_id}")
 
     @_unavailable_on_error
+    async def consume(self, challenge_id: str, now: float) -> Challenge | None:
+        key = CHALLENGE_KEY.format(challenge_id)
+        # MULTI: HGETALL and DEL run together, so of concurrent calls one reads the fields and the others none.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(key)
+            pipe.delete(key)
+            fields, _ = await pipe.execute()
+        if not fields or float(fields["expires_at"]) <= now:
+            return None
+        return _challenge(challenge_id, cast("dict[str, str]", fields))
+
+    @_unavailable_on_error
     async def delete(self, challenge_id: str) -> None:
         await self._redis.delete(CHALLENGE_KEY.format(challenge_id))
 
