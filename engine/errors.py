@@ -2,14 +2,14 @@
 
 EngineError                      rendered by the one handler in engine/http/errors.py
  ├── InvalidRequest       400    invalid_request: a field is missing, mistyped or out of range
- │    ├── InvalidJson     400    invalid_json: the body is not a JSON object
- │    └── InvalidGrant    400    invalid_grant: an authorization code unknown, expired, used, or not this
- │                               client's, redirect URI's or PKCE verifier's (one answer; POST /v1/token)
+ │    └── InvalidJson     400    invalid_json: the body is not a JSON object
  ├── Unauthorized         401    unauthorized: missing or wrong bearer key
  │    ├── InvalidCredentials 401 invalid_credentials: unknown user or wrong password (one answer)
  │    ├── InvalidChallenge  401  invalid_challenge: unknown, expired or used challenge, or a factor it does not offer
  │    ├── InvalidCode       401  invalid_code: wrong, replayed or expired code, or any of InvalidChallenge's reasons
- │    └── InvalidToken      401  invalid_token: a user or enrollment token that does not verify
+ │    ├── InvalidToken      401  invalid_token: a user or enrollment token that does not verify
+ │    └── InvalidGrant      401  invalid_grant: an authorization code unknown, expired, used, or not this
+ │                               client's, redirect URI's or PKCE verifier's (one answer; POST /v1/token)
  ├── AccessDenied         403    access_denied: a rule denied the login (`reason`)
  ├── CountryNotAllowed    403    sms_country_not_allowed: the phone number's country is not in sms.allowed_countries
  ├── NotFound             404    not_found
@@ -66,10 +66,6 @@ class InvalidJson(InvalidRequest):
     code = "invalid_json"
 
 
-class InvalidGrant(InvalidRequest):
-    code = "invalid_grant"
-
-
 class Unauthorized(EngineError):
     status, code = 401, "unauthorized"
 
@@ -122,6 +118,10 @@ class InvalidCode(Unauthorized):
 
 class InvalidToken(Unauthorized):
     code = "invalid_token"
+
+
+class InvalidGrant(Unauthorized):
+    code = "invalid_grant"
 
 
 class AccessDenied(EngineError):

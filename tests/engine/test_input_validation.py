@@ -80,6 +80,8 @@ EXAMPLES: dict[str, tuple[str, str, dict[str, Any]]] = {
         "phone_number": "+14155550123", "app_metadata": {"n": 1}, "user_metadata": {"n": 1}}),
     "admin_add_factor": ("POST", "/admin/users/{user_id}/factors", {
         "type": "sms", "phone_number": "+14155550123", "secret": "JBSWY3DPEHPK3PXP"}),
+    "token": ("POST", "/v1/token", {"code": "c" * 22, "client_id": "demo", "redirect_uri": "https://app.example.com/cb",
+                                    "code_verifier": "v" * 43}),
 }
 
 # Examples are keyed by route name, like schema.BODIES.

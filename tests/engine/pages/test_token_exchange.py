@@ -59,7 +59,7 @@ def test_a_code_is_exchanged_once_for_the_same_token_body_a_login_gives(service:
     assert service.decode(first.json()["token"])["amr"] == ["pwd"]
 
     again = exchange(service, code)
-    assert again.status_code == 400
+    assert again.status_code == 401
     assert again.json()["error"] == "invalid_grant"
 
 
@@ -84,7 +84,7 @@ def test_a_code_for_another_client_or_redirect_uri_is_refused_and_burned(service
                                                                           wrong: dict[str, str]) -> None:
     code = issue(service, login_answer(service))
     refused = exchange(service, code, **wrong)
-    assert refused.status_code == 400
+    assert refused.status_code == 401
     assert refused.json() == {"error": "invalid_grant", "message": refused.json()["message"]}
     assert exchange(service, code).json()["error"] == "invalid_grant"
 
@@ -112,7 +112,7 @@ def test_of_concurrent_exchanges_of_one_code_exactly_one_gets_the_token(service:
     code = issue(service, login_answer(service))
     body = {"code": code, "client_id": "demo", "redirect_uri": CALLBACK}
     statuses = sorted(r.status_code for r in service.client.post_concurrently("/v1/token", [body] * 10, auth()))
-    assert statuses == [200] + [400] * 9
+    assert statuses == [200] + [401] * 9
 
 
 def test_the_exchange_needs_the_api_key_and_a_valid_body(service: PagesService) -> None:
