@@ -90,6 +90,8 @@ def parse_body(name: str, body: dict[str, Any]) -> Any:
         return schema.parse_evaluate(body)
     if name == "step_up":
         return schema.parse_step_up(body)
+    if name == "token":  # declared in BODIES only
+        return schema.parse(schema.BODIES["token"], body)
     return schema.parse(getattr(schema, {"login": "LOGIN", "mfa_challenge": "CHALLENGE", "mfa_verify": "VERIFY",
                                          "mfa_enroll": "ENROLL", "mfa_enroll_confirm": "CONFIRM",
                                          "mfa_recovery_codes": "USER_TOKEN", "admin_create_user": "NEW_USER",
