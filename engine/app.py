@@ -32,7 +32,9 @@ from engine.flow import Flow
 from engine.geo import GeoLocator, open_locator
 from engine.http.bodies import BodyDeadline
 from engine.http.errors import ErrorBoundary, handle_engine_error, handle_http_exception
+from engine.http.request_log import RequestLog
 from engine.http.routes import ROUTES
+from engine.metrics import Metrics
 from engine.passwords import PasswordHasher
 from engine.pipeline import Executor, Pipeline
 from engine.rule_follower import RuleFollower
@@ -65,13 +67,14 @@ from sandbox.pool import WorkerPool
 log = logging.getLogger("engine.app")
 
 
-def build_executor(settings: Settings) -> Executor:
+def build_executor(settings: Settings, metrics: Metrics) -> Executor:
     limits = settings.sandbox.limits()
     host, host_path = host_for(settings.environment)
     if settings.sandbox.isolation == "inprocess":
         return InProcessRunner(host, limits)
     return WorkerPool(host_path, limits, size=settings.sandbox.workers,
-                      queue_timeout_ms=settings.sandbox.queue_timeout_ms, cpu_affinity=settings.sandbox.cpu_affinity)
+                      queue_timeout_ms=settings.sandbox.queue_timeout_ms, cpu_affinity=settings.sandbox.cpu_affinity,
+                      on_kill=metrics.worker_killed, on_queue_wait=metrics.observe_queue_wait)
 
 
 def build_geo(settings: Settings) -> GeoLocator:
@@ -179,7 +182,9 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
     keyring = build_keyring(settings)
     vault = SettingsVault(keyring)  # rule settings are sealed at rest like TOTP secrets
     snapshot = load_folder(settings.path(settings.rules.dir), settings, vault)
-    executor = given.executor or build_executor(settings)
+    metrics = Metrics.from_environment()
+    request_log = RequestLog()
+    executor = given.executor or build_executor(settings, metrics)
     geo = given.geo or build_geo(settings)
     clock = given.clock or SystemClock()
     directory = build_directory(settings, keyring)
@@ -189,15 +194,16 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
     passwords = given.passwords or build_passwords(settings)
     pipeline = Pipeline(snapshot.rule_set, executor, FairShares(settings.sandbox.max_concurrent_per_user,
                                                        settings.sandbox.max_concurrent_per_client,
-                                                       settings.sandbox.max_concurrent_per_address))
+                                                       settings.sandbox.max_concurrent_per_address),
+                        on_trace=metrics.observe_trace)
     sessions = Sessions(tokens, directory, settings.tokens.ttl_seconds)
     decision_log = given.decisions or build_decision_log(settings)
     # The memory log answers in this process, never waiting: only a log doing I/O is bounded.
     in_process = isinstance(decision_log, MemoryDecisionLog)
     decisions = DecisionRecorder(decision_log, timeout_ms=None if in_process else settings.store.timeout_ms)
-    sms_sender = SmsSender(gateway, store, keyring, settings.sms, settings.mfa.issuer_name)
+    sms_sender = SmsSender(gateway, store, keyring, settings.sms, settings.mfa.issuer_name, metrics)
     flow = Flow(settings, pipeline, geo, clock, directory=directory, store=store, passwords=passwords,
-                keyring=keyring, sessions=sessions, sms_sender=sms_sender, decisions=decisions)
+                keyring=keyring, sessions=sessions, sms_sender=sms_sender, decisions=decisions, metrics=metrics)
     enrollment = Enrollment(flow, directory, store, keyring, tokens, sessions, sms_sender, settings.mfa, clock)
     rule_sync = build_rule_sync(settings)
     rules = RuleOps(settings, pipeline, executor, geo, clock, snapshot, rule_sync, vault)
@@ -209,6 +215,8 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        request_log.start()
+        metrics.start()
         await executor.start()
         await follower.start()  # the shared rule set (Redis) wins over the folder before serving
         watch = asyncio.create_task(rule_watch.reload_on_change(rules)) if settings.rules.watch else None
@@ -223,13 +231,18 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
                 "sms_gateway": gateway.close, "store": store.close,
                 "decisions": decision_log.close, "directory": directory.close})
             geo.close()
+            metrics.close()
+            request_log.close()
 
     app = Starlette(
         routes=ROUTES,
         lifespan=lifespan,
         # ErrorBoundary is outermost: it sees whatever the exception handlers did not render.
-        middleware=[Middleware(ErrorBoundary), Middleware(BodyDeadline, timeout_ms=settings.http.body_timeout_ms)],
+        middleware=[Middleware(ErrorBoundary, request_log=request_log),
+                    Middleware(BodyDeadline, timeout_ms=settings.http.body_timeout_ms)],
         exception_handlers={EngineError: handle_engine_error, HTTPException: handle_http_exception},
     )
     app.state.services = services
+    app.state.metrics = metrics
+    app.state.request_log = request_log
     return app

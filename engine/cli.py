@@ -7,8 +7,10 @@ import argparse
 import asyncio
 import importlib.util
 import logging
+import logging.config
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.clock import parse_now
 from engine.config import CONFIG_PATH_VARIABLE, ConfigError, Settings, load_settings
+from engine.log_format import TEXT_FORMAT, logging_config
+from engine.metrics import MULTIPROCESS_DIR_VARIABLE
 from engine.pipeline import RuleSetRejected
 
 if TYPE_CHECKING:
@@ -140,9 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     config = find_config(getattr(args, "config", None), os.environ, Path.cwd())
     # On stderr, so that stdout stays machine-readable (evaluate prints JSON). serve says it
-    # first (it runs until stopped); the others last, so that their first lines stay their own.
-    if args.command == "serve":
-        print(config.describe(), file=sys.stderr, flush=True)
+    # first (it runs until stopped: _serve, as its first log line); the others last, so that
+    # their first lines stay their own.
     try:
         return _run(args, config)
     except ConfigError as exc:
@@ -159,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, config: ConfigSource) -> int:
-    settings = load_settings(config.path)  # every command, geoip too, refuses a config it cannot read
+    try:
+        settings = load_settings(config.path)  # every command, geoip too, refuses a config it cannot read
+    except ConfigError:
+        if args.command == "serve":  # which file the error is about
+            print(config.describe(), file=sys.stderr, flush=True)
+        raise
     if args.command == "geoip":
         return _write_demo_geoip(args.path)
     if args.command == "serve":
@@ -211,8 +219,12 @@ def _serve(args: argparse.Namespace, settings: Settings, config: ConfigSource) -
     host = args.host or settings.server.host
     port = args.port or settings.server.port
     workers = args.workers or settings.server.workers
-    check_workers(settings, workers)
     configure_logging(settings)
+    if settings.logging.format == "json":
+        log.info("serve_config %s", config.describe())
+    else:
+        print(config.describe(), file=sys.stderr, flush=True)
+    check_workers(settings, workers)
     # With several workers the parent builds the app once too, and drops it: a broken rule set
     # or a missing GeoIP database stops here with exit 2, and the development key, the
     # directory's migrations and the rules' startup history entry are written once, not raced
@@ -255,7 +267,11 @@ def _build_app(settings: Settings) -> Starlette | None:
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.logging.level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """The process's log lines as `logging.format` says (engine/log_format.py)."""
+    if settings.logging.format == "json":
+        logging.config.dictConfig(logging_config(settings))
+    else:
+        logging.basicConfig(level=settings.logging.level, format=TEXT_FORMAT)
 
 
 def serving_options(settings: Settings) -> dict[str, Any]:
@@ -274,9 +290,14 @@ def serving_options(settings: Settings) -> dict[str, Any]:
         loop, http = "auto", "auto"
     # One bound on the request line and headers for either parser: h11 applies it itself,
     # BoundedHttpToolsProtocol reads it from the same option.
-    return {"loop": loop, "http": http, "access_log": False, "log_level": settings.logging.level.lower(),
-            "timeout_graceful_shutdown": settings.http.shutdown_timeout_seconds,
-            "h11_max_incomplete_event_size": settings.http.max_header_bytes}
+    options = {"loop": loop, "http": http, "access_log": False, "log_level": settings.logging.level.lower(),
+               "timeout_graceful_shutdown": settings.http.shutdown_timeout_seconds,
+               "h11_max_incomplete_event_size": settings.http.max_header_bytes}
+    if settings.logging.format == "json":
+        # uvicorn's own lines (started, stopping, its errors with tracebacks) as JSON too, in
+        # every server process: it applies this before anything else in each.
+        options["log_config"] = logging_config(settings)
+    return options
 
 
 def serve(app: Starlette, settings: Settings, host: str, port: int) -> None:
@@ -301,8 +322,16 @@ def serve_workers(settings: Settings, config: ConfigSource, host: str, port: int
         os.environ[CONFIG_PATH_VARIABLE] = str(config.path)
     log.info("serve host=%s port=%s workers=%s environment=%s isolation=%s", host, port, workers,
              settings.environment, settings.sandbox.isolation)
-    uvicorn.run(f"{__name__}:worker_app", factory=True, host=host, port=port, workers=workers,
-                **serving_options(settings))
+    # The workers' metrics meet in files (engine/metrics.py): a directory of this run's own,
+    # private (0700) and removed at exit, so no earlier run's counts and no other user's files
+    # are ever summed in. Workers are started afterwards and read the variable at import.
+    with tempfile.TemporaryDirectory(prefix="mfa-metrics-") as metrics_dir:
+        os.environ[MULTIPROCESS_DIR_VARIABLE] = metrics_dir
+        try:
+            uvicorn.run(f"{__name__}:worker_app", factory=True, host=host, port=port, workers=workers,
+                        **serving_options(settings))
+        finally:
+            os.environ.pop(MULTIPROCESS_DIR_VARIABLE, None)
 
 
 def worker_app() -> Starlette:

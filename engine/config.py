@@ -351,6 +351,13 @@ class BrandingSettings:
 @dataclass(frozen=True, slots=True)
 class LoggingSettings:
     level: str = field(default="INFO", metadata=_choices("DEBUG", "INFO", "WARNING", "ERROR"))
+    # json: every line one JSON object (engine/log_format.py), for collectors; text: for people.
+    format: str = field(default="text", metadata=_choices("text", "json"))
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    token: str = ""  # bearer token of GET /metrics (Prometheus); empty: the endpoint answers 404
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +379,7 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     tokens: TokensSettings = field(default_factory=TokensSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     # Applications of the hosted login pages, by client_id.
     clients: Mapping[str, ClientSettings] = field(default_factory=dict, metadata={
         "key_pattern": (formats.CLIENT_ID, "keys must be client ids like demo")})
@@ -633,6 +641,8 @@ def _check_coherence(settings: Settings) -> None:
         raise ConfigError("store.redis_url: must be redis://, rediss:// or unix://")
     if settings.admin.token and len(settings.admin.token) < 16:
         raise ConfigError("admin.token: must be at least 16 characters")
+    if settings.metrics.token and len(settings.metrics.token) < 16:
+        raise ConfigError("metrics.token: must be at least 16 characters")
     if settings.sms.gateway == "webhook" and not (settings.sms.webhook.url and settings.sms.webhook.secret):
         raise ConfigError("sms.webhook: url and secret are required with sms.gateway: webhook")
     if settings.sms.gateway == "twilio" and not (settings.sms.twilio.account_sid and settings.sms.twilio.auth_token

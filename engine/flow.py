@@ -32,6 +32,7 @@ from engine.crypto import Keyring
 from engine.decisions import DecisionRecorder
 from engine.errors import (
     AccessDenied,
+    EngineError,
     InvalidChallenge,
     InvalidCode,
     InvalidCredentials,
@@ -40,8 +41,10 @@ from engine.errors import (
 )
 from engine.factors import recovery, sms, totp
 from engine.geo import GeoLocator
+from engine.metrics import Metrics
 from engine.passwords import PasswordHasher
 from engine.pipeline import Evaluation, Pipeline
+from engine.request_context import note_user
 from engine.sessions import PASSWORD_METHOD, Authenticated, Sessions, after_factor, login_data, step_up_data
 from engine.sms.sender import SmsSender
 from engine.stores import login_events
@@ -148,7 +151,7 @@ def new_challenge_id() -> str:
 class Flow:
     def __init__(self, settings: Settings, pipeline: Pipeline, geo: GeoLocator, clock: Clock, *,
                  directory: UserDirectory, store: ChallengeStore, passwords: PasswordHasher, keyring: Keyring,
-                 sessions: Sessions, sms_sender: SmsSender, decisions: DecisionRecorder) -> None:
+                 sessions: Sessions, sms_sender: SmsSender, decisions: DecisionRecorder, metrics: Metrics) -> None:
         self.settings = settings
         self.mfa = settings.mfa
         self.pipeline = pipeline
@@ -161,9 +164,11 @@ class Flow:
         self.sessions = sessions
         self.sms_sender = sms_sender
         self.decisions = decisions
+        self.metrics = metrics
         self.remembered = remembered.RememberedBrowsers(directory, keyring, settings.mfa)
 
     async def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
+        note_user(request.user["user_id"])
         now = self.clock.now()
         collected = signals.collect(request.user, request.context, self.geo, now, self.mfa,
                                     signals.request_history(request.user, now))
@@ -178,10 +183,20 @@ class Flow:
         return EvaluateResult(decision, evaluation, decision_id)
 
     async def login(self, request: LoginRequest) -> Authenticated | MfaRequired | EnrollmentRequired:
+        try:
+            answer = await self._login(request)
+        except EngineError as exc:
+            self.metrics.logins.inc(exc.code)
+            raise
+        self.metrics.logins.inc(_status_of(answer))
+        return answer
+
+    async def _login(self, request: LoginRequest) -> Authenticated | MfaRequired | EnrollmentRequired:
         now = self.clock.now()
         timestamp = now.timestamp()
         ip = request.context.get("ip")
         user, password_hash = await self._check_password(request, ip, timestamp)
+        note_user(user.user_id)
 
         factors = await self.directory.list_factors(user.user_id)
         codes_left = await self.directory.recovery_codes_left(user.user_id)
@@ -240,6 +255,7 @@ class Flow:
         """The challenge (or enrollment) a decision of "mfa" asks for, carrying `data` to its end."""
         locked = await self.store.lockout_remaining(user_id, timestamp, self.mfa.lockout_threshold)
         if locked:
+            self.metrics.lockouts.inc("factor")
             raise TooManyAttempts(locked, "the second factor is locked after too many failures")
         if decision.enrollment_required:
             return await self._require_enrollment(user_id, client_id, data, timestamp, decision.enroll_after)
@@ -256,6 +272,7 @@ class Flow:
         assessed (the user's history is of logins), and nothing is counted or learned."""
         now = self.clock.now()
         session = await self.sessions.resume(request.user_token, now)
+        note_user(session.user.user_id)
         # A token carries no client: a step-up naming none gets a challenge bound to none ("").
         user, client_id = session.user, request.context.get("client_id") or ""
         factors = await self.directory.list_factors(user.user_id)
@@ -293,6 +310,7 @@ class Flow:
         user_counter, *ip_counters = throttle.login_failures(self.settings.login, request.username, ip)
         wait = await self.store.take([user_counter, *ip_counters], timestamp)
         if wait:
+            self.metrics.lockouts.inc("password")
             raise TooManyAttempts(wait)
         found = await self.directory.find_login(request.username)
         # Unknown users are verified against a dummy hash: the same cost, the same answer.
@@ -338,14 +356,22 @@ class Flow:
         challenge = await self.store.get(challenge_id, now.timestamp())
         offered = _offered(challenge, factor_id) if challenge and challenge.kind == "login" else None
         if challenge is None or offered is None or not _same_client(challenge, client_id):
+            self.metrics.challenges.inc("unknown", InvalidChallenge.code)
             raise InvalidChallenge("the challenge is unknown, expired or does not offer this factor")
+        note_user(challenge.user_id)
         if offered.type != "sms":
+            self.metrics.challenges.inc(offered.type, "ready")
             return ChallengeStarted(factor_id, offered.type, sent=False)  # the user reads their app or sheet
         factor = await self.directory.get_factor(factor_id)
-        if factor is None or factor.phone_number is None:
-            raise InvalidChallenge("the challenge is unknown, expired or does not offer this factor")
-        await self.sms_sender.send_code(challenge_id, factor_id, challenge.user_id, factor.phone_number,
-                                        ip or challenge.data.get("ip"), now)
+        try:
+            if factor is None or factor.phone_number is None:
+                raise InvalidChallenge("the challenge is unknown, expired or does not offer this factor")
+            await self.sms_sender.send_code(challenge_id, factor_id, challenge.user_id, factor.phone_number,
+                                            ip or challenge.data.get("ip"), now)
+        except EngineError as exc:
+            self.metrics.challenges.inc("sms", exc.code)
+            raise
+        self.metrics.challenges.inc("sms", "sent")
         return ChallengeStarted(factor_id, "sms", sent=True)
 
     async def verify(self, challenge_id: str, factor_id: str, code: str, client_id: str | None = None,
@@ -355,24 +381,33 @@ class Flow:
         for a remember token, given when the login allowed it (engine/remembered.py)."""
         now = self.clock.now()
         timestamp = now.timestamp()
-        if factor_id == offers.RECOVERY_FACTOR_ID:
-            attempt, proof = await self._recovery_attempt(challenge_id, code, timestamp)
-        else:
-            found = await self.directory.factor_for_code(factor_id)
-            if found is None or found[0].status != "active":
+        factor_type = "recovery" if factor_id == offers.RECOVERY_FACTOR_ID else "unknown"
+        try:
+            if factor_id == offers.RECOVERY_FACTOR_ID:
+                attempt, proof = await self._recovery_attempt(challenge_id, code, timestamp)
+            else:
+                found = await self.directory.factor_for_code(factor_id)
+                if found is None or found[0].status != "active":
+                    raise InvalidCode("the code is wrong or the challenge is no longer valid")
+                factor_type = found[0].type
+                attempt = self._code_attempt(challenge_id, *found, code, timestamp)
+                proof = FactorProof(totp_step=attempt.totp_step)
+            verdict = await self.store.verify(attempt, timestamp)
+            if verdict.status == "locked":
+                self.metrics.lockouts.inc("factor")
+                raise TooManyAttempts(verdict.retry_after, "the second factor is locked after too many failures")
+            if (verdict.status != "ok" or verdict.challenge is None or verdict.challenge.kind != "login"
+                    or not _same_client(verdict.challenge, client_id)):
+                log.info("verify_failed factor_type=%s", attempt.factor_type)
                 raise InvalidCode("the code is wrong or the challenge is no longer valid")
-            attempt = self._code_attempt(challenge_id, *found, code, timestamp)
-            proof = FactorProof(totp_step=attempt.totp_step)
-        verdict = await self.store.verify(attempt, timestamp)
-        if verdict.status == "locked":
-            raise TooManyAttempts(verdict.retry_after, "the second factor is locked after too many failures")
-        if (verdict.status != "ok" or verdict.challenge is None or verdict.challenge.kind != "login"
-                or not _same_client(verdict.challenge, client_id)):
-            log.info("verify_failed factor_type=%s", attempt.factor_type)
-            raise InvalidCode("the code is wrong or the challenge is no longer valid")
-        done = await self._finish(verdict.challenge, _offered(verdict.challenge, factor_id), proof, now)
-        if remember_browser and isinstance(done, Authenticated):
-            done = await self.remembered.attach(done, verdict.challenge.data, verdict.challenge.client_id, now)
+            note_user(verdict.challenge.user_id)
+            done = await self._finish(verdict.challenge, _offered(verdict.challenge, factor_id), proof, now)
+            if remember_browser and isinstance(done, Authenticated):
+                done = await self.remembered.attach(done, verdict.challenge.data, verdict.challenge.client_id, now)
+        except EngineError as exc:
+            self.metrics.verifications.inc(factor_type, _verify_result(exc))
+            raise
+        self.metrics.verifications.inc(factor_type, "ok")
         log.info("verify_succeeded user_id=%s factor_type=%s", verdict.challenge.user_id, attempt.factor_type)
         return done
 
@@ -442,6 +477,25 @@ class Flow:
             return await self.pipeline.evaluate(payload)
         except sandbox_errors.SandboxUnavailable as exc:
             raise SandboxUnavailable("the rule sandbox is saturated; retry shortly") from exc
+
+
+def _status_of(answer: Authenticated | MfaRequired | EnrollmentRequired) -> str:
+    """A login's answer as the `outcome` label of mfa_logins_total (engine/metrics.py)."""
+    if isinstance(answer, MfaRequired):
+        return "mfa_required"
+    if isinstance(answer, EnrollmentRequired):
+        return "mfa_enrollment_required"
+    return "authenticated"
+
+
+def _verify_result(error: EngineError) -> str:
+    """A refused verify as the `result` label of mfa_verifications_total: one "invalid" for every
+    wrong code or challenge (they are one answer to the client too), "locked", or the error code."""
+    if isinstance(error, InvalidCode):
+        return "invalid"
+    if type(error) is TooManyAttempts:
+        return "locked"
+    return error.code
 
 
 def _challenge_id(follow_up: MfaRequired | EnrollmentRequired) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -186,10 +186,13 @@ def _on_error(rule_id: str, settings: RulesSettings) -> str:
 class Pipeline:
     """Evaluates the active RuleSet on an executor; `rule_set` is swapped in one assignment."""
 
-    def __init__(self, rule_set: RuleSet, executor: Executor, shares: FairShares | None = None) -> None:
+    def __init__(self, rule_set: RuleSet, executor: Executor, shares: FairShares | None = None,
+                 on_trace: Callable[[tuple[ProgramTrace, ...]], None] | None = None) -> None:
+        """`on_trace` is handed each evaluation's trace (engine/metrics.py: rule durations, failures)."""
         self.rule_set = rule_set
         self.executor = executor
         self.shares = shares or FairShares(per_user=0, per_client=0)
+        self.on_trace = on_trace
 
     async def evaluate(self, payload: dict[str, Any]) -> Evaluation:
         """Raises TooManyEvaluations past the user's or client's share, before queueing."""
@@ -199,6 +202,8 @@ class Pipeline:
                               context["connection"].get("ip")):
             report = await run_rules(self.executor, rule_set, payload)
         outcome = outcome_of(rule_set, report)
+        if self.on_trace is not None:
+            self.on_trace(report.trace)
         for trace in report.trace:
             if trace.outcome != "ok":
                 log.warning("rule_failed rule=%s outcome=%s version=%s", trace.name, trace.outcome, rule_set.version)

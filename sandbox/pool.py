@@ -46,6 +46,10 @@ _new_tuple = tuple.__new__
 _CLOSE_WAIT_S = 5.0
 
 
+def _nothing(*_: object) -> None:
+    return None
+
+
 class WorkerLost(SandboxError):
     """The worker died, timed out or broke the protocol; it has been killed."""
 
@@ -221,7 +225,10 @@ class WorkerPool:
     isolation = "process"
 
     def __init__(self, host_path: str, limits: Limits, *, size: int = 2, queue_timeout_ms: int = 1000,
-                 cpu_affinity: str = "off") -> None:
+                 cpu_affinity: str = "off", on_kill: Callable[[], None] = _nothing,
+                 on_queue_wait: Callable[[float], None] = _nothing) -> None:
+        """`on_kill` is called at each worker killed, `on_queue_wait` with the seconds each
+        evaluation waited for a worker (or until it gave up): the service's metrics."""
         self._host_path = host_path
         self._cpu_affinity = cpu_affinity
         self._cpu: CpuClaim | None = None  # with cpu_affinity "loop", from start()
@@ -237,6 +244,8 @@ class WorkerPool:
         self.deaths = 0  # workers found dead between evaluations, replaced without failing anyone
         self.spawn_failures = 0
         self._closing = False
+        self._on_kill = on_kill
+        self._on_queue_wait = on_queue_wait
 
     async def start(self) -> None:
         if self._cpu_affinity == "loop":
@@ -293,6 +302,7 @@ class WorkerPool:
     async def _take(self, deadline: float) -> _Worker:
         """A live idle worker, waiting until `deadline` (loop time) at most."""
         loop = asyncio.get_running_loop()
+        asked = loop.time()
         while True:
             try:
                 worker = self._idle.get_nowait()
@@ -300,9 +310,11 @@ class WorkerPool:
                 try:
                     worker = await asyncio.wait_for(self._idle.get(), max(deadline - loop.time(), 0))
                 except TimeoutError as exc:
+                    self._on_queue_wait(loop.time() - asked)
                     raise SandboxUnavailable("no sandbox worker became free in time") from exc
             if worker.lost:
                 continue  # already being replaced
+            self._on_queue_wait(loop.time() - asked)
             # One that died and whose pipe the loop has not read yet is found out by the write
             # or the reply (an evaluation it never read goes to the next worker, in run()).
             return worker
@@ -371,6 +383,7 @@ class WorkerPool:
     def _killed_report(self, worker: _Worker, program_set: ProgramSet, why: str, started: float) -> RunReport:
         worker.kill()
         self.kills += 1
+        self._on_kill()
         log.warning("sandbox_worker_killed pid=%s reason=%s version=%s", worker.process.pid, why, program_set.version)
         elapsed_us = int((time.perf_counter() - started) * 1e6)
         traces = []

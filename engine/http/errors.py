@@ -2,7 +2,8 @@
 
 Starlette's exception handlers render EngineError and the router's HTTPException. Everything
 they do not handle reaches ErrorBoundary, the outermost layer of every request, which also
-names each request (`X-Request-Id` on every response):
+names each request (`X-Request-Id` on every response: the client's when sane, else a new one;
+engine/http/request_log.py) and hands its log line to the request log once it is answered:
 
 - a client that went away (ClientDisconnect, a reset connection) or a request cancelled by
   the shutdown timeout is routine: one DEBUG line, and a 503 for a cancelled request whose
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
+import time
 import traceback
 from pathlib import Path
 
@@ -27,12 +28,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.errors import EngineError, MethodNotAllowed, NotFound, ServiceUnavailable, Unauthorized
+from engine.errors import EngineError, MethodNotAllowed, NotFound, ServiceUnavailable, StoreUnavailable, Unauthorized
 from engine.http.render import json_response
+from engine.http.request_log import REQUEST_ID_HEADER, RequestLog, request_id_from
+from engine.metrics import Metrics
+from engine.request_context import CURRENT, RequestInfo
 
 log = logging.getLogger("engine.http")
 
-REQUEST_ID_HEADER = b"x-request-id"
+CLIENT_GONE_STATUS = 499  # in the request line only: the client hung up before an answer (nginx's convention)
 
 
 def error_response(error: EngineError) -> Response:
@@ -44,6 +48,9 @@ def error_response(error: EngineError) -> Response:
 
 async def handle_engine_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EngineError)
+    if isinstance(exc, StoreUnavailable):
+        metrics: Metrics = request.app.state.metrics
+        metrics.store_error()
     return error_response(exc)
 
 
@@ -61,23 +68,27 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 
 
 class ErrorBoundary:
-    """ASGI middleware around every request: request ids, quiet hang-ups, safe 500s, Retry-After on 503."""
+    """ASGI middleware around every request: request ids, quiet hang-ups, safe 500s, Retry-After on
+    503, the request's log line."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, request_log: RequestLog | None = None) -> None:
         self.app = app
+        self.request_log = request_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # A correlation id, not a secret: the fast generator will do (os.urandom is a system call).
-        request_id = f"{random.getrandbits(64):016x}"
-        started = False
+        began = time.perf_counter()
+        request_id = request_id_from(scope["headers"])
+        info = RequestInfo(request_id)
+        context = CURRENT.set(info)
+        status = CLIENT_GONE_STATUS
 
         async def send_named(message: Message) -> None:
-            nonlocal started
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
+                status = message["status"]
                 message = {**message, "headers": _edge_headers(message, request_id)}
             try:
                 await send(message)
@@ -95,16 +106,23 @@ class ErrorBoundary:
             # Only the shutdown timeout cancels requests (uvicorn cancels its own task, nothing
             # awaits the outcome): answer if the client still listens, and end quietly.
             log.debug("request_cancelled request_id=%s route=%s", request_id, _route(scope))
-            if not started:
+            if status == CLIENT_GONE_STATUS:
                 response = error_response(ServiceUnavailable("the service is shutting down; retry shortly"))
                 response.headers["Connection"] = "close"
                 await response(scope, receive, send_named)
         except Exception as exc:
             log.error("unhandled_error request_id=%s route=%s type=%s at=%s", request_id, _route(scope),
                       type(exc).__name__, _raised_at(exc))
-            if not started:
+            if status == CLIENT_GONE_STATUS:
                 body = {"error": "internal_error", "message": "internal error", "request_id": request_id}
                 await json_response(body, 500)(scope, receive, send_named)
+        finally:
+            CURRENT.reset(context)
+            # After the answer went out: the line costs the client nothing.
+            if self.request_log is not None and self.request_log.is_enabled():
+                self.request_log.put((scope["method"], scope["path"], _route(scope), status,
+                                      round((time.perf_counter() - began) * 1000, 3), request_id, info.user_id,
+                                      time.time()))
 
 
 def _edge_headers(start: Message, request_id: str) -> list[tuple[bytes, bytes]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from engine.http import admin, decisions, endpoints, mfa, rules_admin, settings_admin, token
+from engine.http import admin, decisions, endpoints, metrics, mfa, rules_admin, settings_admin, token
 from engine.http.admin import admin_only
 
 # Every /admin route needs the admin token: declared here once, by admin_only, for all of them.
@@ -60,4 +60,5 @@ ROUTES = [
     Route("/admin/rules/{rule_path:path}", admin_only(rules_admin.bad_rule_path),
           methods=["GET", "PUT", "PATCH", "DELETE"], name="admin_bad_rule_path"),
     Route("/healthz", endpoints.healthz, methods=["GET"], name="healthz"),
+    Route("/metrics", metrics.metrics, methods=["GET"], name="metrics"),
 ]

@@ -12,6 +12,7 @@ from engine.config import SmsSettings
 from engine.crypto import Keyring
 from engine.errors import CountryNotAllowed, FactorUnavailable, InvalidChallenge, TooManyAttempts
 from engine.factors import sms
+from engine.metrics import Metrics
 from engine.sms.gateway import GatewayError, SmsGateway, SmsMessage
 from engine.stores.challenges import ChallengeStore
 
@@ -35,8 +36,9 @@ def check_country(settings: SmsSettings, phone: str) -> str | None:
 
 class SmsSender:
     def __init__(self, gateway: SmsGateway, store: ChallengeStore, keyring: Keyring, settings: SmsSettings,
-                 issuer_name: str) -> None:
+                 issuer_name: str, metrics: Metrics) -> None:
         self.gateway = gateway
+        self.metrics = metrics
         self.store = store
         self.keyring = keyring
         self.settings = settings
@@ -68,6 +70,8 @@ class SmsSender:
         except GatewayError as exc:
             # Forget the unsent code and its cooldown: the user may retry or pick another factor.
             await self.store.drop_code(challenge_id, factor_id)
+            self.metrics.sms_failures.inc(self.gateway.name, country or "unknown")
             log.warning("sms_send_failed gateway=%s user_id=%s error=%s", self.gateway.name, user_id, exc)
             raise FactorUnavailable("the SMS could not be sent; try again or use another factor") from exc
+        self.metrics.sms_sent.inc(self.gateway.name, country or "unknown")
         log.info("sms_sent gateway=%s user_id=%s country=%s", self.gateway.name, user_id, country)

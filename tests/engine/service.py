@@ -16,6 +16,7 @@ from engine.config import (
     GeoipSettings,
     HttpSettings,
     LoginSettings,
+    MetricsSettings,
     MfaSettings,
     RulesSettings,
     SandboxSettings,
@@ -31,6 +32,7 @@ API_KEY = "test-api-key-0123456789abcdef"
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 SECRET_KEY = base64.b64encode(bytes(range(32))).decode()
 SIGNING_KEY = "test-signing-secret-0123456789abcdef-0123456789"
+METRICS_TOKEN = "test-metrics-token-0123456789abcdef"
 # Cheap argon2id parameters: the tests exercise the logic, bench/ measures the real cost.
 FAST_LOGIN = LoginSettings(password_time_cost=1, password_memory_kib=8192, password_parallelism=1)
 REPO_RULES = Path(__file__).resolve().parents[2] / "rules"
@@ -81,6 +83,7 @@ def make_settings(
         geoip=GeoipSettings(database=str(database), allow_networks=DOCUMENTATION_RANGES),
         api=ApiSettings(keys=(API_KEY,)),
         http=HttpSettings(max_body_bytes=max_body_bytes),
+        metrics=MetricsSettings(token=METRICS_TOKEN),
     )
 
 
@@ -89,6 +92,10 @@ def auth(key: str = API_KEY) -> dict[str, str]:
 
 
 def admin_auth(token: str = ADMIN_TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def metrics_auth(token: str = METRICS_TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 

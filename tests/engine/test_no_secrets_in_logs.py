@@ -1,4 +1,5 @@
-"""Secrets never reach a log line or an error body: a whole login is captured and searched."""
+"""Secrets never reach a log line, a metric or an error body: a whole login is captured and searched,
+in the text and the JSON log formats, request lines included, and in GET /metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from engine.log_format import JsonFormatter
 from engine.outcome import Outcome
 from engine.pipeline import Rule, RuleSet, outcome_of, run_rules
 from engine.rule_settings import RuleSettings, Setting, redact_report
@@ -17,7 +19,7 @@ from sandbox.redaction import Redactor
 from sandbox.runner import ProgramTrace, RunReport
 from tests.conftest import LoopThread, SyncRunner, program_set, rule_payload
 from tests.engine.login_harness import DE_IP, LoginService, start_service, totp_now
-from tests.engine.service import ADMIN_TOKEN, API_KEY, SECRET_KEY, SIGNING_KEY, admin_auth
+from tests.engine.service import ADMIN_TOKEN, API_KEY, METRICS_TOKEN, SECRET_KEY, SIGNING_KEY, admin_auth, metrics_auth
 
 PASSWORD = "tr0ub4dor-and-3-horses"
 PHONE = "+14155550123"
@@ -33,7 +35,7 @@ def test_no_password_code_secret_or_token_appears_in_logs_or_error_bodies(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     bodies: list[str] = []
-    secrets: list[str] = [PASSWORD, API_KEY, ADMIN_TOKEN, SECRET_KEY, SIGNING_KEY]
+    secrets: list[str] = [PASSWORD, API_KEY, ADMIN_TOKEN, SECRET_KEY, SIGNING_KEY, METRICS_TOKEN]
 
     service.create_user(password=PASSWORD)
     bodies.append(service.login(password=PASSWORD + "x").text)  # a wrong password
@@ -63,13 +65,17 @@ def test_no_password_code_secret_or_token_appears_in_logs_or_error_bodies(
                                                   "factor_id": first["factor_id"], "code": otp_code}).text)
     secrets.append(otp_code)
 
+    metrics = service.client.get("/metrics", headers=metrics_auth())
+    assert metrics.status_code == 200 and "mfa_verifications_total" in metrics.text
+    service.client.app.state.request_log.drain()  # the request lines, written by their thread
     logged = "\n".join(record.getMessage() + repr(record.args) for record in caplog.records)
+    as_json = "\n".join(JsonFormatter().format(record) for record in caplog.records)
     assert caplog.records, "the login should have logged events"
-    assert "verify_succeeded" in logged
+    assert "verify_succeeded" in logged and '"event":"verify_succeeded"' in as_json
+    assert "request method=POST path=/v1/mfa/verify" in logged
     for secret in secrets:
-        assert secret not in logged
-        for body in bodies:
-            assert secret not in body
+        for text in (logged, as_json, metrics.text, *bodies):
+            assert secret not in text
 
 
 # Rule settings (issue 9): a secret set through the admin API and read by rules that try every
