@@ -31,7 +31,7 @@ from engine.sessions import Sessions, passed_a_factor
 from engine.signals import mask_phone
 from engine.sms.sender import SmsSender
 from engine.stores.challenges import Challenge, ChallengeFactor, ChallengeStore
-from engine.stores.directory import FactorProof, UserDirectory
+from engine.stores.directory import FactorProof, FactorRecord, UserDirectory
 from engine.tokens import TokenIssuer
 
 log = logging.getLogger("engine.enrollment")
@@ -102,32 +102,24 @@ class Enrollment:
         if user is None:
             raise InvalidToken("the user no longer exists")
         await self.require_second_factor_if_enrolled(principal)
-        await self._make_room(user.user_id)
         challenge_id = new_challenge_id()
         if factor_type == "otp":
             secret = totp.new_secret()
-            factor = await self.directory.add_factor(user.user_id, "otp", now, secret=secret)
+            factor = _room_for(await self.directory.enroll_factor(user.user_id, "otp", now,
+                                                                  max_active=MAX_FACTORS_PER_USER, secret=secret))
             await self._open(challenge_id, principal, factor.factor_id, "otp", timestamp)
             uri = totp.provisioning_uri(secret, user.email or user.username, self.mfa.issuer_name)
             return {"enrollment_id": challenge_id, "factor": "otp", "factor_id": factor.factor_id, "secret": secret,
                     "otpauth_uri": uri, "qr_svg": totp.qr_svg(uri), "expires_in": self.mfa.challenge_ttl_seconds}
         phone = _e164(phone_number)
         self.sms_sender.check_country(phone)
-        factor = await self.directory.add_factor(user.user_id, "sms", now, phone_number=phone)
+        factor = _room_for(await self.directory.enroll_factor(user.user_id, "sms", now,
+                                                              max_active=MAX_FACTORS_PER_USER, phone_number=phone))
         await self._open(challenge_id, principal, factor.factor_id, "sms", timestamp)
         await self.sms_sender.send_code(challenge_id, factor.factor_id, user.user_id, phone,
                                         ip or (principal.login or {}).get("ip"), now)
         return {"enrollment_id": challenge_id, "factor": "sms", "factor_id": factor.factor_id,
                 "phone": mask_phone(phone), "expires_in": self.mfa.challenge_ttl_seconds}
-
-    async def _make_room(self, user_id: str) -> None:
-        """One enrollment at a time: an unfinished one is dropped when the next starts."""
-        factors = await self.directory.list_factors(user_id, include_pending=True)
-        for factor in factors:
-            if factor.status == "pending":
-                await self.directory.delete_factor(user_id, factor.factor_id)
-        if sum(factor.status == "active" for factor in factors) >= MAX_FACTORS_PER_USER:
-            raise Conflict(f"at most {MAX_FACTORS_PER_USER} factors per user; remove one first", field="factor")
 
     async def _open(self, challenge_id: str, principal: Principal, factor_id: str, factor_type: str,
                     timestamp: float) -> None:
@@ -189,6 +181,14 @@ class Enrollment:
         hashes = [recovery.code_hash(self.keyring.mac, user_id, recovery.normalize(code) or "") for code in codes]
         await self.directory.replace_recovery_codes(user_id, hashes, self.clock.now())
         return codes
+
+
+def _room_for(factor: FactorRecord | None) -> FactorRecord:
+    """The pending factor UserDirectory.enroll_factor made (in place of any unfinished one: one
+    enrollment at a time), or the Conflict of a user who has the most factors already."""
+    if factor is None:
+        raise Conflict(f"at most {MAX_FACTORS_PER_USER} factors per user; remove one first", field="factor")
+    return factor
 
 
 def _e164(phone_number: str | None) -> str:

@@ -24,6 +24,7 @@ EngineError                      rendered by the one handler in engine/http/erro
  └── ServiceUnavailable   503    service_unavailable: e.g. a request cancelled by the shutdown timeout
       ├── SandboxUnavailable 503 sandbox_unavailable: no rule worker could take the evaluation
       ├── StoreUnavailable   503 store_unavailable: the challenge store (Redis) does not answer
+      ├── DirectoryUnavailable 503 directory_unavailable: the user directory (PostgreSQL) does not answer
       └── FactorUnavailable  503 factor_unavailable: the SMS gateway failed; another factor may work
 
 An error with a `retry_after` (every 503 and 429) answers with a `Retry-After` header and the
@@ -187,3 +188,10 @@ class StoreUnavailable(ServiceUnavailable):
 
     code = "store_unavailable"
     retry_after = 2  # a restarted Redis is back within seconds and reconnects at once
+
+
+class DirectoryUnavailable(ServiceUnavailable):
+    """Raised by the PostgreSQL directory when the server does not answer (or no pooled connection
+    frees up in time): no login proceeds without users and factors. The message names no secret."""
+
+    code = "directory_unavailable"

@@ -1,8 +1,14 @@
 """The UserDirectory contract: users, their factors and recovery codes, login history.
 
-Durable state (SQL). TOTP secrets are encrypted at rest by the implementation (it is given
-an engine.crypto.Keyring); recovery codes arrive already hashed. Methods are async so a
-PostgreSQL implementation can follow; SQLite answers in well under a millisecond.
+Durable state (SQL): SqliteDirectory (engine/stores/sqlite.py, embedded) or PostgresDirectory
+(engine/stores/postgres.py, shared by several instances), one behaviour on both (their SQL and
+logic are shared: engine/stores/directory_sql.py). TOTP secrets are encrypted at rest by the
+implementation (it is given an engine.crypto.Keyring); recovery codes arrive already hashed.
+
+DirectoryError
+ ├── UserExists     the username is taken
+ ├── UnknownUser    a write about a user who does not exist (or was just deleted)
+ └── SchemaTooNew   the database was migrated by a newer engine
 """
 
 from __future__ import annotations
@@ -31,6 +37,14 @@ class DirectoryError(Exception):
 
 class UserExists(DirectoryError):
     """The username is taken."""
+
+
+class UnknownUser(DirectoryError):
+    """A write about a user who does not exist."""
+
+
+class SchemaTooNew(DirectoryError):
+    """The database's schema is newer than this engine knows: it would misread it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +122,13 @@ class RememberedBrowser:
 
 
 class UserDirectory(Protocol):
+    @property
+    def backend(self) -> str:
+        """"sqlite" or "postgresql": what /healthz shows."""
+
+    async def schema_version(self) -> int:
+        """The newest migration applied to the database (read from it: also a liveness check)."""
+
     async def create_user(self, user: NewUser, now: datetime) -> UserRecord:
         """Raises UserExists. Usernames are compared by username_key."""
 
@@ -148,7 +169,16 @@ class UserDirectory(Protocol):
         """What the user's complete logins taught (devices and countries seen since `since`)."""
 
     async def add_factor(self, user_id: str, factor_type: str, now: datetime, *, status: str = "pending",
-                         phone_number: str | None = None, secret: str | None = None) -> FactorRecord: ...
+                         phone_number: str | None = None, secret: str | None = None) -> FactorRecord:
+        """Raises ValueError for an unknown type or status, or an otp factor without a secret;
+        UnknownUser."""
+
+    async def enroll_factor(self, user_id: str, factor_type: str, now: datetime, *, max_active: int,
+                            phone_number: str | None = None, secret: str | None = None) -> FactorRecord | None:
+        """A new pending factor in place of the user's pending ones (one enrollment at a time,
+        and the dropped ones forget the remembered browsers as delete_factor does); None, with
+        nothing changed, when the user has `max_active` active factors already. Atomic: of
+        concurrent enrollments, no two pass the limit together. Raises as add_factor does."""
 
     async def get_factor(self, factor_id: str) -> FactorRecord | None: ...
 
@@ -170,7 +200,9 @@ class UserDirectory(Protocol):
     async def mark_factor_used(self, factor_id: str, now: datetime) -> None:
         """last_used_at, and the user's preferred_factor becomes this factor's type."""
 
-    async def replace_recovery_codes(self, user_id: str, code_hashes: Sequence[str], now: datetime) -> None: ...
+    async def replace_recovery_codes(self, user_id: str, code_hashes: Sequence[str], now: datetime) -> None:
+        """The old codes stop working in the transaction that stores the new ones. Raises
+        ValueError for repeated hashes; UnknownUser."""
 
     async def recovery_code_usable(self, user_id: str, code_hash: str) -> bool:
         """Whether the user has this code unused; reading uses nothing up."""

@@ -10,19 +10,19 @@ a failed factor teaches nothing. Tables (migration 3 in sql_schema.py): `last_lo
 `known_clients`, beside migration 1's `known_devices` and `known_countries`, whose `last_seen` this
 module reads and writes.
 
-`SqliteDirectory.record_login` calls `record_event` inside the login's own write, atomic with the
-proof spend (and committed with the writes queued beside it: one sync to disk per batch), and
-`Flow` reads `SqliteDirectory.login_summary`
-(`read_summary`) and `history_for` before the rules run.
+`record_login` (engine/stores/directory_sql.py) runs `record_event` inside the login's own write, atomic
+with the proof spend, on either backend; `Flow` reads `login_summary` (`read_summary`) and `history_for`
+before the rules run. Both are operations (engine/stores/sql_ops.py): their SQL is shared by SQLite and
+PostgreSQL.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
+from engine.stores.sql_ops import Operation, statement, time_text
 from engine.triggers import History, PastLogin, Place
 
 _MICRO = 1_000_000
@@ -98,12 +98,6 @@ SELECT_LAST_LOGIN = ("SELECT at, device_id, country, latitude_micro, longitude_m
                      " client_id FROM last_logins WHERE user_id = ?")
 
 
-def _time(value: datetime) -> str:
-    if value.tzinfo is None:
-        raise ValueError("times must be aware datetimes")
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
 def _micro(degrees: float | None) -> int | None:
     return None if degrees is None else round(degrees * _MICRO)
 
@@ -112,29 +106,30 @@ def _degrees(micro: int | None) -> float | None:
     return None if micro is None else micro / _MICRO
 
 
-def record_event(db: sqlite3.Connection, event: LoginEvent) -> bool:
-    """Write `event` on `db` inside the caller's transaction; False for an unknown user."""
-    at = _time(event.at)
-    if db.execute(USER_EXISTS, (event.user_id,)).fetchone() is None:
+def record_event(event: LoginEvent) -> Operation[bool]:
+    """Write `event` inside the running transaction; False for an unknown user."""
+    at = time_text(event.at)
+    if (yield statement(USER_EXISTS, event.user_id)).first() is None:
         return False
-    db.execute(UPSERT_LAST_LOGIN, (event.user_id, at, event.device_id, event.country, _micro(event.latitude),
-                                   _micro(event.longitude), event.accuracy_radius_km, event.client_id))
+    yield statement(UPSERT_LAST_LOGIN, event.user_id, at, event.device_id, event.country, _micro(event.latitude),
+                    _micro(event.longitude), event.accuracy_radius_km, event.client_id)
     for kind, key in (("device", event.device_id), ("country", event.country), ("client", event.client_id)):
         if key is not None:
-            db.execute(UPSERT_SEEN[kind], (event.user_id, key, at, at))
+            yield statement(UPSERT_SEEN[kind], event.user_id, key, at, at)
     return True
 
 
-def read_summary(db: sqlite3.Connection, user_id: str, since: datetime) -> LoginSummary:
-    bound = _time(since)
+def read_summary(user_id: str, since: datetime) -> Operation[LoginSummary]:
+    bound = time_text(since)
     seen: dict[str, dict[str, datetime]] = {}
     for kind, query in SELECT_SEEN.items():
         parameters = (user_id,) if kind == "client" else (user_id, bound)
-        seen[kind] = {key: datetime.fromisoformat(at) for key, at in db.execute(query, parameters)}
-    row = db.execute(SELECT_LAST_LOGIN, (user_id,)).fetchone()
+        rows = (yield statement(query, *parameters)).rows
+        seen[kind] = {row[0]: datetime.fromisoformat(row[1]) for row in rows}
+    row = (yield statement(SELECT_LAST_LOGIN, user_id)).first()
     last = None
     if row is not None:
-        at, device_id, country, latitude, longitude, radius, client_id = row
+        at, device_id, country, latitude, longitude, radius, client_id = (row[i] for i in range(7))
         last = LoginEvent(user_id, datetime.fromisoformat(at), device_id, country, _degrees(latitude),
                           _degrees(longitude), radius, client_id)
     return LoginSummary(last, seen["device"], seen["country"], seen["client"])

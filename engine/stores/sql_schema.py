@@ -1,5 +1,7 @@
-"""The directory's schema as versioned migrations, in SQL that SQLite and PostgreSQL both accept,
-each with an optional seed: Python that fills what the SQL cannot compute portably."""
+"""SQLite's directory schema as versioned migrations (applied by engine/stores/migrations.py), each
+with an optional seed: Python that fills what the SQL cannot compute portably. PostgreSQL's list,
+engine/stores/postgres_schema.py, starts at version 5, this list's schema created whole; a later
+version is added to both lists under the same number."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""SqliteDirectory on real SQLite files: schema, users, factors, recovery codes, login history."""
+"""What only SqliteDirectory has: its file (WAL, synchronous writes from threads on two connections),
+an in-memory database, and the files older engines left, which its migrations upgrade. The
+directory's behaviour on both backends: test_directory*.py, test_login_events.py,
+test_remembered_browsers_sql.py."""
 
 from __future__ import annotations
 
@@ -7,32 +10,30 @@ import sqlite3
 import threading
 from collections.abc import Coroutine, Iterator
 from contextlib import closing
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from engine.crypto import DecryptionError, Keyring
-from engine.stores.directory import DirectoryError, FactorProof, NewUser, UserExists, UserRecord
-from engine.stores.sqlite import MIGRATIONS, SqliteDirectory
+from engine.stores.directory import DirectoryError, FactorProof, SchemaTooNew
+from engine.stores.login_events import LoginEvent, LoginSummary, record_event
+from engine.stores.sqlite import MIGRATIONS, SqliteDirectory, migrate, run
+from tests.engine.stores.directories import KEYRING
+from tests.engine.stores.test_directory import NOW, SECRET, new_user
 
 T = TypeVar("T")
-NOW = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
-LONG_AGO = NOW - timedelta(days=3650)
-SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-KEYRING = Keyring(bytes(range(32)))
+STEP = 59_000_000  # a time step of 2026 (unix seconds // 30)
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
-    """On a fresh loop each call, so any thread can use it (unlike the folder's `run` fixture)."""
+    """On a fresh loop each call, so any thread can use it: SqliteDirectory belongs to no loop."""
     return asyncio.run(coroutine)
 
 
-def stored_user(directory: SqliteDirectory, user_id: str) -> UserRecord:
-    record = run_sync(directory.get_user(user_id))
-    assert record is not None
-    return record
+def raw_rows(path: Path | str, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    with closing(sqlite3.connect(path)) as connection:
+        return connection.execute(sql, params).fetchall()
 
 
 @pytest.fixture
@@ -47,13 +48,16 @@ def directory(db_path: Path) -> Iterator[SqliteDirectory]:
     run_sync(store.close())
 
 
-def raw_rows(path: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    with closing(sqlite3.connect(path)) as connection:
-        return connection.execute(sql, params).fetchall()
+def login_with_step(directory: SqliteDirectory, user_id: str, factor_id: str, step: int) -> bool:
+    return run_sync(directory.record_login(user_id, NOW, "dev-1", "US", factor_id, FactorProof(totp_step=step)))
 
 
-def new_user(username: str = "Alice", **fields: Any) -> NewUser:
-    return NewUser(username=username, password_hash="$argon2id$v=19$m=8192,t=1,p=1$c2FsdA$aGFzaA", **fields)
+def summary_of(directory: SqliteDirectory, user_id: str) -> LoginSummary:
+    return run_sync(directory.login_summary(user_id, NOW - timedelta(days=3650)))
+
+
+def spend_code(directory: SqliteDirectory, user_id: str, code_hash: str) -> bool:
+    return run_sync(directory.spend_proof(user_id, None, FactorProof(recovery_code_hash=code_hash), NOW))
 
 
 def test_the_migrations_create_the_schema_and_are_idempotent_on_reopen(db_path: Path) -> None:
@@ -72,14 +76,16 @@ def test_the_migrations_create_the_schema_and_are_idempotent_on_reopen(db_path: 
     assert raw_rows(db_path, "PRAGMA journal_mode") == [("wal",)]
 
 
-def test_a_database_migrated_by_a_newer_engine_is_refused(db_path: Path) -> None:
+def test_a_file_migrated_by_a_newer_engine_is_refused_and_left_as_it_was(db_path: Path) -> None:
     run_sync(SqliteDirectory(str(db_path), KEYRING).close())
     with closing(sqlite3.connect(db_path)) as connection, connection:
         connection.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                            (MIGRATIONS[-1][0] + 1, NOW.isoformat()))
 
-    with pytest.raises(DirectoryError, match="newer|version"):
+    with pytest.raises(SchemaTooNew, match="version 6; this engine knows up to 5"):
         SqliteDirectory(str(db_path), KEYRING)
+    assert isinstance(SchemaTooNew("x"), DirectoryError)
+    assert raw_rows(db_path, "SELECT MAX(version) FROM schema_migrations") == [(6,)]
 
 
 def test_an_in_memory_directory_works(tmp_path: Path) -> None:
@@ -89,230 +95,6 @@ def test_an_in_memory_directory_works(tmp_path: Path) -> None:
         assert run_sync(store.get_user(user.user_id)) == user
     finally:
         run_sync(store.close())
-
-
-def test_a_created_user_is_found_by_id_and_by_username_in_any_case(directory: SqliteDirectory) -> None:
-    created = run_sync(directory.create_user(new_user("Alice", email="alice@example.com", name="Alice A.",
-                                                 phone_number="+15555550100", app_metadata={"plan": "pro"},
-                                                 user_metadata={"lang": "en"}), NOW))
-
-    assert created.user_id.startswith("usr_") and len(created.user_id) == 4 + 22
-    assert created.username == "Alice"
-    assert (created.email, created.email_verified, created.name) == ("alice@example.com", False, "Alice A.")
-    assert created.app_metadata == {"plan": "pro"} and created.user_metadata == {"lang": "en"}
-    assert created.created_at == NOW and created.created_at.tzinfo is not None
-    assert (created.last_login, created.logins_count, created.preferred_factor) == (None, 0, None)
-    assert run_sync(directory.get_user(created.user_id)) == created
-    for spelling in ("alice", "ALICE", "Alice", "\uff21\uff4c\uff49\uff43\uff45"):
-        assert run_sync(directory.find_login(spelling)) == (created, new_user().password_hash)
-    assert run_sync(directory.find_login("bob")) is None
-    assert run_sync(directory.get_user("usr_missing")) is None
-
-
-def test_a_username_taken_in_another_case_is_refused(directory: SqliteDirectory) -> None:
-    run_sync(directory.create_user(new_user("alice"), NOW))
-
-    with pytest.raises(UserExists):
-        run_sync(directory.create_user(new_user("ALICE"), NOW))
-
-
-def test_times_are_stored_as_utc_and_naive_times_are_refused(directory: SqliteDirectory) -> None:
-    paris = timezone(timedelta(hours=2))
-    user = run_sync(directory.create_user(new_user(), NOW.astimezone(paris)))
-
-    assert user.created_at == NOW and user.created_at.utcoffset() == timedelta(0)
-    with pytest.raises(ValueError):
-        run_sync(directory.create_user(new_user("bob"), NOW.replace(tzinfo=None)))
-
-
-def test_update_user_changes_the_documented_fields_only(directory: SqliteDirectory) -> None:
-    user = run_sync(directory.create_user(new_user(), NOW))
-
-    updated = run_sync(directory.update_user(user.user_id, {"email": "a@example.com", "email_verified": True,
-                                                       "name": "A", "phone_number": "+15555550101",
-                                                       "app_metadata": {"roles": ["admin"]},
-                                                       "user_metadata": {}, "password_hash": "new-hash"}))
-
-    assert updated is not None
-    assert (updated.email, updated.email_verified, updated.name) == ("a@example.com", True, "A")
-    assert updated.phone_number == "+15555550101" and updated.app_metadata == {"roles": ["admin"]}
-    assert run_sync(directory.find_login("alice")) == (updated, "new-hash")
-    assert run_sync(directory.update_user(user.user_id, {})) == updated
-    with pytest.raises(ValueError, match="username"):
-        run_sync(directory.update_user(user.user_id, {"username": "mallory", "email": "m@example.com"}))
-    with pytest.raises(ValueError, match="logins_count"):
-        run_sync(directory.update_user(user.user_id, {"logins_count": 99}))
-    assert run_sync(directory.get_user(user.user_id)) == updated
-    assert run_sync(directory.update_user("usr_missing", {"name": "x"})) is None
-
-
-def test_deleting_a_user_deletes_their_factors_codes_and_history(directory: SqliteDirectory, db_path: Path) -> None:
-    user = run_sync(directory.create_user(new_user(), NOW))
-    other = run_sync(directory.create_user(new_user("bob"), NOW))
-    for owner in (user, other):
-        run_sync(directory.add_factor(owner.user_id, "otp", NOW, secret=SECRET))
-        run_sync(directory.replace_recovery_codes(owner.user_id, ["h1", "h2"], NOW))
-        run_sync(directory.record_login(owner.user_id, NOW, "dev-1", "US"))
-
-    assert run_sync(directory.delete_user(user.user_id)) is True
-    assert run_sync(directory.delete_user(user.user_id)) is False
-
-    assert run_sync(directory.get_user(user.user_id)) is None
-    for table in ("factors", "recovery_codes", "known_devices", "known_countries"):
-        assert raw_rows(db_path, f"SELECT user_id FROM {table}") == [(other.user_id,)] * (2 if table ==
-                                                                                           "recovery_codes" else 1)
-
-
-def test_list_users_pages_oldest_first(directory: SqliteDirectory) -> None:
-    created = [run_sync(directory.create_user(new_user(f"user{i}"), NOW + timedelta(seconds=i))) for i in range(5)]
-
-    assert run_sync(directory.list_users(2, 0)) == created[:2]
-    assert run_sync(directory.list_users(2, 2)) == created[2:4]
-    assert run_sync(directory.list_users(2, 4)) == created[4:]
-    assert run_sync(directory.list_users(2, 6)) == []
-    with pytest.raises(ValueError):
-        run_sync(directory.list_users(-1, 0))
-
-
-def test_factors_are_added_pending_then_activated_and_listed(directory: SqliteDirectory) -> None:
-    user = run_sync(directory.create_user(new_user(), NOW))
-    otp = run_sync(directory.add_factor(user.user_id, "otp", NOW, secret=SECRET))
-    sms = run_sync(directory.add_factor(user.user_id, "sms", NOW + timedelta(seconds=1), status="active",
-                                   phone_number="+15555550100"))
-
-    assert otp.factor_id.startswith("fac_")
-    assert (otp.type, otp.status, otp.confirmed_at, otp.last_used_at) == ("otp", "pending", None, None)
-    assert (sms.status, sms.phone_number, sms.confirmed_at) == ("active", "+15555550100", NOW + timedelta(seconds=1))
-    assert run_sync(directory.list_factors(user.user_id)) == [sms]
-    assert run_sync(directory.list_factors(user.user_id, include_pending=True)) == [otp, sms]
-
-    later = NOW + timedelta(minutes=1)
-    run_sync(directory.activate_factor(otp.factor_id, later))
-    run_sync(directory.activate_factor(otp.factor_id, later + timedelta(minutes=1)))
-
-    active = run_sync(directory.get_factor(otp.factor_id))
-    assert active is not None and (active.status, active.confirmed_at) == ("active", later)
-    assert run_sync(directory.list_factors(user.user_id)) == [active, sms]
-    assert run_sync(directory.get_factor("fac_missing")) is None
-
-
-def test_a_factor_is_deleted_only_by_its_owner(directory: SqliteDirectory) -> None:
-    user = run_sync(directory.create_user(new_user(), NOW))
-    other = run_sync(directory.create_user(new_user("bob"), NOW))
-    factor = run_sync(directory.add_factor(user.user_id, "sms", NOW, phone_number="+15555550100"))
-
-    assert run_sync(directory.delete_factor(other.user_id, factor.factor_id)) is False
-    assert run_sync(directory.delete_factor(user.user_id, factor.factor_id)) is True
-    assert run_sync(directory.delete_factor(user.user_id, factor.factor_id)) is False
-    assert run_sync(directory.get_factor(factor.factor_id)) is None
-
-
-def test_bad_factors_are_refused(directory: SqliteDirectory) -> None:
-    user = run_sync(directory.create_user(new_user(), NOW))
-
-    with pytest.raises(ValueError):
-        run_sync(directory.add_factor(user.user_id, "email", NOW))
-    with pytest.raises(ValueError):
-        run_sync(directory.add_factor(user.user_id, "sms", NOW, status="disabled"))
-    with pytest.raises(ValueError):
-        run_sync(directory.add_factor(user.user_id, "otp", NOW))
-    with pytest.raises(sqlite3.IntegrityError):
-        run_sync(directory.add_factor("usr_missing", "sms", NOW, phone_number="+15555550100"))
-
-
-def test_using_a_factor_stamps_it_and_makes_its_type_preferred(directory: SqliteDirectory) -> None:
-    user = run_sync(directory.create_user(new_user(), NOW))
-    otp = run_sync(directory.add_factor(user.user_id, "otp", NOW, status="active", secret=SECRET))
-    sms = run_sync(directory.add_factor(user.user_id, "sms", NOW, status="active", phone_number="+15555550100"))
-
-    run_sync(directory.mark_factor_used(sms.factor_id, NOW + timedelta(seconds=5)))
-    assert stored_user(directory, user.user_id).preferred_factor == "sms"
-    run_sync(directory.mark_factor_used(otp.factor_id, NOW + timedelta(seconds=9)))
-    run_sync(directory.mark_factor_used("fac_missing", NOW))
-
-    assert stored_user(directory, user.user_id).preferred_factor == "otp"
-    used = run_sync(directory.get_factor(otp.factor_id))
-    assert used is not None and used.last_used_at == NOW + timedelta(seconds=9)
-
-
-def test_the_totp_secret_is_encrypted_at_rest_and_decrypts_back(directory: SqliteDirectory, db_path: Path) -> None:
-    user = run_sync(directory.create_user(new_user(), NOW))
-    factor = run_sync(directory.add_factor(user.user_id, "otp", NOW, secret=SECRET))
-    sms = run_sync(directory.add_factor(user.user_id, "sms", NOW, phone_number="+15555550100"))
-
-    [(stored,)] = raw_rows(db_path, "SELECT secret_encrypted FROM factors WHERE factor_id = ?", factor.factor_id)
-    on_disk = b"".join(path.read_bytes() for path in db_path.parent.glob(db_path.name + "*"))
-
-    assert stored.startswith("v1.") and SECRET not in stored
-    assert SECRET.encode() not in on_disk and SECRET.lower().encode() not in on_disk
-    assert b"usr_" in on_disk  # the check reads the real data, wherever WAL put it
-    assert run_sync(directory.factor_secret(factor.factor_id)) == SECRET
-    assert run_sync(directory.factor_secret(sms.factor_id)) is None
-    assert run_sync(directory.factor_secret("fac_missing")) is None
-
-
-def test_a_totp_secret_copied_to_another_factor_does_not_decrypt(directory: SqliteDirectory, db_path: Path) -> None:
-    user = run_sync(directory.create_user(new_user(), NOW))
-    victim = run_sync(directory.add_factor(user.user_id, "otp", NOW, secret=SECRET))
-    attacker = run_sync(directory.add_factor(user.user_id, "otp", NOW, secret="AAAAAAAAAAAAAAAA"))
-    with closing(sqlite3.connect(db_path)) as connection, connection:
-        connection.execute("UPDATE factors SET secret_encrypted ="
-                           " (SELECT secret_encrypted FROM factors WHERE factor_id = ?) WHERE factor_id = ?",
-                           (victim.factor_id, attacker.factor_id))
-
-    with pytest.raises(DecryptionError):
-        run_sync(directory.factor_secret(attacker.factor_id))
-
-
-def test_factor_for_code_reads_the_factor_and_an_active_otp_secret_in_one_go(directory: SqliteDirectory) -> None:
-    user = run_sync(directory.create_user(new_user(), NOW))
-    active = run_sync(directory.add_factor(user.user_id, "otp", NOW, status="active", secret=SECRET))
-    pending = run_sync(directory.add_factor(user.user_id, "otp", NOW, secret=SECRET))
-    sms = run_sync(directory.add_factor(user.user_id, "sms", NOW, status="active", phone_number="+15555550100"))
-
-    assert run_sync(directory.factor_for_code(active.factor_id)) == (run_sync(directory.get_factor(active.factor_id)),
-                                                                     SECRET)
-    # A pending factor's secret is not decrypted: no code is checked against it.
-    assert run_sync(directory.factor_for_code(pending.factor_id)) == (pending, None)
-    assert run_sync(directory.factor_for_code(sms.factor_id)) == (sms, None)
-    assert run_sync(directory.factor_for_code("fac_missing")) is None
-
-
-def test_factor_for_code_refuses_a_secret_copied_from_another_factor(directory: SqliteDirectory,
-                                                                      db_path: Path) -> None:
-    user = run_sync(directory.create_user(new_user(), NOW))
-    victim = run_sync(directory.add_factor(user.user_id, "otp", NOW, status="active", secret=SECRET))
-    attacker = run_sync(directory.add_factor(user.user_id, "otp", NOW, status="active", secret="AAAAAAAAAAAAAAAA"))
-    with closing(sqlite3.connect(db_path)) as connection, connection:
-        connection.execute("UPDATE factors SET secret_encrypted ="
-                           " (SELECT secret_encrypted FROM factors WHERE factor_id = ?) WHERE factor_id = ?",
-                           (victim.factor_id, attacker.factor_id))
-
-    with pytest.raises(DecryptionError):
-        run_sync(directory.factor_for_code(attacker.factor_id))
-
-
-def spend_code(directory: SqliteDirectory, user_id: str, code_hash: str) -> bool:
-    """A recovery code passed as the flow spends it (UserDirectory.spend_proof)."""
-    return run_sync(directory.spend_proof(user_id, None, FactorProof(recovery_code_hash=code_hash), NOW))
-
-
-def test_recovery_codes_are_replaced_and_each_is_consumed_once(directory: SqliteDirectory) -> None:
-    user = run_sync(directory.create_user(new_user(), NOW))
-    run_sync(directory.replace_recovery_codes(user.user_id, ["old-1", "old-2"], NOW))
-    assert spend_code(directory, user.user_id, "old-1") is True
-
-    run_sync(directory.replace_recovery_codes(user.user_id, ["h1", "h2", "h3"], NOW))
-
-    assert run_sync(directory.recovery_codes_left(user.user_id)) == 3
-    assert spend_code(directory, user.user_id, "old-2") is False
-    assert spend_code(directory, user.user_id, "h2") is True
-    assert spend_code(directory, user.user_id, "h2") is False
-    assert spend_code(directory, "usr_other", "h1") is False
-    assert run_sync(directory.recovery_codes_left(user.user_id)) == 2
-    with pytest.raises(ValueError):
-        run_sync(directory.replace_recovery_codes(user.user_id, ["x", "x"], NOW))
-    assert run_sync(directory.recovery_codes_left(user.user_id)) == 2
 
 
 def test_a_recovery_code_spent_from_ten_threads_at_once_succeeds_exactly_once(db_path: Path) -> None:
@@ -341,39 +123,199 @@ def test_a_recovery_code_spent_from_ten_threads_at_once_succeeds_exactly_once(db
             run_sync(store.close())
 
 
-def test_a_login_is_counted_and_its_device_and_country_remembered(directory: SqliteDirectory, db_path: Path) -> None:
-    user = run_sync(directory.create_user(new_user(), NOW))
-    assert run_sync(directory.login_summary(user.user_id, LONG_AGO)).device_last_seen == {}
+def test_one_totp_step_raced_from_ten_threads_on_two_connections_is_accepted_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    directories = [SqliteDirectory(path, KEYRING) for _ in range(2)]
+    try:
+        user = run_sync(directories[0].create_user(new_user("alice"), NOW))
+        factor = run_sync(directories[0].add_factor(user.user_id, "otp", NOW, status="active", secret=SECRET))
+        barrier = threading.Barrier(10)
+        results: list[bool] = []
 
-    run_sync(directory.record_login(user.user_id, NOW, "dev-1", "US"))
-    run_sync(directory.record_login(user.user_id, NOW + timedelta(hours=1), "dev-2", None))
-    run_sync(directory.record_login(user.user_id, NOW + timedelta(hours=2), "dev-1", "FR"))
-    run_sync(directory.record_login(user.user_id, NOW + timedelta(hours=3), None, None))
-    run_sync(directory.record_login("usr_missing", NOW, "dev-1", "US"))
+        def log_in(directory: SqliteDirectory) -> None:
+            barrier.wait()
+            results.append(login_with_step(directory, user.user_id, factor.factor_id, STEP))
 
-    summary = run_sync(directory.login_summary(user.user_id, LONG_AGO))
-    assert summary.device_last_seen.keys() == {"dev-1", "dev-2"} and summary.country_last_seen.keys() == {"US", "FR"}
-    record = run_sync(directory.get_user(user.user_id))
-    assert record is not None and (record.logins_count, record.last_login) == (4, NOW + timedelta(hours=3))
-    assert raw_rows(db_path, "SELECT first_seen, last_seen FROM known_devices WHERE device_id = 'dev-1'") == [
-        (NOW.isoformat(), (NOW + timedelta(hours=2)).isoformat())]
-    assert run_sync(directory.login_summary("usr_missing", LONG_AGO)).country_last_seen == {}
+        threads = [threading.Thread(target=log_in, args=(directories[i % 2],)) for i in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert sorted(results) == [False] * 9 + [True]
+        stored = run_sync(directories[1].get_user(user.user_id))
+        assert stored is not None and stored.logins_count == 1
+    finally:
+        for directory in directories:
+            run_sync(directory.close())
 
 
-def test_reset_mfa_removes_every_factor_and_code_of_the_user_only(directory: SqliteDirectory) -> None:
-    user = run_sync(directory.create_user(new_user(), NOW))
-    other = run_sync(directory.create_user(new_user("bob"), NOW))
-    for owner in (user, other):
-        factor = run_sync(directory.add_factor(owner.user_id, "otp", NOW, status="active", secret=SECRET))
-        run_sync(directory.add_factor(owner.user_id, "sms", NOW, phone_number="+15555550100"))
-        run_sync(directory.mark_factor_used(factor.factor_id, NOW))
-        run_sync(directory.replace_recovery_codes(owner.user_id, ["h1", "h2"], NOW))
+def first_schema_database(path: Path, factors: list[tuple[str, str, datetime | None, datetime | None]]) -> None:
+    """A directory as the first schema's engine left it: alice with `factors`, each given as
+    (factor_id, type, confirmed_at, last_used_at), times written as that engine wrote them."""
+    def written(at: datetime | None) -> str | None:
+        return None if at is None else at.astimezone(UTC).isoformat(timespec="microseconds")
 
-    run_sync(directory.reset_mfa(user.user_id))
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.executescript(MIGRATIONS[0][1])
+        connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        connection.execute("INSERT INTO schema_migrations VALUES (1, ?)", (NOW.isoformat(),))
+        connection.execute("INSERT INTO users (user_id, username, username_display, password_hash, created_at)"
+                           " VALUES ('usr_a', 'alice', 'alice', 'x', ?)", (written(NOW),))
+        for factor_id, kind, confirmed_at, last_used_at in factors:
+            connection.execute("INSERT INTO factors (factor_id, user_id, type, status, created_at, confirmed_at,"
+                               " last_used_at) VALUES (?, 'usr_a', ?, 'active', ?, ?, ?)",
+                               (factor_id, kind, written(NOW), written(confirmed_at), written(last_used_at)))
 
-    assert run_sync(directory.list_factors(user.user_id, include_pending=True)) == []
-    assert run_sync(directory.recovery_codes_left(user.user_id)) == 0
-    assert stored_user(directory, user.user_id).preferred_factor is None
-    assert len(run_sync(directory.list_factors(other.user_id, include_pending=True))) == 2
-    assert run_sync(directory.recovery_codes_left(other.user_id)) == 2
-    assert stored_user(directory, other.user_id).preferred_factor == "otp"
+
+def test_a_totp_code_used_just_before_the_upgrade_is_refused_just_after_it(tmp_path: Path) -> None:
+    # The code accepted at `used` matched its step or, with drift, the one before or after; the
+    # store that remembered which may be gone with the restart that brings the migration.
+    used = NOW + timedelta(minutes=10)
+    step = int(used.timestamp()) // 30
+    path = tmp_path / "old.db"
+    first_schema_database(path, [("fac_otp", "otp", NOW, used)])
+
+    migrated = SqliteDirectory(str(path), KEYRING)
+    try:
+        for replayed in (step - 1, step, step + 1):
+            assert run_sync(migrated.spend_proof("usr_a", "fac_otp", FactorProof(totp_step=replayed), used)) is False
+        assert run_sync(migrated.spend_proof("usr_a", "fac_otp", FactorProof(totp_step=step + 2),
+                                             used + timedelta(seconds=30))) is True
+    finally:
+        run_sync(migrated.close())
+
+
+def test_the_upgrade_remembers_the_confirming_code_of_a_factor_never_used_and_nothing_for_phones(
+    tmp_path: Path
+) -> None:
+    path = tmp_path / "old.db"
+    first_schema_database(path, [("fac_otp", "otp", NOW, None), ("fac_sms", "sms", NOW, NOW)])
+
+    run_sync(SqliteDirectory(str(path), KEYRING).close())
+
+    assert raw_rows(path, "SELECT factor_id, last_totp_step FROM factors ORDER BY factor_id") == [
+        ("fac_otp", int(NOW.timestamp()) // 30 + 1), ("fac_sms", None)]
+
+
+def test_a_database_of_the_first_schema_is_migrated_to_remember_totp_steps(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.executescript(MIGRATIONS[0][1])
+        connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        connection.execute("INSERT INTO schema_migrations VALUES (1, ?)", (NOW.isoformat(),))
+        connection.execute("INSERT INTO users (user_id, username, username_display, password_hash, created_at)"
+                           " VALUES ('usr_a', 'alice', 'alice', 'x', ?)", (NOW.isoformat(),))
+        connection.execute("INSERT INTO factors (factor_id, user_id, type, status, created_at)"
+                           " VALUES ('fac_a', 'usr_a', 'sms', 'active', ?)", (NOW.isoformat(),))
+
+    migrated = SqliteDirectory(str(path), KEYRING)
+    try:
+        factor = run_sync(migrated.get_factor("fac_a"))
+        assert factor is not None and factor.last_totp_step is None
+        assert run_sync(migrated.spend_proof("usr_a", "fac_a", FactorProof(totp_step=STEP), NOW)) is True
+    finally:
+        run_sync(migrated.close())
+    assert raw_rows(path, "SELECT last_totp_step FROM factors") == [(STEP,)]
+    assert [version for (version,) in raw_rows(path, "SELECT version FROM schema_migrations")] == \
+        [version for version, *_ in MIGRATIONS]
+
+
+def test_migration_3_upgrades_a_version_2_directory_and_keeps_its_history(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    with closing(sqlite3.connect(path)) as raw, raw:
+        raw.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for version, script, _seed in MIGRATIONS[:2]:
+            raw.executescript(script)
+            raw.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, NOW.isoformat()))
+        raw.execute("INSERT INTO users (user_id, username, username_display, password_hash, created_at)"
+                    " VALUES ('usr_1', 'alice', 'alice', 'x', ?)", (NOW.isoformat(),))
+        raw.execute("INSERT INTO known_devices VALUES ('usr_1', 'dev-1', ?, ?)", (NOW.isoformat(), NOW.isoformat()))
+    directory = SqliteDirectory(str(path), KEYRING)
+    try:
+        assert summary_of(directory, "usr_1") == LoginSummary(None, {"dev-1": NOW}, {}, {})
+        later = LoginEvent("usr_1", NOW + timedelta(hours=1), "dev-1", "DE", 52.52, 13.4, 20, "web")
+        run_sync(directory.record_login("usr_1", later.at, "dev-1", "DE", client_id="web",
+                                        geo={"latitude": 52.52, "longitude": 13.4, "accuracy_radius": 20}))
+        assert summary_of(directory, "usr_1") == LoginSummary(later, {"dev-1": later.at}, {"DE": later.at},
+                                                              {"web": later.at})
+    finally:
+        run_sync(directory.close())
+
+
+
+
+def current_schema_database(path: Path) -> None:
+    """A file as the engine before PostgreSQL support left it (schema version 5): every migration
+    applied by that engine's runner, a row in each table, times as it wrote them."""
+    at = NOW.astimezone(UTC).isoformat(timespec="microseconds")
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                           "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for version, script, _seed in MIGRATIONS:
+            connection.executescript(script)
+            connection.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, at))
+        connection.execute("INSERT INTO users (user_id, username, username_display, password_hash, created_at,"
+                           " logins_count, mfa_epoch) VALUES ('usr_a', 'alice', 'Alice', 'x', ?, 3, 1)", (at,))
+        connection.execute("INSERT INTO factors (factor_id, user_id, type, status, phone_number, created_at,"
+                           " confirmed_at, last_totp_step) VALUES ('fac_a', 'usr_a', 'sms', 'active', '+15555550100',"
+                           " ?, ?, NULL)", (at, at))
+        connection.execute("INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES ('usr_a', 'h1', ?)",
+                           (at,))
+        connection.execute("INSERT INTO known_devices VALUES ('usr_a', 'dev-1', ?, ?)", (at, at))
+        connection.execute("INSERT INTO known_countries VALUES ('usr_a', 'DE', ?, ?)", (at, at))
+        connection.execute("INSERT INTO known_clients VALUES ('usr_a', 'web', ?, ?)", (at, at))
+        connection.execute("INSERT INTO last_logins VALUES ('usr_a', ?, 'dev-1', 'DE', 52520000, 13400000, 20, 'web')",
+                           (at,))
+        connection.execute("INSERT INTO remembered_browsers VALUES ('rmb_a', 'usr_a', 'dev-1', 'Firefox', 'web', ?, ?,"
+                           " NULL)", (at, (NOW + timedelta(days=30)).isoformat(timespec="microseconds")))
+
+
+def test_a_file_of_the_engine_before_postgresql_opens_as_it_was_and_keeps_working(tmp_path: Path) -> None:
+    path = tmp_path / "v5.db"
+    current_schema_database(path)
+
+    directory = SqliteDirectory(str(path), KEYRING)
+    try:
+        assert directory.migrated.applied == () and directory.migrated.version == 5
+        assert run_sync(directory.schema_version()) == 5
+        user = run_sync(directory.get_user("usr_a"))
+        assert user is not None and (user.username, user.logins_count, user.mfa_epoch) == ("Alice", 3, 1)
+        assert run_sync(directory.find_login("ALICE")) == (user, "x")
+        [factor] = run_sync(directory.list_factors("usr_a"))
+        assert (factor.factor_id, factor.phone_number, factor.confirmed_at) == ("fac_a", "+15555550100", NOW)
+        assert summary_of(directory, "usr_a") == LoginSummary(
+            LoginEvent("usr_a", NOW, "dev-1", "DE", 52.52, 13.4, 20, "web"), {"dev-1": NOW}, {"DE": NOW}, {"web": NOW})
+        assert run_sync(directory.use_remembered_browser("rmb_a", "usr_a", "dev-1", NOW)) is True
+        assert spend_code(directory, "usr_a", "h1") is True and spend_code(directory, "usr_a", "h1") is False
+        assert run_sync(directory.enroll_factor("usr_a", "otp", NOW, max_active=10, secret=SECRET)) is not None
+    finally:
+        run_sync(directory.close())
+    assert raw_rows(path, "SELECT version FROM schema_migrations ORDER BY version") == [(v,) for v in range(1, 6)]
+
+
+def test_migrate_creates_a_new_file_and_then_has_nothing_to_do(db_path: Path) -> None:
+    first = migrate(str(db_path))
+    again = migrate(str(db_path))
+
+    assert first.applied == (1, 2, 3, 4, 5) and first.version == 5
+    assert again.applied == () and again.version == 5
+
+
+def test_record_event_on_a_connection_says_when_the_user_is_unknown(db_path: Path) -> None:
+    migrate(str(db_path))
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as raw:
+        assert run(raw, record_event(LoginEvent("usr_gone", NOW, "dev-1", "DE", client_id="web"))) is False
+    assert raw_rows(db_path, "SELECT COUNT(*) FROM known_devices") == [(0,)]
+
+
+def test_an_in_memory_directory_merges_a_logins_metadata_changes() -> None:
+    store = SqliteDirectory(":memory:", KEYRING)
+    try:
+        user = run_sync(store.create_user(new_user(app_metadata={"a": 1}), NOW))
+        assert run_sync(store.record_login(user.user_id, NOW, None, None, metadata_updates={
+            "app_metadata": {"b": 2}, "user_metadata": {"c": 3}})) is True
+        stored = run_sync(store.get_user(user.user_id))
+        assert stored is not None and (stored.app_metadata, stored.user_metadata) == ({"a": 1, "b": 2}, {"c": 3})
+    finally:
+        run_sync(store.close())
