@@ -34,6 +34,7 @@ from engine.http.bodies import BodyDeadline
 from engine.http.errors import ErrorBoundary, handle_engine_error, handle_http_exception
 from engine.http.request_log import RequestLog
 from engine.http.routes import ROUTES
+from engine.pages.routes import PAGE_ROUTES, build_pages
 from engine.metrics import Metrics
 from engine.passwords import PasswordHasher
 from engine.pipeline import Executor, Pipeline
@@ -234,8 +235,9 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
             metrics.close()
             request_log.close()
 
+    pages = build_pages(settings, services)  # before serving: branding that cannot be served stops startup
     app = Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *PAGE_ROUTES],
         lifespan=lifespan,
         # ErrorBoundary is outermost: it sees whatever the exception handlers did not render.
         middleware=[Middleware(ErrorBoundary, request_log=request_log),
@@ -243,6 +245,7 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
         exception_handlers={EngineError: handle_engine_error, HTTPException: handle_http_exception},
     )
     app.state.services = services
+    app.state.pages = pages
     app.state.metrics = metrics
     app.state.request_log = request_log
     return app

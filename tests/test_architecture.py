@@ -46,7 +46,11 @@ def test_what_workers_load_imports_only_the_standard_library_and_the_sandbox(mod
     assert [name for name in imported if not starts_with_any(name, allowed)] == []
 
 
-@pytest.mark.parametrize("path", [p for p in modules("engine") if "http" not in p.parts and p.name not in
+# The hosted pages (engine/pages/) are a second face of the HTTP layer, beside engine/http/.
+WEB = ("http", "pages")
+
+
+@pytest.mark.parametrize("path", [p for p in modules("engine") if not set(WEB) & set(p.parts) and p.name not in
                                   {"app.py", "cli.py", "users_cli.py"}], ids=lambda p: p.name)
 def test_only_the_http_layer_and_the_composition_root_know_starlette(path: Path) -> None:
     assert not [name for name in imports_of(path) if starts_with_any(name, ("starlette", "uvicorn"))]
@@ -59,7 +63,12 @@ def test_nothing_imports_the_composition_root_but_the_cli(path: Path) -> None:
     assert "engine.app" not in imports_of(path)
 
 
-@pytest.mark.parametrize("path", [p for p in modules("engine") if "http" not in p.parts and p.name != "app.py"],
+@pytest.mark.parametrize("path", [p for p in modules("engine") if not set(WEB) & set(p.parts) and p.name != "app.py"],
                          ids=lambda p: p.name)
 def test_the_core_never_imports_the_http_layer(path: Path) -> None:
-    assert not [name for name in imports_of(path) if starts_with_any(name, ("engine.http",))]
+    assert not [name for name in imports_of(path) if starts_with_any(name, ("engine.http", "engine.pages"))]
+
+
+@pytest.mark.parametrize("path", modules("engine/http"), ids=lambda p: p.name)
+def test_the_json_api_does_not_import_the_pages(path: Path) -> None:
+    assert not [name for name in imports_of(path) if starts_with_any(name, ("engine.pages",))]

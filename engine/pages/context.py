@@ -1,0 +1,155 @@
+"""One page request: the services, the pages' own parts, the session, the language, the address.
+
+`page(handler)` wraps every page handler: it reads the session (and, for a POST, the form and its
+CSRF token), and turns whatever the flow raises that the handler did not answer into a page:
+service unavailable, or an opaque error page logged as ErrorBoundary logs (type and place,
+never values). A page never shows a stack trace or a JSON error."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from engine.authcodes import AuthorizationCodes
+from engine.errors import ServiceUnavailable
+from engine.http.errors import _raised_at
+from engine.pages import i18n
+from engine.pages.branding import Branding
+from engine.pages.client_ip import Network, client_ip
+from engine.pages.forms import BadForm, read_form
+from engine.pages.render import render_page
+from engine.pages.session import PageSession, PageSessions, is_secure
+from engine.services import Services
+
+log = logging.getLogger("engine.pages")
+
+
+@dataclass(frozen=True, slots=True)
+class Pages:
+    """The pages' parts, built once by app.py (engine/pages/routes.py: build_pages)."""
+
+    branding: Branding
+    sessions: PageSessions
+    codes: AuthorizationCodes
+    trusted_proxies: tuple[Network, ...]
+
+
+@dataclass(slots=True)
+class PageCall:
+    request: Request
+    services: Services
+    pages: Pages
+    secure: bool
+    session: PageSession | None
+    form: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def locale(self) -> str:
+        chosen = i18n.from_ui_locales(self.request.query_params.get("ui_locales"))
+        if chosen is None and self.session is not None:
+            chosen = self.session.data.get("locale")
+        return chosen or i18n.from_accept_language(self.request.headers.get("accept-language"))
+
+    @property
+    def ip(self) -> str | None:
+        peer = self.request.client.host if self.request.client else None
+        return client_ip(peer, self.request.headers.get("x-forwarded-for"), self.pages.trusted_proxies)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        assert self.session is not None
+        return self.session.data
+
+    def t(self, key: str, **values: object) -> str:
+        texts = self.pages.branding.texts[self.locale]
+        return i18n.fill(texts.get(key) or i18n.EN[key], values)
+
+    def render(self, template: str, status: int = 200, **values: Any) -> Response:
+        session = self.session
+        context: dict[str, Any] = {"csrf": session.csrf if session else ""}
+        if session is not None and session.data.get("client_id") in self.services.settings.clients:
+            client_id = session.data["client_id"]
+            context["client_name"] = self.services.settings.clients[client_id].name or client_id
+        target = session.data.get("redirect_uri") if session is not None else None
+        return render_page(self.pages.branding, self.locale, template, context | values, status, target)
+
+    def message(self, title: str, paragraphs: list[str], status: int, *, start_again: bool = False,
+                alert: bool = True) -> Response:
+        return self.render("message.html", status, title=self.t(title), paragraphs=paragraphs, alert=alert,
+                           start_again=self.start_url() if start_again else None)
+
+    def start_url(self) -> str | None:
+        """/login again for this session's application, as it first came (None without a session)."""
+        if self.session is None:
+            return None
+        data = self.session.data
+        query = {name: data[key] for name, key in (("client_id", "client_id"), ("redirect_uri", "redirect_uri"),
+                                                    ("state", "state"), ("code_challenge", "code_challenge"))
+                 if data.get(key)}
+        if data.get("code_challenge"):
+            query["code_challenge_method"] = "S256"
+        return "/login?" + urlencode(query)
+
+    async def save(self, response: Response) -> Response:
+        assert self.session is not None
+        await self.pages.sessions.save(self.session, response, self.secure)
+        return response
+
+    async def end(self, response: Response) -> Response:
+        if self.session is not None:
+            await self.pages.sessions.end(self.session, response, self.secure)
+        return response
+
+    # The pages every step may end on.
+
+    async def expired(self) -> Response:
+        if self.session is None:
+            return self.message("title_expired", [self.t("expired_no_session")], 410)
+        return await self.end(self.message("title_expired", [self.t("expired_body")], 410, start_again=True))
+
+    async def locked(self, retry_after: int | None) -> Response:
+        minutes = max(1, math.ceil((retry_after or 60) / 60))
+        return await self.end(self.message("title_locked", [self.t("locked_body", minutes=minutes)], 429,
+                                           start_again=False))
+
+    def unavailable(self) -> Response:
+        return self.message("title_unavailable", [self.t("unavailable_body")], 503)
+
+
+Handler = Callable[[PageCall], Awaitable[Response]]
+
+
+def page(handler: Handler, *, needs_session: bool = True) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        services: Services = request.app.state.services
+        pages: Pages = request.app.state.pages
+        secure = is_secure(request, services.settings.environment)
+        call = PageCall(request, services, pages, secure, None)
+        try:
+            call.session = await pages.sessions.load(request, secure)
+            if request.method == "POST":
+                try:
+                    call.form = await read_form(request)
+                except BadForm:
+                    return call.message("title_forbidden", [call.t("csrf_body")], 400, start_again=True)
+                if call.session is None:
+                    return await call.expired()
+                if not pages.sessions.csrf_ok(call.session, call.form.get("csrf")):
+                    log.info("page_refused reason=csrf route=%s", request.url.path)
+                    return call.message("title_forbidden", [call.t("csrf_body")], 403, start_again=True)
+            elif needs_session and call.session is None:
+                return await call.expired()
+            return await handler(call)
+        except ServiceUnavailable:
+            return call.unavailable()
+        except Exception as exc:
+            log.error("page_error route=%s type=%s at=%s", request.url.path, type(exc).__name__, _raised_at(exc))
+            return call.message("title_error", [call.t("error_body")], 500, start_again=call.session is not None)
+    return endpoint

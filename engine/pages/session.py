@@ -1,0 +1,109 @@
+"""The pages' session: a signed cookie naming server-side state in the challenge store.
+
+The cookie holds only `<session id>.<HMAC of the id>` (Keyring purpose `page-session`): HttpOnly,
+SameSite=Lax, Secure (except plain http to a loopback host in development), `__Host-` prefixed
+when Secure, and as short-lived as the state itself (SESSION_SECONDS, renewed by each step).
+The state (the login's client, redirect URI, state and PKCE challenge, its CSRF token, the flow's
+challenge or enrollment token, the step reached) is a record of the challenge store (kind
+`page`), so every instance sharing Redis serves every step. Each change stores the state under a
+fresh id and deletes the old one: an id seen before a step (a copied cookie, a fixed session)
+names nothing after it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from engine.clock import Clock
+from engine.crypto import Keyring
+from engine.stores.challenges import Challenge, ChallengeStore
+
+SESSION_SECONDS = 900
+KIND = "page"
+MAC_PURPOSE = "page-session"
+_COOKIE = re.compile(r"(ps_[A-Za-z0-9_-]{22})\.([0-9a-f]{64})")
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+@dataclass(slots=True)
+class PageSession:
+    session_id: str | None  # None until first stored
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def csrf(self) -> str:
+        return str(self.data["csrf"])
+
+
+def is_secure(request: Request, environment: str) -> bool:
+    """Cookies are Secure everywhere but plain http to a loopback host in development."""
+    return not (environment == "development" and request.url.scheme == "http" and request.url.hostname in LOOPBACK)
+
+
+def cookie_name(base: str, secure: bool) -> str:
+    # __Host-: the browser keeps it only if Secure, from this host, for path / (no subdomain can plant one).
+    return f"__Host-{base}" if secure else base
+
+
+def set_cookie(response: Response, name: str, value: str, max_age: int, secure: bool) -> None:
+    response.set_cookie(cookie_name(name, secure), value, max_age=max_age, path="/", secure=secure, httponly=True,
+                        samesite="lax")
+
+
+def clear_cookie(response: Response, name: str, secure: bool) -> None:
+    response.delete_cookie(cookie_name(name, secure), path="/", secure=secure, httponly=True, samesite="lax")
+
+
+class PageSessions:
+    COOKIE = "mfa-login"
+
+    def __init__(self, store: ChallengeStore, keyring: Keyring, clock: Clock) -> None:
+        self.store = store
+        self.keyring = keyring
+        self.clock = clock
+
+    def new(self, data: Mapping[str, Any]) -> PageSession:
+        return PageSession(None, {**data, "csrf": secrets.token_urlsafe(24)})
+
+    async def load(self, request: Request, secure: bool) -> PageSession | None:
+        """The session the request's cookie names, or None (no cookie, a forged one, expired)."""
+        matched = _COOKIE.fullmatch(request.cookies.get(cookie_name(self.COOKIE, secure), ""))
+        if matched is None:
+            return None
+        session_id, mac = matched.groups()
+        if not Keyring.equal(mac, self._mac(session_id)):
+            return None
+        held = await self.store.get(session_id, self.clock.now().timestamp())
+        if held is None or held.kind != KIND:
+            return None
+        return PageSession(session_id, dict(held.data))
+
+    async def save(self, session: PageSession, response: Response, secure: bool) -> None:
+        """Store the state under a fresh id, forget the old one, and point the cookie at the new."""
+        now = self.clock.now().timestamp()
+        fresh = "ps_" + secrets.token_urlsafe(16)
+        record = Challenge(fresh, KIND, str(session.data.get("user_id") or ""), str(session.data["client_id"]), (),
+                           now + SESSION_SECONDS, data=session.data)
+        await self.store.create(record, now)
+        if session.session_id is not None:
+            await self.store.delete(session.session_id)
+        session.session_id = fresh
+        set_cookie(response, self.COOKIE, f"{fresh}.{self._mac(fresh)}", SESSION_SECONDS, secure)
+
+    async def end(self, session: PageSession, response: Response, secure: bool) -> None:
+        if session.session_id is not None:
+            await self.store.delete(session.session_id)
+        clear_cookie(response, self.COOKIE, secure)
+
+    def csrf_ok(self, session: PageSession, presented: str | None) -> bool:
+        return presented is not None and Keyring.equal(presented, session.csrf)
+
+    def _mac(self, session_id: str) -> str:
+        return self.keyring.mac(MAC_PURPOSE, session_id)

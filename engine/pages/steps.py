@@ -1,0 +1,72 @@
+"""Where a flow's answer takes the browser: a finished login back to its application with an
+authorization code, a challenge to the factor choice, an enrollment to its page.
+
+Every answer comes from engine/flow.py or engine/enrollment.py, exactly as the JSON API gets it;
+this module only records, in the page session, what the next page needs to continue."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.responses import RedirectResponse, Response
+
+from engine import remembered
+from engine.flow import EnrollmentRequired, MfaRequired
+from engine.pages.context import PageCall
+from engine.pages.render import with_headers
+from engine.pages.session import set_cookie
+from engine.sessions import Authenticated
+
+REMEMBER_COOKIE = "mfa-remember"
+# What a token body is made of (Authenticated.to_plain), as enrollment's confirm merges it into its own.
+ANSWER_FIELDS = ("status", "user_id", "token", "token_type", "expires_in", "amr", "return_to", "required_by",
+                 "remembered_browser", "remember_token", "remember_token_expires_in", "decision_id")
+
+
+def go(path: str) -> Response:
+    """Post/redirect/get: a reload of the next page never sends the form again."""
+    return with_headers(RedirectResponse(path, 303))
+
+
+async def after_answer(call: PageCall, answer: Authenticated | MfaRequired | EnrollmentRequired) -> Response:
+    if isinstance(answer, Authenticated):
+        return await finish(call, answer.to_plain())
+    data = call.data
+    if isinstance(answer, MfaRequired):
+        for stale in ("factor_id", "factor_type", "phone", "sent_at"):
+            data.pop(stale, None)
+        data.update(step="factor", challenge_id=answer.challenge_id,
+                    offers=[offer.to_plain(index == 0) for index, offer in enumerate(answer.offers)],
+                    remember=await _may_remember(call, answer.challenge_id))
+        return await call.save(go("/login/factor"))
+    data.update(step="enroll", enrollment_token=answer.enrollment_token, factors_allowed=list(answer.factors_allowed))
+    return await call.save(go("/login/enroll"))
+
+
+async def _may_remember(call: PageCall, challenge_id: str) -> bool:
+    """Whether the flow offered this login a remembered browser (the rules allowed it): the
+    checkbox is shown only then; the verify decides again either way."""
+    challenge = await call.services.store.get(challenge_id, call.services.clock.now().timestamp())
+    return challenge is not None and remembered.DATA_KEY in challenge.data \
+        and call.services.settings.mfa.remember_browser.days > 0
+
+
+def token_answer(body: dict[str, Any]) -> dict[str, Any]:
+    """The token body within enrollment's confirm answer (which also names the factor and codes)."""
+    return {key: body[key] for key in ANSWER_FIELDS if key in body}
+
+
+async def finish(call: PageCall, answer: dict[str, Any]) -> Response:
+    """Back to the application: its registered redirect URI with a one-time code and its state."""
+    data = call.data
+    code = await call.pages.codes.issue(answer["user_id"], data["client_id"], data["redirect_uri"],
+                                        data.get("code_challenge"), answer)
+    query = {"code": code} | ({"state": data["state"]} if data.get("state") else {})
+    separator = "&" if "?" in data["redirect_uri"] else "?"
+    response = with_headers(RedirectResponse(data["redirect_uri"] + separator + urlencode(query), 303),
+                            data["redirect_uri"])
+    if answer.get("remember_token"):
+        set_cookie(response, REMEMBER_COOKIE, answer["remember_token"], int(answer["remember_token_expires_in"]),
+                   call.secure)
+    return await call.end(response)
