@@ -15,7 +15,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -59,6 +58,9 @@ from engine.stores.redis_decisions import RedisDecisionLog
 from engine.stores.redis_rule_sync import RedisRuleSync
 from engine.stores.redis_store import RedisChallengeStore
 from engine.stores.rule_sync import LocalRuleSync, RuleSync
+from engine.stores import postgres, sqlite
+from engine.stores.migrations import Migrated
+from engine.stores.postgres import PostgresDirectory
 from engine.stores.sqlite import SqliteDirectory
 from engine.tokens import TokenIssuer
 from sandbox.affinity import release_thread
@@ -89,12 +91,32 @@ def build_keyring(settings: Settings) -> Keyring:
 
 
 def build_directory(settings: Settings, keyring: Keyring) -> UserDirectory:
-    location = settings.directory.url.removeprefix("sqlite:///")
-    path = location if location == ":memory:" else str(settings.path(location))
-    if location != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    """The configured directory, migrated. Raises SchemaTooNew; DirectoryUnavailable (PostgreSQL)."""
+    directory = settings.directory
+    if directory.url.startswith(postgres.SCHEMES):
+        return PostgresDirectory(directory.url, keyring, max_connections=directory.max_connections,
+                                 timeout_seconds=directory.timeout_ms / 1000)
     # release_thread: the writer thread starts from the loop thread, which sandbox.cpu_affinity may pin.
-    return SqliteDirectory(path, keyring, on_writer_start=release_thread)
+    return SqliteDirectory(_sqlite_path(settings), keyring, on_writer_start=release_thread)
+
+
+def migrate_directory(settings: Settings) -> tuple[str, Migrated]:
+    """`mfa-engine db migrate`: the configured directory's backend and what its migrations did."""
+    directory = settings.directory
+    if directory.url.startswith(postgres.SCHEMES):
+        return PostgresDirectory.backend, postgres.migrate(directory.url, directory.timeout_ms / 1000)
+    return SqliteDirectory.backend, sqlite.migrate(_sqlite_path(settings))
+
+
+def _sqlite_path(settings: Settings) -> str:
+    location = settings.directory.url.removeprefix("sqlite:///")
+    if location == ":memory:":
+        return location
+    path = settings.path(location)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
 
 
 def build_store(settings: Settings) -> ChallengeStore:

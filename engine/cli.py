@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from engine.clock import parse_now
 from engine.config import CONFIG_PATH_VARIABLE, ConfigError, Settings, load_settings
+from engine.errors import DirectoryUnavailable
 from engine.log_format import TEXT_FORMAT, logging_config
 from engine.metrics import MULTIPROCESS_DIR_VARIABLE
 from engine.pipeline import RuleSetRejected
+from engine.stores.directory import DirectoryError
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -87,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     reset = command(user_commands, "reset-mfa", help="remove every factor and recovery code of a user and clear "
                                                      "the lockout streak (in Redis, when store.redis_url is set)")
     reset.add_argument("user", help="username or user id")
+
+    db = command(commands, "db", help="the user directory's database (directory.url)")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    command(db_commands, "migrate", help="apply the directory's pending migrations and print its schema version "
+                                         "(serve applies them too, at startup)")
 
     demo = command(commands, "demo", help="the README quickstart's demo data")
     demo_commands = demo.add_subparsers(dest="demo_command", required=True)
@@ -156,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
         for error in exc.errors:
             print(f"  {error}", file=sys.stderr)
         return 2
+    except DirectoryError as exc:  # a schema newer than this engine: another engine version's database
+        print(f"directory error: {exc}", file=sys.stderr)
+        return 2
+    except DirectoryUnavailable as exc:  # its message shows the URL without its password
+        print(f"{exc.code}: {exc}", file=sys.stderr)
+        return 1
     finally:
         if args.command != "serve":
             print(config.describe(), file=sys.stderr)
@@ -187,6 +200,8 @@ def _run(args: argparse.Namespace, config: ConfigSource) -> int:
         from engine.rules_cli import evaluate_locally
 
         return evaluate_locally(settings, args.rules, args.user, args.context, args.now)
+    if args.command == "db":
+        return _migrate_directory(settings)
     if args.command == "demo":
         from engine.users_cli import run_demo_reset
 
@@ -349,6 +364,15 @@ def worker_app() -> Starlette:
         # with uvicorn's startup-failure code, on which it stops instead of restarting us.
         log.exception("worker_start_failed")
         sys.exit(STARTUP_FAILURE)
+
+
+def _migrate_directory(settings: Settings) -> int:
+    from engine.app import migrate_directory
+
+    backend, migrated = migrate_directory(settings)
+    applied = ", ".join(str(version) for version in migrated.applied) or "none"
+    print(f"directory ({backend}): schema version {migrated.version}; migrations applied now: {applied}")
+    return 0
 
 
 def _write_demo_geoip(path: str) -> int:

@@ -227,8 +227,15 @@ class MfaSettings:
 
 @dataclass(frozen=True, slots=True)
 class DirectorySettings:
-    # sqlite:///relative/or/absolute/path.db (relative to the config file), or sqlite:///:memory:
+    # sqlite:///relative/or/absolute/path.db (relative to the config file), or sqlite:///:memory:;
+    # or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE (also postgres://, libpq's query
+    # parameters such as ?sslmode=require) for several instances on one directory. A password is
+    # a secret: give it through MFA_DIRECTORY__URL, never in the file. It is never logged.
     url: str = "sqlite:///var/mfa.db"
+    # PostgreSQL: the connections each process keeps (every --workers process has a pool of its own).
+    max_connections: int = field(default=10, metadata=_range(1, 100))
+    # PostgreSQL: connecting, or waiting for a free pooled connection; past it, 503 directory_unavailable.
+    timeout_ms: int = field(default=5_000, metadata=_range(100, 60_000))
 
 
 @dataclass(frozen=True, slots=True)
@@ -609,6 +616,24 @@ def _check_client(path: str, client: ClientSettings) -> None:
                               "host) without a fragment or user info")
 
 
+DIRECTORY_URL_FORMS = "sqlite:///PATH or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+
+
+def _check_directory_url(url: str) -> None:
+    """The URL's parts are never echoed: it may carry a password."""
+    if url.startswith("sqlite:///"):
+        return
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"directory.url: must be {DIRECTORY_URL_FORMS}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        raise ConfigError("directory.url: the port must be a number from 1 to 65535") from None
+    if not parts.path.strip("/"):
+        raise ConfigError(f"directory.url: a PostgreSQL URL names its database: {DIRECTORY_URL_FORMS}")
+
+
 def _check_coherence(settings: Settings) -> None:
     countries = settings.mfa.triggers.countries
     for country in countries.deny:
@@ -635,8 +660,7 @@ def _check_coherence(settings: Settings) -> None:
     for key in settings.api.keys:
         if len(key) < 16:
             raise ConfigError("api.keys: every key must be at least 16 characters")
-    if not settings.directory.url.startswith("sqlite:///"):
-        raise ConfigError("directory.url: must be sqlite:///PATH (PostgreSQL is not supported yet)")
+    _check_directory_url(settings.directory.url)
     if settings.store.redis_url and not settings.store.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("store.redis_url: must be redis://, rediss:// or unix://")
     if settings.admin.token and len(settings.admin.token) < 16:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -32,13 +34,15 @@ async def healthz(request: Request) -> Response:
     sandbox = services.executor.state()
     rule_set = services.pipeline.rule_set
     store = await _store_health(services)
-    healthy = sandbox["healthy"] and store["healthy"]
+    directory = await _directory_health(services)
+    healthy = sandbox["healthy"] and store["healthy"] and directory["healthy"]
     body = {
         "status": "ok" if healthy else "degraded",
         "rule_set": {"version": rule_set.version, "rules": [rule.id for rule in rule_set.rules],
                      "sync": services.rules.sync_status()},
         "sandbox": sandbox,
         "store": {"kind": "redis" if services.settings.store.redis_url else "memory", **store},
+        "directory": {"backend": services.directory.backend, **directory},
     }
     return json_response(body, 200 if healthy else 503)
 
@@ -55,3 +59,14 @@ async def _store_health(services: Services) -> dict[str, object]:
         healthy, persistence = False, "unknown"
     persistent: bool | str = "unknown" if persistence == "unknown" else persistence != "none"
     return {"healthy": healthy, "persistent": persistent, "persistence": persistence}
+
+
+async def _directory_health(services: Services) -> dict[str, object]:
+    """`healthy`, and the schema version the directory's database is migrated to (read from it,
+    within directory.timeout_ms: a frozen server must not hang the health check)."""
+    try:
+        async with asyncio.timeout(services.settings.directory.timeout_ms / 1000):
+            version = await services.directory.schema_version()
+    except Exception:  # an unreachable directory is what this endpoint exists to report
+        return {"healthy": False, "schema_version": None}
+    return {"healthy": True, "schema_version": version}

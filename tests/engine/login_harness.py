@@ -5,6 +5,7 @@ engine's own code path (RFC 4226 / RFC 6238 with hmac and hashlib)."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import os
@@ -21,6 +22,7 @@ import redis
 
 from engine.app import build_store, create_app
 from engine.clock import FrozenClock
+from engine.config import DirectorySettings
 from engine.passwords import PasswordHasher
 from engine.sms.recording import RecordingSmsGateway
 from engine.stores.challenges import ChallengeStore
@@ -124,9 +126,10 @@ class LoginService:
 
 def start_service(tmp_path: Path, loop: LoopThread, store: str, *, passwords: PasswordHasher | None = None,
                   wrap_store: Callable[[ChallengeStore], ChallengeStore] | None = None,
-                  **settings: Any) -> Iterator[LoginService]:
+                  directory_url: str | None = None, **settings: Any) -> Iterator[LoginService]:
     """`passwords` replaces the argon2 hasher built from the settings (e.g. one that counts);
-    `wrap_store` is handed the real challenge store and returns the one the service uses."""
+    `wrap_store` is handed the real challenge store and returns the one the service uses;
+    `directory_url` replaces the SQLite file in tmp_path (a PostgreSQL database: tests/postgres_db.py)."""
     redis_url = ""
     if store == "redis":
         redis_or_skip()
@@ -135,6 +138,8 @@ def start_service(tmp_path: Path, loop: LoopThread, store: str, *, passwords: Pa
     clock = FrozenClock(START)
     sms = RecordingSmsGateway()
     built = make_settings(tmp_path, redis_url=redis_url, **settings)
+    if directory_url is not None:
+        built = dataclasses.replace(built, directory=DirectorySettings(url=directory_url))
     challenges = wrap_store(build_store(built)) if wrap_store else None
     app = create_app(built, clock=clock, gateway=sms, passwords=passwords, store=challenges)
     with ServiceClient(app, loop) as client:

@@ -123,7 +123,7 @@ def test_an_unreadable_config_file_is_reported(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("directory: {url: 'postgresql://db/mfa'}\n", "directory.url: must be sqlite:///PATH"),
+        ("directory: {url: 'mysql://db/mfa'}\n", "directory.url: must be sqlite:///PATH or postgresql://"),
         ("store: {redis_url: 'http://cache'}\n", "store.redis_url: must be redis://"),
         ("admin: {token: short}\n", "admin.token: must be at least 16 characters"),
         ("sms: {allowed_countries: [usa]}\n", "sms.allowed_countries: items must be ISO 3166 alpha-2"),

@@ -1,4 +1,5 @@
-"""The story the product exists for, end to end over HTTP, on both challenge stores.
+"""The story the product exists for, end to end over HTTP, on both challenge stores, and as several
+instances would run it: Redis and a PostgreSQL directory.
 
 A user logs in with a password; the rules decide a second factor is needed; the user has
 enrolled a phone and an authenticator app, picks one, and is logged in with a token whose
@@ -14,10 +15,18 @@ import pytest
 
 from tests.conftest import LoopThread
 from tests.engine.login_harness import DE_IP, US_IP, LoginService, start_service, totp_now
+from tests.postgres_db import empty, postgres_database
+
+__all__ = ["postgres_database"]  # the fixture
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis+postgresql"])
 def service(request: pytest.FixtureRequest, tmp_path: Path, loop_thread: LoopThread) -> Iterator[LoginService]:
+    if request.param == "redis+postgresql":
+        url: str = request.getfixturevalue("postgres_database")
+        empty(url)  # the app migrates it when it starts
+        yield from start_service(tmp_path, loop_thread, "redis", directory_url=url)
+        return
     yield from start_service(tmp_path, loop_thread, request.param)
 
 
