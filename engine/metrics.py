@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import os
 from bisect import bisect_right
+from itertools import chain
+from operator import itemgetter
 from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -37,6 +39,8 @@ RULE_BUCKETS_US = (10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_00
 # Waits for a free sandbox worker; sandbox.queue_timeout_ms is 1 s by default.
 QUEUE_BUCKETS_SECONDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                          2.5, 5.0)
+
+_NAME, _OUTCOME, _DURATION = itemgetter(0), itemgetter(1), itemgetter(2)  # ProgramTrace's fields
 
 LOGIN_OUTCOMES = ("authenticated", "mfa_required", "mfa_enrollment_required", "invalid_credentials",
                   "access_denied", "too_many_attempts")
@@ -169,23 +173,32 @@ class Metrics:
         """Write the batched values into their histograms and counters."""
         traces, self._traces = self._traces, []
         waits, self._waits = self._waits, []
-        durations: dict[str, list[float]] = {}
-        for trace in traces:
-            for name, outcome, duration_us, _, _ in trace:
-                found = durations.get(name)
-                if found is None:
-                    durations[name] = [duration_us]
-                else:
-                    found.append(duration_us)
-                if outcome != "ok":
-                    self.rule_failures.inc(name, outcome)
-        for name, values in durations.items():
+        for name, values in self._durations_by_rule(traces).items():
             child = self._rule_children.get(name)
             if child is None:
                 child = self._rule_children[name] = self._rule_durations.labels(name)
             add_observations(child, RULE_BUCKETS_US, values, scale=1e-6)
         if waits:
             add_observations(self._queue_wait, QUEUE_BUCKETS_SECONDS, waits)
+
+    def _durations_by_rule(self, traces: list[tuple[ProgramTrace, ...]]) -> dict[str, list[float]]:
+        """Each rule's durations in `traces`; failures counted on the way.
+
+        Nearly always every trace names the same rules in the same order, all "ok" (one rule set,
+        nothing failed): the columns are then cut out with C-level maps and slices, about a
+        fifth of the cost of a Python loop over every rule of every trace."""
+        entries = list(chain.from_iterable(traces))
+        names = list(map(_NAME, entries))
+        width = len(traces[0]) if traces else 0
+        if width and names == names[:width] * len(traces) and list(map(_OUTCOME, entries)).count("ok") == len(names):
+            durations = list(map(_DURATION, entries))
+            return {name: durations[index::width] for index, name in enumerate(names[:width])}
+        by_rule: dict[str, list[float]] = {}
+        for name, outcome, duration_us, _, _ in entries:
+            by_rule.setdefault(name, []).append(duration_us)
+            if outcome != "ok":
+                self.rule_failures.inc(name, outcome)
+        return by_rule
 
     def start(self) -> None:
         """Flush every FLUSH_INTERVAL_SECONDS on the running loop until `close`."""

@@ -257,3 +257,20 @@ def test_every_metric_is_documented_in_the_deployment_guide_and_the_readme(servi
     for document in (DOCS, README):
         written = document.read_text(encoding="utf-8")
         assert not [name for name in sorted(names) if f"`{name}`" not in written], document
+
+
+def test_traces_of_two_rule_sets_in_one_batch_are_counted_by_rule() -> None:
+    from sandbox.runner import ProgramTrace
+
+    metrics = Metrics()
+    old = (ProgramTrace("10-a", "ok", 40, None, ()), ProgramTrace("20-b", "ok", 7, None, ()))
+    new = (ProgramTrace("10-a", "ok", 30, None, ()), ProgramTrace("30-c", "ok", 3000, None, ()))
+    for _ in range(5):
+        metrics.observe_trace(old)
+    metrics.observe_trace(new)  # a swap mid-batch: not every trace names the same rules
+    metrics.flush()
+    parsed = {(s.name, tuple(sorted(s.labels.items()))): s.value
+              for f in text_string_to_metric_families(metrics.exposition().decode()) for s in f.samples}
+    counts = {rule: parsed[("mfa_rule_duration_seconds_count", (("rule", rule),))] for rule in ("10-a", "20-b", "30-c")}
+    assert counts == {"10-a": 6, "20-b": 5, "30-c": 1}
+    assert parsed[("mfa_rule_duration_seconds_sum", (("rule", "10-a"),))] == pytest.approx(230e-6)
