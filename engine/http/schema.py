@@ -22,78 +22,55 @@ Text fields, and the characters each kind may carry (engine/formats.py says why;
                held to: engine/metadata.py), handed to rules as data, never used as an identifier.
 
 A refusal is 400 `invalid_request` with `field`, like every other schema error.
+
+The schemas below are data (engine/http/schema_checks.py: Obj, ListOf, Text, Count...), the one
+source of each body's shape. Each Obj is compiled once, at import, into one straight-line
+function (engine/http/schema_compile.py) that accepts exactly what its declaration accepts;
+every refusal is left to the declaration's reference reading, which alone says which field
+and why.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from engine import formats, metadata
 from engine.errors import InvalidRequest
 from engine.flow import EvaluateRequest, StepUpRequest
+from engine.http.schema_checks import Boolean, Choice, Count, Degrees, ListOf, Obj, Text, TextKind
+from engine.http.schema_compile import Check as Check
 from engine.rule_api import FACTOR_ALIASES
-
-Check = Callable[[Any, str], Any]
 
 MAX_METADATA_DEPTH = 8
 
 
-class TextKind(StrEnum):
-    IDENTIFIER = "identifier"
-    FREE = "free text"
-    SECRET = "secret"
+def text(max_length: int, pattern: re.Pattern[str] | None = None, kind: TextKind = TextKind.IDENTIFIER) -> Text:
+    return Text(max_length, pattern, kind)
 
 
-_ALLOWED: dict[TextKind, tuple[Callable[[str], bool], str]] = {
-    TextKind.IDENTIFIER: (formats.is_identifier, "must be printable, without spaces at either end, line breaks, "
-                                                 "control or invisible characters"),
-    TextKind.FREE: (formats.is_free_text, "must not contain line breaks, control characters or bidi overrides"),
-    TextKind.SECRET: (formats.is_secret_text, "must not contain line breaks or control characters"),
-}
+def degrees(limit: float) -> Degrees:
+    return Degrees(limit)
 
 
-def text(max_length: int, pattern: re.Pattern[str] | None = None, kind: TextKind = TextKind.IDENTIFIER) -> Check:
-    """A string of 1 to `max_length` characters of its kind, matching `pattern` whole if given.
-    A closure, not an object: it runs for every string of every /v1/evaluate."""
-    allowed, why = _ALLOWED[kind]
-    fullmatch = None if pattern is None else pattern.fullmatch
-
-    def check(value: Any, path: str) -> str:
-        if type(value) is not str or not 0 < len(value) <= max_length:
-            raise InvalidRequest(f"must be a string of 1 to {max_length} characters", field=path)
-        if not allowed(value):
-            raise InvalidRequest(why, field=path)
-        if fullmatch is not None and fullmatch(value) is None:
-            raise InvalidRequest("has the wrong format", field=path)
-        return value
-    return check
+def choice(*options: str) -> Choice:
+    return Choice({option: option for option in options})
 
 
-def boolean(value: Any, path: str) -> bool:
-    if type(value) is not bool:
-        raise InvalidRequest("must be true or false", field=path)
-    return value
+def list_of(item: Check, max_items: int) -> ListOf:
+    return ListOf(item, max_items)
 
 
-def degrees(limit: float) -> Check:
-    """A latitude (limit 90) or longitude (180) in degrees: a finite number within +-limit."""
-    def check(value: Any, path: str) -> float:
-        if type(value) not in (int, float) or not -limit <= value <= limit:  # NaN fails the range too
-            raise InvalidRequest(f"must be a number from -{limit:g} to {limit:g}", field=path)
-        return float(value)
-    return check
+def obj(fields: Mapping[str, Check], required: frozenset[str] = frozenset()) -> Obj:
+    return Obj(fields, required)
 
 
-def count(value: Any, path: str) -> int:
-    if type(value) is not int or not 0 <= value <= 10**12:
-        raise InvalidRequest("must be a non-negative integer", field=path)
-    return value
+boolean = Boolean()
+count = Count(10**12)
+factor = Choice(FACTOR_ALIASES)
 
 
 # Dates the engine accepts from clients, in UTC: wide enough for any account's history, and
@@ -178,69 +155,6 @@ def _check_depth(value: Any, path: str, depth: int) -> None:
         _check_depth(child, path, depth - 1)
 
 
-@dataclass(frozen=True, slots=True)
-class ListOf:
-    """A list of at most `max_items` items, each checked by `item`."""
-
-    item: Check
-    max_items: int
-
-    def __call__(self, value: Any, path: str) -> list[Any]:
-        if type(value) is not list or len(value) > self.max_items:
-            raise InvalidRequest(f"must be a list of at most {self.max_items} items", field=path)
-        item = self.item
-        try:
-            return [item(element, path) for element in value]
-        except InvalidRequest:
-            # Items are named (`groups[3]`) only when one is refused: checks are pure, so the
-            # first refused item, checked again under its own name, fails the same way.
-            for index, element in enumerate(value):
-                item(element, f"{path}[{index}]")
-            raise
-
-
-def list_of(item: Check, max_items: int) -> ListOf:
-    return ListOf(item, max_items)
-
-
-def factor(value: Any, path: str) -> str:
-    if type(value) is not str or value not in FACTOR_ALIASES:
-        raise InvalidRequest(f"must be one of {', '.join(FACTOR_ALIASES)}", field=path)
-    return FACTOR_ALIASES[value]
-
-
-@dataclass(frozen=True, slots=True)
-class Obj:
-    """A JSON object: only the declared fields, the required ones present (null counts as absent).
-
-    Refusals in this order: the first unknown field (in the body's order), the first missing
-    required one (alphabetically), then the first field whose value is refused."""
-
-    fields: Mapping[str, Check]
-    required: frozenset[str] = frozenset()
-    _required_in_order: tuple[str, ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_required_in_order", tuple(sorted(self.required)))
-
-    def __call__(self, value: Any, path: str) -> dict[str, Any]:
-        prefix = f"{path}." if path else ""
-        if type(value) is not dict:
-            raise InvalidRequest("must be a JSON object", field=path or None)
-        fields = self.fields
-        if not fields.keys() >= value.keys():
-            unknown = next(key for key in value if key not in fields)
-            raise InvalidRequest("is not a known field", field=f"{prefix}{unknown}")
-        for key in self._required_in_order:
-            if value.get(key) is None:
-                raise InvalidRequest("is required", field=f"{prefix}{key}")
-        return {key: fields[key](element, prefix + key) for key, element in value.items() if element is not None}
-
-
-def obj(fields: Mapping[str, Check], required: frozenset[str] = frozenset()) -> Obj:
-    return Obj(fields, required)
-
-
 def field_paths(check: Check, path: str = "") -> Iterator[str]:
     """Every leaf field a schema declares, named as errors name them (`user.groups[0]`)."""
     if isinstance(check, Obj):
@@ -288,14 +202,6 @@ def parse_step_up(body: Any) -> StepUpRequest:
     if fields["action"] == "login":
         raise InvalidRequest("must name the sensitive action, not login (a login is POST /v1/login)", field="action")
     return StepUpRequest(fields["user_token"], fields["action"], fields.get("context", {}))
-
-
-def choice(*options: str) -> Check:
-    def check(value: Any, path: str) -> str:
-        if type(value) is not str or value not in options:
-            raise InvalidRequest(f"must be one of {', '.join(options)}", field=path)
-        return value
-    return check
 
 
 _ID = text(128, formats.OPAQUE_ID)
