@@ -130,7 +130,8 @@ def ip_address(value: Any, path: str) -> str:
 def json_object(value: Any, path: str) -> dict[str, Any]:
     if type(value) is not dict:
         raise InvalidRequest("must be a JSON object", field=path)
-    _check_depth(value, path, MAX_METADATA_DEPTH)
+    if not _fits(value, MAX_METADATA_DEPTH):
+        raise InvalidRequest(f"nests more than {MAX_METADATA_DEPTH} levels", field=path)
     return value
 
 
@@ -147,12 +148,17 @@ def stored_metadata(value: Any, path: str) -> dict[str, Any]:
     return checked
 
 
-def _check_depth(value: Any, path: str, depth: int) -> None:
-    if depth < 0:
-        raise InvalidRequest(f"nests more than {MAX_METADATA_DEPTH} levels", field=path)
-    children = value.values() if type(value) is dict else value if type(value) is list else ()
-    for child in children:
-        _check_depth(child, path, depth - 1)
+def _fits(container: dict[str, Any] | list[Any], levels: int) -> bool:
+    """Whether everything inside `container` lies within `levels` lists or objects of it. Only
+    lists and objects are called on: nearly every metadata value is a scalar."""
+    if not container:
+        return True
+    if levels == 0:
+        return False  # it holds something, and no level is left for it
+    for child in container.values() if type(container) is dict else container:
+        if (type(child) is dict or type(child) is list) and not _fits(child, levels - 1):
+            return False
+    return True
 
 
 def field_paths(check: Check, path: str = "") -> Iterator[str]:

@@ -128,3 +128,46 @@ def test_an_unknown_field_is_named_before_a_missing_one_and_a_refused_value() ->
 def test_null_fields_are_left_out_of_the_checked_object() -> None:
     check = schema.obj({"a": schema.count, "b": schema.count}, frozenset({"b"}))
     assert check({"a": None, "b": 2}, "") == {"b": 2}
+
+
+def nests_deeper_than(value: Any, depth: int) -> bool:
+    """The depth rule as first written, a call per value: anything at depth < 0 is too deep."""
+    if depth < 0:
+        return True
+    children = value.values() if type(value) is dict else value if type(value) is list else ()
+    return any(nests_deeper_than(child, depth - 1) for child in children)
+
+
+def random_json(generator: random.Random, depth: int) -> Any:
+    if depth == 0 or generator.random() < 0.25:
+        return generator.choice([1, "x", None, True, 2.5])
+    children = [random_json(generator, depth - 1) for _ in range(generator.randint(0, 3))]
+    return children if generator.random() < 0.5 else {f"k{index}": child for index, child in enumerate(children)}
+
+
+def test_metadata_is_refused_past_eight_levels_exactly_as_the_recursive_rule_says() -> None:
+    generator = random.Random(13)
+    seen = set()
+    for _ in range(5_000):
+        value = {"k": random_json(generator, generator.randint(0, 12))}
+        too_deep = nests_deeper_than(value, schema.MAX_METADATA_DEPTH)
+        seen.add(too_deep)
+        if too_deep:
+            assert refusal(schema.json_object, value, "user.app_metadata") == (
+                "user.app_metadata", "nests more than 8 levels")
+        else:
+            assert schema.json_object(value, "user.app_metadata") is value
+    assert seen == {True, False}
+
+
+@pytest.mark.parametrize(("depth", "allowed"), [(7, True), (8, True), (9, False), (20, False)])
+def test_metadata_may_hold_eight_levels_of_lists_and_objects(depth: int, allowed: bool) -> None:
+    value: Any = 1
+    for level in range(depth - 1):
+        value = {"n": value} if level % 2 else [value]
+    body = {"n": value}  # `depth` lists and objects, the metadata object included, around the 1
+    assert nests_deeper_than(body, schema.MAX_METADATA_DEPTH) is not allowed
+    if allowed:
+        assert schema.json_object(body, "m") is body
+    else:
+        assert refusal(schema.json_object, body, "m") == ("m", "nests more than 8 levels")
