@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,18 +18,24 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
+from engine import formats
 from engine.authcodes import AuthorizationCodes
 from engine.errors import ServiceUnavailable
 from engine.http.errors import _raised_at
 from engine.pages import i18n
+from engine.pages.account import AccountSessions
 from engine.pages.branding import Branding
 from engine.pages.client_ip import Network, client_ip
 from engine.pages.forms import BadForm, read_form
 from engine.pages.render import render_page
-from engine.pages.session import PageSession, PageSessions, is_secure
+from engine.pages.session import PageSession, PageSessions, cookie_name, is_secure
 from engine.services import Services
 
 log = logging.getLogger("engine.pages")
+
+DEVICE_COOKIE = "mfa-device"
+DEVICE_ID = re.compile(r"dev_[A-Za-z0-9_-]{22}")
+MAX_USER_AGENT_LENGTH = 1024  # as the API's context.user_agent
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,7 @@ class Pages:
 
     branding: Branding
     sessions: PageSessions
+    accounts: AccountSessions
     codes: AuthorizationCodes
     trusted_proxies: tuple[Network, ...]
 
@@ -67,13 +75,40 @@ class PageCall:
         assert self.session is not None
         return self.session.data
 
+    @property
+    def device_id(self) -> str | None:
+        """This browser's device id (a cookie the password step sets), when it has a valid one."""
+        device_id = self.cookie(DEVICE_COOKIE) or ""
+        return device_id if DEVICE_ID.fullmatch(device_id) else None
+
+    def cookie(self, name: str) -> str | None:
+        return self.request.cookies.get(cookie_name(name, self.secure))
+
+    def flow_context(self, device_id: str | None) -> dict[str, Any]:
+        """What the API's caller would send as `context`, from the browser's request (and checked by
+        the same schema as the API's bodies). A user agent the schema would refuse is left out
+        rather than failing the login."""
+        client = self.services.settings.clients[self.data["client_id"]]
+        context: dict[str, Any] = {}
+        if device_id is not None:
+            context["device_id"] = device_id
+        if self.ip is not None:
+            context["ip"] = self.ip
+        agent = self.request.headers.get("user-agent")
+        if agent and len(agent) <= MAX_USER_AGENT_LENGTH and formats.is_free_text(agent):
+            context["user_agent"] = agent
+        if client.name:
+            context["client_name"] = client.name
+        return context
+
     def t(self, key: str, **values: object) -> str:
         texts = self.pages.branding.texts[self.locale]
         return i18n.fill(texts.get(key) or i18n.EN[key], values)
 
     def render(self, template: str, status: int = 200, **values: Any) -> Response:
         session = self.session
-        context: dict[str, Any] = {"csrf": session.csrf if session else ""}
+        context: dict[str, Any] = {"csrf": session.csrf if session else "",
+                                   "action": session.data.get("action") if session else None}
         if session is not None and session.data.get("client_id") in self.services.settings.clients:
             client_id = session.data["client_id"]
             context["client_name"] = self.services.settings.clients[client_id].name or client_id

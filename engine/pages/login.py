@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
 
@@ -32,17 +31,15 @@ from engine.errors import (
 from engine.flow import LoginRequest
 from engine.http import schema
 from engine.offers import RECOVERY_FACTOR_ID
-from engine.pages.context import PageCall
+from engine.pages.context import DEVICE_COOKIE, PageCall
 from engine.pages.session import set_cookie
 from engine.pages import i18n
-from engine.pages.steps import REMEMBER_COOKIE, after_answer, go
+from engine.pages.steps import REMEMBER_COOKIE, after_answer, go, step_up
 
-DEVICE_COOKIE = "mfa-device"
 DEVICE_SECONDS = 400 * 86_400  # the longest a browser keeps a cookie (RFC 6265bis)
-_DEVICE = re.compile(r"dev_[A-Za-z0-9_-]{22}")
 MAX_STATE_LENGTH = 512
-MAX_USER_AGENT_LENGTH = 1024  # as the API's context.user_agent
-_START_PARAMETERS = ("client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method", "ui_locales")
+_START_PARAMETERS = ("client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method", "ui_locales",
+                     "action")
 MAX_CODE_LENGTH = 32  # as /v1/mfa/verify's `code`
 
 
@@ -53,8 +50,10 @@ async def start(call: PageCall) -> Response:
     if not query and call.session is not None and call.data.get("step") == "password":
         return _password_page(call)
     client = call.services.settings.clients.get(query.get("client_id", ""))
+    action = query.get("action")
     if any(len(query.getlist(name)) > 1 for name in _START_PARAMETERS) or client is None \
-            or query.get("redirect_uri") not in client.redirect_uris or not _valid_state(query.get("state")):
+            or query.get("redirect_uri") not in client.redirect_uris or not _valid_state(query.get("state")) \
+            or (action is not None and (formats.ACTION.fullmatch(action) is None or action == "login")):
         return call.message("title_bad_request", [call.t("bad_client")], 400)
     challenge, method = query.get("code_challenge"), query.get("code_challenge_method")
     if (challenge is None and (client.public or method is not None)) or (
@@ -62,7 +61,12 @@ async def start(call: PageCall) -> Response:
         return call.message("title_bad_request", [call.t("pkce_required")], 400)
     call.session = call.pages.sessions.new({
         "client_id": query["client_id"], "redirect_uri": query["redirect_uri"], "state": query.get("state"),
-        "code_challenge": challenge, "locale": i18n.from_ui_locales(query.get("ui_locales")), "step": "password"})
+        "code_challenge": challenge, "locale": i18n.from_ui_locales(query.get("ui_locales")), "step": "password",
+        "action": action})
+    signed_in = await call.pages.accounts.current(call.request, call.secure) if action else None
+    if signed_in is not None:
+        # A step-up of the browser's signed-in login: the rules decide what it needs now.
+        return await step_up(call, signed_in)
     return await call.save(_password_page(call))
 
 
@@ -84,16 +88,16 @@ async def password(call: PageCall) -> Response:
         return _password_page(call, 400, username=username,
                               username_error=None if username else call.t("error_username_required"),
                               password_error=None if typed else call.t("error_password_required"))
-    device_id = call.request.cookies.get(_cookie(call, DEVICE_COOKIE), "")
-    new_device = _DEVICE.fullmatch(device_id) is None
-    if new_device:
+    device_id = call.device_id
+    new_device = device_id is None
+    if device_id is None:
         device_id = "dev_" + secrets.token_urlsafe(16)
     try:
         body = schema.parse(schema.LOGIN, {"username": username, "password": typed, "client_id": call.data["client_id"],
-                                           "context": _context(call, device_id)})
+                                           "context": call.flow_context(device_id)})
     except InvalidRequest:
         return _password_page(call, 401, username=username, error=call.t("error_credentials"))
-    remember_token = call.request.cookies.get(_cookie(call, REMEMBER_COOKIE)) or None
+    remember_token = call.cookie(REMEMBER_COOKIE) or None
     try:
         answer = await call.services.flow.login(LoginRequest(body["username"], body["password"], body["client_id"],
                                                              body["context"], remember_token))
@@ -109,24 +113,6 @@ async def password(call: PageCall) -> Response:
     return response
 
 
-def _cookie(call: PageCall, name: str) -> str:
-    return f"__Host-{name}" if call.secure else name
-
-
-def _context(call: PageCall, device_id: str) -> dict[str, Any]:
-    """What the API's caller would send as `context`, from the browser's request (and checked by
-    the same schema as /v1/login's body). A user agent the schema would refuse is left out
-    rather than failing the login."""
-    client = call.services.settings.clients[call.data["client_id"]]
-    context: dict[str, Any] = {"device_id": device_id}
-    if call.ip is not None:
-        context["ip"] = call.ip
-    agent = call.request.headers.get("user-agent")
-    if agent and len(agent) <= MAX_USER_AGENT_LENGTH and formats.is_free_text(agent):
-        context["user_agent"] = agent
-    if client.name:
-        context["client_name"] = client.name
-    return context
 
 
 def _offers(call: PageCall) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from starlette.routing import Route
 from engine.authcodes import AuthorizationCodes
 from engine.config import ConfigError, Settings
 from engine.pages import branding, enroll, login
+from engine.pages.account import AccountSessions
 from engine.pages.client_ip import networks
 from engine.pages.context import Pages, page
 from engine.pages.session import PageSessions
@@ -23,6 +24,7 @@ def build_pages(settings: Settings, services: Services) -> Pages:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"branding: {exc}") from exc
     return Pages(look, PageSessions(services.store, services.keyring, services.clock),
+                 AccountSessions(services.store, services.keyring, services.clock),
                  AuthorizationCodes(services.store, services.clock, settings.clients),
                  networks(settings.http.trusted_proxies))
 

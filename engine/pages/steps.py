@@ -12,7 +12,9 @@ from urllib.parse import urlencode
 from starlette.responses import RedirectResponse, Response
 
 from engine import remembered
-from engine.flow import EnrollmentRequired, MfaRequired
+from engine.errors import AccessDenied, InvalidToken
+from engine.flow import EnrollmentRequired, MfaRequired, StepUpOk
+from engine.http import schema
 from engine.pages.context import PageCall
 from engine.pages.render import with_headers
 from engine.pages.session import set_cookie
@@ -31,6 +33,8 @@ def go(path: str) -> Response:
 
 async def after_answer(call: PageCall, answer: Authenticated | MfaRequired | EnrollmentRequired) -> Response:
     if isinstance(answer, Authenticated):
+        if call.data.get("action") and not call.data.get("stepped_up"):
+            return await step_up(call, answer.to_plain())
         return await finish(call, answer.to_plain())
     data = call.data
     if isinstance(answer, MfaRequired):
@@ -52,6 +56,29 @@ async def _may_remember(call: PageCall, challenge_id: str) -> bool:
         and call.services.settings.mfa.remember_browser.days > 0
 
 
+async def step_up(call: PageCall, signed_in: dict[str, Any]) -> Response:
+    """The login's `action` through Flow.step_up with the signed-in token: nothing more to pass
+    (back to the application with that token), or a challenge or enrollment like a login's,
+    whose verify issues the fresher token. Once per page session: the fresher token finishes."""
+    data = call.data
+    data["stepped_up"] = True
+    body = {"user_token": signed_in["token"], "action": data["action"],
+            "context": call.flow_context(call.device_id) | {"client_id": data["client_id"]}}
+    try:
+        result = await call.services.flow.step_up(schema.parse_step_up(body))
+    except InvalidToken:
+        # The signed-in token no longer stands (expired, user reset): the password, then the step-up.
+        data.update(step="password", stepped_up=False)
+        response = go("/login")
+        await call.pages.accounts.close(call.request, response, call.secure)
+        return await call.save(response)
+    except AccessDenied as exc:
+        return await call.end(call.message("title_denied", [call.t("denied_body", reason=exc.reason)], 403))
+    if isinstance(result, StepUpOk):
+        return await finish(call, signed_in)
+    return await after_answer(call, result)
+
+
 def token_answer(body: dict[str, Any]) -> dict[str, Any]:
     """The token body within enrollment's confirm answer (which also names the factor and codes)."""
     return {key: body[key] for key in ANSWER_FIELDS if key in body}
@@ -69,4 +96,5 @@ async def finish(call: PageCall, answer: dict[str, Any]) -> Response:
     if answer.get("remember_token"):
         set_cookie(response, REMEMBER_COOKIE, answer["remember_token"], int(answer["remember_token_expires_in"]),
                    call.secure)
+    await call.pages.accounts.open(call.request, response, answer, call.secure)
     return await call.end(response)
