@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from engine.clock import Clock, SystemClock
-from engine.config import Settings
+from engine.config import ConfigError, Settings
 from engine.crypto import DEV_KEY_FILE, Keyring
 from engine.decisions import DecisionRecorder
 from engine.enrollment import Enrollment
@@ -87,7 +87,10 @@ def build_geo(settings: Settings) -> GeoLocator:
 
 
 def build_keyring(settings: Settings) -> Keyring:
-    return Keyring.configured(settings.secrets.key, settings.path(DEV_KEY_FILE))
+    try:
+        return Keyring.configured(settings.secrets.key, settings.path(DEV_KEY_FILE), settings.secrets.previous_keys)
+    except ValueError as exc:  # the message names the setting, never its value
+        raise ConfigError(str(exc)) from None
 
 
 def build_directory(settings: Settings, keyring: Keyring) -> UserDirectory:
@@ -115,8 +118,6 @@ def _sqlite_path(settings: Settings) -> str:
     path = settings.path(location)
     path.parent.mkdir(parents=True, exist_ok=True)
     return str(path)
-
-
 
 
 def build_store(settings: Settings) -> ChallengeStore:
@@ -156,8 +157,11 @@ def build_tokens(settings: Settings) -> TokenIssuer:
     def read(key: str) -> str:
         return settings.path(key.removeprefix("file:")).read_text(encoding="utf-8") if key.startswith("file:") else key
 
-    return TokenIssuer(tokens.issuer, tokens.audience, tokens.ttl_seconds, tokens.algorithm, read(tokens.signing_key),
-                       previous_keys=[read(key) for key in tokens.previous_signing_keys])
+    try:
+        return TokenIssuer(tokens.issuer, tokens.audience, tokens.ttl_seconds, tokens.algorithm,
+                           read(tokens.signing_key), previous_keys=[read(key) for key in tokens.previous_signing_keys])
+    except ValueError as exc:  # the message names the setting, never its value
+        raise ConfigError(str(exc)) from None
 
 
 def build_passwords(settings: Settings) -> PasswordHasher:

@@ -266,6 +266,10 @@ class SecretsSettings:
     # 32 random bytes, base64: encrypts TOTP secrets at rest and keys the code hashes.
     # Empty in development: a key is generated into var/dev-secret.key (with a warning).
     key: str = ""
+    # Rotation: the keys secrets.key had before, in the same form. They only open and match what
+    # they sealed and MACed; `mfa-engine keys reseal` moves sealed secrets to the current key
+    # (docs/deployment.md says when an old key can go).
+    previous_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -674,6 +678,8 @@ def _check_coherence(settings: Settings) -> None:
         raise ConfigError("sms.twilio: account_sid, auth_token and from_number are required with sms.gateway: twilio")
     if settings.tokens.algorithm == "HS256" and settings.tokens.signing_key and len(settings.tokens.signing_key) < 32:
         raise ConfigError("tokens.signing_key: an HS256 secret must be at least 32 characters")
+    if settings.secrets.previous_keys and not settings.secrets.key:
+        raise ConfigError("secrets.previous_keys: needs secrets.key (the key that seals now)")
     if settings.tokens.previous_signing_keys and not settings.tokens.signing_key:
         raise ConfigError("tokens.previous_signing_keys: needs tokens.signing_key (the key that signs now)")
     if settings.environment == "production":

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -50,41 +51,57 @@ def _decode_base64(value: str) -> bytes:
     return base64.b64decode(text.encode("ascii"), validate=True)
 
 
+def _key_setting(value: str, name: str) -> bytes:
+    try:
+        key = _decode_base64(value)
+    except ValueError:  # binascii.Error and UnicodeEncodeError are ValueErrors
+        # from None: the cause's message could quote the setting.
+        raise ValueError(f"{name}: must be base64 of exactly {KEY_BYTES} random bytes") from None
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"{name}: must be base64 of exactly {KEY_BYTES} random bytes")
+    return key
+
+
 # Where development keeps its generated key, relative to the config file's folder.
 DEV_KEY_FILE = "var/dev-secret.key"
 
 
 class Keyring:
-    """Holds only derived keys: the master key itself is not kept after construction."""
+    """Holds only derived keys: the master key itself is not kept after construction.
 
-    __slots__ = ("_aead", "_mac_root")
+    Rotation: the keys in `previous` (the old `secrets.key` values, `secrets.previous_keys`)
+    never seal or make a MAC; they still open what they sealed (`decrypt`, `reseal`) and match
+    the MACs they made (`macs`, `matches`), so that a new key can be put in place without
+    losing a TOTP secret, a recovery code or a remembered browser.
+    """
 
-    def __init__(self, master_key: bytes) -> None:
+    __slots__ = ("_aead", "_mac_root", "_previous")
+
+    def __init__(self, master_key: bytes, previous: Sequence[bytes] = ()) -> None:
         if len(master_key) != KEY_BYTES:
             raise ValueError(f"the master key must be exactly {KEY_BYTES} bytes")
         self._aead = AESGCM(_derive(master_key, _ENCRYPTION_INFO))
         self._mac_root = _derive(master_key, _MAC_INFO)
+        self._previous = tuple(Keyring(key) for key in previous)
+        roots = [self._mac_root, *(keyring._mac_root for keyring in self._previous)]
+        if len(set(roots)) != len(roots):
+            raise ValueError("secrets.previous_keys: repeats secrets.key or another previous key")
 
     def __repr__(self) -> str:
         return "Keyring(<secret>)"
 
     @classmethod
-    def from_setting(cls, value: str) -> Keyring:
-        """The `secrets.key` setting: base64 (standard or URL-safe) of exactly 32 bytes."""
-        try:
-            key = _decode_base64(value)
-        except ValueError:  # binascii.Error and UnicodeEncodeError are ValueErrors
-            # from None: the cause's message could quote the setting.
-            raise ValueError("secrets.key: must be base64 of exactly 32 random bytes") from None
-        if len(key) != KEY_BYTES:
-            raise ValueError(f"secrets.key: must be base64 of exactly {KEY_BYTES} random bytes")
-        return cls(key)
+    def from_setting(cls, value: str, previous: Sequence[str] = ()) -> Keyring:
+        """The `secrets.key` setting: base64 (standard or URL-safe) of exactly 32 bytes; and
+        `secrets.previous_keys`, each in the same form."""
+        return cls(_key_setting(value, "secrets.key"),
+                   [_key_setting(item, "secrets.previous_keys") for item in previous])
 
     @classmethod
-    def configured(cls, value: str, dev_key_path: Path) -> Keyring:
+    def configured(cls, value: str, dev_key_path: Path, previous: Sequence[str] = ()) -> Keyring:
         """The `secrets.key` setting's keyring; without one (development), the key kept in
         `dev_key_path` (DEV_KEY_FILE below the config's folder), created on first use."""
-        return cls.from_setting(value) if value else cls.load_or_create_dev_key(dev_key_path)
+        return cls.from_setting(value, previous) if value else cls.load_or_create_dev_key(dev_key_path)
 
     @classmethod
     def load_or_create_dev_key(cls, path: Path) -> Keyring:
@@ -114,7 +131,28 @@ class Keyring:
         return TOKEN_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
     def decrypt(self, token: str, *, context: str) -> str:
-        """The plaintext of `encrypt(..., context=context)`; raises DecryptionError otherwise."""
+        """The plaintext of `encrypt(..., context=context)` under this key or a previous one;
+        raises DecryptionError otherwise."""
+        try:
+            return self._open(token, context)
+        except DecryptionError:
+            for keyring in self._previous:
+                try:
+                    return keyring._open(token, context)
+                except DecryptionError:
+                    continue
+            raise
+
+    def reseal(self, token: str, *, context: str) -> str | None:
+        """`token` sealed again under the current key, when a previous key sealed it; None when
+        the current key did already. Raises DecryptionError for a token no key opens."""
+        try:
+            self._open(token, context)
+        except DecryptionError:
+            return self.encrypt(self.decrypt(token, context=context), context=context)
+        return None
+
+    def _open(self, token: str, context: str) -> str:
         if not token.startswith(TOKEN_PREFIX):
             raise DecryptionError("unknown ciphertext format")
         try:
@@ -137,6 +175,15 @@ class Keyring:
         message = b"".join(len(data).to_bytes(8, "big") + data for data in encoded)
         key = _derive(self._mac_root, purpose.encode("utf-8"))
         return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+    def macs(self, purpose: str, *parts: str) -> tuple[str, ...]:
+        """`mac(purpose, *parts)` under the current key, then under each previous one: the
+        stored forms a value made before a rotation may have (a recovery code's hash)."""
+        return (self.mac(purpose, *parts), *(keyring.mac(purpose, *parts) for keyring in self._previous))
+
+    def matches(self, candidate: str, purpose: str, *parts: str) -> bool:
+        """Whether `candidate` is the MAC of `parts` under any key, each compared in constant time."""
+        return sum(Keyring.equal(candidate, mac) for mac in self.macs(purpose, *parts)) > 0
 
     @staticmethod
     def equal(a: str, b: str) -> bool:

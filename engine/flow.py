@@ -21,18 +21,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from engine import offers, policy, remembered, signals, throttle
 from engine.clock import Clock
 from engine.config import MfaSettings, Settings
-from engine.crypto import Keyring
+from engine.crypto import DecryptionError, Keyring
 from engine.decisions import DecisionRecorder
 from engine.errors import (
     AccessDenied,
     EngineError,
+    FactorUnavailable,
     InvalidChallenge,
     InvalidCode,
     InvalidCredentials,
@@ -53,6 +55,7 @@ from engine.stores.directory import FactorProof, FactorRecord, UserDirectory, Us
 from sandbox import errors as sandbox_errors
 
 log = logging.getLogger("engine.flow")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,7 +389,7 @@ class Flow:
             if factor_id == offers.RECOVERY_FACTOR_ID:
                 attempt, proof = await self._recovery_attempt(challenge_id, code, timestamp)
             else:
-                found = await self.directory.factor_for_code(factor_id)
+                found = await _opened(self.directory.factor_for_code(factor_id), factor_id)
                 if found is None or found[0].status != "active":
                     raise InvalidCode("the code is wrong or the challenge is no longer valid")
                 factor_type = found[0].type
@@ -434,7 +437,8 @@ class Flow:
 
     async def code_attempt(self, challenge_id: str, factor: FactorRecord, code: str, timestamp: float) -> Attempt:
         """The store attempt for an otp or sms code; the code itself never leaves this call."""
-        secret = await self.directory.factor_secret(factor.factor_id) if factor.type == "otp" else None
+        secret = await _opened(self.directory.factor_secret(factor.factor_id), factor.factor_id) \
+            if factor.type == "otp" else None
         return self._code_attempt(challenge_id, factor, secret, code, timestamp)
 
     def _code_attempt(self, challenge_id: str, factor: FactorRecord, secret: str | None, code: str,
@@ -467,8 +471,14 @@ class Flow:
         if challenge is None or _offered(challenge, offers.RECOVERY_FACTOR_ID) is None:
             raise InvalidCode("the code is wrong or the challenge is no longer valid")
         normalized = recovery.normalize(code)
-        code_hash = None if normalized is None else recovery.code_hash(self.keyring.mac, challenge.user_id, normalized)
-        passed = code_hash is not None and await self.directory.recovery_code_usable(challenge.user_id, code_hash)
+        code_hash = None
+        # After a secrets.key rotation a code may be stored under a previous key: each form is looked up.
+        for candidate in () if normalized is None else recovery.code_hashes(self.keyring.macs, challenge.user_id,
+                                                                            normalized):
+            if await self.directory.recovery_code_usable(challenge.user_id, candidate):
+                code_hash = candidate
+                break
+        passed = code_hash is not None
         attempt = self._attempt(challenge_id, challenge.user_id, offers.RECOVERY_FACTOR_ID, "recovery", passed=passed)
         return attempt, FactorProof(recovery_code_hash=code_hash if passed else None)
 
@@ -500,6 +510,18 @@ def _verify_result(error: EngineError) -> str:
 
 def _challenge_id(follow_up: MfaRequired | EnrollmentRequired) -> str:
     return follow_up.challenge_id if isinstance(follow_up, MfaRequired) else follow_up.enrollment_token
+
+
+async def _opened(read: Awaitable[_T], factor_id: str) -> _T:
+    """A factor read that opens its sealed secret. One that no key opens (secrets.key replaced
+    without the old one in secrets.previous_keys, or a tampered row) is the engine's fault, not
+    the user's: 503 factor_unavailable (another factor may work), never a counted attempt."""
+    try:
+        return await read
+    except DecryptionError:
+        log.error("factor_secret_unreadable factor_id=%s reason=not sealed under secrets.key or "
+                  "secrets.previous_keys", factor_id)
+        raise FactorUnavailable("this factor cannot be used now; another factor may work") from None
 
 
 def _same_client(challenge: Challenge, client_id: str | None) -> bool:

@@ -114,7 +114,7 @@ class RememberedBrowsers:
         if matched is None or device_id is None:
             return None
         browser_id, mac = matched.groups()
-        if not Keyring.equal(mac, self._mac(browser_id, user_id, device_id)):
+        if not self.keyring.matches(mac, MAC_PURPOSE, browser_id, user_id, device_id):  # any key: rotation
             return None
         if not await self.directory.use_remembered_browser(browser_id, user_id, device_id, now):
             return None

@@ -70,7 +70,8 @@ def _vault(folder: Path, settings: Settings) -> SettingsVault | None:
     development key as engine/app.py builds it); None otherwise, so a folder without any needs no key."""
     if not (folder / rule_folder.SETTINGS_FILE).is_file():
         return None
-    return SettingsVault(Keyring.configured(settings.secrets.key, settings.path(DEV_KEY_FILE)))
+    return SettingsVault(Keyring.configured(settings.secrets.key, settings.path(DEV_KEY_FILE),
+                                            settings.secrets.previous_keys))
 
 
 def _locator(settings: Settings) -> GeoLocator:

@@ -37,3 +37,9 @@ def normalize(code: str) -> str | None:
 def code_hash(mac: Callable[..., str], user_id: str, normalized: str) -> str:
     """The stored form of a recovery code: a keyed MAC (Keyring.mac) bound to its user."""
     return mac(MAC_PURPOSE, user_id, normalized)
+
+
+def code_hashes(macs: Callable[..., tuple[str, ...]], user_id: str, normalized: str) -> tuple[str, ...]:
+    """Every stored form the code may have (Keyring.macs): under secrets.key, then under each of
+    secrets.previous_keys, for codes issued before a rotation."""
+    return macs(MAC_PURPOSE, user_id, normalized)
