@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,9 @@ def settings_with_clients(tmp_path: Path, redis_url: str = "", **options: Any) -
     return settings
 
 
-def start_pages_service(tmp_path: Path, loop: LoopThread, store: str, **options: Any) -> Iterator[PagesService]:
+def start_pages_service(tmp_path: Path, loop: LoopThread, store: str,
+                        wrap_store: Callable[[ChallengeStore], ChallengeStore] | None = None,
+                        **options: Any) -> Iterator[PagesService]:
     redis_url = ""
     if store == "redis":
         redis_or_skip()
@@ -67,6 +69,8 @@ def start_pages_service(tmp_path: Path, loop: LoopThread, store: str, **options:
     sms = RecordingSmsGateway()
     settings = settings_with_clients(tmp_path, redis_url, **options)
     challenges = build_store(settings)
+    if wrap_store is not None:
+        challenges = wrap_store(challenges)
     app = create_app(settings, clock=clock, gateway=sms, store=challenges)
     with ServiceClient(app, loop) as client:
         yield PagesService(client, clock, sms, challenges, settings, loop)

@@ -7,11 +7,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from engine.config import BrandingSettings, ConfigError, HttpSettings
+from engine.errors import StoreUnavailable
+from engine.stores.challenges import ChallengeStore
 from tests.conftest import LoopThread
 from tests.engine.login_harness import totp_now
 from tests.engine.pages.harness import CALLBACK, PageBrowser, PagesService, start_pages_service, text_of
@@ -168,3 +171,43 @@ def test_an_unknown_branding_text_stops_startup(tmp_path: Path, loop_thread: Loo
                                  branding=BrandingSettings(texts={"en": {"no_such_text": "x"}})))
 
 
+
+
+class OutageStore:
+    """The real store, until `down` is set: then every call fails as an unreachable Redis does."""
+
+    def __init__(self, inner: ChallengeStore) -> None:
+        self.inner = inner
+        self.down = False
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if not callable(attribute) or name == "close":
+            return attribute
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if self.down:
+                raise StoreUnavailable("the challenge store is unavailable")
+            return await attribute(*args, **kwargs)
+        return call
+
+
+def test_a_store_outage_is_the_service_unavailable_page_never_a_trace(tmp_path: Path,
+                                                                       loop_thread: LoopThread) -> None:
+    stores: list[OutageStore] = []
+
+    def outage(inner: ChallengeStore) -> ChallengeStore:
+        stores.append(OutageStore(inner))
+        return stores[-1]  # type: ignore[return-value]
+
+    for service in start_pages_service(tmp_path, loop_thread, "memory", wrap_store=outage,
+                                       rules={"10-mfa": MFA_ALWAYS}):
+        service.create_user()
+        browser = PageBrowser(service)
+        browser.get(START)
+        stores[0].down = True
+        page = browser.submit("/login", {"username": "alice", "password": PASSWORD})
+        assert page.status_code == 503
+        assert "We cannot sign you in right now." in text_of(page.text)
+        assert "Traceback" not in page.text and "store" not in text_of(page.text).lower()
+        browser.close()
