@@ -104,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
                                           "(rotation: docs/deployment.md)")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     command(key_commands, "secret-key", help="a new secrets.key: 32 random bytes, base64")
+    command(key_commands, "reseal", help="after a secrets.key rotation: seal every TOTP secret and rule setting "
+                                         "a key in secrets.previous_keys sealed again under secrets.key")
     signing_key = command(key_commands, "signing-key", help="a new tokens.signing_key: a PEM private key, or a "
                                                             "random HS256 secret")
     signing_key.add_argument("--algorithm", choices=("HS256", "RS256", "ES256", "EdDSA"),
@@ -185,6 +187,8 @@ def _run(args: argparse.Namespace, config: ConfigSource) -> int:
         return _write_demo_geoip(args.path)
     if args.command == "serve":
         return _serve(args, settings, config)
+    if args.command == "keys" and args.keys_command == "reseal":
+        return asyncio.run(_reseal(settings))
     if args.command == "keys":
         return _print_new_key(args.keys_command, args.algorithm if args.keys_command == "signing-key" else None,
                               settings)
@@ -209,6 +213,20 @@ def _run(args: argparse.Namespace, config: ConfigSource) -> int:
     from engine.users_cli import run_users_command
 
     return asyncio.run(run_users_command(settings, args))
+
+
+async def _reseal(settings: Settings) -> int:
+    from engine.keys_cli import reseal
+    from engine.rule_settings import UnreadableSettings
+
+    try:
+        report = await reseal(settings)
+    except UnreadableSettings as exc:  # nothing of the folder was written; the directory's part was
+        print(f"rules folder: {exc}; no key in secrets.key or secrets.previous_keys opens it", file=sys.stderr)
+        return 1
+    for line in report.lines():
+        print(line)
+    return 1 if report.unreadable_totp_secrets else 0
 
 
 def _print_new_key(kind: str, algorithm: str | None, settings: Settings) -> int:

@@ -92,9 +92,13 @@ def read_history(directory: Path) -> list[dict[str, Any]]:
 def append_history(directory: Path, entry: dict[str, Any], *, replace_newest: bool = False) -> list[dict[str, Any]]:
     entries = read_history(directory)
     entries = [*(entries[:-1] if replace_newest else entries), entry][-HISTORY_KEPT:]
+    write_history(directory, entries)
+    return entries
+
+
+def write_history(directory: Path, entries: list[dict[str, Any]]) -> None:
     _write_atomically(directory / HISTORY_FILE, json.dumps(entries).encode())
     _fsync_directory(directory)
-    return entries
 
 
 @contextlib.contextmanager

@@ -149,6 +149,20 @@ class SettingsVault:
                 raise UnreadableSettings(f"setting {key} cannot be read ({type(exc).__name__})") from None
         return RuleSettings(tuple(sorted(entries, key=lambda entry: entry.key)))
 
+    def reseal(self, stored: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        """The stored form with every value one of secrets.previous_keys sealed sealed again under
+        secrets.key, and how many were (key rotation). Raises UnreadableSettings as open does."""
+        resealed: dict[str, Any] = {}
+        count = 0
+        for key, item in stored.items():
+            try:
+                fresh = self._keyring.reseal(str(item["sealed"]), context=_context(key))
+            except (KeyError, TypeError, DecryptionError) as exc:
+                raise UnreadableSettings(f"setting {key} cannot be read ({type(exc).__name__})") from None
+            resealed[key] = item if fresh is None else {**item, "sealed": fresh}
+            count += fresh is not None
+        return resealed, count
+
     def digest(self, settings: RuleSettings) -> str:
         return self._keyring.mac(_MAC_PURPOSE, *(
             f"{entry.key}\0{int(entry.secret)}\0{entry.updated_at}\0{_canonical(entry.value)}"

@@ -121,6 +121,15 @@ class RememberedBrowser:
     last_used_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Resealed:
+    """What UserDirectory.reseal_secrets did: secrets sealed again under secrets.key, and secrets
+    no key opens (left as they are: their factors answer 503 factor_unavailable)."""
+
+    resealed: int
+    unreadable: int
+
+
 class UserDirectory(Protocol):
     @property
     def backend(self) -> str:
@@ -190,6 +199,10 @@ class UserDirectory(Protocol):
         what checking a code needs. Raises as factor_secret does."""
 
     async def list_factors(self, user_id: str, *, include_pending: bool = False) -> list[FactorRecord]: ...
+
+    async def reseal_secrets(self) -> Resealed:
+        """Every TOTP secret a previous key sealed, sealed again under secrets.key (key rotation:
+        `mfa-engine keys reseal`); secrets no key opens are counted, logged and left as they are."""
 
     async def activate_factor(self, factor_id: str, now: datetime) -> None: ...
 

@@ -120,12 +120,35 @@ def factor_or_none(row: Row | None) -> FactorRecord | None:
 # ciphertext copied onto another factor's row fails to decrypt.
 
 def seal_secret(keyring: Keyring, factor_id: str, secret: str) -> str:
-    return keyring.encrypt(secret, context=f"totp:{factor_id}")
+    return keyring.encrypt(secret, context=_secret_context(factor_id))
 
 
 def open_secret(keyring: Keyring, factor_id: str, sealed: str | None) -> str | None:
     """Raises engine.crypto.DecryptionError for a ciphertext that is not authentic here: fail closed."""
-    return None if sealed is None else keyring.decrypt(sealed, context=f"totp:{factor_id}")
+    return None if sealed is None else keyring.decrypt(sealed, context=_secret_context(factor_id))
+
+
+def reseal_secret(keyring: Keyring, factor_id: str, sealed: str) -> str | None:
+    """`sealed` sealed again under secrets.key when one of secrets.previous_keys sealed it; None
+    when secrets.key did. Raises engine.crypto.DecryptionError when no key opens it."""
+    return keyring.reseal(sealed, context=_secret_context(factor_id))
+
+
+def _secret_context(factor_id: str) -> str:
+    return f"totp:{factor_id}"
+
+
+# Parameters: the last factor_id of the previous page, the page size.
+PAGE_SEALED_SECRETS = ("SELECT factor_id, secret_encrypted FROM factors"
+                       " WHERE secret_encrypted IS NOT NULL AND factor_id > ? ORDER BY factor_id LIMIT ?")
+
+
+def replace_secret(factor_id: str, sealed: str, resealed: str) -> Operation[bool]:
+    """Compare and set: False, with nothing written, when the row changed since it was read (the
+    factor deleted, or enrolled again with a new secret)."""
+    replaced = yield statement("UPDATE factors SET secret_encrypted = ? WHERE factor_id = ? AND secret_encrypted = ?",
+                               resealed, factor_id, sealed)
+    return replaced.rowcount == 1
 
 
 def factor_for_code(keyring: Keyring, factor_id: str, row: Row | None) -> tuple[FactorRecord, str | None] | None:

@@ -8,19 +8,23 @@ user, factor or code is, and every check before a write, is therefore the same o
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from engine.crypto import Keyring
+from engine.crypto import DecryptionError, Keyring
 from engine.stores import directory_sql as sql
 from engine.stores import remembered_browsers
-from engine.stores.directory import FactorProof, FactorRecord, NewUser, RememberedBrowser, UserRecord, username_key
+from engine.stores.directory import (
+    FactorProof, FactorRecord, NewUser, RememberedBrowser, Resealed, UserRecord, username_key,
+)
 from engine.stores.login_events import LoginEvent, LoginSummary, read_summary
 from engine.stores.sql_ops import Operation, Row, time_text
 
 T = TypeVar("T")
+log = logging.getLogger("engine.stores.directory")
 
 
 class SqlDirectory(ABC):
@@ -135,6 +139,26 @@ class SqlDirectory(ABC):
 
     async def factor_for_code(self, factor_id: str) -> tuple[FactorRecord, str | None] | None:
         return sql.factor_for_code(self._keyring, factor_id, await self._one(sql.SELECT_FACTOR_FOR_CODE, factor_id))
+
+    async def reseal_secrets(self, page_size: int = 500) -> Resealed:
+        """Every TOTP secret one of secrets.previous_keys sealed, sealed again under secrets.key,
+        a page of factors at a time, each row in a transaction of its own (key rotation)."""
+        resealed = unreadable = 0
+        last = ""
+        while rows := await self._all(sql.PAGE_SEALED_SECRETS, last, page_size):
+            for row in rows:
+                factor_id, sealed = row["factor_id"], row["secret_encrypted"]
+                try:
+                    fresh = sql.reseal_secret(self._keyring, factor_id, sealed)
+                except DecryptionError:
+                    unreadable += 1
+                    log.error("factor_secret_unreadable factor_id=%s reason=not sealed under secrets.key or "
+                              "secrets.previous_keys", factor_id)
+                    continue
+                if fresh is not None and await self._write(sql.replace_secret(factor_id, sealed, fresh)):
+                    resealed += 1
+            last = rows[-1]["factor_id"]
+        return Resealed(resealed, unreadable)
 
     async def list_factors(self, user_id: str, *, include_pending: bool = False) -> list[FactorRecord]:
         """Oldest first."""

@@ -5,8 +5,10 @@ the codes are regenerated)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
+from datetime import UTC, datetime
 import os
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from tests.engine.login_harness import DE_IP, START, LoginService, totp_now
 from tests.engine.service import SECRET_KEY, make_settings
 
 OLD, NEW, OTHER = bytes(range(32)), bytes(range(1, 33)), os.urandom(32)
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 def setting(key: bytes) -> str:
@@ -133,3 +136,82 @@ def test_after_a_rotation_the_old_keys_totp_secret_and_recovery_codes_still_log_
         clock.advance(30)
         assert verify(without, "recovery", enrolled["recovery_codes"][1]) == 401
         assert verify(without, enrolled["factor_id"], totp_now(enrolled["secret"], clock.now())) == 503
+
+
+def test_keys_reseal_moves_the_directory_and_the_rules_folder_to_the_new_key(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The operator's rotation: new key in secrets.key, the old one in previous_keys, `mfa-engine
+    keys reseal`; then the old key can go for everything sealed (TOTP secrets, rule settings in
+    settings.json and in the history a rollback restores)."""
+    from engine.cli import main
+    from engine.rule_folder import append_history, read_history, read_settings, write_settings
+    from engine.rule_settings import RuleSettings, Setting, SettingsVault
+    from engine.stores.directory import NewUser
+    from engine.stores.sqlite import SqliteDirectory
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    old_vault = SettingsVault(Keyring(OLD))
+    sealed = old_vault.seal(RuleSettings((Setting("api_token", "s3cret-value", True, "2026-11-30T12:00:00+00:00"),
+                                          Setting("office", "198.51.100.0/24", False, "2026-11-30T12:00:00+00:00"))))
+    write_settings(rules, sealed)
+    append_history(rules, {"version": "v1", "settings": sealed})
+    database = tmp_path / "mfa.db"
+
+    async def enrol() -> str:
+        directory = SqliteDirectory(str(database), Keyring(OLD))
+        try:
+            user = await directory.create_user(NewUser(username="alice", password_hash="x"), NOW)
+            factor = await directory.add_factor(user.user_id, "otp", NOW, status="active", secret="JBSWY3DPEHPK3PXP")
+            return factor.factor_id
+        finally:
+            await directory.close()
+
+    factor_id = asyncio.run(enrol())
+    config = tmp_path / "config.yaml"
+    config.write_text(f"secrets:\n  key: {NEW_SETTING}\n  previous_keys: ['{setting(OLD)}']\n"
+                      f"directory:\n  url: sqlite:///{database}\nrules:\n  dir: {rules}\n")
+
+    assert main(["keys", "reseal", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "directory: 1 TOTP secrets sealed again under secrets.key" in out
+    assert "rules folder: 4 rule setting values sealed again under secrets.key" in out  # 2 + 2 in the history
+    assert main(["keys", "reseal", "--config", str(config)]) == 0
+    assert "directory: 0 TOTP" in capsys.readouterr().out
+
+    new_vault = SettingsVault(Keyring(NEW))
+    assert new_vault.open(read_settings(rules)).plain == {"api_token": "s3cret-value", "office": "198.51.100.0/24"}
+    assert new_vault.open(read_history(rules)[0]["settings"]).plain["api_token"] == "s3cret-value"
+
+    async def secret_under_new_key() -> str | None:
+        directory = SqliteDirectory(str(database), Keyring(NEW))
+        try:
+            return await directory.factor_secret(factor_id)
+        finally:
+            await directory.close()
+
+    assert asyncio.run(secret_under_new_key()) == "JBSWY3DPEHPK3PXP"
+
+
+def test_keys_reseal_says_which_secrets_no_key_opens_and_fails(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+    from engine.stores.directory import NewUser
+    from engine.stores.sqlite import SqliteDirectory
+
+    database = tmp_path / "mfa.db"
+
+    async def enrol() -> None:
+        directory = SqliteDirectory(str(database), Keyring(OTHER))
+        try:
+            user = await directory.create_user(NewUser(username="alice", password_hash="x"), NOW)
+            await directory.add_factor(user.user_id, "otp", NOW, status="active", secret="JBSWY3DPEHPK3PXP")
+        finally:
+            await directory.close()
+
+    asyncio.run(enrol())
+    config = tmp_path / "config.yaml"
+    config.write_text(f"secrets:\n  key: {NEW_SETTING}\n  previous_keys: ['{setting(OLD)}']\n"
+                      f"directory:\n  url: sqlite:///{database}\nrules:\n  dir: {tmp_path / 'rules'}\n")
+    assert main(["keys", "reseal", "--config", str(config)]) == 1
+    assert "1 open under no configured key" in capsys.readouterr().out
