@@ -243,8 +243,8 @@ class Pending:
     factor_id: str
 
 
-def create_users(server: Server, count: int, connections: int) -> list[BenchUser]:
-    users = [BenchUser(f"bench-{index:05d}", base64.b32encode(secrets.token_bytes(20)).decode())
+def create_users(server: Server, count: int, connections: int, prefix: str = "bench") -> list[BenchUser]:
+    users = [BenchUser(f"{prefix}-{index:05d}", base64.b32encode(secrets.token_bytes(20)).decode())
              for index in range(count)]
     created = asyncio.run(exchange_all(server.port, [
         http_request(server.port, "POST", "/admin/users", {"username": user.username, "password": PASSWORD},
