@@ -323,9 +323,13 @@ def serving_options(settings: Settings) -> dict[str, Any]:
         loop, http = "auto", "auto"
     # One bound on the request line and headers for either parser: h11 applies it itself,
     # BoundedHttpToolsProtocol reads it from the same option.
+    # proxy_headers off: uvicorn would otherwise rewrite the client's address from X-Forwarded-For
+    # for any peer in forwarded_allow_ips (127.0.0.1 by default, `*` in many images), letting a
+    # client pick the address rate limits and GeoIP see. The hosted pages read the header
+    # themselves, from the proxies in http.trusted_proxies only (engine/pages/client_ip.py).
     options = {"loop": loop, "http": http, "access_log": False, "log_level": settings.logging.level.lower(),
                "timeout_graceful_shutdown": settings.http.shutdown_timeout_seconds,
-               "h11_max_incomplete_event_size": settings.http.max_header_bytes}
+               "h11_max_incomplete_event_size": settings.http.max_header_bytes, "proxy_headers": False}
     if settings.logging.format == "json":
         # uvicorn's own lines (started, stopping, its errors with tracebacks) as JSON too, in
         # every server process: it applies this before anything else in each.
