@@ -68,7 +68,8 @@ class Source:
         return len(self.lines)
 
     def write_at(self, mark: int, indent: int, line: str) -> None:
-        """A line before those written since `mark` (a list starts empty only if its items change)."""
+        """A line at `mark`, once what follows it is known (a list is built item by item only
+        when a check changes its items; otherwise it is copied after they all pass)."""
         self.lines.insert(mark, "    " * indent + line)
 
     def check(self, check: Check, var: str, indent: int) -> str:
