@@ -19,7 +19,7 @@ import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.rows import RowMaker
@@ -43,20 +43,35 @@ DIALECT: Dialect[Connection] = Dialect("%s", ("BEGIN", f"SELECT pg_advisory_xact
                                        lambda script: (script,))  # a script without parameters runs whole
 
 
+# Query parameters libpq reads a secret from (a URL may carry `?password=`, not only `user:pass@`).
+SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+
+
 def redacted(url: str) -> str:
-    """`url` with its password (if any) replaced by ***: what may be shown of it."""
+    """`url` with its passwords (in the user part, and in `password`/`sslpassword` parameters)
+    replaced by ***: what may be shown of it."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+    if parts.password is not None:
+        netloc = parts.netloc.rpartition("@")
+        parts = parts._replace(netloc=f"{netloc[0].partition(':')[0]}:***@{netloc[2]}")
+    if parts.query:
+        parts = parts._replace(query="&".join(
+            f"{name}=***" if name.lower() in SECRET_PARAMETERS else f"{name}={value}" if sep else name
+            for name, sep, value in (item.partition("=") for item in parts.query.split("&"))))
+    return urlunsplit(parts)
+
+
+def _secrets_of(url: str) -> list[str]:
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    return found + [value for name, value in parse_qsl(parts.query) if name.lower() in SECRET_PARAMETERS and value]
 
 
 def _scrubbed(message: str, url: str) -> str:
-    """An error message with the URL's password taken out, should the driver ever echo it."""
-    password = urlsplit(url).password
-    return message.replace(password, "***") if password else message
+    """An error message with the URL's passwords taken out, should the driver ever echo them."""
+    for secret in _secrets_of(url):
+        message = message.replace(secret, "***")
+    return message
 
 
 def migrate(url: str, timeout_seconds: float = 5.0) -> Migrated:
@@ -69,6 +84,16 @@ def migrate(url: str, timeout_seconds: float = 5.0) -> Migrated:
         # from None: the driver's exception (and its chain) stays out of tracebacks and logs.
         raise DirectoryUnavailable(f"cannot migrate the directory at {redacted(url)}: "
                                    f"{_scrubbed(str(exc), url)}") from None
+
+
+def _session_options(url: str, timeout_seconds: float) -> str:
+    """The URL's own `options`, then bounds on every statement and every lock wait: a row lock
+    held elsewhere (a stuck transaction, a long FOR UPDATE) or a slow query would otherwise keep
+    its pooled connection forever, until the pool is empty and every request waits for it.
+    Past the bound the statement fails (QueryCanceled, LockNotAvailable): 503 directory_unavailable."""
+    milliseconds = max(1, int(timeout_seconds * 1000))
+    own = psycopg.conninfo.conninfo_to_dict(url).get("options") or ""
+    return f"{own} -c statement_timeout={milliseconds} -c lock_timeout={milliseconds}".strip()
 
 
 def _whole_seconds(seconds: float) -> int:
@@ -145,7 +170,8 @@ class PostgresDirectory(SqlDirectory):
         self._url = url
         self._pool = AsyncConnectionPool(
             url, min_size=1, max_size=max_connections, open=False, name="directory", timeout=timeout_seconds,
-            kwargs={"autocommit": True, "connect_timeout": _whole_seconds(timeout_seconds)})
+            kwargs={"autocommit": True, "connect_timeout": _whole_seconds(timeout_seconds),
+                    "options": _session_options(url, timeout_seconds)})
         self._opened = False
 
     @asynccontextmanager
