@@ -11,6 +11,7 @@ import hmac
 import re
 import functools
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -56,6 +57,25 @@ def admin_services(request: Request, query: Collection[str] = ()) -> Services:
                                  field=key if len(key) <= 64 and formats.is_identifier(key) else "query")
         seen.add(key)
     return services
+
+
+@dataclass(frozen=True, slots=True)
+class QueryInteger:
+    """An integer query parameter: ASCII digits from `low` to `high`, `default` when absent."""
+
+    name: str
+    default: int
+    low: int
+    high: int
+
+    def read(self, request: Request) -> int:
+        return _query_int(request, self.name, self.default, self.low, self.high)
+
+
+LIMIT = QueryInteger("limit", 100, 1, MAX_PAGE)
+OFFSET = QueryInteger("offset", 0, 0, MAX_OFFSET)
+# Each route's query parameters by route name (engine/http/routes.py): the API document reads them.
+QUERIES: dict[str, tuple[QueryInteger, ...]] = {"admin_list_users": (LIMIT, OFFSET)}
 
 
 def _query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -108,9 +128,8 @@ async def create_user(request: Request) -> Response:
 
 
 async def list_users(request: Request) -> Response:
-    services = admin_services(request, query=("limit", "offset"))
-    limit = _query_int(request, "limit", 100, 1, MAX_PAGE)
-    offset = _query_int(request, "offset", 0, 0, MAX_OFFSET)
+    services = admin_services(request, query=[parameter.name for parameter in QUERIES["admin_list_users"]])
+    limit, offset = LIMIT.read(request), OFFSET.read(request)
     users = await services.users.list_users(limit, offset)
     return json_response({"users": [user_plain(user) for user in users], "limit": limit, "offset": offset})
 

@@ -14,6 +14,7 @@ from engine.errors import InvalidRequest
 from engine.http import schema
 from engine.http.admin import admin_services
 from engine.http.bodies import read_json
+from engine.http.json_schema import described, ecma_pattern
 from engine.http.render import json_response
 from engine.rule_ops import Activation, RuleEntry, check_rule_id
 from engine.services import Services
@@ -22,12 +23,20 @@ MAX_SOURCE_CHARS = 1_048_576  # the compiler's byte limit (sandbox.max_source_by
 MAX_RULES_PER_CALL = 1000
 
 
+_SOURCE_SCHEMA = {"type": "string", "maxLength": MAX_SOURCE_CHARS,
+                  "description": "a rule's Python source (rules/NN-name.py; sandbox.max_source_bytes bounds it)"}
+
+
+@described(_SOURCE_SCHEMA)
 def _source(value: Any, path: str) -> str:
     if type(value) is not str or len(value) > MAX_SOURCE_CHARS:
         raise InvalidRequest(f"must be a string of at most {MAX_SOURCE_CHARS} characters", field=path)
     return value
 
 
+@described({"type": "object", "maxProperties": MAX_RULES_PER_CALL, "additionalProperties": _SOURCE_SCHEMA,
+            "propertyNames": {"pattern": ecma_pattern(formats.RULE_ID)},
+            "description": "{rule id: source}, rule ids like 20-geo"})
 def _sources(value: Any, path: str) -> dict[str, str]:
     """{rule id: source}; a bad id is named by the field `rules` alone (ids are not echoed back)."""
     if type(value) is not dict or len(value) > MAX_RULES_PER_CALL:
@@ -43,6 +52,7 @@ APPLY = schema.obj({"rules": _sources, "replace": schema.boolean}, frozenset({"r
 ROLLBACK = schema.obj({"version": schema.text(64)}, frozenset({"version"}))
 
 
+@described({"type": "string", "maxLength": 64, "description": f"the dry run's clock: {NOW_FORMAT.removeprefix('must be ')}"})
 def _now(value: Any, path: str) -> datetime:
     # Text an identifier may hold first: fromisoformat takes "2026-01-01T00:00:00\n+00:00" (schema.timestamp).
     if type(value) is not str or len(value) > 64 or not formats.is_identifier(value):
@@ -56,6 +66,11 @@ def _now(value: Any, path: str) -> datetime:
 # `now` sets the dry run's clock (time-of-day and weekday rules); /v1/evaluate refuses it (unknown field).
 DRY_RUN = schema.obj({"rules": _sources, "user": schema.USER, "context": schema.CONTEXT, "now": _now},
                      frozenset({"user"}))
+
+# These routes' bodies by route name (engine/http/routes.py), as schema.BODIES: the API document reads both.
+BODIES: dict[str, schema.Check] = {"admin_put_rule": PUT_RULE, "admin_patch_rule": PATCH_RULE,
+                                   "admin_apply_rules": APPLY, "admin_rollback_rules": ROLLBACK,
+                                   "admin_dry_run_rules": DRY_RUN}
 
 
 async def _body(services: Services, request: Request, check: schema.Check) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from typing import Any
 from engine import formats, metadata
 from engine.errors import InvalidRequest
 from engine.flow import EvaluateRequest, StepUpRequest
+from engine.http.json_schema import described
 from engine.http.schema_checks import Boolean, Choice, Count, Degrees, ListOf, Obj, Text, TextKind
 from engine.http.schema_compile import Check as Check
 from engine.rule_api import FACTOR_ALIASES
@@ -79,6 +80,9 @@ EARLIEST_TIMESTAMP = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST_TIMESTAMP = datetime(9000, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
+@described({"type": "string", "format": "date-time", "maxLength": 64,
+            "description": f"ISO 8601 date-time with a time zone, from {EARLIEST_TIMESTAMP.year} to "
+                           f"{LATEST_TIMESTAMP.year} (UTC)"})
 def timestamp(value: Any, path: str) -> str:
     # fromisoformat accepts "2026-01-01T00:00:00\n+00:00": refuse what an identifier may not hold first.
     if type(value) is not str or len(value) > 64 or not formats.is_identifier(value):
@@ -114,6 +118,7 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
+@described({"type": "string", "maxLength": 64, "description": "an IPv4 or IPv6 address, without a zone index"})
 def ip_address(value: Any, path: str) -> str:
     # No zone index ("fe80::1%eth0"): it means nothing off the client's host, may hold any
     # character, and would make one address many strings.
@@ -127,6 +132,7 @@ def ip_address(value: Any, path: str) -> str:
         raise InvalidRequest("must be an IPv4 or IPv6 address", field=path) from None
 
 
+@described({"type": "object", "description": f"any JSON object, at most {MAX_METADATA_DEPTH} levels deep"})
 def json_object(value: Any, path: str) -> dict[str, Any]:
     if type(value) is not dict:
         raise InvalidRequest("must be a JSON object", field=path)
@@ -135,6 +141,8 @@ def json_object(value: Any, path: str) -> dict[str, Any]:
     return value
 
 
+@described({"type": "object", "description": f"any JSON object, at most {MAX_METADATA_DEPTH} levels deep and "
+                                            f"{metadata.MAX_BYTES} bytes as JSON"})
 def stored_metadata(value: Any, path: str) -> dict[str, Any]:
     """A user's metadata as the directory keeps it: at most metadata.MAX_BYTES as JSON, the bound
     rules are held to when they change it (docs/rules.md, 'Rules that remember')."""

@@ -14,11 +14,34 @@ from starlette.responses import Response
 from engine.errors import InvalidRequest
 from engine.http.admin import admin_services
 from engine.http.bodies import read_json
+from engine.http.json_schema import described
 from engine.http.render import json_response
 from engine.rule_settings import MAX_VALUE_BYTES, Setting, check_key
 
 _FIELDS = frozenset({"value", "secret"})
 _MAX_BODY_BYTES = 4 * MAX_VALUE_BYTES + 1024  # the value's JSON, escaped, and the envelope
+
+
+# Not a schema.obj: an Obj reads null as absent, and null is a value a setting may hold.
+@described({"type": "object", "properties": {"value": {"description": "plain JSON, null included"},
+                                             "secret": {"type": "boolean", "default": False}},
+            "required": ["value"], "additionalProperties": False})
+def setting_body(body: Any, path: str) -> dict[str, Any]:
+    """{"value": plain JSON (null included), "secret": bool (default false)}; unknown fields are a 400."""
+    if type(body) is not dict:
+        raise InvalidRequest("must be a JSON object")
+    for name in body:
+        if name not in _FIELDS:
+            raise InvalidRequest("is not a known field", field=str(name)[:64])
+    if "value" not in body:
+        raise InvalidRequest("is required", field="value")
+    if type(body.get("secret", False)) is not bool:
+        raise InvalidRequest("must be true or false", field="secret")
+    return body
+
+
+# This route's body by route name (engine/http/routes.py), as schema.BODIES: the API document reads it.
+BODIES = {"admin_put_rule_setting": setting_body}
 
 
 def _setting_plain(setting: Setting) -> dict[str, Any]:
@@ -44,20 +67,10 @@ async def get_setting(request: Request) -> Response:
 
 
 async def put_setting(request: Request) -> Response:
-    """{"value": plain JSON (null included), "secret": bool (default false)}; unknown fields are a 400."""
     services = admin_services(request)
     key = _key(request)
-    body = await read_json(request, max(services.settings.http.max_body_bytes, _MAX_BODY_BYTES))
-    if type(body) is not dict:
-        raise InvalidRequest("must be a JSON object")
-    for name in body:
-        if name not in _FIELDS:
-            raise InvalidRequest("is not a known field", field=str(name)[:64])
-    if "value" not in body:
-        raise InvalidRequest("is required", field="value")
+    body = setting_body(await read_json(request, max(services.settings.http.max_body_bytes, _MAX_BODY_BYTES)), "")
     secret = body.get("secret", False)
-    if type(secret) is not bool:
-        raise InvalidRequest("must be true or false", field="secret")
     activation = await services.rules.put_setting(key, body["value"], secret)
     return json_response({"key": key, "secret": secret, "version": activation.version,
                           "previous_version": activation.previous_version})
