@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from engine.http import admin, decisions, endpoints, metrics, mfa, rules_admin, settings_admin, token
+from engine.http import admin, api_docs, decisions, endpoints, metrics, mfa, rules_admin, settings_admin, token
 from engine.http.admin import admin_only
 
 # Every /admin route needs the admin token: declared here once, by admin_only, for all of them.
@@ -61,4 +61,7 @@ ROUTES = [
           methods=["GET", "PUT", "PATCH", "DELETE"], name="admin_bad_rule_path"),
     Route("/healthz", endpoints.healthz, methods=["GET"], name="healthz"),
     Route("/metrics", metrics.metrics, methods=["GET"], name="metrics"),
+    # The API document, written from this table and the declarations (engine/http/openapi.py), and its page.
+    Route("/openapi.json", api_docs.openapi_json, methods=["GET"], name="openapi"),
+    Route("/docs", api_docs.docs, methods=["GET"], name="docs"),
 ]

@@ -15,6 +15,7 @@ import httpx
 from starlette.applications import Starlette
 
 from tests.conftest import LoopThread
+from tests.engine import api_conformance
 
 
 class ServiceClient:
@@ -36,7 +37,10 @@ class ServiceClient:
         content = kwargs.get("content")
         if content is not None and not isinstance(content, bytes | str):
             kwargs["content"] = _async_chunks(content)
-        return self._loop.call(self._client.request(method, url, **kwargs))
+        response = self._loop.call(self._client.request(method, url, **kwargs))
+        # Every answer of every test is read against the API document (tests/engine/api_conformance.py).
+        api_conformance.document().check(method, response.request.url.path, response)
+        return response
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", url, **kwargs)
