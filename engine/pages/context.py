@@ -88,7 +88,7 @@ class PageCall:
         """What the API's caller would send as `context`, from the browser's request (and checked by
         the same schema as the API's bodies). A user agent the schema would refuse is left out
         rather than failing the login."""
-        client = self.services.settings.clients[self.data["client_id"]]
+        client = self.services.settings.clients.get(self.data["client_id"])
         context: dict[str, Any] = {}
         if device_id is not None:
             context["device_id"] = device_id
@@ -97,7 +97,7 @@ class PageCall:
         agent = self.request.headers.get("user-agent")
         if agent and len(agent) <= MAX_USER_AGENT_LENGTH and formats.is_free_text(agent):
             context["user_agent"] = agent
-        if client.name:
+        if client is not None and client.name:
             context["client_name"] = client.name
         return context
 
@@ -125,6 +125,8 @@ class PageCall:
         if self.session is None:
             return None
         data = self.session.data
+        if not data.get("client_id"):
+            return "/account/security"
         query = {name: data[key] for name, key in (("client_id", "client_id"), ("redirect_uri", "redirect_uri"),
                                                     ("state", "state"), ("code_challenge", "code_challenge"))
                  if data.get(key)}

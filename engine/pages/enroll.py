@@ -18,7 +18,6 @@ for the user to continue.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from starlette.responses import Response
 
@@ -27,8 +26,8 @@ from engine.errors import CountryNotAllowed, FactorUnavailable, InvalidCode, Inv
     TooManyAttempts
 from engine.factors import totp
 from engine.pages.context import PageCall
-from engine.pages.render import data_uri
-from engine.pages.steps import finish, go, token_answer
+from engine.pages.render import data_uri, go, text_download
+from engine.pages.steps import finish, token_answer
 
 ENROLLABLE = ("otp", "sms")
 
@@ -126,6 +125,13 @@ async def confirm(call: PageCall) -> Response:
         return _confirm_page(call, 401, call.t("error_code", attempts=left))
     except InvalidToken:
         return await call.expired()
+    if data.get("self_service"):
+        data.update(step="account", self_service=False)
+        if body.get("recovery_codes"):
+            codes = list(body["recovery_codes"])
+            return await call.save(call.render("recovery_codes.html", codes=codes, download_href=text_download(codes),
+                                               done_href="/account/security"))
+        return await call.save(go("/account/security"))
     if "token" not in body:
         return await call.expired()
     answer = token_answer(body)
@@ -133,8 +139,7 @@ async def confirm(call: PageCall) -> Response:
         return await finish(call, answer)
     data.update(step="codes", answer=answer)
     codes = list(body["recovery_codes"])
-    download = "data:text/plain;charset=utf-8," + quote("\n".join(codes) + "\n")
-    return await call.save(call.render("recovery_codes.html", codes=codes, download_href=download))
+    return await call.save(call.render("recovery_codes.html", codes=codes, download_href=text_download(codes)))
 
 
 def _confirm_page(call: PageCall, status: int, error: str) -> Response:

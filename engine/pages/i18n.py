@@ -88,6 +88,20 @@ EN: dict[str, str] = {
     "support": "Need help?",
     "title_error": "Something went wrong",
     "error_body": "Something went wrong on our side. Start again.",
+    "title_account": "Account security",
+    "account_sign_in_first": "Sign in through your application first, then come back here.",
+    "account_fresh_note": "Each change asks you to confirm it is you first.",
+    "account_read_only": "Changes to your second factors are made through your administrator.",
+    "account_factors": "Your second factors",
+    "account_none": "No second factor yet.",
+    "account_codes_left": "Recovery codes left: {count}",
+    "account_add_app": "Add an authenticator app",
+    "account_add_phone": "Add this phone",
+    "account_new_codes": "Make new recovery codes",
+    "account_remove": "Remove",
+    "account_back": "Back to account security",
+    "account_needs_factor": "This change needs a sign-in that passed a second factor. Sign in again through your application.",
+    "account_refused": "This change could not be made. Check what you entered and try again.",
 }
 
 DE: dict[str, str] = {
@@ -164,6 +178,20 @@ DE: dict[str, str] = {
     "support": "Hilfe?",
     "title_error": "Etwas ist schiefgelaufen",
     "error_body": "Bei uns ist etwas schiefgelaufen. Beginnen Sie neu.",
+    "title_account": "Kontosicherheit",
+    "account_sign_in_first": "Melden Sie sich zuerst über Ihre Anwendung an und kommen Sie dann hierher zurück.",
+    "account_fresh_note": "Vor jeder Änderung bestätigen Sie, dass Sie es sind.",
+    "account_read_only": "Änderungen an Ihren zweiten Faktoren nimmt Ihre Administration vor.",
+    "account_factors": "Ihre zweiten Faktoren",
+    "account_none": "Noch kein zweiter Faktor.",
+    "account_codes_left": "Verbleibende Wiederherstellungscodes: {count}",
+    "account_add_app": "Authenticator-App hinzufügen",
+    "account_add_phone": "Diese Telefonnummer hinzufügen",
+    "account_new_codes": "Neue Wiederherstellungscodes erstellen",
+    "account_remove": "Entfernen",
+    "account_back": "Zurück zur Kontosicherheit",
+    "account_needs_factor": "Diese Änderung braucht eine Anmeldung mit zweitem Faktor. Melden Sie sich erneut über Ihre Anwendung an.",
+    "account_refused": "Diese Änderung war nicht möglich. Prüfen Sie Ihre Eingabe und versuchen Sie es erneut.",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"en": EN, "de": DE}

@@ -34,7 +34,8 @@ from engine.offers import RECOVERY_FACTOR_ID
 from engine.pages.context import DEVICE_COOKIE, PageCall
 from engine.pages.session import set_cookie
 from engine.pages import i18n
-from engine.pages.steps import REMEMBER_COOKIE, after_answer, go, step_up
+from engine.pages.render import go
+from engine.pages.steps import REMEMBER_COOKIE, after_answer, step_up
 
 DEVICE_SECONDS = 400 * 86_400  # the longest a browser keeps a cookie (RFC 6265bis)
 MAX_STATE_LENGTH = 512

@@ -13,9 +13,9 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from engine.pages import i18n
 from engine.pages.branding import Branding
@@ -49,13 +49,24 @@ def render_page(branding: Branding, locale: str, template: str, values: Mapping[
                 form_target: str | None = None) -> HTMLResponse:
     t = Translator(branding.texts[locale])
     body = branding.templates.get_template(template).render(
-        {"t": t, "lang": locale, "brand": branding, "csrf": "", "client_name": "", "error": None, **values})
+        {"t": t, "lang": locale, "brand": branding, "csrf": "", "client_name": "", "error": None, "action": None,
+         "done_href": None, **values})
     return HTMLResponse(body, status, headers=security_headers(form_target, branding.logo_origin))
 
 
 def with_headers(response: Response, form_target: str | None = None) -> Response:
     response.headers.update(security_headers(form_target))
     return response
+
+
+def go(path: str) -> Response:
+    """Post/redirect/get: a reload of the next page never sends the form again."""
+    return with_headers(RedirectResponse(path, 303))
+
+
+def text_download(lines: list[str]) -> str:
+    """A data: URL of `lines` as a text file, for a download link (no request, nothing stored)."""
+    return "data:text/plain;charset=utf-8," + quote("\n".join(lines) + "\n")
 
 
 def data_uri(media_type: str, content: bytes) -> str:

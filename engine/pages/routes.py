@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from engine.authcodes import AuthorizationCodes
 from engine.config import ConfigError, Settings
-from engine.pages import branding, enroll, login
+from engine.pages import account_pages, branding, enroll, login
 from engine.pages.account import AccountSessions
 from engine.pages.client_ip import networks
 from engine.pages.context import Pages, page
@@ -53,5 +53,8 @@ PAGE_ROUTES = [
     Route("/login/enroll/code", page(enroll.code_page), methods=["GET"], name="page_enroll_code"),
     Route("/login/enroll/confirm", page(enroll.confirm), methods=["POST"], name="page_enroll_confirm"),
     Route("/login/continue", page(enroll.proceed), methods=["POST"], name="page_continue"),
+    Route("/account/security", page(account_pages.overview, needs_session=False), methods=["GET"],
+          name="page_account"),
+    Route("/account/security", page(account_pages.change), methods=["POST"], name="page_account_change"),
     Route("/login/static/{name}", static, methods=["GET"], name="page_static"),
 ]

@@ -16,7 +16,8 @@ from engine.errors import AccessDenied, InvalidToken
 from engine.flow import EnrollmentRequired, MfaRequired, StepUpOk
 from engine.http import schema
 from engine.pages.context import PageCall
-from engine.pages.render import with_headers
+from engine.pages import account_changes
+from engine.pages.render import go, with_headers
 from engine.pages.session import set_cookie
 from engine.sessions import Authenticated
 
@@ -24,11 +25,6 @@ REMEMBER_COOKIE = "mfa-remember"
 # What a token body is made of (Authenticated.to_plain), as enrollment's confirm merges it into its own.
 ANSWER_FIELDS = ("status", "user_id", "token", "token_type", "expires_in", "amr", "return_to", "required_by",
                  "remembered_browser", "remember_token", "remember_token_expires_in", "decision_id")
-
-
-def go(path: str) -> Response:
-    """Post/redirect/get: a reload of the next page never sends the form again."""
-    return with_headers(RedirectResponse(path, 303))
 
 
 async def after_answer(call: PageCall, answer: Authenticated | MfaRequired | EnrollmentRequired) -> Response:
@@ -62,8 +58,10 @@ async def step_up(call: PageCall, signed_in: dict[str, Any]) -> Response:
     whose verify issues the fresher token. Once per page session: the fresher token finishes."""
     data = call.data
     data["stepped_up"] = True
-    body = {"user_token": signed_in["token"], "action": data["action"],
-            "context": call.flow_context(call.device_id) | {"client_id": data["client_id"]}}
+    context = call.flow_context(call.device_id)
+    if data["client_id"]:  # self-service (/account/security) has no client
+        context["client_id"] = data["client_id"]
+    body = {"user_token": signed_in["token"], "action": data["action"], "context": context}
     try:
         result = await call.services.flow.step_up(schema.parse_step_up(body))
     except InvalidToken:
@@ -85,8 +83,11 @@ def token_answer(body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def finish(call: PageCall, answer: dict[str, Any]) -> Response:
-    """Back to the application: its registered redirect URI with a one-time code and its state."""
+    """Back to the application: its registered redirect URI with a one-time code and its state (or,
+    for a self-service change that has just passed its step-up, the change itself)."""
     data = call.data
+    if data.get(account_changes.PENDING):
+        return await account_changes.apply(call, answer)
     code = await call.pages.codes.issue(answer["user_id"], data["client_id"], data["redirect_uri"],
                                         data.get("code_challenge"), answer)
     query = {"code": code} | ({"state": data["state"]} if data.get("state") else {})

@@ -20,7 +20,7 @@ import pytest
 
 from engine.app import create_app
 from engine.clock import FrozenClock
-from engine.config import ClientSettings
+from engine.config import ClientSettings, SensitiveActionsTrigger, TriggersSettings
 from engine.sms.recording import RecordingSmsGateway
 from tests.engine.live_process import serve_in_thread
 from tests.engine.login_harness import START, totp_now
@@ -82,7 +82,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tmp_path = tmp_path_factory.mktemp("browser")
     demo = DemoApp()
     demo_server, demo_thread, demo.own_url = serve_in_thread(demo.app)
-    settings = make_settings(tmp_path, {"10-mfa": MFA_ALWAYS})
+    settings = make_settings(tmp_path, {"10-mfa": MFA_ALWAYS}, mfa={"triggers": TriggersSettings(
+        sensitive_actions=SensitiveActionsTrigger(actions=("account_security",)))})
     settings = dataclasses.replace(settings, clients={"demo": ClientSettings("Demo App", (demo.redirect_uri,))})
     clock, sms = FrozenClock(START), RecordingSmsGateway()
     server, thread, demo.engine_url = serve_in_thread(create_app(settings, clock=clock, gateway=sms))
@@ -335,3 +336,27 @@ def test_a_denied_and_a_locked_sign_in(tab: Tab, live: Live) -> None:
             break
     assert tab.page.locator("#code").count() == 0
     tab.check("17-locked")
+
+
+def test_account_security_after_a_sign_in(tab: Tab, live: Live) -> None:
+    username = f"self-service-{tab.locale}"
+    secret = live.user_with_app(username)
+    tab.sign_in(live, username)
+    tab.submit()
+    tab.enter_code(totp_now(secret, live.clock.now()))
+    back_at_the_app(tab, live, ["pwd", "otp"])
+    tab.page.goto(f"{live.engine}/account/security?ui_locales={tab.locale}")
+    assert tab.page.locator("ul.factors li").count() == 1
+    tab.check("18-account-security")
+    live.clock.advance(30)  # the app's next code
+    tab.page.fill("#phone", "+1 415 555 0177")
+    with tab.page.expect_navigation():
+        tab.page.click("form:has(#phone) button[type=submit]")
+    # The rules ask for a factor at every step-up here: the change waits for it.
+    assert tab.page.url.endswith("/login/factor")
+    tab.submit()
+    tab.enter_code(totp_now(secret, live.clock.now()))
+    assert tab.page.url.endswith("/login/enroll/code")
+    tab.enter_code(str(live.sms.last_code_for("+14155550177")))
+    assert tab.page.locator("ul.factors li").count() == 2
+    live.clock.advance(30)

@@ -1,0 +1,108 @@
+"""Self-service at /account/security: a signed-in browser sees its factors and changes them, each
+change after a step-up for `account_security` (mfa.triggers.sensitive_actions)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.config import SensitiveActionsTrigger, TriggersSettings
+from tests.conftest import LoopThread
+from tests.engine.login_harness import totp_now
+from tests.engine.pages.harness import PageBrowser, PagesService, start_pages_service, text_of
+from tests.engine.pages.test_login_pages import sign_in
+from tests.engine.pages.test_step_up_pages import LOGIN_NEEDS_A_FACTOR
+
+GUARDED = TriggersSettings(sensitive_actions=SensitiveActionsTrigger(actions=("account_security",),
+                                                                     within_minutes=5))
+
+
+def service_with(tmp_path: Path, loop: LoopThread, triggers: TriggersSettings) -> Iterator[PagesService]:
+    yield from start_pages_service(tmp_path, loop, "memory", rules={"10-login": LOGIN_NEEDS_A_FACTOR},
+                                   mfa={"triggers": triggers})
+
+
+@pytest.fixture
+def service(tmp_path: Path, loop_thread: LoopThread) -> Iterator[PagesService]:
+    yield from service_with(tmp_path, loop_thread, GUARDED)
+
+
+@pytest.fixture
+def browser(service: PagesService) -> Iterator[PageBrowser]:
+    opened = PageBrowser(service)
+    yield opened
+    opened.close()
+
+
+def signed_in(service: PagesService, browser: PageBrowser) -> dict[str, str]:
+    service.create_user()
+    enrolled = service.first_login_enrolling_otp()
+    sign_in(browser)
+    browser.follow()
+    browser.submit("/login/factor", {"factor_id": enrolled["factor_id"]})
+    browser.follow()
+    done = browser.submit("/login/code", {"code": totp_now(enrolled["secret"], service.clock.now())})
+    assert done.status_code == 303
+    return enrolled
+
+
+def test_without_a_signed_in_browser_the_page_says_to_sign_in_first(browser: PageBrowser) -> None:
+    page = browser.get("/account/security")
+    assert page.status_code == 401
+    assert "Sign in through your application first" in text_of(page.text)
+
+
+def test_a_phone_is_added_after_a_fresh_factor_and_the_page_lists_it(service: PagesService,
+                                                                     browser: PageBrowser) -> None:
+    signed_in(service, browser)
+    page = browser.get("/account/security")
+    assert "Authenticator app" in text_of(page.text) and "Recovery codes left: 10" in text_of(page.text)
+    # The login's factor is fresh (within 5 minutes): the change goes straight on.
+    browser.submit("/account/security", {"op": "add_sms", "phone": "+1 415 555 0123"})
+    assert browser.last is not None and browser.last.headers["location"] == "/login/enroll/code"
+    browser.follow()
+    done = browser.submit("/login/enroll/confirm", {"code": service.sms.last_code_for("+14155550123")})
+    assert done.headers["location"] == "/account/security"
+    assert "Text message to +1 *** *** 0123" in text_of(browser.follow().text)
+
+
+def test_an_old_factor_is_asked_again_before_new_recovery_codes(service: PagesService,
+                                                                browser: PageBrowser) -> None:
+    enrolled = signed_in(service, browser)
+    service.clock.advance(600)
+    browser.get("/account/security")
+    asked = browser.submit("/account/security", {"op": "recovery_codes"})
+    assert asked.headers["location"] == "/login/factor"
+    browser.follow()
+    browser.submit("/login/factor", {"factor_id": enrolled["factor_id"]})
+    browser.follow()
+    page = browser.submit("/login/code", {"code": totp_now(enrolled["secret"], service.clock.now())})
+    codes = re.findall(r"<li><code>([^<]+)</code></li>", page.text)
+    assert len(codes) == 10 and enrolled["recovery_codes"][0] not in codes
+    assert 'href="/account/security"' in page.text
+
+
+def test_a_factor_is_removed_after_a_fresh_factor(service: PagesService, browser: PageBrowser) -> None:
+    enrolled = signed_in(service, browser)
+    page = browser.get("/account/security")
+    assert enrolled["factor_id"] in page.text
+    browser.submit("/account/security", {"op": "remove", "factor_id": enrolled["factor_id"]})
+    assert "No second factor yet." in text_of(browser.follow().text)
+
+
+def test_without_the_trigger_the_page_only_lists_and_refuses_changes(tmp_path: Path,
+                                                                     loop_thread: LoopThread) -> None:
+    for service in service_with(tmp_path, loop_thread, TriggersSettings()):
+        browser = PageBrowser(service)
+        enrolled = signed_in(service, browser)
+        page = browser.get("/account/security")
+        assert "made through your administrator" in text_of(page.text)
+        assert 'value="remove"' not in page.text
+        assert 'name="csrf"' not in page.text  # no form to post
+        refused = browser.post("/account/security", {"csrf": "x", "op": "remove", "factor_id": enrolled["factor_id"]})
+        assert refused.status_code == 403
+        assert "Authenticator app" in text_of(browser.get("/account/security").text)
+        browser.close()
