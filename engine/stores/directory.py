@@ -1,4 +1,4 @@
-"""The UserDirectory contract: users, their factors and recovery codes, login history.
+"""The UserDirectory contract: users, their factors and recovery codes, login history, audit events.
 
 Durable state (SQL): SqliteDirectory (engine/stores/sqlite.py, embedded) or PostgresDirectory
 (engine/stores/postgres.py, shared by several instances), one behaviour on both (their SQL and
@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # login_events imports this module's DirectoryError
+    from engine.stores.audit_events import AuditEvent, AuditPage, AuditQuery
     from engine.stores.login_events import LoginSummary
 
 
@@ -158,15 +159,16 @@ class UserDirectory(Protocol):
     async def record_login(self, user_id: str, now: datetime, device_id: str | None, country: str | None,
                            factor_id: str | None = None, proof: FactorProof | None = None,
                            metadata_updates: Mapping[str, Mapping[str, Any]] | None = None, *,
-                           client_id: str | None = None, geo: Mapping[str, Any] | None = None) -> bool:
+                           client_id: str | None = None, geo: Mapping[str, Any] | None = None,
+                           audit: Sequence[AuditEvent] = ()) -> bool:
         """logins_count + 1, last_login, the login event the triggers learn from (device, country,
         client, `geo`'s latitude, longitude and accuracy_radius: engine/stores/login_events.py),
         (with `factor_id`) mark the factor used as mark_factor_used does, (with `proof`) spend the proof as spend_proof
-        does, and (with `metadata_updates`, {"app_metadata": {key: value or None}, ...}) merge the
+        does, (with `metadata_updates`, {"app_metadata": {key: value or None}, ...}) merge the
         rules' changes key by key into the metadata stored now (engine/metadata.py; None deletes;
-        a kind the merge would take past metadata.MAX_BYTES is skipped with a warning), all in
-        one write. False, with nothing written, when the proof was already spent: the login must
-        not complete."""
+        a kind the merge would take past metadata.MAX_BYTES is skipped with a warning), and
+        (with `audit`) write the login's audit events, all in one write. False, with nothing
+        written, when the proof was already spent: the login must not complete."""
 
     async def spend_proof(self, user_id: str, factor_id: str | None, proof: FactorProof, now: datetime) -> bool:
         """Spend a passed factor's proof outside a completed login (a factor passed before an
@@ -225,6 +227,15 @@ class UserDirectory(Protocol):
     async def reset_mfa(self, user_id: str) -> None:
         """Delete every factor, recovery code and remembered browser of the user, and move the
         user's mfa_epoch on (in one transaction): every token issued before is refused from then on."""
+
+    async def record_audit(self, events: Sequence[AuditEvent]) -> None:
+        """Write audit events (engine/audit.py built them) in one transaction, durably."""
+
+    async def audit_events(self, query: AuditQuery) -> AuditPage:
+        """A page of audit events, newest first (engine/stores/audit_events.py)."""
+
+    async def delete_audit_events(self, before: datetime, batch: int) -> int:
+        """Delete at most `batch` of the events older than `before`, oldest first; how many."""
 
     async def remember_browser(self, browser: RememberedBrowser, max_per_user: int) -> bool:
         """Keep `browser`, in place of any earlier one of the same user and device (whose token

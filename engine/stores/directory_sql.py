@@ -28,6 +28,8 @@ from engine.stores.directory import (
     UserRecord,
     username_key,
 )
+from engine.stores import audit_events
+from engine.stores.audit_events import AuditEvent
 from engine.stores.login_events import LoginEvent, record_event
 from engine.stores.sql_ops import Operation, Row, Statement, json_text, lock_user, parse_time, statement
 
@@ -222,11 +224,15 @@ def delete_user(user_id: str) -> Operation[bool]:
 
 
 def record_login(event: LoginEvent, at: str, factor_id: str | None, proof: FactorProof | None,
-                 metadata_updates: Mapping[str, Mapping[str, Any]] | None) -> Operation[None]:
-    """Raises AlreadySpent (roll back) when the proof was spent; nothing for an unknown user."""
+                 metadata_updates: Mapping[str, Mapping[str, Any]] | None,
+                 audit: Sequence[AuditEvent] = ()) -> Operation[None]:
+    """Raises AlreadySpent (roll back) when the proof was spent; for an unknown user, only the
+    audit events (a token is issued all the same)."""
     user_id = event.user_id
     exists = yield from lock_user(user_id)
     yield from spend_or_roll_back(user_id, factor_id, proof, at)
+    # The login's own events commit with it, or roll back with it when the proof was spent.
+    yield from audit_events.insert(audit)
     if not exists:
         return
     yield statement("UPDATE users SET logins_count = logins_count + 1, last_login = ? WHERE user_id = ?", at, user_id)

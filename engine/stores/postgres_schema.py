@@ -108,4 +108,22 @@ CREATE TABLE remembered_browsers (
 );
 CREATE INDEX remembered_browsers_by_user ON remembered_browsers (user_id, device_id);
 """, None),
+    (6, """
+-- The audit trail (engine/audit.py: the vocabulary; engine/stores/audit_events.py: paging and
+-- expiry). seq is the insertion order, the tie-break of events written at one instant; no
+-- foreign key to users: an event outlives its user. details is a JSON object, never a secret.
+CREATE TABLE audit_events (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at TEXT COLLATE "C" NOT NULL,
+    type TEXT COLLATE "C" NOT NULL,
+    actor TEXT NOT NULL,
+    user_id TEXT COLLATE "C",
+    ip TEXT,
+    decision_id TEXT,
+    details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_events_by_time ON audit_events (at, seq);
+CREATE INDEX audit_events_by_user ON audit_events (user_id, at, seq);
+CREATE INDEX audit_events_by_type ON audit_events (type, at, seq);
+""", None),
 )

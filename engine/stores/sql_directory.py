@@ -15,8 +15,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from engine.crypto import DecryptionError, Keyring
+from engine.stores import audit_events
 from engine.stores import directory_sql as sql
 from engine.stores import remembered_browsers
+from engine.stores.audit_events import AuditEvent, AuditPage, AuditQuery
 from engine.stores.directory import (
     FactorProof, FactorRecord, NewUser, RememberedBrowser, Resealed, UserRecord, username_key,
 )
@@ -100,14 +102,15 @@ class SqlDirectory(ABC):
     async def record_login(self, user_id: str, now: datetime, device_id: str | None, country: str | None,
                            factor_id: str | None = None, proof: FactorProof | None = None,
                            metadata_updates: Mapping[str, Mapping[str, Any]] | None = None, *,
-                           client_id: str | None = None, geo: Mapping[str, Any] | None = None) -> bool:
-        """Without a proof, does nothing for an unknown (e.g. just deleted) user; a proof of a
-        deleted user's factor is refused. One transaction: the factor's use, the proof and the
-        login event (what the triggers learn) are written together or not at all."""
+                           client_id: str | None = None, geo: Mapping[str, Any] | None = None,
+                           audit: Sequence[AuditEvent] = ()) -> bool:
+        """Without a proof, writes only `audit` for an unknown (e.g. just deleted) user; a proof of a
+        deleted user's factor is refused. One transaction: the factor's use, the proof, the
+        login event (what the triggers learn) and the audit events are written together or not at all."""
         geo = geo or {}
         event = LoginEvent(user_id, now, device_id, country, geo.get("latitude"), geo.get("longitude"),
                            geo.get("accuracy_radius"), client_id)
-        return await self._spend(sql.record_login(event, time_text(now), factor_id, proof, metadata_updates))
+        return await self._spend(sql.record_login(event, time_text(now), factor_id, proof, metadata_updates, audit))
 
     async def login_summary(self, user_id: str, since: datetime) -> LoginSummary:
         return await self._read(read_summary(user_id, since))
@@ -197,6 +200,19 @@ class SqlDirectory(ABC):
     async def reset_mfa(self, user_id: str) -> None:
         """Also forgets the preferred factor: there is none left to prefer."""
         await self._write(sql.reset_mfa(user_id))
+
+    # The audit trail (engine/stores/audit_events.py)
+
+    async def record_audit(self, events: Sequence[AuditEvent]) -> None:
+        await self._write(audit_events.insert(events))
+
+    async def audit_events(self, query: AuditQuery) -> AuditPage:
+        select = audit_events.page_statement(query)
+        assert isinstance(select.sql, str)
+        return audit_events.page_of(await self._all(select.sql, *select.parameters), query.limit)
+
+    async def delete_audit_events(self, before: datetime, batch: int) -> int:
+        return await self._write(audit_events.delete_before(time_text(before), batch))
 
     # Remembered browsers (engine/stores/remembered_browsers.py)
 

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from engine.errors import DirectoryUnavailable
+from engine.stores.audit_events import AuditQuery
 from engine.stores.directory import SchemaTooNew
 from engine.stores.migrations import Migrated
 from engine.stores.postgres import PostgresDirectory, migrate, redacted
@@ -45,7 +46,9 @@ def columns_on_postgres(url: str) -> dict[str, list[str]]:
 
 def columns_on_sqlite(path: Path) -> dict[str, list[str]]:
     with closing(sqlite3.connect(path)) as connection:
-        names = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        # Not SQLite's own bookkeeping (sqlite_sequence, of AUTOINCREMENT): PostgreSQL keeps it elsewhere.
+        names = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                                        " AND name NOT LIKE 'sqlite_%'")]
         return {name: [row[1] for row in connection.execute(f"PRAGMA table_info({name})")] for name in sorted(names)}
 
 
@@ -54,9 +57,29 @@ def test_a_new_database_gets_the_schema_sqlite_has_at_the_same_version(database:
     again = migrate(database)
     on_sqlite = migrate_sqlite(str(tmp_path / "directory.db"))
 
-    assert first == Migrated((5,), 5) and again == Migrated((), 5)
+    assert first == Migrated((5, 6), 6) and again == Migrated((), 6)
     assert on_sqlite.version == first.version
     assert columns_on_postgres(database) == columns_on_sqlite(tmp_path / "directory.db")
+
+
+def test_a_database_of_version_5_gains_the_audit_trail_and_keeps_its_users(database: str,
+                                                                          loop_thread: LoopThread) -> None:
+    from engine.stores.migrations import apply
+    from engine.stores.postgres import DIALECT
+    from engine.stores.postgres_schema import MIGRATIONS
+
+    with psycopg.connect(database, autocommit=True) as connection:
+        apply(connection, DIALECT, MIGRATIONS[:1])
+        connection.execute("INSERT INTO users (user_id, username, username_display, password_hash, created_at)"
+                           " VALUES ('usr_a', 'alice', 'Alice', 'x', '2026-01-01T00:00:00.000000+00:00')")
+
+    directory = PostgresDirectory(database, KEYRING)
+    try:
+        assert directory.migrated == Migrated((6,), 6)
+        assert loop_thread.call(directory.get_user("usr_a")) is not None
+        assert loop_thread.call(directory.audit_events(AuditQuery())).events == []
+    finally:
+        loop_thread.call(directory.close())
 
 
 def test_instances_starting_together_on_a_new_database_apply_each_migration_once(database: str) -> None:
@@ -73,20 +96,20 @@ def test_instances_starting_together_on_a_new_database_apply_each_migration_once
     for thread in threads:
         thread.join()
 
-    assert sorted(result.applied for result in results) == [(), (), (), (5,)]
+    assert sorted(result.applied for result in results) == [(), (), (), (5, 6)]
     with psycopg.connect(database) as connection:
-        assert connection.execute("SELECT version FROM schema_migrations").fetchall() == [(5,)]
+        assert connection.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall() == [(5,), (6,)]
 
 
 def test_a_database_migrated_by_a_newer_engine_is_refused_and_left_as_it_was(database: str) -> None:
     migrate(database)
     with psycopg.connect(database, autocommit=True) as connection:
-        connection.execute("INSERT INTO schema_migrations VALUES (6, 'later')")
+        connection.execute("INSERT INTO schema_migrations VALUES (7, 'later')")
 
-    with pytest.raises(SchemaTooNew, match="version 6; this engine knows up to 5"):
+    with pytest.raises(SchemaTooNew, match="version 7; this engine knows up to 6"):
         PostgresDirectory(database, KEYRING)
     with psycopg.connect(database) as connection:
-        assert connection.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (6,)
+        assert connection.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (7,)
 
 
 def test_an_unreachable_server_stops_startup_without_showing_the_password() -> None:
