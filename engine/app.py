@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
+from engine.audit_trail import AuditTrail
 from engine.clock import Clock, SystemClock
 from engine.config import ConfigError, Settings
 from engine.crypto import DEV_KEY_FILE, Keyring
@@ -223,22 +224,24 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
                                                        settings.sandbox.max_concurrent_per_client,
                                                        settings.sandbox.max_concurrent_per_address),
                         on_trace=metrics.observe_trace)
-    sessions = Sessions(tokens, directory, settings.tokens.ttl_seconds)
+    audit = AuditTrail(directory, clock, settings.audit)
+    sessions = Sessions(tokens, directory, settings.tokens.ttl_seconds, audit)
     decision_log = given.decisions or build_decision_log(settings)
     # The memory log answers in this process, never waiting: only a log doing I/O is bounded.
     in_process = isinstance(decision_log, MemoryDecisionLog)
     decisions = DecisionRecorder(decision_log, timeout_ms=None if in_process else settings.store.timeout_ms)
     sms_sender = SmsSender(gateway, store, keyring, settings.sms, settings.mfa.issuer_name, metrics)
     flow = Flow(settings, pipeline, geo, clock, directory=directory, store=store, passwords=passwords,
-                keyring=keyring, sessions=sessions, sms_sender=sms_sender, decisions=decisions, metrics=metrics)
-    enrollment = Enrollment(flow, directory, store, keyring, tokens, sessions, sms_sender, settings.mfa, clock)
+                keyring=keyring, sessions=sessions, sms_sender=sms_sender, decisions=decisions, metrics=metrics,
+                audit=audit)
+    enrollment = Enrollment(flow, directory, store, keyring, tokens, sessions, sms_sender, settings.mfa, clock, audit)
     rule_sync = build_rule_sync(settings)
-    rules = RuleOps(settings, pipeline, executor, geo, clock, snapshot, rule_sync, vault)
+    rules = RuleOps(settings, pipeline, executor, geo, clock, snapshot, rule_sync, vault, audit=audit)
     rules.record_startup()
     follower = RuleFollower(rules)
     services = Services(settings, flow, enrollment, pipeline, executor, geo, directory, store, passwords, tokens,
                         keyring, gateway, sms_sender, clock, tuple(key.encode() for key in settings.api.keys),
-                        decisions=decisions, rules=rules)
+                        decisions=decisions, rules=rules, audit=audit)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -247,9 +250,13 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
         await executor.start()
         await follower.start()  # the shared rule set (Redis) wins over the folder before serving
         watch = asyncio.create_task(rule_watch.reload_on_change(rules)) if settings.rules.watch else None
+        expiry = asyncio.create_task(audit.run_expiry())
         try:
             yield
         finally:
+            expiry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await expiry
             if watch is not None:
                 await rule_watch.stop(watch)
             # Workers first: they are processes of ours that must not outlive the service.

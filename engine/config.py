@@ -257,6 +257,13 @@ class DecisionsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditSettings:
+    # Audit events (GET /admin/audit) older than this many days are deleted in the background, a
+    # batch at a time (engine/audit_trail.py); 0 keeps them forever.
+    retention_days: int = field(default=365, metadata=_range(0, 36_500))
+
+
+@dataclass(frozen=True, slots=True)
 class AdminSettings:
     token: str = ""  # bearer token of /admin/*; empty: the admin API answers 401 to everyone
 
@@ -385,6 +392,7 @@ class Settings:
     directory: DirectorySettings = field(default_factory=DirectorySettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     decisions: DecisionsSettings = field(default_factory=DecisionsSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     secrets: SecretsSettings = field(default_factory=SecretsSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)

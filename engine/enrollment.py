@@ -20,6 +20,7 @@ from typing import Any
 
 import phonenumbers
 
+from engine.audit_trail import AuditTrail
 from engine.clock import Clock
 from engine.config import MfaSettings
 from engine.crypto import Keyring
@@ -61,7 +62,7 @@ class Principal:
 class Enrollment:
     def __init__(self, flow: Flow, directory: UserDirectory, store: ChallengeStore, keyring: Keyring,
                  tokens: TokenIssuer, sessions: Sessions, sms_sender: SmsSender, mfa: MfaSettings,
-                 clock: Clock) -> None:
+                 clock: Clock, audit: AuditTrail) -> None:
         self.flow = flow
         self.directory = directory
         self.store = store
@@ -71,6 +72,7 @@ class Enrollment:
         self.sms_sender = sms_sender
         self.mfa = mfa
         self.clock = clock
+        self.audit = audit
 
     async def principal(self, enrollment_token: str | None, user_token: str | None) -> Principal:
         now = self.clock.now()
@@ -152,10 +154,12 @@ class Enrollment:
         first = not await self.directory.list_factors(factor.user_id)
         await self.directory.activate_factor(factor.factor_id, now)
         log.info("factor_enrolled user_id=%s factor_type=%s", factor.user_id, factor.type)
+        login = verdict.challenge.data.get("login")
+        await self.audit.record("factor.enrolled", now, user_id=factor.user_id, ip=(login or {}).get("ip"),
+                                factor_id=factor.factor_id, factor_type=factor.type, phone=factor.phone_number)
         body: dict[str, Any] = {"status": "enrolled", "factor": {"id": factor.factor_id, "type": factor.type}}
         if first:
             body["recovery_codes"] = await self.new_recovery_codes(factor.user_id)
-        login = verdict.challenge.data.get("login")
         if login:
             done = await self.sessions.complete(factor.user_id, login, verdict.challenge.factors[0], now)
             body |= done.to_plain()
@@ -179,7 +183,9 @@ class Enrollment:
         """Fresh codes replace all earlier ones; only their hashes are kept."""
         codes = recovery.generate(self.mfa.recovery_codes)
         hashes = [recovery.code_hash(self.keyring.mac, user_id, recovery.normalize(code) or "") for code in codes]
-        await self.directory.replace_recovery_codes(user_id, hashes, self.clock.now())
+        now = self.clock.now()
+        await self.directory.replace_recovery_codes(user_id, hashes, now)
+        await self.audit.record("recovery_codes.generated", now, user_id=user_id, count=len(codes))
         return codes
 
 

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from engine import offers, policy, remembered, signals, throttle
+from engine.audit_trail import AuditTrail
 from engine.clock import Clock
 from engine.config import MfaSettings, Settings
 from engine.crypto import DecryptionError, Keyring
@@ -47,7 +48,9 @@ from engine.metrics import Metrics
 from engine.passwords import PasswordHasher
 from engine.pipeline import Evaluation, Pipeline
 from engine.request_context import note_user
-from engine.sessions import PASSWORD_METHOD, Authenticated, Sessions, after_factor, login_data, step_up_data
+from engine.sessions import (
+    PASSWORD_METHOD, STEP_UP, Authenticated, Sessions, after_factor, login_data, step_up_data,
+)
 from engine.sms.sender import SmsSender
 from engine.stores import login_events
 from engine.stores.challenges import Attempt, Challenge, ChallengeFactor, ChallengeStore
@@ -154,7 +157,8 @@ def new_challenge_id() -> str:
 class Flow:
     def __init__(self, settings: Settings, pipeline: Pipeline, geo: GeoLocator, clock: Clock, *,
                  directory: UserDirectory, store: ChallengeStore, passwords: PasswordHasher, keyring: Keyring,
-                 sessions: Sessions, sms_sender: SmsSender, decisions: DecisionRecorder, metrics: Metrics) -> None:
+                 sessions: Sessions, sms_sender: SmsSender, decisions: DecisionRecorder, metrics: Metrics,
+                 audit: AuditTrail) -> None:
         self.settings = settings
         self.mfa = settings.mfa
         self.pipeline = pipeline
@@ -168,6 +172,7 @@ class Flow:
         self.sms_sender = sms_sender
         self.decisions = decisions
         self.metrics = metrics
+        self.audit = audit
         self.remembered = remembered.RememberedBrowsers(directory, keyring, settings.mfa)
 
     async def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
@@ -196,9 +201,8 @@ class Flow:
 
     async def _login(self, request: LoginRequest) -> Authenticated | MfaRequired | EnrollmentRequired:
         now = self.clock.now()
-        timestamp = now.timestamp()
         ip = request.context.get("ip")
-        user, password_hash = await self._check_password(request, ip, timestamp)
+        user, password_hash = await self._check_password(request, ip, now)
         note_user(user.user_id)
 
         factors = await self.directory.list_factors(user.user_id)
@@ -224,9 +228,12 @@ class Flow:
                  decision.decision, user.user_id, evaluation.version, evaluation.outcome.provider,
                  evaluation.outcome.provider_set_by, decision_id)
         if decision.decision == "deny":
+            await self.audit.record("login.failed", now, user_id=user.user_id, ip=ip, decision_id=decision_id,
+                                    reason="denied", deny_reason=decision.reason, client_id=request.client_id)
             raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id,
                                required_by=decision.required_by)
-        answer = await self._after_rules(request, user, factors, payload, evaluation, decision, now, password_hash)
+        answer = await self._after_rules(request, user, factors, payload, evaluation, decision, now, password_hash,
+                                         decision_id)
         if browser_id is not None and isinstance(answer, Authenticated):
             log.info("login_remembered_browser user_id=%s browser_id=%s", user.user_id, browser_id)
             answer = dataclasses.replace(answer, remembered_browser=True)
@@ -234,7 +241,8 @@ class Flow:
 
     async def _after_rules(self, request: LoginRequest, user: UserRecord, factors: list[FactorRecord],
                            payload: dict[str, Any], evaluation: Evaluation, decision: policy.Decision,
-                           now: datetime, password_hash: str) -> Authenticated | MfaRequired | EnrollmentRequired:
+                           now: datetime, password_hash: str,
+                           decision_id: str) -> Authenticated | MfaRequired | EnrollmentRequired:
         """The answer to a login the rules did not deny: a token, a challenge or an enrollment.
         `password_hash`: the user's, as this login checked it (what a remembered browser is bound to)."""
         timestamp = now.timestamp()
@@ -243,8 +251,9 @@ class Flow:
         data = login_data(int(timestamp), evaluation.outcome.claims, request.context.get("device_id"),
                           country, ip, evaluation.outcome.return_to,
                           evaluation.outcome.metadata_updates, mfa_epoch=user.mfa_epoch)
-        # What this login teaches the triggers once it completes (engine/stores/login_events.py).
-        data |= {"client_id": request.client_id, "geo": _place(payload)}
+        # What this login teaches the triggers once it completes (engine/stores/login_events.py),
+        # and the decision its audit events name.
+        data |= {"client_id": request.client_id, "geo": _place(payload), "decision_id": decision_id}
         if decision.decision == "allow":
             return await self.sessions.complete(user.user_id, data, None, now)
         # Only a login that goes on to a factor may remember its browser at the verify.
@@ -259,6 +268,9 @@ class Flow:
         locked = await self.store.lockout_remaining(user_id, timestamp, self.mfa.lockout_threshold)
         if locked:
             self.metrics.lockouts.inc("factor")
+            await self.audit.record(_refused(data), _at(timestamp), user_id=user_id, ip=data.get("ip"),
+                                    decision_id=data.get("decision_id"), reason="factor_locked",
+                                    retry_after_seconds=locked, **_step_up_action(data))
             raise TooManyAttempts(locked, "the second factor is locked after too many failures")
         if decision.enrollment_required:
             return await self._require_enrollment(user_id, client_id, data, timestamp, decision.enroll_after)
@@ -292,33 +304,44 @@ class Flow:
         log.info("step_up decision=%s user_id=%s action=%s rule_set=%s decision_id=%s", decision.decision,
                  user.user_id, request.action, evaluation.version, decision_id)
         if decision.decision == "deny":
+            await self.audit.record("step_up.failed", now, user_id=user.user_id, ip=request.context.get("ip"),
+                                    decision_id=decision_id, action=request.action, reason="denied",
+                                    deny_reason=decision.reason)
             raise AccessDenied(decision.reason or "access_denied", decision_id=decision_id,
                                required_by=decision.required_by)
         if decision.decision == "allow":
             return StepUpOk()
         data = step_up_data(session, outcome.claims, request.context.get("device_id"),
                             collected.payload["context"]["connection"]["ip_country"], request.context.get("ip"),
-                            outcome.return_to)
+                            outcome.return_to) | {"action": request.action, "decision_id": decision_id}
         answer = await self._ask_for_factor(user.user_id, client_id, factors, decision, data, now.timestamp())
         return dataclasses.replace(answer, decision_id=decision_id, required_by=decision.required_by)
 
     async def _check_password(self, request: LoginRequest, ip: str | None,
-                              timestamp: float) -> tuple[UserRecord, str]:
+                              now: datetime) -> tuple[UserRecord, str]:
         """The user whose password this is, and its hash, or InvalidCredentials / TooManyAttempts.
 
         The attempt is counted before argon2 runs, in one atomic step: read-then-count-later
         let 30 concurrent guesses all pass a limit of 10, each reading a count the others had
         not yet raised. A success clears the username's failures and gives the IP back its
         attempt, so a busy NAT is limited by its failures alone."""
+        timestamp = now.timestamp()
         user_counter, *ip_counters = throttle.login_failures(self.settings.login, request.username, ip)
         wait = await self.store.take([user_counter, *ip_counters], timestamp)
         if wait:
             self.metrics.lockouts.inc("password")
+            # No user is looked up for a throttled attempt: the key names the counters (the
+            # username as typed stays in memory, out of the trail: it may be a password).
+            await self.audit.lockout("password:" + "|".join(c.name for c in (user_counter, *ip_counters)), now,
+                                     wait, scope="password", ip=ip)
             raise TooManyAttempts(wait)
         found = await self.directory.find_login(request.username)
         # Unknown users are verified against a dummy hash: the same cost, the same answer.
         if not await self.passwords.verify(found[1] if found else None, request.password) or found is None:
             log.info("login_failed reason=invalid_credentials ip=%s", ip)
+            # Both kinds write one event: the same cost again. No username for an unknown user.
+            await self.audit.record("login.failed", now, user_id=found[0].user_id if found else None, ip=ip,
+                                    reason="wrong_password" if found else "unknown_user", client_id=request.client_id)
             raise InvalidCredentials("the username or password is wrong")
         await self.store.reset([user_counter.name])
         await self.store.refund(ip_counters, timestamp)
@@ -362,29 +385,38 @@ class Flow:
             self.metrics.challenges.inc("unknown", InvalidChallenge.code)
             raise InvalidChallenge("the challenge is unknown, expired or does not offer this factor")
         note_user(challenge.user_id)
+        ip = ip or challenge.data.get("ip")
         if offered.type != "sms":
             self.metrics.challenges.inc(offered.type, "ready")
+            await self.audit.record("factor.challenged", now, user_id=challenge.user_id, ip=ip,
+                                    decision_id=challenge.data.get("decision_id"), factor_id=factor_id,
+                                    factor_type=offered.type, sent=False)
             return ChallengeStarted(factor_id, offered.type, sent=False)  # the user reads their app or sheet
         factor = await self.directory.get_factor(factor_id)
         try:
             if factor is None or factor.phone_number is None:
                 raise InvalidChallenge("the challenge is unknown, expired or does not offer this factor")
-            await self.sms_sender.send_code(challenge_id, factor_id, challenge.user_id, factor.phone_number,
-                                            ip or challenge.data.get("ip"), now)
+            await self.sms_sender.send_code(challenge_id, factor_id, challenge.user_id, factor.phone_number, ip, now)
         except EngineError as exc:
             self.metrics.challenges.inc("sms", exc.code)
             raise
         self.metrics.challenges.inc("sms", "sent")
+        await self.audit.record("factor.challenged", now, user_id=challenge.user_id, ip=ip,
+                                decision_id=challenge.data.get("decision_id"), factor_id=factor_id, factor_type="sms",
+                                sent=True)
         return ChallengeStarted(factor_id, "sms", sent=True)
 
     async def verify(self, challenge_id: str, factor_id: str, code: str, client_id: str | None = None,
-                     remember_browser: bool = False) -> Authenticated | MfaRequired | EnrollmentRequired:
+                     remember_browser: bool = False, ip: str | None = None,
+                     ) -> Authenticated | MfaRequired | EnrollmentRequired:
         """`client_id`, when given, must be the client the login started for: a challenge
         finished by another client is consumed and refused. `remember_browser`: the user asks
-        for a remember token, given when the login allowed it (engine/remembered.py)."""
+        for a remember token, given when the login allowed it (engine/remembered.py). `ip`: the
+        end user's address, for the audit trail of a refusal (a success names the login's)."""
         now = self.clock.now()
         timestamp = now.timestamp()
         factor_type = "recovery" if factor_id == offers.RECOVERY_FACTOR_ID else "unknown"
+        owner = None  # the factor's user once known: whose audit trail a refused code goes to
         try:
             if factor_id == offers.RECOVERY_FACTOR_ID:
                 attempt, proof = await self._recovery_attempt(challenge_id, code, timestamp)
@@ -395,9 +427,12 @@ class Flow:
                 factor_type = found[0].type
                 attempt = self._code_attempt(challenge_id, *found, code, timestamp)
                 proof = FactorProof(totp_step=attempt.totp_step)
+            owner = attempt.user_id
             verdict = await self.store.verify(attempt, timestamp)
             if verdict.status == "locked":
                 self.metrics.lockouts.inc("factor")
+                await self.audit.lockout(f"factor:{owner}", now, verdict.retry_after, scope="factor", user_id=owner,
+                                         ip=ip)
                 raise TooManyAttempts(verdict.retry_after, "the second factor is locked after too many failures")
             if (verdict.status != "ok" or verdict.challenge is None or verdict.challenge.kind != "login"
                     or not _same_client(verdict.challenge, client_id)):
@@ -409,6 +444,9 @@ class Flow:
                 done = await self.remembered.attach(done, verdict.challenge.data, verdict.challenge.client_id, now)
         except EngineError as exc:
             self.metrics.verifications.inc(factor_type, _verify_result(exc))
+            if owner is not None and isinstance(exc, InvalidCode):
+                await self.audit.record("factor.failed", now, user_id=owner, ip=ip, factor_id=factor_id,
+                                        factor_type=factor_type, reason="invalid_code")
             raise
         self.metrics.verifications.inc(factor_type, "ok")
         log.info("verify_succeeded user_id=%s factor_type=%s", verdict.challenge.user_id, attempt.factor_type)
@@ -433,6 +471,9 @@ class Flow:
             await self.store.delete(_challenge_id(follow_up))
             log.warning("verify_refused reason=proof_spent user_id=%s factor_type=%s", challenge.user_id, passed.type)
             raise InvalidCode("the code is wrong or the challenge is no longer valid")
+        await self.audit.record("factor.verified", now, user_id=challenge.user_id, ip=challenge.data.get("ip"),
+                                decision_id=challenge.data.get("decision_id"), factor_id=passed.factor_id,
+                                factor_type=passed.type)
         return follow_up
 
     async def code_attempt(self, challenge_id: str, factor: FactorRecord, code: str, timestamp: float) -> Attempt:
@@ -487,6 +528,19 @@ class Flow:
             return await self.pipeline.evaluate(payload)
         except sandbox_errors.SandboxUnavailable as exc:
             raise SandboxUnavailable("the rule sandbox is saturated; retry shortly") from exc
+
+
+def _at(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def _refused(data: dict[str, Any]) -> str:
+    """The audit type of a login or step-up refused before its factor (the data it would carry)."""
+    return "step_up.failed" if data.get(STEP_UP) else "login.failed"
+
+
+def _step_up_action(data: dict[str, Any]) -> dict[str, Any]:
+    return {"action": data.get("action")} if data.get(STEP_UP) else {}
 
 
 def _status_of(answer: Authenticated | MfaRequired | EnrollmentRequired) -> str:

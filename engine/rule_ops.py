@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from engine import policy, rule_folder, rule_tests, signals
+from engine.audit import Actor
+from engine.audit_trail import AuditTrail
 from engine.clock import Clock
 from engine.config import Settings
 from engine.errors import Conflict, InvalidRequest, NotFound, RulesRejected, ServiceUnavailable
@@ -169,7 +171,8 @@ class RuleOps:
     """The use cases of rule changes on one instance; `active` is the snapshot the pipeline runs."""
 
     def __init__(self, settings: Settings, pipeline: Pipeline, executor: Executor, geo: GeoLocator, clock: Clock,
-                 active: Snapshot, sync: RuleSync | None = None, vault: SettingsVault | None = None) -> None:
+                 active: Snapshot, sync: RuleSync | None = None, vault: SettingsVault | None = None, *,
+                 audit: AuditTrail) -> None:
         self.settings = settings
         self.directory = settings.path(settings.rules.dir)
         self.pipeline = pipeline
@@ -179,6 +182,7 @@ class RuleOps:
         self.active = active
         self.sync: RuleSync = sync or LocalRuleSync()
         self.vault = vault  # None: settings cannot be stored (tests, tools without the secret key)
+        self.audit = audit
         self.shared_version: str | None = None  # as last seen in the shared store
         self._settled: str | None = None  # the last shared version followed or refused here
         self._lock = asyncio.Lock()
@@ -235,9 +239,10 @@ class RuleOps:
             return sources, active.disabled() & sources.keys(), active.rule_set.settings
         return await self._activate(change, "apply")
 
-    async def reload(self) -> Activation:
+    async def reload(self, actor: Actor = Actor.ADMIN) -> Activation:
+        """`actor`: SYSTEM when the folder watcher (rules.watch) asks, not an administrator."""
         return await self._activate(lambda active: (*_read_folder(self.directory),
-                                                    _read_settings(self.directory, self.vault)), "reload")
+                                                    _read_settings(self.directory, self.vault)), "reload", actor)
 
     def setting(self, key: str) -> Setting:
         found = self.active.rule_set.settings.get(check_key(key))
@@ -292,8 +297,10 @@ class RuleOps:
                                  action=collected.payload["context"]["action"])
         return DryRun(decision, outcome, report.trace, snapshot.version)
 
-    async def _activate(self, change: Callable[[Snapshot], Change], by: str) -> Activation:
+    async def _activate(self, change: Callable[[Snapshot], Change], by: str,
+                        actor: Actor = Actor.ADMIN) -> Activation:
         async with self._lock:
+            before = self.active
             sources, disabled, rule_settings = change(self.active)
             candidate = build_snapshot(sources, disabled, self.settings, rule_settings, self.vault)
             failures = rule_tests.failures_of(await rule_tests.run_fixtures(
@@ -308,7 +315,14 @@ class RuleOps:
                                "second, then retry")
             self.shared_version = candidate.version if self.sync.is_shared else None
             self._write(candidate, entry, strict=not self.sync.is_shared)
-            return self._swap(candidate, by)
+            activation = self._swap(candidate, by)
+            # Written by the instance that made the change (followers only follow it); ids and
+            # setting keys, never a source or a value.
+            await self.audit.record("rules.changed", self.clock.now(), actor=actor, change=by,
+                                    version=candidate.version, previous_version=before.version,
+                                    rules=changed_rules(before, candidate),
+                                    settings=changed_settings(before, candidate))
+            return activation
 
     async def converge(self) -> None:
         """Run the shared store's version; seed an empty store with the active set (a first start,
@@ -407,6 +421,20 @@ class RuleOps:
             return self.vault.open(stored)
         except UnreadableSettings as exc:
             raise RulesRejected([{"rule": rule_folder.SETTINGS_FILE, "line": None, "message": str(exc)}]) from exc
+
+
+def changed_rules(before: Snapshot, after: Snapshot) -> list[str]:
+    """Ids of the rules added, removed, edited, enabled or disabled between two snapshots."""
+    old = {entry.id: (entry.sha256, entry.enabled) for entry in before.entries}
+    new = {entry.id: (entry.sha256, entry.enabled) for entry in after.entries}
+    return sorted(rule_id for rule_id in old.keys() | new.keys() if old.get(rule_id) != new.get(rule_id))
+
+
+def changed_settings(before: Snapshot, after: Snapshot) -> list[str]:
+    """Keys of the settings set, changed or removed between two snapshots (never their values)."""
+    old = {entry.key: entry for entry in before.rule_set.settings.entries}
+    new = {entry.key: entry for entry in after.rule_set.settings.entries}
+    return sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
 
 
 def _read_folder(directory: Path) -> tuple[dict[str, str], frozenset[str]]:

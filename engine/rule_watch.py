@@ -19,6 +19,7 @@ from pathlib import Path
 import watchfiles
 
 from engine import rule_folder
+from engine.audit import Actor
 from engine.errors import EngineError, RulesRejected
 from engine.formats import RULE_ID
 from engine.rule_ops import RuleOps, Snapshot
@@ -70,7 +71,7 @@ async def reload_if_changed(ops: RuleOps, directory: Path) -> None:
     if folder_holds(directory, ops.active):
         return
     try:
-        activation = await ops.reload()
+        activation = await ops.reload(Actor.SYSTEM)
     except RulesRejected as exc:
         log.warning("rules_watch_rejected errors=%d active_version=%s", len(exc.errors), ops.active.version)
         for error in exc.errors:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.audit_trail import AuditTrail
 from engine.clock import Clock
 from engine.config import Settings
 from engine.crypto import Keyring
@@ -41,8 +42,9 @@ class Services:
     api_keys: tuple[bytes, ...]
     decisions: DecisionRecorder
     rules: RuleOps
+    audit: AuditTrail
 
     @property
     def users(self) -> UserAdmin:
         """User and factor administration (engine/user_admin.py), the same use cases as the CLI's."""
-        return UserAdmin(self.directory, self.store, self.passwords, self.clock, self.settings.sms)
+        return UserAdmin(self.directory, self.store, self.passwords, self.clock, self.settings.sms, self.audit)

@@ -8,8 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from engine import audit
+from engine.audit_trail import AuditTrail
 from engine.errors import InvalidCode, InvalidToken
 from engine.offers import RECOVERY_FACTOR_ID
+from engine.stores.audit_events import AuditEvent
 from engine.stores.challenges import ChallengeFactor
 from engine.stores.directory import FactorProof, UserDirectory, UserRecord
 from engine.tokens import AUTH_METHODS, MFA_EPOCH, TokenIssuer
@@ -118,10 +121,11 @@ def passed_a_factor(login: Mapping[str, Any]) -> bool:
 
 
 class Sessions:
-    def __init__(self, tokens: TokenIssuer, directory: UserDirectory, ttl_seconds: int) -> None:
+    def __init__(self, tokens: TokenIssuer, directory: UserDirectory, ttl_seconds: int, audit: AuditTrail) -> None:
         self.tokens = tokens
         self.directory = directory
         self.ttl_seconds = ttl_seconds
+        self.audit = audit
 
     async def complete(self, user_id: str, data: Mapping[str, Any], factor: ChallengeFactor | None,
                        now: datetime, proof: FactorProof | None = None) -> Authenticated:
@@ -136,11 +140,13 @@ class Sessions:
         # acr names the assurance reached: a password alone, or a password and a second factor.
         acr = "mfa" if any(name != PASSWORD_METHOD for name in amr) else "pwd"
         used = factor.factor_id if factor is not None and factor.factor_id != RECOVERY_FACTOR_ID else None
+        events = audit_events(user_id, data, factor, amr, now)
         if data.get(STEP_UP):
             await self._spend(user_id, factor, used, proof, now)
+            await self.audit.write(events)
         elif not await self.directory.record_login(user_id, now, data.get("device_id"), data.get("country"), used,
                                                  proof, data.get("metadata_updates"),
-                                                 client_id=data.get("client_id"), geo=data.get("geo")):
+                                                 client_id=data.get("client_id"), geo=data.get("geo"), audit=events):
             log.warning("verify_refused reason=proof_spent user_id=%s", user_id)
             raise InvalidCode("the code is wrong or the challenge is no longer valid")
         token = self.tokens.issue(user_id, amr, acr, int(data["auth_time"]), data.get("claims") or {},
@@ -171,6 +177,20 @@ class Sessions:
         if user is None or claims.get(MFA_EPOCH, 0) != user.mfa_epoch:
             raise InvalidToken("the user token does not verify")
         return Session(user, claims, tuple(_claimed_methods(claims)))
+
+
+def audit_events(user_id: str, data: Mapping[str, Any], factor: ChallengeFactor | None, amr: Sequence[str],
+                 now: datetime) -> list[AuditEvent]:
+    """What a finished login (or step-up) adds to the audit trail: the factor it passed, then the
+    login itself, both from the login's address and naming its decision."""
+    def event(type_: str, **details: object) -> AuditEvent:
+        return audit.event(type_, now, actor=None, user_id=user_id, ip=data.get("ip"),
+                           decision_id=data.get("decision_id"), **details)
+
+    events = [] if factor is None else [event("factor.verified", factor_id=factor.factor_id, factor_type=factor.type)]
+    if data.get(STEP_UP):
+        return [*events, event("step_up.succeeded", action=data.get("action"), amr=list(amr))]
+    return [*events, event("login.succeeded", client_id=data.get("client_id"), amr=list(amr))]
 
 
 def _claimed_methods(claims: Mapping[str, Any]) -> list[Method]:

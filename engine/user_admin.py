@@ -3,7 +3,8 @@
 Each use case takes parsed values and returns records; it raises NotFound (404) for an unknown
 user or factor, Conflict (409) for a taken username, InvalidRequest (400) for a missing field,
 CountryNotAllowed for an SMS phone outside `sms.allowed_countries`, and whatever the store or
-directory raise when they cannot answer (StoreUnavailable: 503).
+directory raise when they cannot answer (StoreUnavailable: 503). Every change is written to the
+audit trail with the actor `admin` (engine/audit.py), once it is made.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.audit import Actor
+from engine.audit_trail import AuditTrail
 from engine.clock import Clock
 from engine.config import SmsSettings
 from engine.errors import Conflict, InvalidRequest, NotFound
@@ -33,21 +36,24 @@ class FactorListing:
 
 class UserAdmin:
     def __init__(self, directory: UserDirectory, store: ChallengeStore, passwords: PasswordHasher, clock: Clock,
-                 sms: SmsSettings) -> None:
+                 sms: SmsSettings, audit: AuditTrail) -> None:
         self.directory = directory
         self.store = store
         self.passwords = passwords
         self.clock = clock
         self.sms = sms
+        self.audit = audit
 
     async def create_user(self, fields: Mapping[str, Any], password: str) -> UserRecord:
         """`fields` are NewUser's keyword arguments without the hash (validated by the caller)."""
         password_hash = await self.passwords.hash(password)
+        now = self.clock.now()
         try:
-            user = await self.directory.create_user(NewUser(password_hash=password_hash, **fields), self.clock.now())
+            user = await self.directory.create_user(NewUser(password_hash=password_hash, **fields), now)
         except UserExists:
             raise Conflict("the username is taken", field="username") from None
         log.info("admin_user_created user_id=%s", user.user_id)
+        await self.audit.record("user.created", now, user_id=user.user_id, username=user.username)
         return user
 
     async def list_users(self, limit: int, offset: int) -> list[UserRecord]:
@@ -72,12 +78,16 @@ class UserAdmin:
         user = await self.directory.update_user(user_id, values)
         if user is None:
             raise NotFound("no such user")
+        # The names of the fields, never their values (a password, a phone number).
+        await self.audit.record("user.updated", self.clock.now(), user_id=user_id, fields=sorted(changes))
         return user
 
     async def delete_user(self, user_id: str) -> None:
+        user = await self.get_user(user_id)  # its username: the trail names whom an id was, once it is gone
         if not await self.directory.delete_user(user_id):
             raise NotFound("no such user")
         log.info("admin_user_deleted user_id=%s", user_id)
+        await self.audit.record("user.deleted", self.clock.now(), user_id=user_id, username=user.username)
 
     async def list_factors(self, user_id: str) -> FactorListing:
         user = await self.get_user(user_id)
@@ -104,12 +114,18 @@ class UserAdmin:
             factor = await self.directory.add_factor(user.user_id, "otp", now, status="active",
                                                      secret=secret.rstrip("="))
         log.info("admin_factor_added user_id=%s factor_type=%s", user.user_id, factor_type)
+        await self.audit.record("factor.added", now, user_id=user.user_id, factor_id=factor.factor_id,
+                                factor_type=factor.type, phone=factor.phone_number)
         return factor
 
-    async def delete_factor(self, user_id: str, factor_id: str) -> None:
+    async def delete_factor(self, user_id: str, factor_id: str, *, actor: Actor = Actor.ADMIN,
+                            ip: str | None = None) -> None:
+        """`actor` USER (with the user's `ip`) when the user removes it themselves (the account pages)."""
         user = await self.get_user(user_id)
         if not await self.directory.delete_factor(user.user_id, factor_id):
             raise NotFound("no such factor")
+        await self.audit.record("factor.removed", self.clock.now(), actor=actor, user_id=user.user_id, ip=ip,
+                                factor_id=factor_id)
 
     async def list_remembered_browsers(self, user_id: str) -> list[RememberedBrowser]:
         """The user's unexpired remembered browsers (engine/remembered.py), newest first."""
@@ -122,11 +138,14 @@ class UserAdmin:
         if not await self.directory.forget_remembered_browser(user.user_id, browser_id):
             raise NotFound("no such remembered browser")
         log.info("admin_remembered_browser_revoked user_id=%s browser_id=%s", user.user_id, browser_id)
+        await self.audit.record("remembered_browser.revoked", self.clock.now(), user_id=user.user_id,
+                                browser_id=browser_id)
 
     async def forget_remembered_browsers(self, user_id: str) -> None:
         user = await self.get_user(user_id)
         revoked = await self.directory.forget_remembered_browsers(user.user_id)
         log.info("admin_remembered_browsers_revoked user_id=%s count=%d", user.user_id, revoked)
+        await self.audit.record("remembered_browser.revoked", self.clock.now(), user_id=user.user_id, count=revoked)
 
     async def reset_mfa(self, user_id: str) -> UserRecord:
         """Remove every factor, recovery code and remembered browser and clear the lockout streak
@@ -137,4 +156,5 @@ class UserAdmin:
         await self.store.clear_failures(user.user_id)
         await self.directory.reset_mfa(user.user_id)
         log.info("admin_mfa_reset user_id=%s", user.user_id)
+        await self.audit.record("mfa.reset", self.clock.now(), user_id=user.user_id)
         return user

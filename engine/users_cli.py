@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from engine.app import build_directory, build_keyring, build_passwords, build_store
+from engine.audit_trail import AuditTrail
 from engine import demo, formats
 from engine.clock import SystemClock
 from engine.config import Settings
@@ -27,7 +28,9 @@ async def _user_admin(settings: Settings) -> AsyncIterator[UserAdmin]:
     directory = build_directory(settings, build_keyring(settings))
     store = build_store(settings)
     try:
-        yield UserAdmin(directory, store, build_passwords(settings), SystemClock(), settings.sms)
+        clock = SystemClock()
+        yield UserAdmin(directory, store, build_passwords(settings), clock, settings.sms,
+                        AuditTrail(directory, clock, settings.audit))  # the operator is the admin: audited too
     finally:
         await store.close()
         await directory.close()

@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engine import formats
+from engine import audit, formats
 from engine.errors import InvalidRequest, NotFound, Unauthorized
 from engine.http import schema
 from engine.http.auth import presented_bearer
@@ -42,7 +42,9 @@ def admin_only(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[
         # An empty admin.token disables the admin API rather than accepting an empty bearer.
         if not expected or presented is None or not hmac.compare_digest(presented, expected):
             raise Unauthorized("a valid admin token is required (Authorization: Bearer <admin.token>)")
-        return await endpoint(request)
+        # Whatever this request changes is audited as coming from its peer (engine/audit.py).
+        with audit.admin_request(request.client.host if request.client else None):
+            return await endpoint(request)
     return guarded
 
 

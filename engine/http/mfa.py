@@ -42,7 +42,8 @@ async def challenge(request: Request) -> Response:
 async def verify(request: Request) -> Response:
     services, body = await _body(request, schema.VERIFY)
     done = await services.flow.verify(body["challenge_id"], body["factor_id"], body["code"], body.get("client_id"),
-                                      remember_browser=body.get("remember_browser", False))
+                                      remember_browser=body.get("remember_browser", False),
+                                      ip=body.get("context", {}).get("ip"))
     return json_response(done.to_plain())
 
 

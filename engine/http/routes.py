@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from engine.http import admin, api_docs, decisions, endpoints, metrics, mfa, rules_admin, settings_admin, token
+from engine.http import (
+    admin, api_docs, audit_admin, decisions, endpoints, metrics, mfa, rules_admin, settings_admin, token,
+)
 from engine.http.admin import admin_only
 
 # Every /admin route needs the admin token: declared here once, by admin_only, for all of them.
@@ -24,6 +26,7 @@ ADMIN = [
     ("/users/{user_id}/remembered-browsers/{browser_id}", admin.forget_remembered_browser, "DELETE",
      "admin_forget_remembered_browser"),
     ("/decisions/{decision_id}", decisions.get_decision, "GET", "admin_get_decision"),
+    ("/audit", audit_admin.list_audit_events, "GET", "admin_list_audit_events"),
     ("/rules", rules_admin.list_rules, "GET", "admin_list_rules"),
     ("/rules", rules_admin.apply_rules, "POST", "admin_apply_rules"),
     ("/rules/reload", rules_admin.reload_rules, "POST", "admin_reload_rules"),
