@@ -1,5 +1,6 @@
-"""Secrets never reach a log line, a metric or an error body: a whole login is captured and searched,
-in the text and the JSON log formats, request lines included, and in GET /metrics."""
+"""Secrets never reach a log line, a metric, an error body or the audit trail: a whole login is captured
+and searched, in the text and the JSON log formats, request lines included, in GET /metrics, and in the
+audit_events table and GET /admin/audit on both directory backends."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sandbox.runner import ProgramTrace, RunReport
 from tests.conftest import LoopThread, SyncRunner, program_set, rule_payload
 from tests.engine.login_harness import DE_IP, LoginService, start_service, totp_now
 from tests.engine.service import ADMIN_TOKEN, API_KEY, METRICS_TOKEN, SECRET_KEY, SIGNING_KEY, admin_auth, metrics_auth
+from tests.postgres_db import postgres_database  # noqa: F401 - the fixture, for the audit trail's sweep
 
 PASSWORD = "tr0ub4dor-and-3-horses"
 PHONE = "+14155550123"
@@ -422,3 +424,129 @@ def test_a_remember_token_never_appears_in_logs_records_or_other_answers(
         for text in (logged, record.text, *(answer.text for answer in answers)):
             assert token not in text
             assert mac not in text
+
+
+# The audit trail (GET /admin/audit and the audit_events table) on both directory backends: a story
+# with every kind of secret the engine handles, and every one searched for in what the trail kept.
+SECOND_PHONE = "+14155550199"
+NEW_PASSWORD = "an0ther-l0ng-passphrase"
+WRONG_PASSWORD = "wr0ng-but-close-passphrase"
+DEFAULT_PASSWORD = "correct horse battery staple"  # the harness's
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def audited(request: pytest.FixtureRequest, tmp_path: Path, loop_thread: LoopThread) -> Iterator[tuple[LoginService,
+                                                                                                     str]]:
+    """A service and its directory: a SQLite path or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        for service in start_service(tmp_path, loop_thread, "memory"):
+            yield service, str(tmp_path / "mfa.db")
+        return
+    from tests.postgres_db import empty
+
+    url: str = request.getfixturevalue("postgres_database")
+    empty(url)
+    for service in start_service(tmp_path, loop_thread, "memory", directory_url=url):
+        yield service, url
+
+
+def audit_rows(location: str) -> str:
+    """Every stored audit event, every column, as text."""
+    query = "SELECT seq, at, type, actor, user_id, ip, decision_id, details FROM audit_events"
+    if location.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as connection:
+            rows = connection.execute(query).fetchall()
+    else:
+        import sqlite3
+        from contextlib import closing
+
+        with closing(sqlite3.connect(location)) as connection:
+            rows = connection.execute(query).fetchall()
+    return "\n".join(repr(row) for row in rows)
+
+
+def test_no_secret_reaches_the_audit_trail(audited: tuple[LoginService, str]) -> None:
+    service, location = audited
+    secrets: list[str] = [DEFAULT_PASSWORD, WRONG_PASSWORD, NEW_PASSWORD, API_KEY, ADMIN_TOKEN, SECRET_KEY,
+                          SIGNING_KEY, OTP_SECRET, SETTING_SECRET, PHONE, PHONE[1:], SECOND_PHONE, SECOND_PHONE[1:]]
+    user = service.create_user(phone_number=PHONE)
+    service.login(username=DEFAULT_PASSWORD)  # a password typed into the username field
+    service.login(password=WRONG_PASSWORD)
+
+    # The first login enrolls a phone; its confirmation is first mistyped.
+    login = service.login().json()
+    secrets.append(login["enrollment_token"])
+    started = service.post("/v1/mfa/enroll", {"factor": "sms", "phone_number": PHONE,
+                                              "enrollment_token": login["enrollment_token"]}).json()
+    sms_code = service.sms.last_code_for(PHONE)
+    assert sms_code is not None
+    secrets += [started["enrollment_id"], sms_code]
+    service.post("/v1/mfa/enroll/confirm", {"enrollment_id": started["enrollment_id"], "code": "000000"})
+    first = service.post("/v1/mfa/enroll/confirm", {"enrollment_id": started["enrollment_id"], "code": sms_code}).json()
+    secrets += [first["token"], *first["recovery_codes"]]
+    # An authenticator app next, then new recovery codes.
+    app = service.post("/v1/mfa/enroll", {"factor": "otp", "user_token": first["token"]}).json()
+    app_code = totp_now(app["secret"], service.clock.now())
+    secrets += [app["secret"], app["secret"].lower(), app["enrollment_id"], app["otpauth_uri"], app_code]
+    assert service.post("/v1/mfa/enroll/confirm", {"enrollment_id": app["enrollment_id"], "code": app_code}
+                        ).status_code == 200
+    service.clock.advance(30)
+    codes = service.post("/v1/mfa/recovery-codes", {"user_token": first["token"]}).json()["recovery_codes"]
+    secrets += codes
+
+    # Logins with each factor, one code mistyped.
+    sms_login = service.login(ip=DE_IP).json()
+    secrets.append(sms_login["challenge_id"])
+    service.post("/v1/mfa/challenge", {"challenge_id": sms_login["challenge_id"], "factor_id": started["factor_id"]})
+    code = service.sms.last_code_for(PHONE)
+    assert code is not None
+    wrong = "000000" if code != "000000" else "111111"
+    service.post("/v1/mfa/verify", {"challenge_id": sms_login["challenge_id"], "factor_id": started["factor_id"],
+                                    "code": wrong})
+    done = service.post("/v1/mfa/verify", {"challenge_id": sms_login["challenge_id"], "factor_id": started["factor_id"],
+                                           "code": code}).json()
+    secrets += [code, done["token"]]
+    otp_login = service.login(ip=DE_IP).json()
+    otp_code = totp_now(app["secret"], service.clock.now())
+    done = service.post("/v1/mfa/verify", {"challenge_id": otp_login["challenge_id"], "factor_id": app["factor_id"],
+                                           "code": otp_code}).json()
+    secrets += [otp_login["challenge_id"], otp_code, done["token"]]
+    recovery_login = service.login(ip=DE_IP).json()
+    done = service.post("/v1/mfa/verify", {"challenge_id": recovery_login["challenge_id"], "factor_id": "recovery",
+                                           "code": codes[0]}).json()
+    secrets += [recovery_login["challenge_id"], done["token"]]
+
+    # An administrator's changes: an imported secret, a phone, a password, a secret rule setting.
+    user_path = f"/admin/users/{user['user_id']}"
+    service.post(f"{user_path}/factors", {"type": "otp", "secret": OTP_SECRET}, admin_auth())
+    service.post(f"{user_path}/factors", {"type": "sms", "phone_number": SECOND_PHONE}, admin_auth())
+    service.client.request("PATCH", user_path, headers=admin_auth(),
+                           json={"password": NEW_PASSWORD, "phone_number": SECOND_PHONE})
+    service.client.request("PUT", "/admin/rules/settings/partner_key", headers=admin_auth(),
+                           json={"value": SETTING_SECRET, "secret": True})
+
+    answers: list[str] = []
+    cursor = None
+    while True:
+        page = service.client.get("/admin/audit", params={"limit": 4} | ({"cursor": cursor} if cursor else {}),
+                                  headers=admin_auth())
+        assert page.status_code == 200, page.text
+        answers.append(page.text)
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    stored = audit_rows(location)
+
+    # The trail did record the story (a search of an empty trail proves nothing).
+    for kind in ("login.failed", "factor.enrolled", "recovery_codes.generated", "factor.challenged", "factor.failed",
+                 "factor.verified", "login.succeeded", "factor.added", "user.updated", "rules.changed"):
+        assert kind in stored, kind
+    assert "+1 *** *** 0123" in stored and "+1 *** *** 0199" in stored
+    for secret in secrets:
+        for text in (stored, *answers):
+            assert secret not in text, secret
+    for code in (*first["recovery_codes"], *codes):  # also as typed without the dash
+        for text in (stored, *answers):
+            assert code.replace("-", "") not in text
