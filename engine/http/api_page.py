@@ -79,12 +79,19 @@ def _operation(path: str, method: str, operation: Mapping[str, Any], document: M
             for p in parameters) + "</ul>")
     body = operation.get("requestBody")
     if body is not None:
-        parts.append("<p>Request body (application/json):</p>" + _schema(body["content"]["application/json"]["schema"]))
+        schema = body["content"]["application/json"]["schema"]
+        parts.append(f"<p>Request body (application/json): {_summary(schema)}</p>" + _schema(_resolved(schema, document)))
     parts.append("<p>Responses:</p><ul class=schema>")
     for status, response in operation["responses"].items():
         parts.append(f"<li><span class=status>{escape(status)}</span> {_response(response, document)}</li>")
     parts.append("</ul></section>")
     return "".join(parts)
+
+
+def _resolved(schema: Mapping[str, Any], document: Mapping[str, Any]) -> Mapping[str, Any]:
+    if "$ref" in schema:
+        return document["components"]["schemas"][schema["$ref"].removeprefix(_REF)]  # type: ignore[no-any-return]
+    return schema
 
 
 def _scheme_note(document: Mapping[str, Any], name: str) -> str:
@@ -127,10 +134,11 @@ def _summary(schema: Mapping[str, Any]) -> str:
     if "$ref" in schema:
         name = escape(schema["$ref"].removeprefix(_REF))
         return f"<a href='#schema-{name}'>{name}</a>"
-    for key in ("oneOf", "anyOf", "allOf"):
+    for key in ("oneOf", "anyOf"):
         if key in schema:
-            joiner = " and " if key == "allOf" else " or "
-            return joiner.join(_summary(part) for part in schema[key])
+            return " or ".join(_summary(part) for part in schema[key])
+    if "allOf" in schema:  # a named schema narrowed by a part without a type (an error's codes): the name says it
+        return " and ".join(_summary(part) for part in schema["allOf"] if "$ref" in part or "type" in part)
     kind = schema.get("type", "any JSON")
     words = [escape(" or ".join(kind) if isinstance(kind, list) else str(kind))]
     if "items" in schema:

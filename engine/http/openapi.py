@@ -23,10 +23,10 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
-from engine import errors, formats
+from engine import audit, errors, formats
 from engine.decisions import DECISION_ID
 from engine.http import admin, rules_admin, schema, settings_admin
-from engine.http.json_schema import JsonSchema, SchemaWriter, ecma_pattern
+from engine.http.json_schema import JsonSchema, SchemaWriter, description_of, ecma_pattern
 from engine.http.responses import ANSWERS, ERROR, NAMED, Answer
 from engine.rule_settings import KEY
 
@@ -156,10 +156,23 @@ def _query_parameters(route_name: str) -> Iterator[dict[str, Any]]:
     for parameter in admin.QUERIES.get(route_name, ()):
         yield {"name": parameter.name, "in": "query", "required": False,
                "schema": _integer(parameter)}
+    for name, schema_of in _AUDIT_QUERY.items() if route_name == "admin_list_audit_events" else ():
+        yield {"name": name, "in": "query", "required": False, "schema": schema_of}
 
 
 def _integer(parameter: admin.QueryInteger) -> JsonSchema:
     return {"type": "integer", "minimum": parameter.low, "maximum": parameter.high, "default": parameter.default}
+
+
+# GET /admin/audit's parameters (engine/http/audit_admin.py reads them one by one, with these checks).
+_AUDIT_QUERY: Mapping[str, JsonSchema] = MappingProxyType({
+    "user_id": {"type": "string", "pattern": ecma_pattern(formats.OPAQUE_ID)},
+    "type": {"type": "string", "enum": list(audit.VOCABULARY)},
+    "since": {**(description_of(schema.timestamp) or {}), "description": "inclusive; a `+` is sent as %2B"},
+    "until": {**(description_of(schema.timestamp) or {}), "description": "exclusive, later than since"},
+    "limit": _integer(admin.LIMIT),
+    "cursor": {"type": "string", "description": "the next_cursor of the page before, as it was given"},
+})
 
 
 def _responses(route: Route, answer: Answer, writer: SchemaWriter, *, has_body: bool,

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from engine.app import create_app
 from engine.errors import EngineError
-from engine.http import api_page, openapi, schema
+from engine.http import api_page, audit_admin, openapi, schema
 from engine.http.json_schema import SchemaWriter, UndescribedCheck
 from engine.http.schema_checks import Obj
 from engine.http.routes import ROUTES
@@ -195,3 +195,13 @@ def test_a_setting_body_is_refused_as_before_with_the_field_named(client: Servic
     answer = client.request("PUT", put, headers=admin_auth(), json=[1])
     assert (answer.status_code, answer.json()["error"], "field" in answer.json()) == (400, "invalid_request", False)
     assert client.request("PUT", put, headers=admin_auth(), json={"value": None}).status_code == 200
+
+
+def test_query_parameters_are_the_ones_the_handlers_read(document: dict[str, Any]) -> None:
+    listed = operations(document)
+    users = {parameter["name"]: parameter["schema"] for parameter in listed["GET", "/admin/users"]["parameters"]}
+    assert users == {"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                     "offset": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0}}
+    audit = {parameter["name"]: parameter["schema"] for parameter in listed["GET", "/admin/audit"]["parameters"]}
+    assert tuple(audit) == audit_admin.PARAMETERS
+    assert "login.failed" in audit["type"]["enum"]
