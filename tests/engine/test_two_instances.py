@@ -18,13 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from tests.engine.live_process import RawConnection, ServerProcess, write_config
-from tests.engine.login_harness import totp_now
+from tests.engine.login_harness import REDIS_URL, flush_redis, redis_or_skip, totp_now
 from tests.engine.service import ADMIN_TOKEN, API_KEY
 from tests.engine.sms.test_gateways import LocalProvider, Seen
-from tests.engine.test_server_workers import REDIS_URL, shared_redis  # noqa: F401 - the fixture
 from tests.postgres_db import delete_users, postgres_database  # noqa: F401 - the fixture
 
 ALWAYS_MFA = '''"""Every login needs a second factor."""
@@ -72,7 +70,17 @@ def sms_provider() -> Iterator[LocalProvider]:
 
 
 @pytest.fixture
-def instances(tmp_path: Path, shared_redis: redis.Redis, postgres_database: str,  # noqa: F811
+def shared_redis() -> Iterator[None]:
+    """The login tests' database (TEST_LOGIN_REDIS_URL, flushed around each test): parallel runs set
+    their own, so a rule set another run's engines published there is never adopted here."""
+    redis_or_skip()
+    flush_redis()
+    yield
+    flush_redis()
+
+
+@pytest.fixture
+def instances(tmp_path: Path, shared_redis: None, postgres_database: str,  # noqa: F811
               sms_provider: LocalProvider) -> Iterator[tuple[Instance, Instance]]:
     if _migrated(postgres_database):
         delete_users(postgres_database)
@@ -102,7 +110,8 @@ def _migrated(url: str) -> bool:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as connection:
-        return connection.execute("SELECT to_regclass('public.users') IS NOT NULL").fetchone()[0]  # type: ignore[index]
+        row = connection.execute("SELECT to_regclass('public.users') IS NOT NULL").fetchone()
+        return row is not None and bool(row[0])
 
 
 def last_code(provider: LocalProvider, phone: str) -> str:
