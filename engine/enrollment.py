@@ -152,7 +152,9 @@ class Enrollment:
                 factor.user_id, factor.factor_id, FactorProof(totp_step=attempt.totp_step), now):
             raise InvalidCode("the code is wrong or the enrollment is no longer valid")
         first = not await self.directory.list_factors(factor.user_id)
-        await self.directory.activate_factor(factor.factor_id, now)
+        if not await self.directory.activate_factor(factor.factor_id, now):
+            # Dropped meanwhile by an enrollment started since (one at a time): nothing enrolled.
+            raise InvalidCode("the code is wrong or the enrollment is no longer valid")
         log.info("factor_enrolled user_id=%s factor_type=%s", factor.user_id, factor.type)
         login = verdict.challenge.data.get("login")
         await self.audit.record("factor.enrolled", now, user_id=factor.user_id, ip=(login or {}).get("ip"),

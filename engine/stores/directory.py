@@ -206,7 +206,9 @@ class UserDirectory(Protocol):
         """Every TOTP secret a previous key sealed, sealed again under secrets.key (key rotation:
         `mfa-engine keys reseal`); secrets no key opens are counted, logged and left as they are."""
 
-    async def activate_factor(self, factor_id: str, now: datetime) -> None: ...
+    async def activate_factor(self, factor_id: str, now: datetime) -> bool:
+        """Whether the pending factor became active: False, with nothing changed, when it is gone
+        (an enrollment started since dropped it) or active already (its first confirmed_at stays)."""
 
     async def delete_factor(self, user_id: str, factor_id: str) -> bool:
         """False unless the factor was the user's; a deleted factor forgets the user's remembered

@@ -302,7 +302,9 @@ def enroll_factor(factor_id: str, user_id: str, factor_type: str, phone_number: 
         return None
     pending = [factor.factor_id for factor in factors if factor.status == "pending"]
     for unfinished in pending:
-        yield statement("DELETE FROM factors WHERE factor_id = ?", unfinished)
+        # Still pending: on PostgreSQL (READ COMMITTED) a confirm may have activated it since the
+        # list was read (activate_factor takes the user's lock too, but a row read earlier is stale).
+        yield statement("DELETE FROM factors WHERE factor_id = ? AND status = 'pending'", unfinished)
     if pending:  # as delete_factor does: a factor removed forgets the remembered browsers
         yield from remembered_browsers.forget_all(user_id)
     return (yield from _insert_factor(factor_id, user_id, factor_type, "pending", phone_number, sealed, at))
@@ -315,8 +317,13 @@ def _insert_factor(factor_id: str, user_id: str, factor_type: str, status: str, 
     return factor_record(_required((yield statement(SELECT_FACTOR, factor_id)).first()))
 
 
-def activate_factor(factor_id: str, at: str) -> Operation[None]:
-    yield statement(ACTIVATE_FACTOR, at, factor_id)
+def activate_factor(factor_id: str, at: str) -> Operation[bool]:
+    """Whether a pending factor became active: False when it is gone (an enrollment started since
+    dropped it) or active already. Under the owner's lock, as enroll_factor's check and delete."""
+    owner = (yield statement("SELECT user_id FROM factors WHERE factor_id = ?", factor_id)).first()
+    if owner is None or not (yield from lock_user(owner["user_id"])):
+        return False
+    return (yield statement(ACTIVATE_FACTOR, at, factor_id)).rowcount == 1
 
 
 def delete_factor(user_id: str, factor_id: str) -> Operation[bool]:

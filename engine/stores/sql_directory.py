@@ -168,9 +168,9 @@ class SqlDirectory(ABC):
         query = sql.LIST_FACTORS if include_pending else sql.LIST_ACTIVE_FACTORS
         return [sql.factor_record(row) for row in await self._all(query, user_id)]
 
-    async def activate_factor(self, factor_id: str, now: datetime) -> None:
+    async def activate_factor(self, factor_id: str, now: datetime) -> bool:
         """A pending factor becomes active; an active one keeps its first confirmed_at."""
-        await self._write(sql.activate_factor(factor_id, time_text(now)))
+        return await self._write(sql.activate_factor(factor_id, time_text(now)))
 
     async def delete_factor(self, user_id: str, factor_id: str) -> bool:
         """False unless the factor exists and belongs to `user_id`."""
