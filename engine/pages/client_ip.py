@@ -29,17 +29,26 @@ def _trusted(address: str, trusted: Sequence[Network]) -> bool:
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> str | None:
-    """`peer`: the socket's address (None when the server does not know it)."""
+    """`peer`: the socket's address (None when the server does not know it). `forwarded_for`:
+    every X-Forwarded-For line of the request, joined with commas in their order (a proxy may
+    add a line of its own rather than extend the client's: the last line is then its own)."""
     if peer is None or not forwarded_for or not _trusted(peer, trusted):
         return peer
     for hop in reversed([part.strip() for part in forwarded_for.split(",")]):
-        if not _trusted(hop, trusted):
-            return _address(hop)
+        if not _trusted(_address(hop) or hop, trusted):
+            # A hop our proxy wrote but no address can be read from (a name, garbage) names
+            # nobody: the proxy's own address stands in, so the per-address limits still count.
+            return _address(hop) or peer
     return peer  # every hop is a proxy of ours: the request started inside
 
 
 def _address(hop: str) -> str | None:
-    """An address as a proxy wrote it; anything else (a name, garbage) is no address."""
+    """An address as a proxy wrote it, with a port or not (`203.0.113.5:4711`, `[2001:db8::1]:443`:
+    Azure Application Gateway and IIS ARR write them so); None for anything else."""
+    if hop.startswith("[") and "]" in hop:
+        hop = hop[1:hop.index("]")]
+    elif hop.count(":") == 1:
+        hop = hop.partition(":")[0]
     try:
         return str(ipaddress.ip_address(hop))
     except ValueError:

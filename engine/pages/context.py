@@ -68,7 +68,8 @@ class PageCall:
     @property
     def ip(self) -> str | None:
         peer = self.request.client.host if self.request.client else None
-        return client_ip(peer, self.request.headers.get("x-forwarded-for"), self.pages.trusted_proxies)
+        forwarded = ", ".join(self.request.headers.getlist("x-forwarded-for")) or None
+        return client_ip(peer, forwarded, self.pages.trusted_proxies)
 
     @property
     def data(self) -> dict[str, Any]:

@@ -17,7 +17,11 @@ PROXIES = networks(["10.0.0.0/8", "2001:db8:ffff::/48"])
     ("10.0.0.5", "6.6.6.6, 198.51.100.1", "198.51.100.1"),       # what the client wrote, left of it, is not read
     ("10.0.0.5", "198.51.100.1, 10.1.2.3", "198.51.100.1"),      # proxies of ours are skipped, right to left
     ("10.0.0.5", "10.1.2.3", "10.0.0.5"),                        # only proxies: the request began inside
-    ("10.0.0.5", "not-an-address", None),                        # a hop that is no address names nobody
+    ("10.0.0.5", "not-an-address", "10.0.0.5"),                  # no address in the hop: the proxy's stands in
+    ("10.0.0.5", "203.0.113.5:4711", "203.0.113.5"),             # a port after the address (Azure, IIS ARR)
+    ("10.0.0.5", "[2001:db8:1::7]:443", "2001:db8:1::7"),
+    ("10.0.0.5", "198.51.100.1, 10.1.2.3:8080", "198.51.100.1"),  # a proxy of ours with a port is still ours
+    ("10.0.0.5", "6.6.6.6, 203.0.113.5", "203.0.113.5"),         # two header lines, joined: the last is the proxy's
     ("::ffff:10.0.0.5", "198.51.100.1", "198.51.100.1"),         # IPv4-mapped peers are their IPv4 address
     ("2001:db8:ffff::1", "2001:db8:1::7", "2001:db8:1::7"),
     (None, "198.51.100.1", None),
