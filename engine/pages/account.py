@@ -33,24 +33,31 @@ class AccountSessions:
         self.keyring = keyring
         self.clock = clock
 
-    async def open(self, request: Request, response: Response, answer: Mapping[str, Any], secure: bool) -> None:
-        """Remember `answer` (a finished login's token body) for this browser, instead of any earlier one."""
+    async def open(self, request: Request, response: Response, answer: Mapping[str, Any], secure: bool,
+                   client_id: str) -> None:
+        """Remember `answer` (a finished login's token body) for this browser, instead of any
+        earlier one, bound to the application it signed in to (`client_id`; "" for none: then no
+        application's step-up may use it). The remember token is not kept: it is the browser's
+        cookie already, and a copy of the store must not hold one."""
         now = self.clock.now().timestamp()
         lifetime = int(answer["expires_in"])
         if lifetime <= 0:
             return
         await self._forget(request, secure)
         account_id = "pa_" + secrets.token_urlsafe(16)
-        await self.store.create(Challenge(account_id, KIND, str(answer["user_id"]), "", (), now + lifetime,
-                                          data={"answer": dict(answer)}), now)
+        kept = {key: value for key, value in answer.items() if not key.startswith("remember_token")}
+        await self.store.create(Challenge(account_id, KIND, str(answer["user_id"]), client_id, (), now + lifetime,
+                                          data={"answer": kept}), now)
         set_cookie(response, COOKIE, f"{account_id}.{self._mac(account_id)}", lifetime, secure)
 
-    async def current(self, request: Request, secure: bool) -> dict[str, Any] | None:
-        """The signed-in login's token body (expires_in what is left of it), or None."""
+    async def current(self, request: Request, secure: bool, *, client_id: str | None = None) -> dict[str, Any] | None:
+        """The signed-in login's token body (expires_in what is left of it), or None; with
+        `client_id`, None unless the login was to that application (a step-up never crosses
+        from one application's sign-in to another's)."""
         account_id = self._named(request, secure)
         now = self.clock.now().timestamp()
         held = None if account_id is None else await self.store.get(account_id, now)
-        if held is None or held.kind != KIND:
+        if held is None or held.kind != KIND or (client_id is not None and held.client_id != client_id):
             return None
         return dict(held.data["answer"]) | {"expires_in": int(held.expires_at - now)}
 

@@ -36,7 +36,8 @@ async def apply(call: PageCall, answer: dict[str, Any]) -> Response:
         response = call.render("account_done.html", 400, message=call.t("account_refused"))
     except (TooManyAttempts, FactorUnavailable):
         response = call.render("account_done.html", 503, message=call.t("factor_unavailable"))
-    await call.pages.accounts.open(call.request, response, answer, call.secure)
+    # Self-service names no application: the fresher login serves no application's step-up.
+    await call.pages.accounts.open(call.request, response, answer, call.secure, "")
     return await call.save(response)
 
 

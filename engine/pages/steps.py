@@ -97,5 +97,5 @@ async def finish(call: PageCall, answer: dict[str, Any]) -> Response:
     if answer.get("remember_token"):
         set_cookie(response, REMEMBER_COOKIE, answer["remember_token"], int(answer["remember_token_expires_in"]),
                    call.secure)
-    await call.pages.accounts.open(call.request, response, answer, call.secure)
+    await call.pages.accounts.open(call.request, response, answer, call.secure, data["client_id"] or "")
     return await call.end(response)
