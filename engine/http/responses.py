@@ -101,7 +101,7 @@ class AnyJson:
 
 @dataclass(frozen=True, slots=True)
 class OneOf:
-    """One of several replies, told apart by `status` (a login: authenticated, mfa_required...)."""
+    """Exactly one of several shapes (a login's three answers, told apart by `status`)."""
 
     replies: tuple[object, ...]
 
@@ -121,7 +121,6 @@ class Answer:
     media_type: str = "application/json"
     # A body answered with another status too (/healthz: 503 with the same body when degraded).
     also: tuple[int, ...] = ()
-    description: str = ""
 
 
 def one(*values: str) -> Choice:
