@@ -48,20 +48,26 @@ class Text:
     max_length: int
     pattern: re.Pattern[str] | None = None
     kind: TextKind = TextKind.IDENTIFIER
+    _allowed: Callable[[str], bool] = field(init=False, repr=False, compare=False)
+    _why: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        allowed, why = ALLOWED[self.kind]  # found once: hashing an enum member is a Python call
+        object.__setattr__(self, "_allowed", allowed)
+        object.__setattr__(self, "_why", why)
 
     def __call__(self, value: Any, path: str) -> str:
         if type(value) is not str or not 0 < len(value) <= self.max_length:
             raise InvalidRequest(f"must be a string of 1 to {self.max_length} characters", field=path)
-        allowed, why = ALLOWED[self.kind]
-        if not allowed(value):
-            raise InvalidRequest(why, field=path)
+        if not self._allowed(value):
+            raise InvalidRequest(self._why, field=path)
         if self.pattern is not None and self.pattern.fullmatch(value) is None:
             raise InvalidRequest("has the wrong format", field=path)
         return value
 
     def emit(self, source: Source, var: str, indent: int) -> str:
         test = (f"type({var}) is not str or not 0 < len({var}) <= {literal(self.max_length)}"
-                f" or not {source.constant(ALLOWED[self.kind][0])}({var})")
+                f" or not {source.constant(self._allowed)}({var})")
         if self.pattern is not None:
             test += f" or {source.constant(self.pattern.fullmatch)}({var}) is None"
         source.write(indent, f"if {test}: raise Refused")
@@ -179,6 +185,7 @@ class Obj:
     fields: Mapping[str, Check]
     required: frozenset[str] = frozenset()
     _required_in_order: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _references: Mapping[str, Check] = field(init=False, repr=False, compare=False)
     compiled: Check = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -186,6 +193,8 @@ class Obj:
             raise TypeError("an object's field names are text")
         object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
         object.__setattr__(self, "_required_in_order", tuple(sorted(self.required)))
+        # Found once: every refused body is read by the reference, so it should not be slow either.
+        object.__setattr__(self, "_references", {key: reference_of(check) for key, check in self.fields.items()})
         object.__setattr__(self, "compiled", compile_check(self, self.reference))
 
     def __call__(self, value: Any, path: str) -> dict[str, Any]:
@@ -202,8 +211,8 @@ class Obj:
         for key in self._required_in_order:
             if value.get(key) is None:
                 raise InvalidRequest("is required", field=f"{prefix}{key}")
-        return {key: reference_of(fields[key])(element, prefix + key)
-                for key, element in value.items() if element is not None}
+        references = self._references
+        return {key: references[key](element, prefix + key) for key, element in value.items() if element is not None}
 
     def emit(self, source: Source, var: str, indent: int) -> str:
         known = source.constant(frozenset(self.fields))

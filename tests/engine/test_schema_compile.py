@@ -29,9 +29,8 @@ from engine.http.schema_compile import compile_check, generate, literal
 from tests.engine.test_schema import EDGE_ADDRESSES, EDGE_TIMESTAMPS
 
 SCHEMAS: dict[str, Obj] = {
-    **schema.BODIES, "user": schema.USER, "context": schema.CONTEXT, "put_rule": rules_admin.PUT_RULE,
-    "patch_rule": rules_admin.PATCH_RULE, "apply_rules": rules_admin.APPLY, "rollback_rules": rules_admin.ROLLBACK,
-    "dry_run": rules_admin.DRY_RUN,
+    **schema.BODIES, "user": schema.USER, "context": schema.CONTEXT,
+    **{name: body for name, body in rules_admin.BODIES.items() if isinstance(body, Obj)},
 }
 BODIES_PER_SCHEMA = 1500
 
