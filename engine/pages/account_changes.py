@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from engine.audit import Actor
 from engine.errors import Conflict, CountryNotAllowed, FactorUnavailable, InvalidRequest, InvalidToken, NotFound, \
     TooManyAttempts
 from engine.factors import totp
@@ -47,7 +48,8 @@ async def _apply(call: PageCall, change: dict[str, Any], answer: dict[str, Any])
     principal = await services.enrollment.principal(None, answer["token"])
     await services.enrollment.require_second_factor_if_enrolled(principal)
     if change["op"] == "remove":
-        await services.users.delete_factor(user_id, change["factor_id"])
+        # The user's own change, from their address: the audit trail must not say an admin made it.
+        await services.users.delete_factor(user_id, change["factor_id"], actor=Actor.USER, ip=call.ip)
         return go("/account/security")
     if change["op"] == "recovery_codes":
         if not await services.directory.list_factors(user_id):

@@ -15,6 +15,7 @@ from tests.engine.login_harness import totp_now
 from tests.engine.pages.harness import PageBrowser, PagesService, start_pages_service, text_of
 from tests.engine.pages.test_login_pages import sign_in
 from tests.engine.pages.test_step_up_pages import LOGIN_NEEDS_A_FACTOR
+from tests.engine.service import admin_auth
 
 GUARDED = TriggersSettings(sensitive_actions=SensitiveActionsTrigger(actions=("account_security",),
                                                                      within_minutes=5))
@@ -91,6 +92,10 @@ def test_a_factor_is_removed_after_a_fresh_factor(service: PagesService, browser
     assert enrolled["factor_id"] in page.text
     browser.submit("/account/security", {"op": "remove", "factor_id": enrolled["factor_id"]})
     assert "No second factor yet." in text_of(browser.follow().text)
+    # The audit trail says the user removed it, not an admin.
+    events = service.client.get("/admin/audit", params={"type": "factor.removed"}, headers=admin_auth()).json()
+    assert [(event["actor"], event["details"]["factor_id"]) for event in events["events"]] == [
+        ("user", enrolled["factor_id"])]
 
 
 def test_without_the_trigger_the_page_only_lists_and_refuses_changes(tmp_path: Path,
