@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.engine.live_process import RawConnection, ServerProcess, write_config
 from tests.engine.service import API_KEY, METRICS_TOKEN
-from tests.engine.test_server_workers import answering_pid, children, command_line
+from tests.engine.test_server_workers import answering_pid, children, command_line, live_redis
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -27,20 +27,7 @@ SCRAPE = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 @pytest.fixture
 def shared_redis() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        client.close()
-        if os.environ.get("REQUIRE_REDIS") == "1":
-            pytest.fail(f"Redis is required (REQUIRE_REDIS=1) but unreachable: {exc}")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc}")
-    try:
-        yield client
-    finally:
-        for key in client.scan_iter("mfa:*"):
-            client.delete(key)
-        client.close()
+    yield from live_redis(REDIS_URL)
 
 
 def samples(connection: RawConnection) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

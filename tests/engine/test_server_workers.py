@@ -44,14 +44,20 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 @pytest.fixture
 def shared_redis() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
+    yield from live_redis(REDIS_URL)
+
+
+def live_redis(url: str) -> Iterator[redis.Redis]:
+    """A client of the Redis database live servers share (fail under REQUIRE_REDIS, else skip
+    when it is down); the engines' keys there are deleted afterwards."""
+    client = redis.Redis.from_url(url)
     try:
         client.ping()
     except redis.RedisError as exc:
         client.close()
         if os.environ.get("REQUIRE_REDIS") == "1":
             pytest.fail(f"Redis is required (REQUIRE_REDIS=1) but unreachable: {exc}")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc}")
+        pytest.skip(f"Redis at {url} is unreachable: {exc}")
     try:
         yield client
     finally:
