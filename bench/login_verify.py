@@ -41,10 +41,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import psycopg
-import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.http_evaluate import forget_redis_keys  # noqa: E402
 from bench.verify import (  # noqa: E402
     ALWAYS_MFA_RULE, API_KEY, CLIENT_ID, IP, PASSWORD, BenchUser, Connection, Server, create_users, engine_env,
     http_request, percentile, start_server, totp,
@@ -118,15 +118,6 @@ def make_database(admin_url: str) -> str:
 def drop_database(admin_url: str, url: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path[1:]}" WITH (FORCE)')
-
-
-def forget_redis_keys(url: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        for key in client.scan_iter("mfa:*"):
-            client.delete(key)
-    finally:
-        client.close()
 
 
 def main() -> None:
