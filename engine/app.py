@@ -42,7 +42,7 @@ from engine.rule_follower import RuleFollower
 from engine.rule_host import host_for
 from engine.rule_ops import RuleOps, load_folder
 from engine.rule_settings import SettingsVault
-from engine import rule_watch
+from engine import rule_watch, tasks
 from engine.services import Services
 from engine.sessions import Sessions
 from engine.sms.console import ConsoleGateway
@@ -254,9 +254,7 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
         try:
             yield
         finally:
-            expiry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await expiry
+            await tasks.stop(expiry)
             if watch is not None:
                 await rule_watch.stop(watch)
             # Workers first: they are processes of ours that must not outlive the service.

@@ -13,6 +13,7 @@ import contextlib
 import logging
 
 from engine.errors import StoreUnavailable
+from engine import tasks
 from engine.rule_ops import RuleOps
 
 log = logging.getLogger("engine.rule_follower")
@@ -39,11 +40,7 @@ class RuleFollower:
                        asyncio.create_task(self._listen(), name="rules-listen")]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.stop(*self._tasks)
         self._tasks = []
 
     async def _check(self) -> None:

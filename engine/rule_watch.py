@@ -18,7 +18,7 @@ from pathlib import Path
 
 import watchfiles
 
-from engine import rule_folder
+from engine import rule_folder, tasks
 from engine.audit import Actor
 from engine.errors import EngineError, RulesRejected
 from engine.formats import RULE_ID
@@ -85,8 +85,4 @@ async def reload_if_changed(ops: RuleOps, directory: Path) -> None:
 
 async def stop(task: asyncio.Task[None]) -> None:
     """Cancel the watch task and wait for it (the lifespan's shutdown)."""
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+    await tasks.stop(task)
