@@ -615,17 +615,13 @@ def _check_text(value: str, path: str, metadata: Mapping[str, Any]) -> None:
 
 
 def _check_client(path: str, client: ClientSettings) -> None:
-    """Redirect URIs are matched exactly, so each must be one absolute URL: https, or http to a
-    loopback host (RFC 8252 7.3, native and development apps); no fragment, no user info."""
+    """Redirect URIs are matched exactly: formats.is_redirect_uri says which may be registered
+    (the admin API's clients are held to the same rule)."""
     if not client.redirect_uris:
         raise ConfigError(f"{path}.redirect_uris: at least one is required")
     for uri in client.redirect_uris:
-        parts = urlsplit(uri)
-        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-        if (parts.scheme != "https" and not (parts.scheme == "http" and loopback)) or parts.fragment \
-                or "#" in uri or parts.username is not None or parts.password is not None:
-            raise ConfigError(f"{path}.redirect_uris: each must be an https:// URL (http:// only to a loopback "
-                              "host) without a fragment or user info")
+        if not formats.is_redirect_uri(uri):
+            raise ConfigError(f"{path}.redirect_uris: {formats.REDIRECT_URI_RULE}")
 
 
 DIRECTORY_URL_FORMS = "sqlite:///PATH or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"

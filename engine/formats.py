@@ -14,6 +14,7 @@ so that a value refused at one door is refused at every door. Two rules hold thr
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 # Usernames the directory stores: ASCII letters, digits and . _ @ + -, starting with a letter or
 # digit. Logins still match case-insensitively after NFKC (stores/sqlite.py: username_key).
@@ -25,6 +26,9 @@ ACTION = re.compile(r"[a-z][a-z0-9_]{0,63}")  # context.action: "login", "transa
 OPAQUE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # Applications of the hosted login pages (config `clients:` keys, /login?client_id=, /v1/token).
 CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+MAX_REDIRECT_URI_LENGTH = 2048  # as /v1/token's redirect_uri
+REDIRECT_URI_RULE = ("each must be an https:// URL (http:// only to a loopback host) of at most 2048 characters, "
+                     "without a fragment, user info or spaces")
 COLOUR = re.compile(r"#[0-9a-fA-F]{6}")  # branding colours: six hex digits, nothing CSS could misread
 BASE32_SECRET = re.compile(r"[A-Z2-7]{16,128}=*")
 # The stem of rules/NN-name.py. Bounded: the order is an int (int() refuses 4,300 digits), and
@@ -66,3 +70,19 @@ def is_secret_text(text: str) -> bool:
     password ending in "\\n" comes from a paste or an `echo`, and nobody could type it at a login
     form."""
     return _NOT_IN_SECRETS.search(text) is None
+
+
+def is_redirect_uri(uri: str) -> bool:
+    """Whether a hosted-pages client may register `uri` as a redirect URI (config `clients:` and the
+    admin API alike). They are matched exactly, so each must be one absolute URL: https, or http to
+    a loopback host (RFC 8252 7.3, native and development apps); no fragment, no user info."""
+    if not is_identifier(uri) or " " in uri or len(uri) > MAX_REDIRECT_URI_LENGTH:
+        return False
+    try:
+        parts = urlsplit(uri)
+        hostname = parts.hostname
+    except ValueError:  # an unbalanced [ in the host
+        return False
+    loopback = hostname in ("127.0.0.1", "localhost", "::1")
+    return (parts.scheme == "https" or (parts.scheme == "http" and loopback)) and bool(hostname) \
+        and not parts.fragment and "#" not in uri and parts.username is None and parts.password is None

@@ -62,6 +62,6 @@ def empty(url: str) -> None:
 
 def delete_users(url: str) -> None:
     """No users left in `url`'s (migrated) database, nor any row of theirs (ON DELETE CASCADE: every
-    other table hangs off users), nor any audit event (which outlives its user). Cheaper than
-    TRUNCATE for the few rows a test leaves."""
-    _administer(url, "DELETE FROM users", "DELETE FROM audit_events")
+    other table hangs off users), nor any audit event (which outlives its user), nor any client
+    added through the admin API. Cheaper than TRUNCATE for the few rows a test leaves."""
+    _administer(url, "DELETE FROM users", "DELETE FROM audit_events", "DELETE FROM clients")

@@ -1,4 +1,5 @@
-"""The UserDirectory contract: users, their factors and recovery codes, login history, audit events.
+"""The UserDirectory contract: users, their factors and recovery codes, login history, audit events,
+and the hosted pages' clients added through the admin API.
 
 Durable state (SQL): SqliteDirectory (engine/stores/sqlite.py, embedded) or PostgresDirectory
 (engine/stores/postgres.py, shared by several instances), one behaviour on both (their SQL and
@@ -8,6 +9,7 @@ implementation (it is given an engine.crypto.Keyring); recovery codes arrive alr
 DirectoryError
  ├── UserExists     the username is taken
  ├── UnknownUser    a write about a user who does not exist (or was just deleted)
+ ├── TooManyFactors an added factor past the `max_active` its caller set
  └── SchemaTooNew   the database was migrated by a newer engine
 """
 
@@ -42,6 +44,10 @@ class UserExists(DirectoryError):
 
 class UnknownUser(DirectoryError):
     """A write about a user who does not exist."""
+
+
+class TooManyFactors(DirectoryError):
+    """The user has `max_active` active factors already."""
 
 
 class SchemaTooNew(DirectoryError):
@@ -123,6 +129,19 @@ class RememberedBrowser:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientRecord:
+    """An application of the hosted login pages added through the admin API (engine/clients.py
+    reads these after config.yaml's own)."""
+
+    client_id: str
+    name: str
+    redirect_uris: tuple[str, ...]  # matched exactly (engine.formats.is_redirect_uri)
+    public: bool  # cannot keep a secret: PKCE (S256) is then required
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Resealed:
     """What UserDirectory.reseal_secrets did: secrets sealed again under secrets.key, and secrets
     no key opens (left as they are: their factors answer 503 factor_unavailable)."""
@@ -180,9 +199,11 @@ class UserDirectory(Protocol):
         """What the user's complete logins taught (devices and countries seen since `since`)."""
 
     async def add_factor(self, user_id: str, factor_type: str, now: datetime, *, status: str = "pending",
-                         phone_number: str | None = None, secret: str | None = None) -> FactorRecord:
+                         phone_number: str | None = None, secret: str | None = None,
+                         max_active: int | None = None) -> FactorRecord:
         """Raises ValueError for an unknown type or status, or an otp factor without a secret;
-        UnknownUser."""
+        UnknownUser; TooManyFactors when `max_active` is given and the user has that many active
+        factors (counted under the user's lock: of concurrent adds, no two pass the limit together)."""
 
     async def enroll_factor(self, user_id: str, factor_type: str, now: datetime, *, max_active: int,
                             phone_number: str | None = None, secret: str | None = None) -> FactorRecord | None:
@@ -228,7 +249,8 @@ class UserDirectory(Protocol):
 
     async def reset_mfa(self, user_id: str) -> None:
         """Delete every factor, recovery code and remembered browser of the user, and move the
-        user's mfa_epoch on (in one transaction): every token issued before is refused from then on."""
+        user's mfa_epoch on (in one transaction): every token issued before is refused from then on.
+        Raises UnknownUser."""
 
     async def record_audit(self, events: Sequence[AuditEvent]) -> None:
         """Write audit events (engine/audit.py built them) in one transaction, durably."""
@@ -256,5 +278,19 @@ class UserDirectory(Protocol):
 
     async def forget_remembered_browsers(self, user_id: str) -> int:
         """Forget all of them; how many there were."""
+
+    async def put_client(self, client_id: str, name: str, redirect_uris: Sequence[str], public: bool,
+                         now: datetime) -> tuple[ClientRecord, bool]:
+        """Create the client, or replace its name, redirect URIs and public flag (keeping its
+        created_at); the record as stored and whether it was created. Raises ValueError for a
+        client_id that is not formats.CLIENT_ID or a redirect URI formats.is_redirect_uri refuses."""
+
+    async def get_client(self, client_id: str) -> ClientRecord | None: ...
+
+    async def list_clients(self) -> list[ClientRecord]:
+        """By client_id (byte order)."""
+
+    async def delete_client(self, client_id: str) -> bool:
+        """False when there was none."""
 
     async def close(self) -> None: ...

@@ -126,4 +126,17 @@ CREATE INDEX audit_events_by_time ON audit_events (at, seq);
 CREATE INDEX audit_events_by_user ON audit_events (user_id, at, seq);
 CREATE INDEX audit_events_by_type ON audit_events (type, at, seq);
 """, None),
+    (7, """
+-- Applications of the hosted login pages added through the admin API (engine/clients.py); those of
+-- config.yaml are not here (config is their source of truth, and wins over a row of the same id).
+-- redirect_uris is a JSON list of exact URLs; public is 0/1 (PKCE required when 1).
+CREATE TABLE clients (
+    client_id TEXT COLLATE "C" PRIMARY KEY,
+    name TEXT NOT NULL,
+    redirect_uris TEXT NOT NULL,
+    public INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT COLLATE "C" NOT NULL,
+    updated_at TEXT COLLATE "C" NOT NULL
+);
+""", None),
 )

@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from engine.crypto import DecryptionError, Keyring
-from engine.stores import audit_events
+from engine.stores import audit_events, clients
 from engine.stores import directory_sql as sql
 from engine.stores import remembered_browsers
 from engine.stores.audit_events import AuditEvent, AuditPage, AuditQuery
 from engine.stores.directory import (
-    FactorProof, FactorRecord, NewUser, RememberedBrowser, Resealed, UserRecord, username_key,
+    ClientRecord, FactorProof, FactorRecord, NewUser, RememberedBrowser, Resealed, UserRecord, username_key,
 )
 from engine.stores.login_events import LoginEvent, LoginSummary, read_summary
 from engine.stores.sql_ops import Operation, Row, time_text
@@ -118,12 +118,13 @@ class SqlDirectory(ABC):
     # Factors
 
     async def add_factor(self, user_id: str, factor_type: str, now: datetime, *, status: str = "pending",
-                         phone_number: str | None = None, secret: str | None = None) -> FactorRecord:
+                         phone_number: str | None = None, secret: str | None = None,
+                         max_active: int | None = None) -> FactorRecord:
         """Raises ValueError for an unknown type or status, or an otp factor without a secret;
-        UnknownUser."""
+        UnknownUser; TooManyFactors past `max_active`."""
         factor_id, sealed = sql.new_factor(self._keyring, factor_type, status, secret)
         return await self._write(sql.add_factor(factor_id, user_id, factor_type, status, phone_number, sealed,
-                                                time_text(now)))
+                                                time_text(now), max_active))
 
     async def enroll_factor(self, user_id: str, factor_type: str, now: datetime, *, max_active: int,
                             phone_number: str | None = None, secret: str | None = None) -> FactorRecord | None:
@@ -198,7 +199,7 @@ class SqlDirectory(ABC):
         return await self._spend(sql.spend_proof(user_id, factor_id, proof, time_text(now)))
 
     async def reset_mfa(self, user_id: str) -> None:
-        """Also forgets the preferred factor: there is none left to prefer."""
+        """Also forgets the preferred factor: there is none left to prefer. Raises UnknownUser."""
         await self._write(sql.reset_mfa(user_id))
 
     # The audit trail (engine/stores/audit_events.py)
@@ -231,3 +232,20 @@ class SqlDirectory(ABC):
 
     async def forget_remembered_browsers(self, user_id: str) -> int:
         return await self._write(remembered_browsers.forget_all(user_id))
+
+    # The hosted pages' clients added through the admin API (engine/stores/clients.py)
+
+    async def put_client(self, client_id: str, name: str, redirect_uris: Sequence[str], public: bool,
+                         now: datetime) -> tuple[ClientRecord, bool]:
+        clients.check(client_id, redirect_uris)
+        return await self._write(clients.put(client_id, name, redirect_uris, public, time_text(now)))
+
+    async def get_client(self, client_id: str) -> ClientRecord | None:
+        row = await self._one(clients.SELECT, client_id)
+        return None if row is None else clients.record(row)
+
+    async def list_clients(self) -> list[ClientRecord]:
+        return [clients.record(row) for row in await self._all(clients.LIST)]
+
+    async def delete_client(self, client_id: str) -> bool:
+        return await self._write(clients.delete(client_id))

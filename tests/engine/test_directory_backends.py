@@ -59,7 +59,7 @@ def test_healthz_shows_a_sqlite_directory_and_its_schema_version(tmp_path: Path,
     status, body = healthz(tmp_path, loop_thread)
 
     assert status == 200
-    assert body["directory"] == {"backend": "sqlite", "healthy": True, "schema_version": 6}
+    assert body["directory"] == {"backend": "sqlite", "healthy": True, "schema_version": 7}
     assert {"status", "rule_set", "sandbox", "store"} <= body.keys()
 
 
@@ -69,7 +69,7 @@ def test_healthz_shows_a_postgresql_directory_and_its_schema_version(tmp_path: P
     status, body = healthz(tmp_path, loop_thread, postgres_database)
 
     assert status == 200
-    assert body["directory"] == {"backend": "postgresql", "healthy": True, "schema_version": 6}
+    assert body["directory"] == {"backend": "postgresql", "healthy": True, "schema_version": 7}
 
 
 def cli(*args: str, cwd: Path, **environ: str) -> subprocess.CompletedProcess[str]:
@@ -84,8 +84,8 @@ def test_db_migrate_creates_a_sqlite_directory_then_has_nothing_left_to_do(tmp_p
     again = cli("db", "migrate", cwd=tmp_path)
 
     assert first.returncode == 0, first.stderr
-    assert first.stdout == "directory (sqlite): schema version 6; migrations applied now: 1, 2, 3, 4, 5, 6\n"
-    assert again.stdout == "directory (sqlite): schema version 6; migrations applied now: none\n"
+    assert first.stdout == "directory (sqlite): schema version 7; migrations applied now: 1, 2, 3, 4, 5, 6, 7\n"
+    assert again.stdout == "directory (sqlite): schema version 7; migrations applied now: none\n"
     assert (tmp_path / "data" / "mfa.db").is_file()
 
 
@@ -97,8 +97,8 @@ def test_db_migrate_on_postgresql_takes_the_url_from_the_environment(tmp_path: P
     again = cli("db", "migrate", cwd=tmp_path, MFA_DIRECTORY__URL=postgres_database)
 
     assert first.returncode == 0, first.stderr
-    assert first.stdout == "directory (postgresql): schema version 6; migrations applied now: 5, 6\n"
-    assert again.stdout == "directory (postgresql): schema version 6; migrations applied now: none\n"
+    assert first.stdout == "directory (postgresql): schema version 7; migrations applied now: 5, 6, 7\n"
+    assert again.stdout == "directory (postgresql): schema version 7; migrations applied now: none\n"
 
 
 def test_an_unreachable_postgresql_is_an_error_that_shows_the_url_without_its_password(tmp_path: Path) -> None:

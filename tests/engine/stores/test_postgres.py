@@ -57,7 +57,7 @@ def test_a_new_database_gets_the_schema_sqlite_has_at_the_same_version(database:
     again = migrate(database)
     on_sqlite = migrate_sqlite(str(tmp_path / "directory.db"))
 
-    assert first == Migrated((5, 6), 6) and again == Migrated((), 6)
+    assert first == Migrated((5, 6, 7), 7) and again == Migrated((), 7)
     assert on_sqlite.version == first.version
     assert columns_on_postgres(database) == columns_on_sqlite(tmp_path / "directory.db")
 
@@ -75,7 +75,7 @@ def test_a_database_of_version_5_gains_the_audit_trail_and_keeps_its_users(datab
 
     directory = PostgresDirectory(database, KEYRING)
     try:
-        assert directory.migrated == Migrated((6,), 6)
+        assert directory.migrated == Migrated((6, 7), 7)
         assert loop_thread.call(directory.get_user("usr_a")) is not None
         assert loop_thread.call(directory.audit_events(AuditQuery())).events == []
     finally:
@@ -96,20 +96,20 @@ def test_instances_starting_together_on_a_new_database_apply_each_migration_once
     for thread in threads:
         thread.join()
 
-    assert sorted(result.applied for result in results) == [(), (), (), (5, 6)]
+    assert sorted(result.applied for result in results) == [(), (), (), (5, 6, 7)]
     with psycopg.connect(database) as connection:
-        assert connection.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall() == [(5,), (6,)]
+        assert connection.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall() == [(5,), (6,), (7,)]
 
 
 def test_a_database_migrated_by_a_newer_engine_is_refused_and_left_as_it_was(database: str) -> None:
     migrate(database)
     with psycopg.connect(database, autocommit=True) as connection:
-        connection.execute("INSERT INTO schema_migrations VALUES (7, 'later')")
+        connection.execute("INSERT INTO schema_migrations VALUES (8, 'later')")
 
-    with pytest.raises(SchemaTooNew, match="version 7; this engine knows up to 6"):
+    with pytest.raises(SchemaTooNew, match="version 8; this engine knows up to 7"):
         PostgresDirectory(database, KEYRING)
     with psycopg.connect(database) as connection:
-        assert connection.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (7,)
+        assert connection.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (8,)
 
 
 def test_an_unreachable_server_stops_startup_without_showing_the_password() -> None:

@@ -82,10 +82,10 @@ def test_a_file_migrated_by_a_newer_engine_is_refused_and_left_as_it_was(db_path
         connection.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                            (MIGRATIONS[-1][0] + 1, NOW.isoformat()))
 
-    with pytest.raises(SchemaTooNew, match="version 7; this engine knows up to 6"):
+    with pytest.raises(SchemaTooNew, match="version 8; this engine knows up to 7"):
         SqliteDirectory(str(db_path), KEYRING)
     assert isinstance(SchemaTooNew("x"), DirectoryError)
-    assert raw_rows(db_path, "SELECT MAX(version) FROM schema_migrations") == [(7,)]
+    assert raw_rows(db_path, "SELECT MAX(version) FROM schema_migrations") == [(8,)]
 
 
 def test_an_in_memory_directory_works(tmp_path: Path) -> None:
@@ -277,8 +277,8 @@ def test_a_file_of_the_engine_before_postgresql_opens_as_it_was_and_keeps_workin
 
     directory = SqliteDirectory(str(path), KEYRING)
     try:
-        assert directory.migrated.applied == (6,) and directory.migrated.version == 6  # the audit trail's table
-        assert run_sync(directory.schema_version()) == 6
+        assert directory.migrated.applied == (6, 7) and directory.migrated.version == 7  # audit trail, clients
+        assert run_sync(directory.schema_version()) == 7
         user = run_sync(directory.get_user("usr_a"))
         assert user is not None and (user.username, user.logins_count, user.mfa_epoch) == ("Alice", 3, 1)
         assert run_sync(directory.find_login("ALICE")) == (user, "x")
@@ -291,15 +291,15 @@ def test_a_file_of_the_engine_before_postgresql_opens_as_it_was_and_keeps_workin
         assert run_sync(directory.enroll_factor("usr_a", "otp", NOW, max_active=10, secret=SECRET)) is not None
     finally:
         run_sync(directory.close())
-    assert raw_rows(path, "SELECT version FROM schema_migrations ORDER BY version") == [(v,) for v in range(1, 7)]
+    assert raw_rows(path, "SELECT version FROM schema_migrations ORDER BY version") == [(v,) for v in range(1, 8)]
 
 
 def test_migrate_creates_a_new_file_and_then_has_nothing_to_do(db_path: Path) -> None:
     first = migrate(str(db_path))
     again = migrate(str(db_path))
 
-    assert first.applied == (1, 2, 3, 4, 5, 6) and first.version == 6
-    assert again.applied == () and again.version == 6
+    assert first.applied == (1, 2, 3, 4, 5, 6, 7) and first.version == 7
+    assert again.applied == () and again.version == 7
 
 
 def test_record_event_on_a_connection_says_when_the_user_is_unknown(db_path: Path) -> None:
