@@ -32,9 +32,10 @@ async def overview(call: PageCall) -> Response:
     codes_left = await call.services.directory.recovery_codes_left(user_id)
     enabled = call.services.settings.mfa.factors
     changes = changes_allowed(call)
-    return await call.save(call.render("account.html", factors=listed, codes_left=codes_left, changes=changes,
-                                       can_add_otp=changes and "otp" in enabled,
-                                       can_add_sms=changes and "sms" in enabled))
+    respond = call.offer if call.session.session_id is None else call.save  # stored once a change is asked for
+    return await respond(call.render("account.html", factors=listed, codes_left=codes_left, changes=changes,
+                                     can_add_otp=changes and "otp" in enabled,
+                                     can_add_sms=changes and "sms" in enabled))
 
 
 def changes_allowed(call: PageCall) -> bool:

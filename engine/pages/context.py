@@ -140,6 +140,12 @@ class PageCall:
         await self.pages.sessions.save(self.session, response, self.secure)
         return response
 
+    async def offer(self, response: Response) -> Response:
+        """The first page of a session, which stores nothing yet (session.py: PageSessions.offer)."""
+        assert self.session is not None
+        await self.pages.sessions.offer(self.session, response, self.secure)
+        return response
+
     async def end(self, response: Response) -> Response:
         if self.session is not None:
             await self.pages.sessions.end(self.session, response, self.secure)

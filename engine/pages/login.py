@@ -74,7 +74,7 @@ async def start(call: PageCall) -> Response:
     if signed_in is not None:
         # A step-up of the browser's signed-in login: the rules decide what it needs now.
         return await step_up(call, signed_in)
-    return await call.save(_password_page(call))
+    return await call.offer(_password_page(call))  # stored at the first step the user passes
 
 
 def _valid_state(state: str | None) -> bool:

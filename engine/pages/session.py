@@ -8,10 +8,21 @@ challenge or enrollment token, the step reached) is a record of the challenge st
 `page`), so every instance sharing Redis serves every step. Each change stores the state under a
 fresh id and deletes the old one: an id seen before a step (a copied cookie, a fixed session)
 names nothing after it.
+
+Until the user acts, nothing is stored: the sign-in form (GET /login, /account/security) is
+*offered* with a cookie that carries the state itself, `ps_offer.<base64url JSON>.<HMAC>` (Keyring
+purpose `page-offer`, with its expiry inside), and the record is created at the first step that
+saves (a password the directory accepted, a step-up, a change asked for). So a flood of GET /login
+costs CPU only, never store memory, from any number of addresses (docs/architecture.md). The offer
+holds only what its URL held plus a fresh CSRF token: a copied offer is a sign-in form, as the
+URL is, and the signature keeps its CSRF token the server's (signed double-submit).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 import secrets
 from collections.abc import Mapping
@@ -28,13 +39,18 @@ from engine.stores.challenges import Challenge, ChallengeStore
 SESSION_SECONDS = 900
 KIND = "page"
 MAC_PURPOSE = "page-session"
+OFFER_PURPOSE = "page-offer"
+# A browser keeps at most 4096 bytes of a cookie's name, value and attributes (RFC 6265 6.1); a
+# larger offer (a registered redirect URI near its 2 KiB maximum and a long state) is stored instead.
+MAX_OFFER_CHARS = 3500
 _COOKIE = re.compile(r"(ps_[A-Za-z0-9_-]{22})\.([0-9a-f]{64})")
+_OFFER = re.compile(r"ps_offer\.([A-Za-z0-9_-]{1,%d})\.([0-9a-f]{64})" % MAX_OFFER_CHARS)
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 @dataclass(slots=True)
 class PageSession:
-    session_id: str | None  # None until first stored
+    session_id: str | None  # None until first stored (new, or offered)
     data: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -73,8 +89,12 @@ class PageSessions:
         return PageSession(None, {**data, "csrf": secrets.token_urlsafe(24)})
 
     async def load(self, request: Request, secure: bool) -> PageSession | None:
-        """The session the request's cookie names, or None (no cookie, a forged one, expired)."""
-        matched = _COOKIE.fullmatch(request.cookies.get(cookie_name(self.COOKIE, secure), ""))
+        """The session the request's cookie names or offers, or None (no cookie, a forged one, expired)."""
+        value = request.cookies.get(cookie_name(self.COOKIE, secure), "")
+        offered = _OFFER.fullmatch(value)
+        if offered is not None:
+            return self._offered(*offered.groups())
+        matched = _COOKIE.fullmatch(value)
         if matched is None:
             return None
         session_id, mac = matched.groups()
@@ -97,6 +117,21 @@ class PageSessions:
         session.session_id = fresh
         set_cookie(response, self.COOKIE, f"{fresh}.{self._mac(fresh)}", SESSION_SECONDS, secure)
 
+    async def offer(self, session: PageSession, response: Response, secure: bool) -> None:
+        """Hand an unsaved session to the browser in its signed cookie, storing nothing; the first
+        `save` stores it. Too large for a cookie: stored at once."""
+        if session.session_id is not None:
+            raise ValueError("a stored session is saved, not offered")
+        expires_at = int(self.clock.now().timestamp()) + SESSION_SECONDS
+        plain = json.dumps({"expires_at": expires_at, "data": session.data}, separators=(",", ":"),
+                           ensure_ascii=False)
+        payload = base64.urlsafe_b64encode(plain.encode("utf-8")).rstrip(b"=").decode("ascii")
+        if len(payload) > MAX_OFFER_CHARS:
+            await self.save(session, response, secure)
+            return
+        set_cookie(response, self.COOKIE, f"ps_offer.{payload}.{self.keyring.mac(OFFER_PURPOSE, payload)}",
+                   SESSION_SECONDS, secure)
+
     async def end(self, session: PageSession, response: Response, secure: bool) -> None:
         if session.session_id is not None:
             await self.store.delete(session.session_id)
@@ -104,6 +139,18 @@ class PageSessions:
 
     def csrf_ok(self, session: PageSession, presented: str | None) -> bool:
         return presented is not None and Keyring.equal(presented, session.csrf)
+
+    def _offered(self, payload: str, mac: str) -> PageSession | None:
+        if not Keyring.equal(mac, self.keyring.mac(OFFER_PURPOSE, payload)):
+            return None
+        try:
+            offer = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (binascii.Error, ValueError):  # signed by us, so never; but never a 500 either
+            return None
+        if not isinstance(offer, dict) or not isinstance(offer.get("data"), dict) \
+                or not isinstance(offer.get("expires_at"), int) or offer["expires_at"] <= self.clock.now().timestamp():
+            return None
+        return PageSession(None, offer["data"])
 
     def _mac(self, session_id: str) -> str:
         return self.keyring.mac(MAC_PURPOSE, session_id)

@@ -83,9 +83,12 @@ class PageBrowser:
     redirects by itself, reading each page's forms. `base` picks the origin (http://127.0.0.1 is
     development's plain-http exception; https://login.example.test gets Secure cookies)."""
 
-    def __init__(self, service: PagesService, base: str = "http://127.0.0.1:8000") -> None:
+    def __init__(self, service: PagesService, base: str = "http://127.0.0.1:8000",
+                 headers: dict[str, str] | None = None) -> None:
+        """`headers` go with every request (e.g. X-Forwarded-For, to come from another address)."""
         self.service = service
-        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=service.client.app), base_url=base)
+        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=service.client.app), base_url=base,
+                                         headers=headers)
         self.last: httpx.Response | None = None
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
