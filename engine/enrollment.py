@@ -24,8 +24,9 @@ from engine.audit_trail import AuditTrail
 from engine.clock import Clock
 from engine.config import MfaSettings
 from engine.crypto import Keyring
-from engine.errors import Conflict, InvalidCode, InvalidRequest, InvalidToken
+from engine.errors import InvalidCode, InvalidRequest, InvalidToken
 from engine.factors import recovery, totp
+from engine.factors.limits import MAX_FACTORS_PER_USER, too_many_factors
 from engine.flow import FACTORS_ALLOWED, Flow, new_challenge_id
 from engine.offers import RECOVERY_FACTOR_ID
 from engine.sessions import Sessions, passed_a_factor
@@ -36,9 +37,6 @@ from engine.stores.directory import FactorProof, FactorRecord, UserDirectory
 from engine.tokens import TokenIssuer
 
 log = logging.getLogger("engine.enrollment")
-
-# Enough for several phones and apps; bounded so that a token holder cannot grow the table.
-MAX_FACTORS_PER_USER = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +193,7 @@ def _room_for(factor: FactorRecord | None) -> FactorRecord:
     """The pending factor UserDirectory.enroll_factor made (in place of any unfinished one: one
     enrollment at a time), or the Conflict of a user who has the most factors already."""
     if factor is None:
-        raise Conflict(f"at most {MAX_FACTORS_PER_USER} factors per user; remove one first", field="factor")
+        raise too_many_factors()
     return factor
 
 

@@ -1,7 +1,9 @@
 """User and factor administration, one implementation for the admin API (engine/http/admin.py) and the CLI.
 
 Each use case takes parsed values and returns records; it raises NotFound (404) for an unknown
-user or factor, Conflict (409) for a taken username, InvalidRequest (400) for a missing field,
+user or factor (also one deleted while the call was under way: the directory's UnknownUser),
+Conflict (409) for a taken username or a factor past MAX_FACTORS_PER_USER (as enrollment's),
+InvalidRequest (400) for a missing field,
 CountryNotAllowed for an SMS phone outside `sms.allowed_countries`, and whatever the store or
 directory raise when they cannot answer (StoreUnavailable: 503). Every change is written to the
 audit trail with the actor `admin` (engine/audit.py), once it is made.
@@ -10,7 +12,8 @@ audit trail with the actor `admin` (engine/audit.py), once it is made.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,12 +23,25 @@ from engine.clock import Clock
 from engine.config import SmsSettings
 from engine.errors import Conflict, InvalidRequest, NotFound
 from engine.factors import totp
+from engine.factors.limits import MAX_FACTORS_PER_USER, too_many_factors
 from engine.passwords import PasswordHasher
 from engine.sms.sender import check_country
 from engine.stores.challenges import ChallengeStore
-from engine.stores.directory import FactorRecord, NewUser, RememberedBrowser, UserDirectory, UserExists, UserRecord
+from engine.stores.directory import (
+    FactorRecord, NewUser, RememberedBrowser, TooManyFactors, UnknownUser, UserDirectory, UserExists, UserRecord,
+)
 
 log = logging.getLogger("engine.admin")
+
+
+@contextmanager
+def _user_still_there() -> Iterator[None]:
+    """A write about a user found a moment ago: deleted meanwhile (another admin call, another
+    instance), the directory raises UnknownUser, which is this user's 404, not a 500."""
+    try:
+        yield
+    except UnknownUser:
+        raise NotFound("no such user") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,16 +119,22 @@ class UserAdmin:
             if phone_number is None:
                 raise InvalidRequest("is required for an sms factor", field="phone_number")
             check_country(self.sms, phone_number)
-            factor = await self.directory.add_factor(user.user_id, "sms", now, status="active",
-                                                     phone_number=phone_number)
+            kind, secret = "sms", None
         else:
             if secret is None:
                 raise InvalidRequest("is required for an otp factor (base32)", field="secret")
             problem = totp.secret_problem(secret)
             if problem is not None:  # else every verify of the factor would fail
                 raise InvalidRequest(problem, field="secret")
-            factor = await self.directory.add_factor(user.user_id, "otp", now, status="active",
-                                                     secret=secret.rstrip("="))
+            kind, phone_number, secret = "otp", None, secret.rstrip("=")
+        # The limit self-enrollment keeps, counted by the directory under the user's lock.
+        try:
+            with _user_still_there():
+                factor = await self.directory.add_factor(user.user_id, kind, now, status="active",
+                                                         phone_number=phone_number, secret=secret,
+                                                         max_active=MAX_FACTORS_PER_USER)
+        except TooManyFactors:
+            raise too_many_factors() from None
         log.info("admin_factor_added user_id=%s factor_type=%s", user.user_id, factor_type)
         await self.audit.record("factor.added", now, user_id=user.user_id, factor_id=factor.factor_id,
                                 factor_type=factor.type, phone=factor.phone_number)
@@ -154,7 +176,8 @@ class UserAdmin:
         # The store first: with the store down the reset is refused whole (503) rather than half
         # done (factors gone, the lockout streak kept). A retry repeats both harmlessly.
         await self.store.clear_failures(user.user_id)
-        await self.directory.reset_mfa(user.user_id)
+        with _user_still_there():
+            await self.directory.reset_mfa(user.user_id)
         log.info("admin_mfa_reset user_id=%s", user.user_id)
         await self.audit.record("mfa.reset", self.clock.now(), user_id=user.user_id)
         return user

@@ -9,6 +9,7 @@ implementation (it is given an engine.crypto.Keyring); recovery codes arrive alr
 DirectoryError
  ├── UserExists     the username is taken
  ├── UnknownUser    a write about a user who does not exist (or was just deleted)
+ ├── TooManyFactors an added factor past the `max_active` its caller set
  └── SchemaTooNew   the database was migrated by a newer engine
 """
 
@@ -43,6 +44,10 @@ class UserExists(DirectoryError):
 
 class UnknownUser(DirectoryError):
     """A write about a user who does not exist."""
+
+
+class TooManyFactors(DirectoryError):
+    """The user has `max_active` active factors already."""
 
 
 class SchemaTooNew(DirectoryError):
@@ -194,9 +199,11 @@ class UserDirectory(Protocol):
         """What the user's complete logins taught (devices and countries seen since `since`)."""
 
     async def add_factor(self, user_id: str, factor_type: str, now: datetime, *, status: str = "pending",
-                         phone_number: str | None = None, secret: str | None = None) -> FactorRecord:
+                         phone_number: str | None = None, secret: str | None = None,
+                         max_active: int | None = None) -> FactorRecord:
         """Raises ValueError for an unknown type or status, or an otp factor without a secret;
-        UnknownUser."""
+        UnknownUser; TooManyFactors when `max_active` is given and the user has that many active
+        factors (counted under the user's lock: of concurrent adds, no two pass the limit together)."""
 
     async def enroll_factor(self, user_id: str, factor_type: str, now: datetime, *, max_active: int,
                             phone_number: str | None = None, secret: str | None = None) -> FactorRecord | None:
@@ -242,7 +249,8 @@ class UserDirectory(Protocol):
 
     async def reset_mfa(self, user_id: str) -> None:
         """Delete every factor, recovery code and remembered browser of the user, and move the
-        user's mfa_epoch on (in one transaction): every token issued before is refused from then on."""
+        user's mfa_epoch on (in one transaction): every token issued before is refused from then on.
+        Raises UnknownUser."""
 
     async def record_audit(self, events: Sequence[AuditEvent]) -> None:
         """Write audit events (engine/audit.py built them) in one transaction, durably."""

@@ -23,6 +23,7 @@ from engine.stores.directory import (
     FactorProof,
     FactorRecord,
     NewUser,
+    TooManyFactors,
     UnknownUser,
     UserExists,
     UserRecord,
@@ -285,10 +286,13 @@ def _save_metadata(user_id: str, updates: Mapping[str, Mapping[str, Any]]) -> Op
 
 
 def add_factor(factor_id: str, user_id: str, factor_type: str, status: str, phone_number: str | None,
-               sealed: str | None, at: str) -> Operation[FactorRecord]:
-    """Raises UnknownUser."""
+               sealed: str | None, at: str, max_active: int | None = None) -> Operation[FactorRecord]:
+    """Raises UnknownUser; TooManyFactors when the user has `max_active` active factors, counted
+    under the user's lock (as enroll_factor does), so concurrent adds pass the limit one at a time."""
     if not (yield from lock_user(user_id)):
         raise UnknownUser("no such user")
+    if max_active is not None and len((yield statement(LIST_ACTIVE_FACTORS, user_id)).rows) >= max_active:
+        raise TooManyFactors(f"at most {max_active} active factors")
     return (yield from _insert_factor(factor_id, user_id, factor_type, status, phone_number, sealed, at))
 
 
@@ -362,8 +366,10 @@ def replace_recovery_codes(user_id: str, code_hashes: Sequence[str], at: str) ->
 
 
 def reset_mfa(user_id: str) -> Operation[None]:
-    """Also forgets the preferred factor: there is none left to prefer."""
-    yield from lock_user(user_id)
+    """Also forgets the preferred factor: there is none left to prefer. Raises UnknownUser (a reset
+    of a user deleted meanwhile reset nothing: its caller must not report that it did)."""
+    if not (yield from lock_user(user_id)):
+        raise UnknownUser("no such user")
     yield statement("DELETE FROM factors WHERE user_id = ?", user_id)
     yield statement("DELETE FROM recovery_codes WHERE user_id = ?", user_id)
     yield statement("UPDATE users SET preferred_factor = NULL, mfa_epoch = mfa_epoch + 1 WHERE user_id = ?", user_id)

@@ -118,12 +118,13 @@ class SqlDirectory(ABC):
     # Factors
 
     async def add_factor(self, user_id: str, factor_type: str, now: datetime, *, status: str = "pending",
-                         phone_number: str | None = None, secret: str | None = None) -> FactorRecord:
+                         phone_number: str | None = None, secret: str | None = None,
+                         max_active: int | None = None) -> FactorRecord:
         """Raises ValueError for an unknown type or status, or an otp factor without a secret;
-        UnknownUser."""
+        UnknownUser; TooManyFactors past `max_active`."""
         factor_id, sealed = sql.new_factor(self._keyring, factor_type, status, secret)
         return await self._write(sql.add_factor(factor_id, user_id, factor_type, status, phone_number, sealed,
-                                                time_text(now)))
+                                                time_text(now), max_active))
 
     async def enroll_factor(self, user_id: str, factor_type: str, now: datetime, *, max_active: int,
                             phone_number: str | None = None, secret: str | None = None) -> FactorRecord | None:
@@ -198,7 +199,7 @@ class SqlDirectory(ABC):
         return await self._spend(sql.spend_proof(user_id, factor_id, proof, time_text(now)))
 
     async def reset_mfa(self, user_id: str) -> None:
-        """Also forgets the preferred factor: there is none left to prefer."""
+        """Also forgets the preferred factor: there is none left to prefer. Raises UnknownUser."""
         await self._write(sql.reset_mfa(user_id))
 
     # The audit trail (engine/stores/audit_events.py)

@@ -146,3 +146,18 @@ def test_a_stored_secret_pyotp_refuses_fails_closed_at_verify_and_is_logged(
     logged = [r.getMessage() for r in caplog.records if "totp_secret_unusable" in r.getMessage()]
     assert logged and factor.factor_id in logged[0]
     assert "JBSWY3DPEHPK3PXP" not in caplog.text
+
+
+def test_an_admin_factor_past_the_per_user_limit_is_the_409_enrollment_answers(service: LoginService) -> None:
+    user = service.create_user()
+    for number in range(10):
+        added = service.post(f"/admin/users/{user['user_id']}/factors",
+                             {"type": "sms", "phone_number": f"+1415555012{number}"}, admin())
+        assert added.status_code == 201, added.text
+    refused = service.post(f"/admin/users/{user['user_id']}/factors",
+                           {"type": "totp", "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"}, admin())
+    assert refused.status_code == 409
+    assert refused.json() == {"error": "conflict", "field": "factor",
+                              "message": "at most 10 factors per user; remove one first"}
+    listed = service.client.get(f"/admin/users/{user['user_id']}/factors", headers=admin()).json()
+    assert len(listed["factors"]) == 10
