@@ -24,7 +24,9 @@ from tests.engine.live_process import REPO, RawConnection, ServerProcess, write_
 from tests.engine.login_harness import totp_now
 from tests.engine.service import ADMIN_TOKEN, API_KEY
 
-REDIS_URL = "redis://127.0.0.1:6379/7"  # this test's own database; it deletes the engine's keys after
+# This test's own database (it deletes the engine's keys after); TEST_WORKERS_REDIS_URL lets
+# parallel runs use one each, as TEST_REDIS_URL and TEST_LOGIN_REDIS_URL do for the others.
+REDIS_URL = os.environ.get("TEST_WORKERS_REDIS_URL", "redis://127.0.0.1:6379/7")
 ALWAYS_MFA = '''"""Every login needs a second factor."""
 
 
