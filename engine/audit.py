@@ -29,6 +29,9 @@ CLI), `system` (the engine on its own: a lock, the rules folder watcher).
     user.updated                admin          fields: the names of the changed fields, never values
     user.deleted                admin          username
     remembered_browser.revoked  admin          browser_id, or count (all of the user's)
+    client.created              admin          client_id, name, redirect_uris, public: a hosted pages'
+    client.updated              admin          application added or replaced (PUT /admin/clients/{id})
+    client.deleted              admin          client_id
     rules.changed               admin, system  change (put | patch | delete | apply | reload | rollback
                                                | settings), version, previous_version, rules (ids
                                                added, changed, removed, enabled or disabled),
@@ -97,6 +100,9 @@ VOCABULARY: Mapping[str, EventType] = {
     "user.updated": _type(ADMIN, "fields"),
     "user.deleted": _type(ADMIN, "username"),
     "remembered_browser.revoked": _type(ADMIN, "browser_id", "count"),
+    "client.created": _type(ADMIN, "client_id", "name", "redirect_uris", "public"),
+    "client.updated": _type(ADMIN, "client_id", "name", "redirect_uris", "public"),
+    "client.deleted": _type(ADMIN, "client_id"),
     "rules.changed": _type((ADMIN, SYSTEM), "change", "version", "previous_version", "rules", "settings"),
 }
 

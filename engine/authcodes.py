@@ -10,7 +10,9 @@ A code is stored under the SHA-256 of its value (a copy of the store holds no us
 record of the challenge store (kind `authcode`), and redeemed by `ChallengeStore.consume`: of
 two concurrent exchanges one gets the answer. Any failed exchange has consumed the code too, so
 a code is tried once. Unknown, expired, used, another client's or redirect URI's, and a wrong or
-missing verifier all answer the same `invalid_grant`.
+missing verifier all answer the same `invalid_grant`; so does a code whose client is no longer
+registered, or no longer registers its redirect URI (engine/clients.py reads the client at the
+exchange: one deleted through the admin API on another instance is gone here too).
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from engine.clients import ClientRegistry
 from engine.clock import Clock
-from engine.config import ClientSettings
 from engine.crypto import Keyring
 from engine.errors import InvalidGrant
 from engine.stores.challenges import Challenge, ChallengeStore
@@ -50,7 +52,7 @@ def record_id(code: str) -> str:
 
 
 class AuthorizationCodes:
-    def __init__(self, store: ChallengeStore, clock: Clock, clients: Mapping[str, ClientSettings]) -> None:
+    def __init__(self, store: ChallengeStore, clock: Clock, clients: ClientRegistry) -> None:
         self.store = store
         self.clock = clock
         self.clients = clients
@@ -72,18 +74,21 @@ class AuthorizationCodes:
         if CODE.fullmatch(code) is None:
             raise InvalidGrant(_REFUSED)
         record = await self.store.consume(record_id(code), now)
-        if record is None or record.kind != KIND or not self._bound_to(record, client_id, redirect_uri, code_verifier):
+        if record is None or record.kind != KIND \
+                or not await self._bound_to(record, client_id, redirect_uri, code_verifier):
             raise InvalidGrant(_REFUSED)
         answer = dict(record.data["answer"])
         # The token was signed when the login finished: what is left of its life.
         answer["expires_in"] = max(int(answer["expires_in"]) - int(now - float(record.data["issued_at"])), 0)
         return answer
 
-    def _bound_to(self, record: Challenge, client_id: str, redirect_uri: str, verifier: str | None) -> bool:
-        client = self.clients.get(client_id)
+    async def _bound_to(self, record: Challenge, client_id: str, redirect_uri: str, verifier: str | None) -> bool:
         challenge = record.data.get("code_challenge")
-        if client is None or not Keyring.equal(record.client_id, client_id) \
+        if not Keyring.equal(record.client_id, client_id) \
                 or not Keyring.equal(str(record.data["redirect_uri"]), redirect_uri):
+            return False
+        client = await self.clients.find(client_id)
+        if client is None or redirect_uri not in client.redirect_uris:
             return False
         if challenge is None:
             # A public client's code always carries a challenge (the pages require one); a

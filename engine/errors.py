@@ -16,6 +16,7 @@ EngineError                      rendered by the one handler in engine/http/erro
  ├── MethodNotAllowed     405    method_not_allowed
  ├── RequestTimeout       408    request_timeout: the body did not arrive within http.body_timeout_ms
  ├── Conflict             409    conflict: e.g. the username is taken
+ │    └── ClientInConfig   409    client_in_config: a client of config.yaml, changed only there
  ├── RulesRejected        422    rules_rejected: a rule change that does not compile or fails its tests (`errors`)
  ├── PayloadTooLarge      413    payload_too_large
  ├── UnsupportedMediaType 415    unsupported_media_type
@@ -150,6 +151,10 @@ class CountryNotAllowed(EngineError):
 
 class Conflict(EngineError):
     status, code = 409, "conflict"
+
+
+class ClientInConfig(Conflict):
+    code = "client_in_config"
 
 
 class RulesRejected(EngineError):

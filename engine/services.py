@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.audit_trail import AuditTrail
+from engine.client_admin import ClientAdmin
+from engine.clients import ClientRegistry
 from engine.clock import Clock
 from engine.config import Settings
 from engine.crypto import Keyring
@@ -48,3 +50,12 @@ class Services:
     def users(self) -> UserAdmin:
         """User and factor administration (engine/user_admin.py), the same use cases as the CLI's."""
         return UserAdmin(self.directory, self.store, self.passwords, self.clock, self.settings.sms, self.audit)
+
+    @property
+    def clients(self) -> ClientRegistry:
+        """The hosted pages' clients: config.yaml's, then the directory's, read at each use (engine/clients.py)."""
+        return ClientRegistry(self.settings.clients, self.directory)
+
+    @property
+    def client_admin(self) -> ClientAdmin:
+        return ClientAdmin(self.clients, self.clock, self.audit)

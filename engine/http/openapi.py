@@ -2,7 +2,8 @@
 
 Nothing in it is kept by hand beside the code it describes: operations come from the routes
 (engine/http/routes.py, as mounted by the app), request bodies from the schemas that validate
-them (schema.BODIES, rules_admin.BODIES, settings_admin.BODIES, through engine/http/json_schema.py),
+them (schema.BODIES, rules_admin.BODIES, settings_admin.BODIES, clients_admin.BODIES, through
+engine/http/json_schema.py),
 query parameters from admin.QUERIES, answers and each route's own error statuses from
 engine/http/responses.py, and the error codes of each status from the error tree (engine/errors.py).
 A documented route without a declared answer stops the document (UndocumentedRoute), so a new
@@ -25,7 +26,7 @@ from starlette.routing import BaseRoute, Route
 
 from engine import audit, errors, formats
 from engine.decisions import DECISION_ID
-from engine.http import admin, rules_admin, schema, settings_admin
+from engine.http import admin, clients_admin, rules_admin, schema, settings_admin
 from engine.http.json_schema import JsonSchema, SchemaWriter, description_of, ecma_pattern
 from engine.http.responses import ANSWERS, ERROR, NAMED, Answer
 from engine.rule_settings import KEY
@@ -38,7 +39,8 @@ NOT_OPERATIONS: Mapping[str, str] = MappingProxyType({
     "admin_bad_rule_path": "answers 400 naming `id` for a path that is no rule id",
 })
 
-BODIES: Mapping[str, object] = MappingProxyType({**schema.BODIES, **rules_admin.BODIES, **settings_admin.BODIES})
+BODIES: Mapping[str, object] = MappingProxyType({**schema.BODIES, **rules_admin.BODIES, **settings_admin.BODIES,
+                                                **clients_admin.BODIES})
 
 # Path parameters: what the engine hands out. Anything else is 404 (ids) or 400 (rule ids, keys).
 PATH_PARAMETERS: Mapping[str, tuple[re.Pattern[str], str]] = MappingProxyType({
@@ -48,6 +50,7 @@ PATH_PARAMETERS: Mapping[str, tuple[re.Pattern[str], str]] = MappingProxyType({
     "decision_id": (DECISION_ID, "a decision's id, as /v1/evaluate, /v1/login and /v1/step-up answer it"),
     "rule_id": (formats.RULE_ID, "a rule id: NN-name, as its file in rules/ is named"),
     "key": (KEY, "a rule setting's key"),
+    "client_id": (formats.CLIENT_ID, "a hosted login pages' client id, as config.yaml's `clients:` keys"),
 })
 
 SECURITY_SCHEMES: Mapping[str, JsonSchema] = MappingProxyType({

@@ -228,6 +228,12 @@ FACTOR = Reply({"id": TEXT, "type": one("otp", "sms"), "status": one("pending", 
 REMEMBERED_BROWSER = Reply({"id": TEXT, "device_id": TEXT, "user_agent": Nullable(TEXT), "client_id": Nullable(TEXT),
                             "created_at": TIME, "expires_at": TIME, "last_used_at": Nullable(TIME)})
 
+# --- the admin API: the hosted pages' clients (engine/http/clients_admin.py)
+
+CLIENT = Reply({"client_id": TEXT, "name": Str("empty for a config client without one"),
+                "redirect_uris": NAMES, "public": FLAG,
+                "source": one("config", "admin")})
+
 # --- the admin API: rules and their settings (engine/http/rules_admin.py, settings_admin.py)
 
 SYNC = Reply({"kind": TEXT, "shared_version": Nullable(TEXT), "in_sync": FLAG},
@@ -289,6 +295,13 @@ ANSWERS: Mapping[str, Answer] = MappingProxyType({
                                              Reply({"remembered_browsers": Many(REMEMBERED_BROWSER)}), errors(404)),
     "admin_forget_remembered_browsers": Answer("Forget every remembered browser of a user", 204, None, errors(404)),
     "admin_forget_remembered_browser": Answer("Forget one remembered browser", 204, None, errors(404)),
+    "admin_list_clients": Answer("List the hosted login pages' clients: config.yaml's and the admin API's", 200,
+                                 Reply({"clients": Many(CLIENT)})),
+    "admin_get_client": Answer("Read a client of the hosted login pages", 200, CLIENT, errors(404)),
+    "admin_put_client": Answer("Add (201) or replace (200) a client of the hosted login pages (409 for one of "
+                               "config.yaml)", 201, CLIENT, errors(409), also=(200,)),
+    "admin_delete_client": Answer("Delete a client added through the admin API (409 for one of config.yaml)", 204,
+                                  None, errors(404, 409)),
     "admin_list_audit_events": Answer("The audit trail, newest first, a page at a time", 200,
                                       Reply({"events": Many(AUDIT_EVENT), "next_cursor": Nullable(TEXT),
                                              "limit": COUNT})),
@@ -328,6 +341,6 @@ NAMED: Mapping[str, object] = MappingProxyType({
     "EnrollmentRequired": ENROLLMENT_REQUIRED, "FactorOffer": OFFER, "Evaluation": EVALUATION,
     "TraceEntry": TRACE_ENTRY, "DecisionRecord": DECISION_RECORD, "User": USER, "Factor": FACTOR,
     "RememberedBrowser": REMEMBERED_BROWSER, "Rule": RULE, "Activation": ACTIVATION, "RuleSetting": SETTING,
-    "RuleSync": SYNC, "Health": HEALTH, "AuditEvent": AUDIT_EVENT,
+    "RuleSync": SYNC, "Health": HEALTH, "AuditEvent": AUDIT_EVENT, "Client": CLIENT,
 })
 

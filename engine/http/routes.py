@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from engine.http import (
-    admin, api_docs, audit_admin, decisions, endpoints, metrics, mfa, rules_admin, settings_admin, token,
+    admin, api_docs, audit_admin, clients_admin, decisions, endpoints, metrics, mfa, rules_admin, settings_admin,
+    token,
 )
 from engine.http.admin import admin_only
 
@@ -25,6 +26,10 @@ ADMIN = [
      "admin_forget_remembered_browsers"),
     ("/users/{user_id}/remembered-browsers/{browser_id}", admin.forget_remembered_browser, "DELETE",
      "admin_forget_remembered_browser"),
+    ("/clients", clients_admin.list_clients, "GET", "admin_list_clients"),
+    ("/clients/{client_id}", clients_admin.get_client, "GET", "admin_get_client"),
+    ("/clients/{client_id}", clients_admin.put_client, "PUT", "admin_put_client"),
+    ("/clients/{client_id}", clients_admin.delete_client, "DELETE", "admin_delete_client"),
     ("/decisions/{decision_id}", decisions.get_decision, "GET", "admin_get_decision"),
     ("/audit", audit_admin.list_audit_events, "GET", "admin_list_audit_events"),
     ("/rules", rules_admin.list_rules, "GET", "admin_list_rules"),

@@ -17,6 +17,6 @@ async def token(request: Request) -> Response:
     services: Services = request.app.state.services
     require_bearer(request, services.api_keys)
     body = schema.parse(schema.BODIES["token"], await read_json(request, services.settings.http.max_body_bytes))
-    codes = AuthorizationCodes(services.store, services.clock, services.settings.clients)
+    codes = AuthorizationCodes(services.store, services.clock, services.clients)
     return json_response(await codes.redeem(body["code"], body["client_id"], body["redirect_uri"],
                                             body.get("code_verifier")))

@@ -89,7 +89,6 @@ class PageCall:
         """What the API's caller would send as `context`, from the browser's request (and checked by
         the same schema as the API's bodies). A user agent the schema would refuse is left out
         rather than failing the login."""
-        client = self.services.settings.clients.get(self.data["client_id"])
         context: dict[str, Any] = {}
         if device_id is not None:
             context["device_id"] = device_id
@@ -98,9 +97,22 @@ class PageCall:
         agent = self.request.headers.get("user-agent")
         if agent and len(agent) <= MAX_USER_AGENT_LENGTH and formats.is_free_text(agent):
             context["user_agent"] = agent
-        if client is not None and client.name:
-            context["client_name"] = client.name
+        if self.data.get("client_name"):  # as registered when /login started
+            context["client_name"] = self.data["client_name"]
         return context
+
+    async def client_registered(self) -> bool:
+        """Whether the session's client is still registered with the session's redirect URI, read
+        now (engine/clients.py): a client deleted or changed meanwhile, on any instance, gets no
+        code. Self-service (/account/security) has no client."""
+        if self.session is None or not self.data.get("client_id"):
+            return True
+        client = await self.services.clients.find(self.data["client_id"])
+        return client is not None and self.data.get("redirect_uri") in client.redirect_uris
+
+    async def client_gone(self) -> Response:
+        """The page of a login whose client is no longer registered: never a redirect anywhere."""
+        return await self.end(self.message("title_bad_request", [self.t("bad_client")], 400))
 
     def t(self, key: str, **values: object) -> str:
         texts = self.pages.branding.texts[self.locale]
@@ -110,9 +122,8 @@ class PageCall:
         session = self.session
         context: dict[str, Any] = {"csrf": session.csrf if session else "",
                                    "action": session.data.get("action") if session else None}
-        if session is not None and session.data.get("client_id") in self.services.settings.clients:
-            client_id = session.data["client_id"]
-            context["client_name"] = self.services.settings.clients[client_id].name or client_id
+        if session is not None and session.data.get("client_id"):
+            context["client_name"] = session.data.get("client_name") or session.data["client_id"]
         target = session.data.get("redirect_uri") if session is not None else None
         return render_page(self.pages.branding, self.locale, template, context | values, status, target)
 

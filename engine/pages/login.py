@@ -50,7 +50,9 @@ async def start(call: PageCall) -> Response:
     query = call.request.query_params
     if not query and call.session is not None and call.data.get("step") == "password":
         return _password_page(call)
-    client = call.services.settings.clients.get(query.get("client_id", ""))
+    # Read now, through the one registry (config.yaml, then the directory): a client deleted
+    # through any instance's admin API is refused here at once.
+    client = await call.services.clients.find(query.get("client_id", ""))
     action = query.get("action")
     if any(len(query.getlist(name)) > 1 for name in _START_PARAMETERS) or client is None \
             or query.get("redirect_uri") not in client.redirect_uris or not _valid_state(query.get("state")) \
@@ -66,7 +68,8 @@ async def start(call: PageCall) -> Response:
             challenge is not None and (method != "S256" or S256_CHALLENGE.fullmatch(challenge) is None)):
         return call.message("title_bad_request", [call.t("pkce_required")], 400)
     call.session = call.pages.sessions.new({
-        "client_id": query["client_id"], "redirect_uri": query["redirect_uri"], "state": query.get("state"),
+        "client_id": query["client_id"], "client_name": client.name, "redirect_uri": query["redirect_uri"],
+        "state": query.get("state"),
         "code_challenge": challenge, "locale": i18n.from_ui_locales(query.get("ui_locales")), "step": "password",
         "action": action})
     signed_in = await call.pages.accounts.current(call.request, call.secure, client_id=query["client_id"]) \
@@ -90,6 +93,8 @@ def _password_page(call: PageCall, status: int = 200, **values: Any) -> Response
 async def password(call: PageCall) -> Response:
     if call.data.get("step") != "password":
         return await call.expired()
+    if not await call.client_registered():
+        return await call.client_gone()
     username, typed = call.form.get("username", "").strip(), call.form.get("password", "")
     if not username or not typed:
         return _password_page(call, 400, username=username,

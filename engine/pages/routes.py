@@ -25,7 +25,7 @@ def build_pages(settings: Settings, services: Services) -> Pages:
         raise ConfigError(f"branding: {exc}") from exc
     return Pages(look, PageSessions(services.store, services.keyring, services.clock),
                  AccountSessions(services.store, services.keyring, services.clock),
-                 AuthorizationCodes(services.store, services.clock, settings.clients),
+                 AuthorizationCodes(services.store, services.clock, services.clients),
                  networks(settings.http.trusted_proxies))
 
 

@@ -88,6 +88,8 @@ async def finish(call: PageCall, answer: dict[str, Any]) -> Response:
     data = call.data
     if data.get(account_changes.PENDING):
         return await account_changes.apply(call, answer)
+    if not await call.client_registered():
+        return await call.client_gone()
     code = await call.pages.codes.issue(answer["user_id"], data["client_id"], data["redirect_uri"],
                                         data.get("code_challenge"), answer)
     query = {"code": code} | ({"state": data["state"]} if data.get("state") else {})

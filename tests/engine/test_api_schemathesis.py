@@ -73,7 +73,7 @@ def api_schema(engine_url: str) -> Any:
 
 def real_ids(url: str) -> dict[str, str]:
     """Path ids that name records: a fresh user (with a phone and an authenticator), a decision,
-    the first rule, a setting. Fresh for each operation: the deletes must not starve the others."""
+    the first rule, a setting, a client of the admin API. Fresh for each operation: the deletes must not starve the others."""
     with httpx.Client(base_url=url, timeout=10) as client:
         user = client.post("/admin/users", headers=admin_auth(),
                            json={"username": f"probe{next(_usernames)}", "password": "correct horse battery"}).json()
@@ -83,7 +83,10 @@ def real_ids(url: str) -> dict[str, str]:
                                json={"user": {"user_id": user["user_id"]}, "context": {"ip": US_IP}}).json()
         rules = client.get("/admin/rules", headers=admin_auth()).json()["rules"]
         client.put("/admin/rules/settings/probe.key", headers=admin_auth(), json={"value": "x"})
-    return {"user_id": user["user_id"], "factor_id": factor["id"], "browser_id": "rb_unknown",
+        shop = f"probe-client-{next(_usernames)}"
+        client.put(f"/admin/clients/{shop}", headers=admin_auth(),
+                   json={"name": "Probe", "redirect_uris": ["https://probe.example.com/cb"]})
+    return {"client_id": shop, "user_id": user["user_id"], "factor_id": factor["id"], "browser_id": "rb_unknown",
             "decision_id": decision["decision_id"], "rule_id": rules[0]["id"], "key": "probe.key"}
 
 

@@ -35,7 +35,7 @@ def login_answer(service: PagesService) -> dict[str, Any]:
 
 def issue(service: PagesService, answer: dict[str, Any], client_id: str = "demo", redirect_uri: str = CALLBACK,
           code_challenge: str | None = None) -> str:
-    codes = AuthorizationCodes(service.store, service.clock, service.settings.clients)
+    codes = AuthorizationCodes(service.store, service.clock, service.client.app.state.services.clients)
     return service.loop.call(codes.issue(answer["user_id"], client_id, redirect_uri, code_challenge, answer))
 
 
