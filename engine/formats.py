@@ -28,7 +28,11 @@ OPAQUE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 MAX_REDIRECT_URI_LENGTH = 2048  # as /v1/token's redirect_uri
 REDIRECT_URI_RULE = ("each must be an https:// URL (http:// only to a loopback host) of at most 2048 characters, "
-                     "without a fragment, user info or spaces")
+                     "in ASCII, without a fragment, user info, spaces or backslashes")
+# The authority a redirect URI may have: a DNS name or an IP address, and a port. Its origin goes
+# into the pages' Content-Security-Policy header as it is (engine/pages/render.py), so nothing that
+# could end a source there (; ,) or that a header cannot carry (non-ASCII: IDNs in punycode).
+_REDIRECT_AUTHORITY = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 COLOUR = re.compile(r"#[0-9a-fA-F]{6}")  # branding colours: six hex digits, nothing CSS could misread
 BASE32_SECRET = re.compile(r"[A-Z2-7]{16,128}=*")
 # The stem of rules/NN-name.py. Bounded: the order is an int (int() refuses 4,300 digits), and
@@ -75,14 +79,17 @@ def is_secret_text(text: str) -> bool:
 def is_redirect_uri(uri: str) -> bool:
     """Whether a hosted-pages client may register `uri` as a redirect URI (config `clients:` and the
     admin API alike). They are matched exactly, so each must be one absolute URL: https, or http to
-    a loopback host (RFC 8252 7.3, native and development apps); no fragment, no user info."""
-    if not is_identifier(uri) or " " in uri or len(uri) > MAX_REDIRECT_URI_LENGTH:
+    a loopback host (RFC 8252 7.3, native and development apps); no fragment, no user info. ASCII
+    (RFC 3986) and no backslash, which browsers read as a slash: the URI the engine checks is the
+    one the browser follows."""
+    if not is_identifier(uri) or not uri.isascii() or " " in uri or "\\" in uri \
+            or len(uri) > MAX_REDIRECT_URI_LENGTH or not uri.startswith(("https://", "http://")):
         return False
     try:
         parts = urlsplit(uri)
-        hostname = parts.hostname
-    except ValueError:  # an unbalanced [ in the host
+        hostname, port = parts.hostname, parts.port
+    except ValueError:  # an unbalanced [ in the host, a port that is no number or past 65535
         return False
     loopback = hostname in ("127.0.0.1", "localhost", "::1")
-    return (parts.scheme == "https" or (parts.scheme == "http" and loopback)) and bool(hostname) \
-        and not parts.fragment and "#" not in uri and parts.username is None and parts.password is None
+    return (parts.scheme == "https" or loopback) and bool(hostname) and port != 0 \
+        and _REDIRECT_AUTHORITY.fullmatch(parts.netloc) is not None and not parts.fragment and "#" not in uri

@@ -34,9 +34,7 @@ def redirect_uris(value: Any, path: str) -> list[str]:
         raise InvalidRequest(f"must be a list of 1 to {MAX_REDIRECT_URIS} URLs", field=path)
     for index, uri in enumerate(value):
         if type(uri) is not str or not formats.is_redirect_uri(uri):
-            raise InvalidRequest(f"must be an https:// URL (http:// only to a loopback host) of at most "
-                                 f"{formats.MAX_REDIRECT_URI_LENGTH} characters, without a fragment, user info "
-                                 "or spaces", field=f"{path}[{index}]")
+            raise InvalidRequest(formats.REDIRECT_URI_RULE.replace("each must", "must", 1), field=f"{path}[{index}]")
     return list(dict.fromkeys(value))  # one entry each: they are matched exactly
 
 

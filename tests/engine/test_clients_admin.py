@@ -124,6 +124,17 @@ def test_a_client_of_config_yaml_is_not_changed_or_deleted_through_the_api(servi
     ({**SHOP, "redirect_uris": ["javascript:alert(1)"]}, "redirect_uris[0]"),
     ({**SHOP, "redirect_uris": ["https://shop.example.com/" + "a" * 2048]}, "redirect_uris[0]"),
     ({**SHOP, "redirect_uris": [7]}, "redirect_uris[0]"),
+    # Each of these went into the pages' Location or Content-Security-Policy header as it was:
+    # a non-Latin-1 host made every GET /login of the client a 500, ; and , split the policy,
+    # a backslash is a slash to browsers (red-team findings).
+    ({**SHOP, "redirect_uris": ["https://例え.jp/cb"]}, "redirect_uris[0]"),
+    ({**SHOP, "redirect_uris": ["https://shop.example.com/caf\u00e9"]}, "redirect_uris[0]"),
+    ({**SHOP, "redirect_uris": ["https://evil.example\\.shop.example.com/cb"]}, "redirect_uris[0]"),
+    ({**SHOP, "redirect_uris": ["https://shop.example.com;script-src/cb"]}, "redirect_uris[0]"),
+    ({**SHOP, "redirect_uris": ["https://shop.example.com,x/cb"]}, "redirect_uris[0]"),
+    ({**SHOP, "redirect_uris": ["https://shop.example.com:abc/cb"]}, "redirect_uris[0]"),
+    ({**SHOP, "redirect_uris": ["https://shop.example.com:99999/cb"]}, "redirect_uris[0]"),
+    ({**SHOP, "redirect_uris": ["HTTPS://shop.example.com/cb"]}, "redirect_uris[0]"),
     ({**SHOP, "name": ""}, "name"),
     ({**SHOP, "name": "a" * 257}, "name"),
     ({**SHOP, "name": "Shop\u202e"}, "name"),

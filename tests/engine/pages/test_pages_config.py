@@ -33,6 +33,8 @@ def test_clients_can_come_from_the_environment(tmp_path: Path) -> None:
     ("clients: {demo: {redirect_uris: ['https://app.example.com/cb#x']}}\n", "clients.demo.redirect_uris: each must"),
     ("clients: {demo: {redirect_uris: ['https://u:p@app.example.com/cb']}}\n", "clients.demo.redirect_uris: each"),
     ("clients: {demo: {redirect_uris: ['javascript:alert(1)']}}\n", "clients.demo.redirect_uris: must be an http"),
+    ("clients: {demo: {redirect_uris: ['https://例え.jp/cb']}}\n", "clients.demo.redirect_uris: each must"),
+    ("clients: {demo: {redirect_uris: ['https://a.example;x/cb']}}\n", "clients.demo.redirect_uris: each must"),
     ("clients: {demo: {redirect_uris: ['https://a.example/cb'], colour: red}}\n", "clients.demo.colour: unknown key"),
     ("clients: {'bad id': {redirect_uris: ['https://a.example/cb']}}\n", "clients: keys must be client ids"),
     ("clients: [demo]\n", "clients: must be a mapping"),
