@@ -30,6 +30,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("/admin/users", "POST"): {"username": "query-victim", "password": "correct horse battery staple"},
     ("/admin/users/{user_id}", "PATCH"): {"name": "Changed"},
     ("/admin/users/{user_id}/factors", "POST"): {"type": "sms", "phone_number": "+14155550123"},
+    ("/admin/clients/{client_id}", "PUT"): {"name": "Query", "redirect_uris": ["https://query.example.com/cb"]},
 }
 
 NOT_STRICT_INTEGERS = [
@@ -97,9 +98,11 @@ def test_no_hostile_query_or_path_value_makes_an_admin_route_fail(service: Login
         user = service.create_user(f"target-{method.lower()}-{ADMIN_ROUTES.index((path, method))}-{next(targets)}")
         factor = service.post(f"/admin/users/{user['user_id']}/factors",
                               {"type": "sms", "phone_number": "+14155550123"}, admin_auth()).json()
+        service.client.request("PUT", "/admin/clients/query-client", headers=admin_auth(),
+                               json=BODIES[("/admin/clients/{client_id}", "PUT")])
         return {"user_id": user["user_id"], "factor_id": factor["id"], "rule_id": "10-deny-blocked-users",
                 "rule_path": "a/b", "decision_id": "dec_0123", "key": "region", "key_path": "a/b",
-                "browser_id": "rmb_0123"}
+                "browser_id": "rmb_0123", "client_id": "query-client"}
 
     ids = fresh_ids()
     attempts = [("query", query) for query in HOSTILE_QUERIES]
