@@ -1,7 +1,8 @@
 """Administration of the hosted pages' clients (the admin API's /admin/clients, engine/http/clients_admin.py).
 
 Only clients added here can be changed here: one of config.yaml is ClientInConfig (409), config
-being its source of truth. Unknown: NotFound (404). Every change is written to the audit trail
+being its source of truth (a DELETE still removes a row this API added under its id earlier).
+Unknown: NotFound (404). Every change is written to the audit trail
 with the actor `admin` (engine/audit.py) once it is made.
 """
 
@@ -49,10 +50,13 @@ class ClientAdmin:
         return Client.from_record(record), created
 
     async def delete_client(self, client_id: str) -> None:
-        """Its outstanding authorization codes stop at /v1/token, and /login refuses it, on every instance."""
-        if self.registry.in_config(client_id):
-            raise ClientInConfig(_IN_CONFIG, field="client_id")
+        """Its outstanding authorization codes stop at /v1/token, and /login refuses it, on every instance.
+        An id of config.yaml deletes the row this API added under it before config took the id (which
+        config shadows, and which would be in force again once the id leaves config.yaml); without
+        one, ClientInConfig."""
         if not await self.registry.directory.delete_client(client_id):
+            if self.registry.in_config(client_id):
+                raise ClientInConfig(_IN_CONFIG, field="client_id")
             raise NotFound("no such client")
         log.info("admin_client_deleted client_id=%s", client_id)
         await self.audit.record("client.deleted", self.clock.now(), client_id=client_id)

@@ -158,3 +158,19 @@ def test_a_put_to_an_id_no_client_can_have_is_a_400_naming_client_id(service: Pa
 def test_repeated_redirect_uris_are_kept_once(service: PagesService) -> None:
     answer = put(service, "shop", {**SHOP, "redirect_uris": ["https://shop.example.com/cb"] * 2})
     assert answer.json()["redirect_uris"] == ["https://shop.example.com/cb"]
+
+
+def test_a_delete_of_a_config_id_removes_a_row_the_api_added_before_config_took_the_id(
+        service: PagesService) -> None:
+    """Config shadows the row, which nothing lists or reads; left there, it is in force again, with
+    its old redirect URIs, the day the id leaves config.yaml (red-team finding)."""
+    directory = service.client.app.state.services.directory
+    service.loop.call(directory.put_client("demo", "Old Demo", ["https://old.example.com/cb"], False,
+                                           service.clock.now()))
+
+    assert delete(service, "demo").status_code == 204
+    assert service.loop.call(directory.get_client("demo")) is None
+    assert [event["details"] for event in audit_of(service, "client.deleted")] == [{"client_id": "demo"}]
+    again = delete(service, "demo")
+    assert again.status_code == 409 and again.json()["error"] == "client_in_config"
+    assert get(service, "/demo").json()["source"] == "config"
