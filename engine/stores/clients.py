@@ -11,9 +11,13 @@ import json
 from collections.abc import Sequence
 
 from engine import formats
+from engine.errors import Conflict
 from engine.stores.directory import ClientRecord
 from engine.stores.sql_ops import Operation, Row, parse_time, statement
 
+# Update-or-insert rounds a PUT tries while concurrent PUTs and DELETEs of its id keep winning.
+PUT_ROUNDS = 5
+_RACED = "the client was changed by another request at the same time; try again"
 _COLUMNS = "client_id, name, redirect_uris, public, created_at, updated_at"
 SELECT = f"SELECT {_COLUMNS} FROM clients WHERE client_id = ?"
 LIST = f"SELECT {_COLUMNS} FROM clients ORDER BY client_id"
@@ -44,15 +48,22 @@ def record(row: Row) -> ClientRecord:
 def put(client_id: str, name: str, redirect_uris: Sequence[str], public: bool,
         at: str) -> Operation[tuple[ClientRecord, bool]]:
     """Update first, else insert; an insert that lost a race to create the same id updates instead,
-    so concurrent PUTs of one id end as one row (the last one's values) and no unique-key error."""
+    so concurrent PUTs of one id end as one row (the last one's values) and no unique-key error.
+    Each round that writes nothing met a row another PUT created and a DELETE removed between our
+    two statements (PostgreSQL, read committed); past PUT_ROUNDS of those, a 409 asks to try again."""
     values = (name, json.dumps(list(redirect_uris)), int(public), at, client_id)
     created = False
-    if (yield statement(_UPDATE, *values)).rowcount != 1:
-        created = (yield statement(_INSERT, client_id, name, values[1], int(public), at, at)).rowcount == 1
-        if not created:
-            yield statement(_UPDATE, *values)
+    for _ in range(PUT_ROUNDS):
+        if (yield statement(_UPDATE, *values)).rowcount == 1:
+            break
+        if (yield statement(_INSERT, client_id, name, values[1], int(public), at, at)).rowcount == 1:
+            created = True
+            break
+    else:
+        raise Conflict(_RACED, field="client_id")
     stored = (yield statement(SELECT, client_id)).first()
-    assert stored is not None  # written in this transaction
+    if stored is None:  # written (and, on PostgreSQL, locked) by this transaction: never, but never a 500
+        raise Conflict(_RACED, field="client_id")
     return record(stored), created
 
 
