@@ -33,7 +33,7 @@ from engine.sessions import Sessions, passed_a_factor
 from engine.signals import mask_phone
 from engine.sms.sender import SmsSender
 from engine.stores.challenges import Challenge, ChallengeFactor, ChallengeStore
-from engine.stores.directory import FactorProof, FactorRecord, UserDirectory
+from engine.stores.directory import FactorProof, FactorRecord, TooManyFactors, UserDirectory
 from engine.tokens import TokenIssuer
 
 log = logging.getLogger("engine.enrollment")
@@ -150,7 +150,11 @@ class Enrollment:
                 factor.user_id, factor.factor_id, FactorProof(totp_step=attempt.totp_step), now):
             raise InvalidCode("the code is wrong or the enrollment is no longer valid")
         first = not await self.directory.list_factors(factor.user_id)
-        if not await self.directory.activate_factor(factor.factor_id, now):
+        try:
+            activated = await self.directory.activate_factor(factor.factor_id, now, max_active=MAX_FACTORS_PER_USER)
+        except TooManyFactors:  # an admin added factors while this enrollment waited for its code
+            raise too_many_factors() from None
+        if not activated:
             # Dropped meanwhile by an enrollment started since (one at a time): nothing enrolled.
             raise InvalidCode("the code is wrong or the enrollment is no longer valid")
         log.info("factor_enrolled user_id=%s factor_type=%s", factor.user_id, factor.type)

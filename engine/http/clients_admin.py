@@ -20,7 +20,7 @@ from engine.http.bodies import read_json
 from engine.http.json_schema import described, ecma_pattern
 from engine.http.render import json_response
 
-MAX_REDIRECT_URIS = 16  # each is kept whole in the audit trail's client events (at most 20 items)
+MAX_REDIRECT_URIS = 16  # all of them listed in the audit trail's client events (at most 20 items, each cut at 200 characters)
 MAX_NAME_LENGTH = 256  # as the API's context.client_name, which the pages fill from it
 
 _URI_SCHEMA = {"type": "string", "maxLength": formats.MAX_REDIRECT_URI_LENGTH, "pattern": "^https?://",

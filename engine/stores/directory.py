@@ -227,9 +227,11 @@ class UserDirectory(Protocol):
         """Every TOTP secret a previous key sealed, sealed again under secrets.key (key rotation:
         `mfa-engine keys reseal`); secrets no key opens are counted, logged and left as they are."""
 
-    async def activate_factor(self, factor_id: str, now: datetime) -> bool:
+    async def activate_factor(self, factor_id: str, now: datetime, *, max_active: int | None = None) -> bool:
         """Whether the pending factor became active: False, with nothing changed, when it is gone
-        (an enrollment started since dropped it) or active already (its first confirmed_at stays)."""
+        (an enrollment started since dropped it) or active already (its first confirmed_at stays).
+        TooManyFactors, with nothing changed, when `max_active` is given and the owner has that many
+        active factors already (counted under the owner's lock, as enroll_factor counts)."""
 
     async def delete_factor(self, user_id: str, factor_id: str) -> bool:
         """False unless the factor was the user's; a deleted factor forgets the user's remembered

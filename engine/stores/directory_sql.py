@@ -321,12 +321,16 @@ def _insert_factor(factor_id: str, user_id: str, factor_type: str, status: str, 
     return factor_record(_required((yield statement(SELECT_FACTOR, factor_id)).first()))
 
 
-def activate_factor(factor_id: str, at: str) -> Operation[bool]:
+def activate_factor(factor_id: str, at: str, max_active: int | None = None) -> Operation[bool]:
     """Whether a pending factor became active: False when it is gone (an enrollment started since
-    dropped it) or active already. Under the owner's lock, as enroll_factor's check and delete."""
+    dropped it) or active already. Under the owner's lock, as enroll_factor's check and delete;
+    TooManyFactors when the owner reached `max_active` meanwhile (an admin added factors while the
+    enrollment waited for its code)."""
     owner = (yield statement("SELECT user_id FROM factors WHERE factor_id = ?", factor_id)).first()
     if owner is None or not (yield from lock_user(owner["user_id"])):
         return False
+    if max_active is not None and len((yield statement(LIST_ACTIVE_FACTORS, owner["user_id"])).rows) >= max_active:
+        raise TooManyFactors(f"at most {max_active} active factors")
     return (yield statement(ACTIVATE_FACTOR, at, factor_id)).rowcount == 1
 
 

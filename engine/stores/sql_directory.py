@@ -169,9 +169,9 @@ class SqlDirectory(ABC):
         query = sql.LIST_FACTORS if include_pending else sql.LIST_ACTIVE_FACTORS
         return [sql.factor_record(row) for row in await self._all(query, user_id)]
 
-    async def activate_factor(self, factor_id: str, now: datetime) -> bool:
+    async def activate_factor(self, factor_id: str, now: datetime, *, max_active: int | None = None) -> bool:
         """A pending factor becomes active; an active one keeps its first confirmed_at."""
-        return await self._write(sql.activate_factor(factor_id, time_text(now)))
+        return await self._write(sql.activate_factor(factor_id, time_text(now), max_active))
 
     async def delete_factor(self, user_id: str, factor_id: str) -> bool:
         """False unless the factor exists and belongs to `user_id`."""

@@ -134,3 +134,21 @@ def test_a_user_deleted_during_an_admin_write_is_a_404(directory_backend: Direct
         assert run_sync(vanishing.get_user(user_id)) is None
     finally:
         run_sync(vanishing.close())
+
+
+def test_an_enrollment_confirmed_after_an_admin_filled_the_user_up_stays_pending(
+        directory_backend: DirectoryBackend, run_sync: Run) -> None:
+    """9 active and an enrollment waiting for its code; an admin adds the 10th: the confirm must
+    not make an 11th (red-team finding: activate_factor did not count)."""
+    directory = directory_backend.directory
+    user_id = user_with_factors(directory, run_sync, MAX_FACTORS_PER_USER - 1)
+    pending = run_sync(directory.enroll_factor(user_id, "otp", NOW, max_active=MAX_FACTORS_PER_USER, secret=SECRET))
+    assert pending is not None
+    run_sync(directory.add_factor(user_id, "otp", NOW, status="active", secret=SECRET,
+                                  max_active=MAX_FACTORS_PER_USER))
+
+    with pytest.raises(TooManyFactors):
+        run_sync(directory.activate_factor(pending.factor_id, NOW, max_active=MAX_FACTORS_PER_USER))
+    assert active_factors(directory, run_sync, user_id) == MAX_FACTORS_PER_USER
+    stored = run_sync(directory.get_factor(pending.factor_id))
+    assert stored is not None and stored.status == "pending"
