@@ -72,7 +72,8 @@ class AccountSessions:
 
     def _named(self, request: Request, secure: bool) -> str | None:
         matched = _COOKIE.fullmatch(request.cookies.get(cookie_name(COOKIE, secure), ""))
-        if matched is None or not Keyring.equal(matched.group(2), self._mac(matched.group(1))):
+        # Any key, current or previous: a secrets.key rotation signs no browser out of its account.
+        if matched is None or not self.keyring.matches(matched.group(2), MAC_PURPOSE, matched.group(1)):
             return None
         return matched.group(1)
 

@@ -98,7 +98,7 @@ class PageSessions:
         if matched is None:
             return None
         session_id, mac = matched.groups()
-        if not Keyring.equal(mac, self._mac(session_id)):
+        if not self.keyring.matches(mac, MAC_PURPOSE, session_id):  # any key: a secrets.key rotation signs no one out
             return None
         held = await self.store.get(session_id, self.clock.now().timestamp())
         if held is None or held.kind != KIND:
@@ -141,7 +141,7 @@ class PageSessions:
         return presented is not None and Keyring.equal(presented, session.csrf)
 
     def _offered(self, payload: str, mac: str) -> PageSession | None:
-        if not Keyring.equal(mac, self.keyring.mac(OFFER_PURPOSE, payload)):
+        if not self.keyring.matches(mac, OFFER_PURPOSE, payload):
             return None
         try:
             offer = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
