@@ -5,6 +5,7 @@ engine's own code path (RFC 4226 / RFC 6238 with hmac and hashlib)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -22,7 +23,7 @@ import redis
 
 from engine.app import build_store, create_app
 from engine.clock import FrozenClock
-from engine.config import DirectorySettings
+from engine.config import DirectorySettings, Settings
 from engine.passwords import PasswordHasher
 from engine.sms.recording import RecordingSmsGateway
 from engine.stores.challenges import ChallengeStore
@@ -124,28 +125,53 @@ class LoginService:
                           options={"verify_exp": False, "verify_iat": False, "verify_nbf": False})
 
 
+def flushed_redis_url(store: str) -> str:
+    """For "redis", the login tests' database, flushed (skips or fails without Redis); else ""."""
+    if store != "redis":
+        return ""
+    redis_or_skip()
+    flush_redis()
+    return REDIS_URL
+
+
+@dataclasses.dataclass(frozen=True)
+class Running:
+    client: ServiceClient
+    clock: FrozenClock
+    sms: RecordingSmsGateway
+    store: ChallengeStore
+
+
+@contextlib.contextmanager
+def running(built: Settings, loop: LoopThread, *, passwords: PasswordHasher | None = None,
+            wrap_store: Callable[[ChallengeStore], ChallengeStore] | None = None) -> Iterator[Running]:
+    """The app of `built` served on `loop`, with a frozen clock at START, a recording SMS gateway
+    and the challenge store it uses (`wrap_store` is handed the real one and returns that); the
+    Redis database is flushed again afterwards."""
+    clock, sms = FrozenClock(START), RecordingSmsGateway()
+    challenges = build_store(built)
+    if wrap_store is not None:
+        challenges = wrap_store(challenges)
+    try:
+        with ServiceClient(create_app(built, clock=clock, gateway=sms, passwords=passwords, store=challenges),
+                           loop) as client:
+            yield Running(client, clock, sms, challenges)
+    finally:
+        if built.store.redis_url:
+            flush_redis()
+
+
 def start_service(tmp_path: Path, loop: LoopThread, store: str, *, passwords: PasswordHasher | None = None,
                   wrap_store: Callable[[ChallengeStore], ChallengeStore] | None = None,
                   directory_url: str | None = None, **settings: Any) -> Iterator[LoginService]:
     """`passwords` replaces the argon2 hasher built from the settings (e.g. one that counts);
     `wrap_store` is handed the real challenge store and returns the one the service uses;
     `directory_url` replaces the SQLite file in tmp_path (a PostgreSQL database: tests/postgres_db.py)."""
-    redis_url = ""
-    if store == "redis":
-        redis_or_skip()
-        flush_redis()
-        redis_url = REDIS_URL
-    clock = FrozenClock(START)
-    sms = RecordingSmsGateway()
-    built = make_settings(tmp_path, redis_url=redis_url, **settings)
+    built = make_settings(tmp_path, redis_url=flushed_redis_url(store), **settings)
     if directory_url is not None:
         built = dataclasses.replace(built, directory=DirectorySettings(url=directory_url))
-    challenges = wrap_store(build_store(built)) if wrap_store else None
-    app = create_app(built, clock=clock, gateway=sms, passwords=passwords, store=challenges)
-    with ServiceClient(app, loop) as client:
-        yield LoginService(client, clock, sms)
-    if store == "redis":
-        flush_redis()
+    with running(built, loop, passwords=passwords, wrap_store=wrap_store) as service:
+        yield LoginService(service.client, service.clock, service.sms)
 
 
 __all__ = ["DE_IP", "US_IP", "LoginService", "start_service", "totp_now"]

@@ -13,14 +13,13 @@ from typing import Any
 
 import httpx
 
-from engine.app import build_store, create_app
 from engine.clock import FrozenClock
 from engine.config import ClientSettings, Settings
 from engine.sms.recording import RecordingSmsGateway
 from engine.stores.challenges import ChallengeStore
 from tests.conftest import LoopThread
 from tests.engine.asgi import ServiceClient
-from tests.engine.login_harness import REDIS_URL, START, LoginService, flush_redis, redis_or_skip
+from tests.engine.login_harness import LoginService, flushed_redis_url, running
 from tests.engine.service import make_settings
 
 CALLBACK = "https://app.example.com/callback"
@@ -60,22 +59,9 @@ def settings_with_clients(tmp_path: Path, redis_url: str = "", **options: Any) -
 def start_pages_service(tmp_path: Path, loop: LoopThread, store: str,
                         wrap_store: Callable[[ChallengeStore], ChallengeStore] | None = None,
                         **options: Any) -> Iterator[PagesService]:
-    redis_url = ""
-    if store == "redis":
-        redis_or_skip()
-        flush_redis()
-        redis_url = REDIS_URL
-    clock = FrozenClock(START)
-    sms = RecordingSmsGateway()
-    settings = settings_with_clients(tmp_path, redis_url, **options)
-    challenges = build_store(settings)
-    if wrap_store is not None:
-        challenges = wrap_store(challenges)
-    app = create_app(settings, clock=clock, gateway=sms, store=challenges)
-    with ServiceClient(app, loop) as client:
-        yield PagesService(client, clock, sms, challenges, settings, loop)
-    if store == "redis":
-        flush_redis()
+    settings = settings_with_clients(tmp_path, flushed_redis_url(store), **options)
+    with running(settings, loop, wrap_store=wrap_store) as service:
+        yield PagesService(service.client, service.clock, service.sms, service.store, settings, loop)
 
 
 class PageBrowser:
