@@ -12,7 +12,7 @@ import contextlib
 import os
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -177,11 +177,14 @@ def build_passwords(settings: Settings) -> PasswordHasher:
                           executor=executor)
 
 
-async def close_in_time(timeout_seconds: float, closers: Mapping[str, Callable[[], Awaitable[None]]]) -> None:
-    """Close each component in order within one deadline: a backend that hangs or fails on
-    close (a frozen Redis) is logged and skipped, so a SIGTERM always ends the process."""
+async def close_in_time(timeout_seconds: float,
+                        stages: Sequence[Mapping[str, Callable[[], Awaitable[None]]]]) -> None:
+    """Close the components stage by stage, the components of one stage together, all within one
+    deadline: a backend that hangs or fails on close (a frozen Redis) is logged and skipped, so a
+    SIGTERM always ends the process, and it cannot keep the others of its stage open."""
     deadline = asyncio.get_running_loop().time() + timeout_seconds
-    for name, close in closers.items():
+
+    async def close_one(name: str, close: Callable[[], Awaitable[None]]) -> None:
         try:
             async with asyncio.timeout_at(deadline):
                 await close()
@@ -189,6 +192,9 @@ async def close_in_time(timeout_seconds: float, closers: Mapping[str, Callable[[
             log.warning("shutdown_close_timeout component=%s", name)
         except Exception as exc:
             log.warning("shutdown_close_failed component=%s type=%s", name, type(exc).__name__)
+
+    for stage in stages:
+        await asyncio.gather(*(close_one(name, close) for name, close in stage.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,11 +263,11 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
             await tasks.stop(expiry)
             if watch is not None:
                 await rule_watch.stop(watch)
-            # Workers first: they are processes of ours that must not outlive the service.
-            await close_in_time(settings.http.shutdown_timeout_seconds, {
-                "sandbox": executor.close, "rule_follower": follower.close, "rule_sync": rule_sync.close,
-                "sms_gateway": gateway.close, "store": store.close,
-                "decisions": decision_log.close, "directory": directory.close})
+            await close_in_time(settings.http.shutdown_timeout_seconds, (
+                {"sandbox": executor.close},  # first: processes of ours that must not outlive the service
+                {"rule_follower": follower.close},  # before the rule store it reads
+                {"rule_sync": rule_sync.close, "sms_gateway": gateway.close, "store": store.close,
+                 "decisions": decision_log.close, "directory": directory.close}))
             geo.close()
             metrics.close()
             request_log.close()
