@@ -75,6 +75,13 @@ def callback_code(response: httpx.Response) -> dict[str, list[str]]:
     return parse_qs(urlsplit(location).query)
 
 
+def assert_descriptions_exist(html: str) -> None:
+    """Every aria-describedby names an element of the page: a dangling one ties the field to nothing."""
+    ids = set(re.findall(r'\bid="([^"]+)"', html))
+    named = [name for value in re.findall(r'aria-describedby="([^"]+)"', html) for name in value.split()]
+    assert named and set(named) <= ids, (named, ids)
+
+
 def exchange(service: PagesService, code: str, **extra: str) -> httpx.Response:
     return service.post("/v1/token", {"code": code, "client_id": "demo", "redirect_uri": CALLBACK, **extra})
 
@@ -140,7 +147,17 @@ def test_a_wrong_password_shows_the_form_again_with_the_error(service: PagesServ
     assert page.status_code == 401
     assert "The username or password is not right." in text_of(page.text)
     assert 'value="alice"' in page.text
+    assert 'aria-describedby="form-error"' in page.text
+    assert_descriptions_exist(page.text)
     assert service.sms.messages == []
+
+
+def test_a_missing_username_or_password_is_described_by_its_own_error(browser: PageBrowser) -> None:
+    assert browser.get(START).status_code == 200
+    page = browser.submit("/login", {"username": "", "password": ""})
+    assert page.status_code == 400
+    assert 'aria-describedby="username-error"' in page.text and 'aria-describedby="password-error"' in page.text
+    assert_descriptions_exist(page.text)
 
 
 def test_a_rules_denial_shows_its_reason(service: PagesService, browser: PageBrowser) -> None:
