@@ -148,7 +148,7 @@ def build_gateway(settings: Settings) -> SmsGateway:
                              sms.twilio.base_url, sms.twilio.timeout_ms)
     if sms.gateway == "webhook":
         return WebhookGateway(sms.webhook.url, sms.webhook.secret)
-    return ConsoleGateway()
+    return ConsoleGateway(json_lines=settings.logging.format == "json")
 
 
 def build_tokens(settings: Settings) -> TokenIssuer:

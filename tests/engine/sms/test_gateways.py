@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -15,17 +16,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
+from engine.app import build_gateway
 from engine.clock import FrozenClock
+from engine.config import LoggingSettings
 from engine.sms.console import ConsoleGateway
 from engine.sms.gateway import GatewayError, SmsGateway, SmsMessage
 from engine.sms.recording import RecordingSmsGateway
 from engine.sms.twilio import TwilioGateway
 from engine.sms.webhook import WebhookGateway
+from tests.engine.service import make_settings
 
 SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "twilio-auth-token-do-not-leak"
@@ -265,6 +270,18 @@ def test_the_recording_gateway_keeps_messages_and_fails_when_told() -> None:
 def test_the_console_gateway_prints_the_body_to_a_masked_number(capsys: pytest.CaptureFixture[str]) -> None:
     send_and_close(ConsoleGateway())
     assert capsys.readouterr().out == f"SMS to +1******1234: {MESSAGE.body}\n"
+
+
+def test_under_json_logging_the_console_gateway_prints_one_json_object_a_message(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = dataclasses.replace(make_settings(tmp_path), logging=LoggingSettings(format="json"))
+    send_and_close(build_gateway(settings))  # what `serve` runs with logging.format: json
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    line = json.loads(lines[0])  # every line the service writes is one JSON object (issue 12)
+    assert line["message"] == f"SMS to +1******1234: {MESSAGE.body}"
+    assert (line["level"], line["logger"], line["event"]) == ("INFO", "engine.sms.console", "sms_console")
+    assert datetime.fromisoformat(line["timestamp"]).utcoffset() is not None
 
 
 def test_no_gateway_logs_the_code_or_its_secrets_at_any_level(serve: Callable[..., LocalProvider],
