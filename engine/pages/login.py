@@ -202,7 +202,7 @@ async def verify(call: PageCall) -> Response:
     remember = call.form.get("remember") == "1" and bool(data.get("remember"))
     try:
         answer = await call.services.flow.verify(data["challenge_id"], data["factor_id"], code, data["client_id"],
-                                                 remember_browser=remember)
+                                                 remember_browser=remember, ip=call.ip)
     except InvalidCode:
         left = await _attempts_left(call)
         if left is None:

@@ -16,6 +16,7 @@ from engine.authcodes import s256
 from tests.conftest import LoopThread
 from tests.engine.login_harness import totp_now
 from tests.engine.pages.harness import CALLBACK, PageBrowser, PagesService, start_pages_service, text_of
+from tests.engine.service import admin_auth
 
 MFA_ALWAYS = '''"""A second factor for every login; the browser may be remembered; mallory is refused."""
 
@@ -128,6 +129,20 @@ def test_the_authenticator_app_needs_only_its_code(service: PagesService, browse
     assert "Send a new code" not in text_of(page.text)
     back = callback_code(browser.submit("/login/code", {"code": totp_now(enrolled["secret"], service.clock.now())}))
     assert service.decode(exchange(service, back["code"][0]).json()["token"])["amr"] == ["pwd", "otp"]
+
+
+def test_a_wrong_code_at_the_pages_is_audited_from_the_browsers_address(service: PagesService,
+                                                                       browser: PageBrowser) -> None:
+    enrolled = otp_user(service)
+    sign_in(browser)
+    browser.follow()
+    browser.submit("/login/factor", {"factor_id": enrolled["factor_id"]})
+    browser.follow()
+    wrong = "000000" if totp_now(enrolled["secret"], service.clock.now()) != "000000" else "111111"
+    assert browser.submit("/login/code", {"code": wrong}).status_code == 401
+    trail = service.client.get("/admin/audit", params={"type": "factor.failed"}, headers=admin_auth())
+    assert [(event["details"]["factor_id"], event["ip"]) for event in trail.json()["events"]] == \
+        [(enrolled["factor_id"], "127.0.0.1")]  # the socket's address, as the password step's
 
 
 def test_a_recovery_code_signs_in_once(service: PagesService, browser: PageBrowser) -> None:
