@@ -28,6 +28,7 @@ from engine.clients import ClientRegistry
 from engine.clock import Clock
 from engine.crypto import Keyring
 from engine.errors import InvalidGrant
+from engine.request_context import note_user
 from engine.stores.challenges import Challenge, ChallengeStore
 
 CODE_TTL_SECONDS = 60
@@ -77,6 +78,7 @@ class AuthorizationCodes:
         if record is None or record.kind != KIND \
                 or not await self._bound_to(record, client_id, redirect_uri, code_verifier):
             raise InvalidGrant(_REFUSED)
+        note_user(record.user_id)
         answer = dict(record.data["answer"])
         # The token was signed when the login finished: what is left of its life.
         answer["expires_in"] = max(int(answer["expires_in"]) - int(now - float(record.data["issued_at"])), 0)

@@ -29,6 +29,7 @@ from engine.factors import recovery, totp
 from engine.factors.limits import MAX_FACTORS_PER_USER, too_many_factors
 from engine.flow import FACTORS_ALLOWED, Flow, new_challenge_id
 from engine.offers import RECOVERY_FACTOR_ID
+from engine.request_context import note_user
 from engine.sessions import Sessions, passed_a_factor
 from engine.signals import mask_phone
 from engine.sms.sender import SmsSender
@@ -78,6 +79,7 @@ class Enrollment:
             held = await self.store.get(enrollment_token, now.timestamp())
             if held is None or held.kind != "enrollment":
                 raise InvalidToken("the enrollment token is unknown or expired")
+            note_user(held.user_id)
             login = dict(held.data)
             allowed = login.pop(FACTORS_ALLOWED, None)
             return Principal(held.user_id, held.client_id, login, factors_allowed=None if allowed is None
@@ -137,6 +139,7 @@ class Enrollment:
             factor = await self.directory.get_factor(pending.factors[0].factor_id)
         if pending is None or factor is None or factor.status != "pending":
             raise InvalidCode("the code is wrong or the enrollment is no longer valid")
+        note_user(factor.user_id)
         if not pending.data.get("passed_a_factor") and await self.has_second_factor(factor.user_id):
             # The user gained a factor since this enrollment started on a password alone.
             raise InvalidToken("this user has a second factor now: pass it in a login first")

@@ -12,6 +12,7 @@ from engine import audit
 from engine.audit_trail import AuditTrail
 from engine.errors import InvalidCode, InvalidToken
 from engine.offers import RECOVERY_FACTOR_ID
+from engine.request_context import note_user
 from engine.stores.audit_events import AuditEvent
 from engine.stores.challenges import ChallengeFactor
 from engine.stores.directory import FactorProof, UserDirectory, UserRecord
@@ -176,6 +177,7 @@ class Sessions:
         user = await self.directory.get_user(str(claims["sub"]))
         if user is None or claims.get(MFA_EPOCH, 0) != user.mfa_epoch:
             raise InvalidToken("the user token does not verify")
+        note_user(user.user_id)
         return Session(user, claims, tuple(_claimed_methods(claims)))
 
 

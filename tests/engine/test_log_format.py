@@ -14,6 +14,7 @@ from engine.log_format import JsonFormatter, template_fields
 from engine.request_context import CURRENT, RequestInfo
 from tests.conftest import LoopThread
 from tests.engine.asgi import ServiceClient
+from tests.engine.login_harness import start_service
 from tests.engine.service import auth, evaluate_body, make_settings
 
 
@@ -95,3 +96,19 @@ def test_the_request_line_is_written_by_its_thread_after_the_answer(tmp_path: Pa
     assert lines[0].getMessage().startswith("request method=POST path=/v1/evaluate route=evaluate status=200 ")
     assert lines[0].getMessage().endswith(" request_id=r-42 user_id=u-1")
     assert lines[0].threadName == "request-log"
+
+
+def test_the_request_lines_of_enrollment_and_recovery_codes_name_their_user(
+        tmp_path: Path, loop_thread: LoopThread, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="engine.request")
+    for service in start_service(tmp_path, loop_thread, "memory"):
+        user = service.create_user()
+        enrolled = service.first_login_enrolling_otp()  # /v1/mfa/enroll with an enrollment token, then confirm
+        codes = service.post("/v1/mfa/recovery-codes", {"user_token": enrolled["token"]})
+        assert codes.status_code == 200, codes.text
+        request_log: RequestLog = service.client.app.state.request_log
+        request_log.drain()
+    named = {line.args[1]: line.args[6] for line in caplog.records  # type: ignore[index]
+             if line.name == "engine.request"}
+    assert named["/v1/mfa/enroll"] == named["/v1/mfa/enroll/confirm"] == named["/v1/mfa/recovery-codes"] \
+        == user["user_id"]  # "user id where known" (issue 12)

@@ -5,6 +5,7 @@ same way); the exchange goes through the real HTTP stack, on both challenge stor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from engine.authcodes import AuthorizationCodes, s256
+from engine.http.request_log import RequestLog
 from tests.conftest import LoopThread
 from tests.engine.pages.harness import ALLOW_ALL, CALLBACK, SPA_CALLBACK, PagesService, start_pages_service
 from tests.engine.service import auth
@@ -61,6 +63,17 @@ def test_a_code_is_exchanged_once_for_the_same_token_body_a_login_gives(service:
     again = exchange(service, code)
     assert again.status_code == 401
     assert again.json()["error"] == "invalid_grant"
+
+
+def test_the_exchanges_request_line_names_the_codes_user(service: PagesService,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="engine.request")
+    answer = login_answer(service)
+    assert exchange(service, issue(service, answer)).status_code == 200
+    request_log: RequestLog = service.client.app.state.request_log
+    request_log.drain()
+    lines = [line.args for line in caplog.records if line.name == "engine.request"]
+    assert [args[6] for args in lines if args[1] == "/v1/token"] == [answer["user_id"]]  # type: ignore[index]
 
 
 def test_the_token_body_says_how_long_the_token_has_left(service: PagesService) -> None:
