@@ -24,6 +24,7 @@ from operator import itemgetter
 from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -57,6 +58,10 @@ class LabeledCounter:
         # Children bound now are exposed from the start, at 0, in either mode: a rate over a
         # series that appears only at its first event misses that event.
         self._children = {values: counter.labels(*values) for values in known}
+
+    @property
+    def counter(self) -> Counter:
+        return self._counter
 
     def inc(self, *values: str) -> None:
         child = self._children.get(values)
@@ -96,6 +101,27 @@ class _WithoutCreated:
         for metric in self._registry.collect():
             metric.samples = [sample for sample in metric.samples if not sample.name.endswith("_created")]
             yield metric
+
+
+class _EveryFamily:
+    """The multiprocess collector's families, and an empty one (HELP and TYPE) for each declared
+    family no process has written a value of yet: one process or several, a scrape lists every
+    family from the start (a labelled counter that has not counted yet, such as the gateway
+    failures, would otherwise be missing from a `--workers` scrape only)."""
+
+    def __init__(self, collector: MultiProcessCollector, declared: Sequence[MetricWrapperBase]) -> None:
+        self._collector = collector
+        self._declared = declared
+
+    def collect(self) -> Iterator[Metric]:
+        written = set()
+        for metric in self._collector.collect():  # type: ignore[no-untyped-call]
+            written.add(metric.name)
+            yield metric
+        for wrapper in self._declared:
+            for family in wrapper.describe():
+                if family.name not in written:
+                    yield family
 
 
 class Metrics:
@@ -143,6 +169,10 @@ class Metrics:
         self._store_errors = Counter(
             "mfa_store_errors_total", "Requests refused because a store (Redis) did not answer "
             "(503 store_unavailable).", registry=registry)
+        self._declared: tuple[MetricWrapperBase, ...] = (
+            self.logins.counter, self.challenges.counter, self.verifications.counter, self.lockouts.counter,
+            self._rule_durations, self.rule_failures.counter, self._worker_kills, self._queue_wait,
+            self.sms_sent.counter, self.sms_failures.counter, self._store_errors)
         self._traces: list[tuple[ProgramTrace, ...]] = []
         self._waits: list[float] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -221,7 +251,8 @@ class Metrics:
         processes: call it off the event loop, after `flush` on it."""
         registry = CollectorRegistry(auto_describe=False)
         if self._multiprocess_dir:
-            MultiProcessCollector(registry, path=self._multiprocess_dir)  # type: ignore[no-untyped-call]
+            collector = MultiProcessCollector(None, path=self._multiprocess_dir)  # type: ignore[no-untyped-call]
+            registry.register(_EveryFamily(collector, self._declared))
         else:
             assert self._registry is not None
             registry.register(_WithoutCreated(self._registry))

@@ -249,6 +249,15 @@ def test_a_scrape_sees_the_evaluations_just_made_and_batches_stay_bounded() -> N
     assert parsed[("mfa_rule_failures_total", (("outcome", "error"), ("rule", "20-b")))] == 600
 
 
+def test_a_scrape_under_workers_lists_every_family_before_it_has_counted(tmp_path: Path) -> None:
+    def families(metrics: Metrics) -> dict[str, str]:
+        return {family.name: family.type for family in text_string_to_metric_families(metrics.exposition().decode())}
+
+    # The files of `serve --workers` processes that have not counted anything yet (an empty directory).
+    several = families(Metrics(multiprocess_dir=str(tmp_path)))
+    assert several == families(Metrics()) and len(several) == 11, several
+
+
 def test_every_metric_is_documented_in_the_deployment_guide_and_the_readme(service: LoginService) -> None:
     text = service.client.get("/metrics", headers=metrics_auth()).text
     names = {family.name + ("_total" if family.type == "counter" else "")
