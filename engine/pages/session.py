@@ -27,7 +27,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -46,6 +46,9 @@ MAX_OFFER_CHARS = 3500
 _COOKIE = re.compile(r"(ps_[A-Za-z0-9_-]{22})\.([0-9a-f]{64})")
 _OFFER = re.compile(r"ps_offer\.([A-Za-z0-9_-]{1,%d})\.([0-9a-f]{64})" % MAX_OFFER_CHARS)
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+# Written `SameSite=Lax`, as RFC 6265bis and the README spell it (browsers read any case); Starlette
+# types the value in lower case but writes it as given.
+SAME_SITE = cast(Literal["lax"], "Lax")
 
 
 @dataclass(slots=True)
@@ -70,11 +73,11 @@ def cookie_name(base: str, secure: bool) -> str:
 
 def set_cookie(response: Response, name: str, value: str, max_age: int, secure: bool) -> None:
     response.set_cookie(cookie_name(name, secure), value, max_age=max_age, path="/", secure=secure, httponly=True,
-                        samesite="lax")
+                        samesite=SAME_SITE)
 
 
 def clear_cookie(response: Response, name: str, secure: bool) -> None:
-    response.delete_cookie(cookie_name(name, secure), path="/", secure=secure, httponly=True, samesite="lax")
+    response.delete_cookie(cookie_name(name, secure), path="/", secure=secure, httponly=True, samesite=SAME_SITE)
 
 
 class PageSessions:

@@ -272,7 +272,7 @@ def test_the_pages_send_their_security_headers_and_a_strict_session_cookie(brows
     assert page.headers["cache-control"] == "no-store"
     cookie = page.headers["set-cookie"]
     assert cookie.startswith("mfa-login=ps_")
-    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Max-Age=900" in cookie and "Path=/" in cookie
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Max-Age=900" in cookie and "Path=/" in cookie
     assert "Secure" not in cookie  # plain http to 127.0.0.1 in development
     assert "<script>" not in page.text and "style=" not in page.text
 
@@ -281,7 +281,7 @@ def test_outside_loopback_development_the_cookie_is_secure_and_host_only(service
     browser = PageBrowser(service, base="https://login.example.test")
     try:
         cookie = browser.get(START).headers["set-cookie"]
-        assert cookie.startswith("__Host-mfa-login=") and "Secure" in cookie
+        assert cookie.startswith("__Host-mfa-login=") and "Secure" in cookie and "SameSite=Lax" in cookie
     finally:
         browser.close()
 
