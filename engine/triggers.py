@@ -25,6 +25,10 @@ EARTH_RADIUS_KM = 6371.0088
 # The method name of the password in `amr`: it never satisfies a sensitive action.
 PASSWORD_METHOD = "pwd"
 DENY_COUNTRY = "country_denied"
+# Actions sensitive whatever `mfa.triggers.sensitive_actions` lists (with its `within_minutes`):
+# the hosted self-service page's changes to a user's own factors and recovery codes
+# (engine/pages/account_changes.py) must always follow a fresh second factor.
+ALWAYS_SENSITIVE = frozenset({"account_security"})
 # Fixed order of `fired`, so traces and `required_by` read the same for the same login.
 TRIGGER_NAMES = ("first_login", "new_device", "new_country", "impossible_travel", "countries", "sensitive_actions")
 
@@ -240,9 +244,14 @@ def _countries(settings: TriggersSettings, login: LoginFacts, fired: set[str], n
         fired.add("countries")
 
 
+def is_sensitive(settings: TriggersSettings, action: str | None) -> bool:
+    """Whether `action` needs a factor completed within `sensitive_actions.within_minutes`."""
+    return action is not None and (action in settings.sensitive_actions.actions or action in ALWAYS_SENSITIVE)
+
+
 def _needs_step_up(settings: TriggersSettings, login: LoginFacts) -> bool:
     sensitive = settings.sensitive_actions
-    if login.action not in sensitive.actions:
+    if not is_sensitive(settings, login.action):
         return False
     cutoff = login.at - timedelta(minutes=sensitive.within_minutes)
     # A completion after the login's own time is no real one (rule_api.Authentication.completed_within).

@@ -2,10 +2,9 @@
 POST /account/security asks for one change (add an authenticator or a phone, new recovery codes,
 remove a factor). Every change first goes through Flow.step_up for the action `account_security`
 with the browser's signed-in token, exactly like an application's step-up, and is applied
-(engine/pages/account_changes.py) only once that step-up has passed. Changes are offered only
-when `mfa.triggers.sensitive_actions` names account_security: that trigger is what makes each
-one need a factor passed within its `within_minutes` (whatever the rules say); without it the
-page only lists the factors."""
+(engine/pages/account_changes.py) only once that step-up has passed. `account_security` is always
+a sensitive action (engine/triggers.py ALWAYS_SENSITIVE), so each change needs a factor passed
+within `mfa.triggers.sensitive_actions.within_minutes`, whatever the rules and the policy say."""
 
 from __future__ import annotations
 
@@ -31,16 +30,10 @@ async def overview(call: PageCall) -> Response:
                call.t("factor_sms", phone=mask_phone(factor.phone_number) or "")} for factor in factors]
     codes_left = await call.services.directory.recovery_codes_left(user_id)
     enabled = call.services.settings.mfa.factors
-    changes = changes_allowed(call)
     respond = call.offer if call.session.session_id is None else call.save  # stored once a change is asked for
-    return await respond(call.render("account.html", factors=listed, codes_left=codes_left, changes=changes,
-                                     can_add_otp=changes and "otp" in enabled,
-                                     can_add_sms=changes and "sms" in enabled))
-
-
-def changes_allowed(call: PageCall) -> bool:
-    """Whether the configured triggers make every change pass a fresh factor first."""
-    return account_changes.ACTION in call.services.settings.mfa.triggers.sensitive_actions.actions
+    # `changes`: always offered (each passes a fresh factor first); kept for templates_dir overrides.
+    return await respond(call.render("account.html", factors=listed, codes_left=codes_left, changes=True,
+                                     can_add_otp="otp" in enabled, can_add_sms="sms" in enabled))
 
 
 async def change(call: PageCall) -> Response:
@@ -48,7 +41,7 @@ async def change(call: PageCall) -> Response:
     if call.data.get("step") != "account" or signed_in is None:
         return await call.expired()
     op = call.form.get("op", "")
-    if op not in account_changes.OPERATIONS or not changes_allowed(call):
+    if op not in account_changes.OPERATIONS:
         return await call.expired()
     call.data.update({account_changes.PENDING: {"op": op, "factor_id": call.form.get("factor_id", "")[:128],
                                                 "phone": call.form.get("phone", "").strip()[:32] or None}},

@@ -58,11 +58,6 @@ async def start(call: PageCall) -> Response:
             or query.get("redirect_uri") not in client.redirect_uris or not _valid_state(query.get("state")) \
             or (action is not None and (formats.ACTION.fullmatch(action) is None or action == "login")):
         return call.message("title_bad_request", [call.t("bad_client")], 400)
-    # A step-up is for the actions the operator declared sensitive (mfa.triggers.sensitive_actions):
-    # any other name would turn the application's login link, on a browser signed in before,
-    # into a login with neither password nor factor (red-team finding).
-    if action is not None and action not in call.services.settings.mfa.triggers.sensitive_actions.actions:
-        return call.message("title_bad_request", [call.t("bad_action")], 400)
     challenge, method = query.get("code_challenge"), query.get("code_challenge_method")
     if (challenge is None and (client.public or method is not None)) or (
             challenge is not None and (method != "S256" or S256_CHALLENGE.fullmatch(challenge) is None)):

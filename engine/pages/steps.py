@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import RedirectResponse, Response
 
-from engine import remembered
+from engine import remembered, triggers
 from engine.errors import AccessDenied, InvalidToken
 from engine.flow import EnrollmentRequired, MfaRequired, StepUpOk
 from engine.http import schema
@@ -73,6 +73,14 @@ async def step_up(call: PageCall, signed_in: dict[str, Any]) -> Response:
     except AccessDenied as exc:
         return await call.end(call.message("title_denied", [call.t("denied_body", reason=exc.reason)], 403))
     if isinstance(result, StepUpOk):
+        if not triggers.is_sensitive(call.services.settings.mfa.triggers, data["action"]):
+            # Nothing asked for a factor and no freshness was checked: the application's login link
+            # with any `&action=` must not become, on a browser signed in before, a login with
+            # neither password nor factor (red-team finding). A sign-in, with the action in context.
+            data.update(step="password", stepped_up=False)
+            assert call.session is not None
+            respond = call.offer if call.session.session_id is None else call.save
+            return await respond(go("/login"))
         return await finish(call, signed_in)
     return await after_answer(call, result)
 

@@ -307,6 +307,17 @@ def test_a_password_alone_never_satisfies_a_sensitive_action_and_other_actions_a
     assert evaluate(STEP_UP, login(), history()).fired == ()
 
 
+def test_the_self_service_pages_action_is_sensitive_with_no_configuration() -> None:
+    """account_security (the hosted /account/security changes) always needs a recent factor."""
+    unconfigured = TriggersSettings()
+    stale = (CompletedMethod("pwd", NOW), CompletedMethod("otp", NOW - timedelta(minutes=6)))
+    fresh = (CompletedMethod("pwd", NOW), CompletedMethod("otp", NOW - timedelta(minutes=4)))
+    assert evaluate(unconfigured, login(action="account_security", methods=stale), history()).fired == \
+        ("sensitive_actions",)
+    assert evaluate(unconfigured, login(action="account_security", methods=fresh), history()).fired == ()
+    assert evaluate(unconfigured, login(action="transaction", methods=stale), history()).fired == ()
+
+
 # Unknown history, order, notes
 
 def test_without_history_the_history_triggers_are_skipped_and_their_figures_are_none() -> None:
