@@ -2,12 +2,14 @@
 
 Query parameters, each optional and at most once (anything else is 400 `invalid_request` naming it):
 `user_id` (a user id), `type` (one of engine/audit.py's types), `since` (inclusive) and `until`
-(exclusive), ISO 8601 date-times with a time zone (`Z`; a `+` must be sent as `%2B`), `limit`
-(1..1000, default 100), `cursor` (the `next_cursor` of the page before, as it was given).
+(exclusive), ISO 8601 date-times with a time zone (`Z` or an offset; an offset's `+` sent
+unencoded arrives as a space and is read as the `+` it was), `limit` (1..1000, default 100),
+`cursor` (the `next_cursor` of the page before, as it was given).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -39,9 +41,20 @@ def _type(request: Request) -> str | None:
     return raw
 
 
+# `?since=2026-11-30T10:00:00+00:00` written into a URL as it is: the `+` arrives as a space.
+_PLUS_AS_SPACE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?) (\d\d:?\d\d)")
+
+
 def _time(request: Request, name: str) -> datetime | None:
     raw = request.query_params.get(name)
-    return None if raw is None else datetime.fromisoformat(schema.timestamp(raw, name))
+    if raw is None:
+        return None
+    # A space cannot be part of a date-time, so one before the offset can only be a `+` that was
+    # not percent-encoded (a datetime's isoformat() pasted into a query string): read it as one.
+    unencoded = _PLUS_AS_SPACE.fullmatch(raw)
+    if unencoded is not None:
+        raw = f"{unencoded.group(1)}+{unencoded.group(2)}"
+    return datetime.fromisoformat(schema.timestamp(raw, name))
 
 
 def _cursor(request: Request) -> AuditCursor | None:

@@ -171,7 +171,8 @@ def _integer(parameter: admin.QueryInteger) -> JsonSchema:
 _AUDIT_QUERY: Mapping[str, JsonSchema] = MappingProxyType({
     "user_id": {"type": "string", "pattern": ecma_pattern(formats.OPAQUE_ID)},
     "type": {"type": "string", "enum": list(audit.VOCABULARY)},
-    "since": {**(description_of(schema.timestamp) or {}), "description": "inclusive; a `+` is sent as %2B"},
+    "since": {**(description_of(schema.timestamp) or {}),
+              "description": "inclusive; a `+` is sent as %2B (sent unencoded, it arrives as a space: read as `+`)"},
     "until": {**(description_of(schema.timestamp) or {}), "description": "exclusive, later than since"},
     "limit": _integer(admin.LIMIT),
     "cursor": {"type": "string", "description": "the next_cursor of the page before, as it was given"},
