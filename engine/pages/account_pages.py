@@ -46,4 +46,4 @@ async def change(call: PageCall) -> Response:
     call.data.update({account_changes.PENDING: {"op": op, "factor_id": call.form.get("factor_id", "")[:128],
                                                 "phone": call.form.get("phone", "").strip()[:32] or None}},
                      action=account_changes.ACTION, stepped_up=False)
-    return await step_up(call, signed_in)
+    return await step_up(call, signed_in, reused=True)

@@ -71,7 +71,7 @@ async def start(call: PageCall) -> Response:
         if action else None
     if signed_in is not None:
         # A step-up of the browser's signed-in login: the rules decide what it needs now.
-        return await step_up(call, signed_in)
+        return await step_up(call, signed_in, reused=True)
     return await call.offer(_password_page(call))  # stored at the first step the user passes
 
 

@@ -52,7 +52,7 @@ async def _may_remember(call: PageCall, challenge_id: str) -> bool:
         and call.services.settings.mfa.remember_browser.days > 0
 
 
-async def step_up(call: PageCall, signed_in: dict[str, Any]) -> Response:
+async def step_up(call: PageCall, signed_in: dict[str, Any], *, reused: bool = False) -> Response:
     """The login's `action` through Flow.step_up with the signed-in token: nothing more to pass
     (back to the application with that token), or a challenge or enrollment like a login's,
     whose verify issues the fresher token. Once per page session: the fresher token finishes."""
@@ -73,10 +73,11 @@ async def step_up(call: PageCall, signed_in: dict[str, Any]) -> Response:
     except AccessDenied as exc:
         return await call.end(call.message("title_denied", [call.t("denied_body", reason=exc.reason)], 403))
     if isinstance(result, StepUpOk):
-        if not triggers.is_sensitive(call.services.settings.mfa.triggers, data["action"]):
-            # Nothing asked for a factor and no freshness was checked: the application's login link
-            # with any `&action=` must not become, on a browser signed in before, a login with
-            # neither password nor factor (red-team finding). A sign-in, with the action in context.
+        if reused and not triggers.is_sensitive(call.services.settings.mfa.triggers, data["action"]):
+            # The browser's earlier login (`reused`), and nothing asked for a factor or checked its
+            # freshness: the application's login link with any `&action=` must not become a login
+            # with neither password nor factor (red-team finding). A sign-in, with the action in
+            # context. (A login this page session has just made finishes: it passed what it needed.)
             data.update(step="password", stepped_up=False)
             assert call.session is not None
             respond = call.offer if call.session.session_id is None else call.save

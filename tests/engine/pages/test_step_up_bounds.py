@@ -76,3 +76,20 @@ def test_a_step_up_for_another_application_asks_for_the_password(service: PagesS
     page = browser.get(other)
     assert page.status_code == 200, page.headers.get("location")
     assert 'name="password"' in page.text
+
+
+def test_a_sign_in_for_an_action_nothing_asks_a_factor_for_ends_at_the_application(service: PagesService) -> None:
+    """Not signed in: the password (and the login's own factor) and then back with a code, not
+    round again to the password page."""
+    service.create_user()
+    enrolled = service.first_login_enrolling_otp()
+    browser = PageBrowser(service)
+    browser.get(START + "&action=x")
+    browser.submit("/login", {"username": "alice", "password": "correct horse battery staple"})
+    browser.follow()
+    browser.submit("/login/factor", {"factor_id": enrolled["factor_id"]})
+    browser.follow()
+    done = browser.submit("/login/code", {"code": totp_now(enrolled["secret"], service.clock.now())})
+    assert done.status_code == 303 and done.headers["location"].startswith("https://app.example.com/callback?code=")
+    browser.close()
+
