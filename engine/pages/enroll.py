@@ -27,7 +27,7 @@ from engine.errors import CountryNotAllowed, FactorUnavailable, InvalidCode, Inv
 from engine.factors import totp
 from engine.pages.context import PageCall
 from engine.pages.render import data_uri, go, text_download
-from engine.pages.steps import finish, token_answer
+from engine.pages.steps import login_done, token_answer
 
 ENROLLABLE = ("otp", "sms")
 
@@ -136,7 +136,7 @@ async def confirm(call: PageCall) -> Response:
         return await call.expired()
     answer = token_answer(body)
     if not body.get("recovery_codes"):
-        return await finish(call, answer)
+        return await login_done(call, answer)
     data.update(step="codes", answer=answer)
     codes = list(body["recovery_codes"])
     return await call.save(call.render("recovery_codes.html", codes=codes, download_href=text_download(codes)))
@@ -159,4 +159,4 @@ async def proceed(call: PageCall) -> Response:
     answer: dict[str, Any] | None = call.data.get("answer")
     if call.data.get("step") != "codes" or answer is None:
         return await call.expired()
-    return await finish(call, answer)
+    return await login_done(call, answer)

@@ -29,9 +29,7 @@ ANSWER_FIELDS = ("status", "user_id", "token", "token_type", "expires_in", "amr"
 
 async def after_answer(call: PageCall, answer: Authenticated | MfaRequired | EnrollmentRequired) -> Response:
     if isinstance(answer, Authenticated):
-        if call.data.get("action") and not call.data.get("stepped_up"):
-            return await step_up(call, answer.to_plain())
-        return await finish(call, answer.to_plain())
+        return await login_done(call, answer.to_plain())
     data = call.data
     if isinstance(answer, MfaRequired):
         for stale in ("factor_id", "factor_type", "phone", "sent_at"):
@@ -42,6 +40,14 @@ async def after_answer(call: PageCall, answer: Authenticated | MfaRequired | Enr
         return await call.save(go("/login/factor"))
     data.update(step="enroll", enrollment_token=answer.enrollment_token, factors_allowed=list(answer.factors_allowed))
     return await call.save(go("/login/enroll"))
+
+
+async def login_done(call: PageCall, answer: dict[str, Any]) -> Response:
+    """A login of this page session is done (password, factor or enrollment): the step-up of the
+    link's `&action=` first, if it has not run, so its rules are never skipped."""
+    if call.data.get("action") and not call.data.get("stepped_up"):
+        return await step_up(call, answer)
+    return await finish(call, answer)
 
 
 async def _may_remember(call: PageCall, challenge_id: str) -> bool:

@@ -6,6 +6,7 @@ application signed in to."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -93,3 +94,30 @@ def test_a_sign_in_for_an_action_nothing_asks_a_factor_for_ends_at_the_applicati
     assert done.status_code == 303 and done.headers["location"].startswith("https://app.example.com/callback?code=")
     browser.close()
 
+
+
+DENY_X = '''"""Action x is refused."""
+
+def rule(user, context):
+    if context.action == "x":
+        context.deny("no_x")
+'''
+
+
+def test_a_sign_in_that_enrolls_a_factor_still_runs_the_actions_rules(tmp_path: Path, loop_thread: LoopThread) -> None:
+    """&action=x, the password, a first factor enrolled on the way: the rules for x (here a
+    denial) still decide, as after a factor's verify; the enrollment never skips them."""
+    for service in start_pages_service(tmp_path, loop_thread, "memory", rules={"10-deny-x": DENY_X},
+                                       mfa={"policy": "required", "factors": ["otp", "recovery"]}):
+        service.create_user()
+        browser = PageBrowser(service)
+        browser.get(START + "&action=x")
+        assert browser.submit("/login", {"username": "alice", "password": "correct horse battery staple"}) \
+            .headers["location"] == "/login/enroll"
+        browser.follow()
+        secret = re.search(r"[A-Z2-7]{32}", browser.submit("/login/enroll", {"factor": "otp"}).text)
+        assert secret is not None
+        browser.submit("/login/enroll/confirm", {"code": totp_now(secret.group(0), service.clock.now())})
+        done = browser.submit("/login/continue")
+        assert done.status_code == 403 and "location" not in done.headers, done.headers.get("location")
+        browser.close()
