@@ -1,15 +1,19 @@
 """Browser tests (`@pytest.mark.browser`) drive Debian's Chromium with Playwright against a live
 uvicorn. They take minutes, so `./dev test` skips them unless BROWSER_TESTS=1, which CI
 (.ci/run) sets after installing Chromium; with BROWSER_TESTS=1 a missing browser or Playwright
-is a failure, not a skip."""
+is a failure, not a skip. Also the `browser` fixture every pages module shares (on its own
+`service` fixture)."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.engine.pages.harness import PageBrowser, PagesService
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
@@ -33,3 +37,11 @@ def _browser_requirements(request: pytest.FixtureRequest) -> None:
     if missing:
         pytest.fail(f"BROWSER_TESTS=1 but {' and '.join(missing)} missing: run .ci/run, or apt-get install -y "
                     "chromium and ./dev test (which installs playwright)")
+
+
+@pytest.fixture
+def browser(service: PagesService) -> Iterator[PageBrowser]:
+    """A page browser on the module's `service` fixture."""
+    opened = PageBrowser(service)
+    yield opened
+    opened.close()

@@ -14,7 +14,7 @@ from engine.config import SensitiveActionsTrigger, TriggersSettings
 from tests.conftest import LoopThread
 from tests.engine.login_harness import totp_now
 from tests.engine.pages.harness import PageBrowser, PagesService, start_pages_service, text_of
-from tests.engine.pages.test_login_pages import sign_in
+from tests.engine.pages.test_login_pages import sign_in_with_app
 from tests.engine.pages.test_step_up_pages import LOGIN_NEEDS_A_FACTOR
 from tests.engine.service import admin_auth
 
@@ -32,21 +32,8 @@ def service(tmp_path: Path, loop_thread: LoopThread) -> Iterator[PagesService]:
     yield from service_with(tmp_path, loop_thread, GUARDED)
 
 
-@pytest.fixture
-def browser(service: PagesService) -> Iterator[PageBrowser]:
-    opened = PageBrowser(service)
-    yield opened
-    opened.close()
-
-
 def signed_in(service: PagesService, browser: PageBrowser) -> dict[str, str]:
-    service.create_user()
-    enrolled = service.first_login_enrolling_otp()
-    sign_in(browser)
-    browser.follow()
-    browser.submit("/login/factor", {"factor_id": enrolled["factor_id"]})
-    browser.follow()
-    done = browser.submit("/login/code", {"code": totp_now(enrolled["secret"], service.clock.now())})
+    enrolled, done = sign_in_with_app(service, browser)
     assert done.status_code == 303
     return enrolled
 

@@ -28,13 +28,6 @@ def service(request: pytest.FixtureRequest, tmp_path: Path, loop_thread: LoopThr
     yield from start_pages_service(tmp_path, loop_thread, request.param, rules={"10-allow": ALLOW_ALL})
 
 
-@pytest.fixture
-def browser(service: PagesService) -> Iterator[PageBrowser]:
-    opened = PageBrowser(service)
-    yield opened
-    opened.close()
-
-
 def add_shop(client: ServiceClient) -> None:
     answer = client.request("PUT", "/admin/clients/shop", headers=admin_auth(),
                             json={"name": "Shop", "redirect_uris": [SHOP_CALLBACK]})

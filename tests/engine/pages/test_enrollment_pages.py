@@ -18,7 +18,7 @@ from engine.stores.challenges import ChallengeStore
 from tests.conftest import LoopThread
 from tests.engine.login_harness import totp_now
 from tests.engine.pages.harness import CALLBACK, PageBrowser, PagesService, start_pages_service, text_of
-from tests.engine.pages.test_login_pages import MFA_ALWAYS, PASSWORD, START, exchange, sign_in
+from tests.engine.pages.test_login_pages import MFA_ALWAYS, PASSWORD, START, exchange, sign_in, sign_in_with_app
 
 SHOW_IP = '''"""Refuse everyone, naming the address the engine saw."""
 
@@ -30,13 +30,6 @@ def rule(user, context):
 @pytest.fixture
 def service(tmp_path: Path, loop_thread: LoopThread) -> Iterator[PagesService]:
     yield from start_pages_service(tmp_path, loop_thread, "memory", rules={"10-mfa": MFA_ALWAYS})
-
-
-@pytest.fixture
-def browser(service: PagesService) -> Iterator[PageBrowser]:
-    opened = PageBrowser(service)
-    yield opened
-    opened.close()
 
 
 def code_of(location: str) -> str:
@@ -86,14 +79,7 @@ def test_a_first_login_enrols_a_phone(service: PagesService, browser: PageBrowse
 
 def test_a_remembered_browser_skips_the_factor_on_its_next_login(service: PagesService,
                                                                  browser: PageBrowser) -> None:
-    service.create_user()
-    enrolled = service.first_login_enrolling_otp()
-    sign_in(browser)
-    browser.follow()
-    browser.submit("/login/factor", {"factor_id": enrolled["factor_id"]})
-    browser.follow()
-    first = browser.submit("/login/code", {"code": totp_now(enrolled["secret"], service.clock.now()),
-                                           "remember": "1"})
+    enrolled, first = sign_in_with_app(service, browser, remember="1")
     assert "mfa-remember=rmb_" in first.headers.get("set-cookie", "")
     assert "remember_token" not in exchange(service, code_of(first.headers["location"])).json()
 

@@ -37,13 +37,6 @@ def service(request: pytest.FixtureRequest, tmp_path: Path, loop_thread: LoopThr
 
 
 @pytest.fixture
-def browser(service: PagesService) -> Iterator[PageBrowser]:
-    opened = PageBrowser(service)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def memory_browser(tmp_path: Path, loop_thread: LoopThread) -> Iterator[PageBrowser]:
     """For what no store takes part in (pages refused before any session exists)."""
     for service in start_pages_service(tmp_path, loop_thread, "memory", rules={"10-mfa": MFA_ALWAYS}):
@@ -67,6 +60,19 @@ def sign_in(browser: PageBrowser, password: str = PASSWORD, start: str = START) 
     page = browser.get(start)
     assert page.status_code == 200, page.text
     return browser.submit("/login", {"username": "alice", "password": password})
+
+
+def sign_in_with_app(service: PagesService, browser: PageBrowser, start: str = START,
+                     **code_fields: str) -> tuple[dict[str, str], httpx.Response]:
+    """A new user with an authenticator app signs in from `start`: password, the app chosen, its
+    code (plus `code_fields`, e.g. remember="1"). The enrolled factor and the code's answer."""
+    enrolled = otp_user(service)
+    sign_in(browser, start=start)
+    browser.follow()
+    browser.submit("/login/factor", {"factor_id": enrolled["factor_id"]})
+    browser.follow()
+    done = browser.submit("/login/code", {"code": totp_now(enrolled["secret"], service.clock.now()), **code_fields})
+    return enrolled, done
 
 
 def callback_code(response: httpx.Response) -> dict[str, list[str]]:

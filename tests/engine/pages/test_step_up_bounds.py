@@ -15,10 +15,10 @@ import pytest
 
 from engine.config import SensitiveActionsTrigger, TriggersSettings
 from tests.conftest import LoopThread
-from tests.engine.pages.harness import SPA_CALLBACK, PageBrowser, PagesService, start_pages_service, text_of
+from tests.engine.pages.harness import SPA_CALLBACK, PageBrowser, PagesService, start_pages_service
 from tests.engine.pages.test_login_pages import START
 from tests.engine.login_harness import totp_now
-from tests.engine.pages.test_login_pages import exchange
+from tests.engine.pages.test_login_pages import exchange, sign_in_with_app
 from tests.engine.pages.test_step_up_pages import LOGIN_NEEDS_A_FACTOR, code_of, signed_in_with_app
 
 APPROVE_NEEDS_A_FACTOR = '''"""Approving asks for a factor of the last five minutes."""
@@ -82,15 +82,8 @@ def test_a_step_up_for_another_application_asks_for_the_password(service: PagesS
 def test_a_sign_in_for_an_action_nothing_asks_a_factor_for_ends_at_the_application(service: PagesService) -> None:
     """Not signed in: the password (and the login's own factor) and then back with a code, not
     round again to the password page."""
-    service.create_user()
-    enrolled = service.first_login_enrolling_otp()
     browser = PageBrowser(service)
-    browser.get(START + "&action=x")
-    browser.submit("/login", {"username": "alice", "password": "correct horse battery staple"})
-    browser.follow()
-    browser.submit("/login/factor", {"factor_id": enrolled["factor_id"]})
-    browser.follow()
-    done = browser.submit("/login/code", {"code": totp_now(enrolled["secret"], service.clock.now())})
+    _, done = sign_in_with_app(service, browser, start=START + "&action=x")
     assert done.status_code == 303 and done.headers["location"].startswith("https://app.example.com/callback?code=")
     browser.close()
 

@@ -13,7 +13,7 @@ from engine.config import SensitiveActionsTrigger, TriggersSettings
 from tests.conftest import LoopThread
 from tests.engine.login_harness import totp_now
 from tests.engine.pages.harness import CALLBACK, PageBrowser, PagesService, start_pages_service, text_of
-from tests.engine.pages.test_login_pages import START, exchange, sign_in
+from tests.engine.pages.test_login_pages import START, exchange, sign_in_with_app
 
 LOGIN_NEEDS_A_FACTOR = '''"""A second factor at every login (step-ups follow mfa.triggers.sensitive_actions)."""
 
@@ -31,26 +31,13 @@ def service(tmp_path: Path, loop_thread: LoopThread) -> Iterator[PagesService]:
                                        actions=("transfer",), within_minutes=5))})
 
 
-@pytest.fixture
-def browser(service: PagesService) -> Iterator[PageBrowser]:
-    opened = PageBrowser(service)
-    yield opened
-    opened.close()
-
-
 def code_of(location: str) -> str:
     assert location.startswith(CALLBACK + "?"), location
     return parse_qs(urlsplit(location).query)["code"][0]
 
 
 def signed_in_with_app(service: PagesService, browser: PageBrowser) -> dict[str, str]:
-    service.create_user()
-    enrolled = service.first_login_enrolling_otp()
-    sign_in(browser)
-    browser.follow()
-    browser.submit("/login/factor", {"factor_id": enrolled["factor_id"]})
-    browser.follow()
-    done = browser.submit("/login/code", {"code": totp_now(enrolled["secret"], service.clock.now())})
+    enrolled, done = sign_in_with_app(service, browser)
     assert "mfa-account=pa_" in done.headers["set-cookie"]
     exchange(service, code_of(done.headers["location"]))
     return enrolled
@@ -86,15 +73,8 @@ def test_an_old_factor_asks_for_a_new_one_and_the_new_token_says_when(service: P
 
 def test_without_a_signed_in_browser_the_step_up_starts_with_the_password(service: PagesService,
                                                                            browser: PageBrowser) -> None:
-    service.create_user()
-    enrolled = service.first_login_enrolling_otp()
-    page = browser.get(STEP_UP)
-    assert page.status_code == 200 and "Password" in text_of(page.text)
-    browser.submit("/login", {"username": "alice", "password": "correct horse battery staple"})
-    browser.follow()
-    browser.submit("/login/factor", {"factor_id": enrolled["factor_id"]})
-    browser.follow()
-    done = browser.submit("/login/code", {"code": totp_now(enrolled["secret"], service.clock.now())})
+    assert "Password" in text_of(browser.get(STEP_UP).text)
+    _, done = sign_in_with_app(service, browser, start=STEP_UP)
     # The login's factor is fresh: the step-up needs nothing more.
     assert service.decode(exchange(service, code_of(done.headers["location"])).json()["token"])["amr"] == \
         ["pwd", "otp"]
