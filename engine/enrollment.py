@@ -186,6 +186,13 @@ class Enrollment:
         must be passed before the factors change."""
         return bool(await self.directory.list_factors(user_id)) or await self.directory.recovery_codes_left(user_id) > 0
 
+    async def replace_recovery_codes(self, user_id: str, *, field: str | None = None) -> list[str]:
+        """New codes asked for (the API, /account/security): only by a user with a second factor,
+        else InvalidRequest naming `field`."""
+        if not await self.directory.list_factors(user_id):
+            raise InvalidRequest("enroll a second factor before asking for recovery codes", field=field)
+        return await self.new_recovery_codes(user_id)
+
     async def new_recovery_codes(self, user_id: str) -> list[str]:
         """Fresh codes replace all earlier ones; only their hashes are kept."""
         codes = recovery.generate(self.mfa.recovery_codes)

@@ -74,9 +74,8 @@ async def recovery_codes(request: Request) -> Response:
     services, body = await _body(request, schema.USER_TOKEN)
     principal = await services.enrollment.principal(None, body["user_token"])
     await services.enrollment.require_second_factor_if_enrolled(principal)
-    if not await services.directory.list_factors(principal.user_id):
-        raise InvalidRequest("enroll a second factor before asking for recovery codes", field="user_token")
-    return json_response({"recovery_codes": await services.enrollment.new_recovery_codes(principal.user_id)})
+    codes = await services.enrollment.replace_recovery_codes(principal.user_id, field="user_token")
+    return json_response({"recovery_codes": codes})
 
 
 async def jwks(request: Request) -> Response:

@@ -31,9 +31,9 @@ async def apply(call: PageCall, answer: dict[str, Any]) -> Response:
     data.update(step="account", action=None, stepped_up=False)
     try:
         response = await _apply(call, change, answer)
-    except (InvalidToken, NotFound):
+    except InvalidToken:
         response = call.render("account_done.html", 403, message=call.t("account_needs_factor"))
-    except (InvalidRequest, Conflict, CountryNotAllowed):
+    except (InvalidRequest, NotFound, Conflict, CountryNotAllowed):  # NotFound: a factor already gone
         response = call.render("account_done.html", 400, message=call.t("account_refused"))
     except (TooManyAttempts, FactorUnavailable):
         response = call.render("account_done.html", 503, message=call.t("factor_unavailable"))
@@ -52,9 +52,7 @@ async def _apply(call: PageCall, change: dict[str, Any], answer: dict[str, Any])
         await services.users.delete_factor(user_id, change["factor_id"], actor=Actor.USER, ip=call.ip)
         return go("/account/security")
     if change["op"] == "recovery_codes":
-        if not await services.directory.list_factors(user_id):
-            raise InvalidRequest("enroll a second factor before asking for recovery codes")
-        codes = await services.enrollment.new_recovery_codes(user_id)
+        codes = await services.enrollment.replace_recovery_codes(user_id)
         return call.render("recovery_codes.html", codes=codes, download_href=text_download(codes),
                            done_href="/account/security")
     if change["op"] == "add_otp":

@@ -30,10 +30,8 @@ async def overview(call: PageCall) -> Response:
                call.t("factor_sms", phone=mask_phone(factor.phone_number) or "")} for factor in factors]
     codes_left = await call.services.directory.recovery_codes_left(user_id)
     enabled = call.services.settings.mfa.factors
-    respond = call.offer if call.session.session_id is None else call.save  # stored once a change is asked for
-    # `changes`: always offered (each passes a fresh factor first); kept for templates_dir overrides.
-    return await respond(call.render("account.html", factors=listed, codes_left=codes_left, changes=True,
-                                     can_add_otp="otp" in enabled, can_add_sms="sms" in enabled))
+    return await call.keep(call.render("account.html", factors=listed, codes_left=codes_left,
+                                       can_add_otp="otp" in enabled, can_add_sms="sms" in enabled))
 
 
 async def change(call: PageCall) -> Response:

@@ -157,6 +157,11 @@ class PageCall:
         await self.pages.sessions.offer(self.session, response, self.secure)
         return response
 
+    async def keep(self, response: Response) -> Response:
+        """The session as it is now: offered while nothing is stored yet, else saved (stored anew)."""
+        assert self.session is not None
+        return await (self.offer if self.session.session_id is None else self.save)(response)
+
     async def end(self, response: Response) -> Response:
         if self.session is not None:
             await self.pages.sessions.end(self.session, response, self.secure)

@@ -85,9 +85,7 @@ async def step_up(call: PageCall, signed_in: dict[str, Any], *, reused: bool = F
             # with neither password nor factor (red-team finding). A sign-in, with the action in
             # context. (A login this page session has just made finishes: it passed what it needed.)
             data.update(step="password", stepped_up=False)
-            assert call.session is not None
-            respond = call.offer if call.session.session_id is None else call.save
-            return await respond(go("/login"))
+            return await call.keep(go("/login"))
         return await finish(call, signed_in)
     return await after_answer(call, result)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.config import SensitiveActionsTrigger, TriggersSettings
+from engine.pages import i18n
 from tests.conftest import LoopThread
 from tests.engine.login_harness import totp_now
 from tests.engine.pages.harness import PageBrowser, PagesService, start_pages_service, text_of
@@ -101,3 +102,14 @@ def test_without_any_trigger_configured_each_change_still_needs_a_fresh_factor(t
         assert asked.headers["location"] == "/login/factor"
         assert enrolled["factor_id"] in browser.get("/account/security").text  # nothing removed yet
         browser.close()
+
+
+def test_removing_a_factor_that_is_gone_is_refused_as_such_not_as_a_missing_sign_in(service: PagesService,
+                                                                                    browser: PageBrowser) -> None:
+    """A stale tab or an altered factor_id: 400 "could not be made", not 403 "needs a second factor"."""
+    signed_in(service, browser)
+    browser.get("/account/security")
+    browser.submit("/account/security", {"op": "remove", "factor_id": "fac_gone"})
+    page = browser.last
+    assert page is not None and page.status_code == 400, page
+    assert i18n.EN["account_refused"] in text_of(page.text)

@@ -51,6 +51,12 @@ def test_a_page_session_and_an_offer_survive_the_rotation_until_the_old_key_is_d
         for response in (stored, offered):
             assert await dropped.load(carrying(response), secure=False) is None
 
+        # What the rotated service issues is MACed with the new key: the old one alone cannot read it.
+        fresh = Response()
+        await rotated.offer(rotated.new({"step": "password", "client_id": "demo"}), fresh, secure=False)
+        assert await dropped.load(carrying(fresh), secure=False) is not None
+        assert await PageSessions(store, Keyring(OLD), CLOCK).load(carrying(fresh), secure=False) is None
+
     asyncio.run(main())
 
 
