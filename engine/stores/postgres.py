@@ -19,7 +19,7 @@ import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.rows import RowMaker
@@ -55,16 +55,21 @@ def redacted(url: str) -> str:
         netloc = parts.netloc.rpartition("@")
         parts = parts._replace(netloc=f"{netloc[0].partition(':')[0]}:***@{netloc[2]}")
     if parts.query:
-        parts = parts._replace(query="&".join(
-            f"{name}=***" if name.lower() in SECRET_PARAMETERS else f"{name}={value}" if sep else name
-            for name, sep, value in (item.partition("=") for item in parts.query.split("&"))))
+        parts = parts._replace(query=urlencode([(name, "***" if name.lower() in SECRET_PARAMETERS else value)
+                                                for name, value in _parameters(parts.query)], safe="*"))
     return urlunsplit(parts)
+
+
+def _parameters(query: str) -> list[tuple[str, str]]:
+    """The query's parameters, names and values percent-decoded as libpq reads them
+    (`pass%77ord=` is a password)."""
+    return parse_qsl(query, keep_blank_values=True)
 
 
 def _secrets_of(url: str) -> list[str]:
     parts = urlsplit(url)
     found = [parts.password] if parts.password else []
-    return found + [value for name, value in parse_qsl(parts.query) if name.lower() in SECRET_PARAMETERS and value]
+    return found + [value for name, value in _parameters(parts.query) if name.lower() in SECRET_PARAMETERS and value]
 
 
 def _scrubbed(message: str, url: str) -> str:

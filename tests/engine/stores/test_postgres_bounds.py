@@ -22,6 +22,9 @@ from tests.postgres_db import delete_users, postgres_database  # noqa: F401 - th
     ("postgresql://mfa@db/mfa?sslmode=require&sslpassword=k3y-pass&PASSWORD=x",
      "postgresql://mfa@db/mfa?sslmode=require&sslpassword=***&PASSWORD=***"),
     ("postgresql://mfa:s3cret@db/mfa?password=other", "postgresql://mfa:***@db/mfa?password=***"),
+    # Percent-encoded names are decoded by libpq as by us: still a password.
+    ("postgresql://mfa@db/mfa?pass%77ord=hunter2&connect_timeout=5",
+     "postgresql://mfa@db/mfa?password=***&connect_timeout=5"),
 ])
 def test_redacted_hides_a_password_given_as_a_parameter(url: str, shown: str) -> None:
     assert redacted(url) == shown
