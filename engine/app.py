@@ -255,14 +255,13 @@ def create_app(settings: Settings, **overrides: object) -> Starlette:
         metrics.start()
         await executor.start()
         await follower.start()  # the shared rule set (Redis) wins over the folder before serving
-        watch = asyncio.create_task(rule_watch.reload_on_change(rules)) if settings.rules.watch else None
-        expiry = asyncio.create_task(audit.run_expiry())
+        background = [asyncio.create_task(audit.run_expiry())]
+        if settings.rules.watch:
+            background.append(asyncio.create_task(rule_watch.reload_on_change(rules)))
         try:
             yield
         finally:
-            await tasks.stop(expiry)
-            if watch is not None:
-                await rule_watch.stop(watch)
+            await tasks.stop(*background)
             await close_in_time(settings.http.shutdown_timeout_seconds, (
                 {"sandbox": executor.close},  # first: processes of ours that must not outlive the service
                 {"rule_follower": follower.close},  # before the rule store it reads

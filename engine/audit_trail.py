@@ -16,6 +16,7 @@ writer for long. Several instances may all run it: a row is deleted once, the ot
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -76,7 +77,7 @@ class AuditTrail:
         """Newest first. Events past the retention period are not shown even before they are deleted."""
         oldest = self._oldest_kept()
         if oldest is not None and (query.since is None or query.since < oldest):
-            query = AuditQuery(query.user_id, query.type, oldest, query.until, query.limit, query.after)
+            query = dataclasses.replace(query, since=oldest)
         return await self.directory.audit_events(query)
 
     def _oldest_kept(self) -> datetime | None:

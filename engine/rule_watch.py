@@ -11,14 +11,13 @@ Fixture edits (`rules/tests/`) are checked on the next rule edit.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import watchfiles
 
-from engine import rule_folder, tasks
+from engine import rule_folder
 from engine.audit import Actor
 from engine.errors import EngineError, RulesRejected
 from engine.formats import RULE_ID
@@ -82,7 +81,3 @@ async def reload_if_changed(ops: RuleOps, directory: Path) -> None:
     else:
         log.info("rules_watch_reloaded version=%s previous=%s", activation.version, activation.previous_version)
 
-
-async def stop(task: asyncio.Task[None]) -> None:
-    """Cancel the watch task and wait for it (the lifespan's shutdown)."""
-    await tasks.stop(task)

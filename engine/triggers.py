@@ -28,7 +28,8 @@ DENY_COUNTRY = "country_denied"
 # Actions sensitive whatever `mfa.triggers.sensitive_actions` lists (with its `within_minutes`):
 # the hosted self-service page's changes to a user's own factors and recovery codes
 # (engine/pages/account_changes.py) must always follow a fresh second factor.
-ALWAYS_SENSITIVE = frozenset({"account_security"})
+ACCOUNT_SECURITY = "account_security"
+ALWAYS_SENSITIVE = frozenset({ACCOUNT_SECURITY})
 # Fixed order of `fired`, so traces and `required_by` read the same for the same login.
 TRIGGER_NAMES = ("first_login", "new_device", "new_country", "impossible_travel", "countries", "sensitive_actions")
 

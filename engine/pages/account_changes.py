@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from engine import triggers
 from engine.audit import Actor
 from engine.errors import Conflict, CountryNotAllowed, FactorUnavailable, InvalidRequest, InvalidToken, NotFound, \
     TooManyAttempts
@@ -21,7 +22,7 @@ from engine.pages.context import PageCall
 from engine.pages.render import data_uri, go, text_download
 
 PENDING = "account_change"  # in the page session: the change waiting for its step-up
-ACTION = "account_security"  # the step-up's action (mfa.triggers.sensitive_actions may name it)
+ACTION = triggers.ACCOUNT_SECURITY  # the step-up's action: always a sensitive one
 OPERATIONS = ("add_otp", "add_sms", "recovery_codes", "remove")
 
 

@@ -57,6 +57,7 @@ SELECT_FACTOR = f"SELECT {FACTOR_COLUMNS} FROM factors WHERE factor_id = ?"
 SELECT_FACTOR_FOR_CODE = f"SELECT {FACTOR_COLUMNS}, secret_encrypted FROM factors WHERE factor_id = ?"
 SELECT_FACTOR_SECRET = "SELECT secret_encrypted FROM factors WHERE factor_id = ?"
 LIST_FACTORS = f"SELECT {FACTOR_COLUMNS} FROM factors WHERE user_id = ? ORDER BY created_at, factor_id"
+COUNT_ACTIVE_FACTORS = "SELECT COUNT(*) AS active FROM factors WHERE user_id = ? AND status = 'active'"
 LIST_ACTIVE_FACTORS = (f"SELECT {FACTOR_COLUMNS} FROM factors WHERE user_id = ? AND status = 'active'"
                        " ORDER BY created_at, factor_id")
 INSERT_FACTOR = ("INSERT INTO factors (factor_id, user_id, type, status, phone_number, secret_encrypted,"
@@ -291,8 +292,7 @@ def add_factor(factor_id: str, user_id: str, factor_type: str, status: str, phon
     under the user's lock (as enroll_factor does), so concurrent adds pass the limit one at a time."""
     if not (yield from lock_user(user_id)):
         raise UnknownUser("no such user")
-    if max_active is not None and len((yield statement(LIST_ACTIVE_FACTORS, user_id)).rows) >= max_active:
-        raise TooManyFactors(f"at most {max_active} active factors")
+    yield from _keep_room(user_id, max_active)
     return (yield from _insert_factor(factor_id, user_id, factor_type, status, phone_number, sealed, at))
 
 
@@ -321,6 +321,14 @@ def _insert_factor(factor_id: str, user_id: str, factor_type: str, status: str, 
     return factor_record(_required((yield statement(SELECT_FACTOR, factor_id)).first()))
 
 
+def _keep_room(user_id: str, max_active: int | None) -> Operation[None]:
+    """TooManyFactors when the user has `max_active` active factors; the caller holds the user's lock."""
+    if max_active is None:
+        return
+    if _required((yield statement(COUNT_ACTIVE_FACTORS, user_id)).first())["active"] >= max_active:
+        raise TooManyFactors(f"at most {max_active} active factors")
+
+
 def activate_factor(factor_id: str, at: str, max_active: int | None = None) -> Operation[bool]:
     """Whether a pending factor became active: False when it is gone (an enrollment started since
     dropped it) or active already. Under the owner's lock, as enroll_factor's check and delete;
@@ -329,8 +337,7 @@ def activate_factor(factor_id: str, at: str, max_active: int | None = None) -> O
     owner = (yield statement("SELECT user_id FROM factors WHERE factor_id = ?", factor_id)).first()
     if owner is None or not (yield from lock_user(owner["user_id"])):
         return False
-    if max_active is not None and len((yield statement(LIST_ACTIVE_FACTORS, owner["user_id"])).rows) >= max_active:
-        raise TooManyFactors(f"at most {max_active} active factors")
+    yield from _keep_room(owner["user_id"], max_active)
     return (yield statement(ACTIVATE_FACTOR, at, factor_id)).rowcount == 1
 
 
